@@ -1,0 +1,217 @@
+package stream
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SessionState is what the owner wants a session to be.
+type SessionState string
+
+const (
+	SessionStateRunning    SessionState = "running"
+	SessionStateHibernated SessionState = "hibernated"
+	SessionStateTerminated SessionState = "terminated"
+)
+
+// SessionPhase is what a session observably is.
+type SessionPhase string
+
+const (
+	SessionPhasePending    SessionPhase = "Pending"
+	SessionPhaseRunning    SessionPhase = "Running"
+	SessionPhaseHibernated SessionPhase = "Hibernated"
+	SessionPhaseFailed     SessionPhase = "Failed"
+	SessionPhaseTerminated SessionPhase = "Terminated"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Session is one user's running (or sleeping) containerised desktop or web app.
+type Session struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   SessionSpec
+	Status SessionStatus
+}
+
+// SessionSpec is the desired state of a session.
+type SessionSpec struct {
+	User               string
+	Template           string
+	State              SessionState
+	Resources          ResourceRequirements
+	PersistentHome     *bool
+	IdleTimeout        *metav1.Duration
+	MaxSessionDuration *metav1.Duration
+	Tags               []string
+}
+
+// ResourceRequirements are the compute resources of a session's container.
+type ResourceRequirements struct {
+	Requests corev1.ResourceList
+	Limits   corev1.ResourceList
+}
+
+// SessionStatus is the observed state of a session.
+type SessionStatus struct {
+	Phase              SessionPhase
+	URL                string
+	PodName            string
+	ActiveConnections  int32
+	LastActivity       *metav1.Time
+	LastConnection     *metav1.Time
+	LastDisconnect     *metav1.Time
+	HibernateAt        *metav1.Time
+	Reason             string
+	Message            string
+	Conditions         []metav1.Condition
+	ObservedGeneration int64
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SessionList is a list of sessions.
+type SessionList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []Session
+}
+
+// AppType says how a template is presented.
+type AppType string
+
+const (
+	AppTypeDesktop AppType = "desktop"
+	AppTypeWebApp  AppType = "webapp"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Template describes an application that sessions can be started from.
+type Template struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   TemplateSpec
+	Status TemplateStatus
+}
+
+// TemplateSpec is an application image and how to run and reach it.
+type TemplateSpec struct {
+	DisplayName      string
+	Description      string
+	Category         string
+	Icon             string
+	BaseImage        string
+	DefaultResources ResourceRequirements
+	Ports            []TemplatePort
+	Env              []EnvVar
+	VolumeMounts     []VolumeMount
+	VNC              *VNCConfig
+	Capabilities     []string
+	Tags             []string
+	AppType          AppType
+	WebApp           *WebAppConfig
+}
+
+// TemplatePort is a port the application listens on.
+type TemplatePort struct {
+	Name          string
+	ContainerPort int32
+	Protocol      corev1.Protocol
+}
+
+// EnvVar is an environment variable of the application container.
+type EnvVar struct {
+	Name  string
+	Value string
+}
+
+// VolumeMount mounts a session volume (the user's home) into the container.
+type VolumeMount struct {
+	Name      string
+	MountPath string
+	ReadOnly  bool
+}
+
+// VNCConfig describes the remote-desktop endpoint of a desktop application.
+type VNCConfig struct {
+	Enabled    bool
+	Port       int32
+	Protocol   string
+	Encryption bool
+}
+
+// WebAppConfig describes the HTTP endpoint of a web application.
+type WebAppConfig struct {
+	Enabled     bool
+	Port        int32
+	Path        string
+	HealthCheck string
+}
+
+// TemplateStatus is the validation result of a template.
+type TemplateStatus struct {
+	Valid              bool
+	Message            string
+	Conditions         []metav1.Condition
+	ObservedGeneration int64
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// TemplateList is a list of templates.
+type TemplateList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []Template
+}
+
+// ConnectionState is the liveness of a viewer.
+type ConnectionState string
+
+const (
+	ConnectionStateActive       ConnectionState = "active"
+	ConnectionStateStale        ConnectionState = "stale"
+	ConnectionStateDisconnected ConnectionState = "disconnected"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Connection is one viewer attached to one session.
+type Connection struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ConnectionSpec
+	Status ConnectionStatus
+}
+
+// ConnectionSpec names the session and the viewer.
+type ConnectionSpec struct {
+	Session   string
+	User      string
+	ClientIP  string
+	UserAgent string
+}
+
+// ConnectionStatus tracks the viewer's liveness.
+type ConnectionStatus struct {
+	State         ConnectionState
+	ConnectedAt   *metav1.Time
+	LastHeartbeat *metav1.Time
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ConnectionList is a list of connections.
+type ConnectionList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []Connection
+}

@@ -1,0 +1,78 @@
+package v1alpha1
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Defaults of the old backend (reference.md), kept so existing manifests behave the same.
+const (
+	DefaultIdleTimeout        = 30 * time.Minute
+	DefaultMaxSessionDuration = 8 * time.Hour
+	DefaultVNCPort            = 3000
+	DefaultVNCProtocol        = "websocket"
+	DefaultWebAppPath         = "/"
+)
+
+func addDefaultingFuncs(scheme *runtime.Scheme) error {
+	return RegisterDefaults(scheme)
+}
+
+// SetDefaults_SessionSpec fills the old backend's defaults.
+func SetDefaults_SessionSpec(obj *SessionSpec) {
+	if obj.State == "" {
+		obj.State = SessionStateRunning
+	}
+	if obj.PersistentHome == nil {
+		t := true
+		obj.PersistentHome = &t
+	}
+	if obj.IdleTimeout == nil {
+		obj.IdleTimeout = &metav1.Duration{Duration: DefaultIdleTimeout}
+	}
+	if obj.MaxSessionDuration == nil {
+		obj.MaxSessionDuration = &metav1.Duration{Duration: DefaultMaxSessionDuration}
+	}
+}
+
+// SetDefaults_TemplateSpec infers the app type and fills endpoint defaults.
+func SetDefaults_TemplateSpec(obj *TemplateSpec) {
+	if obj.VNC == nil && obj.KasmVNC != nil {
+		// The old key: moved here so that every later step sees one field.
+		obj.VNC, obj.KasmVNC = obj.KasmVNC, nil
+	}
+	if obj.AppType == "" {
+		obj.AppType = AppTypeDesktop
+		if obj.WebApp != nil && obj.WebApp.Enabled {
+			obj.AppType = AppTypeWebApp
+		}
+	}
+	if v := obj.VNC; v != nil && v.Enabled {
+		if v.Port == 0 {
+			v.Port = DefaultVNCPort
+		}
+		if v.Protocol == "" {
+			v.Protocol = DefaultVNCProtocol
+		}
+	}
+	if w := obj.WebApp; w != nil && w.Enabled && w.Path == "" {
+		w.Path = DefaultWebAppPath
+	}
+}
+
+// SetDefaults_TemplatePort defaults the protocol to TCP.
+func SetDefaults_TemplatePort(obj *TemplatePort) {
+	if obj.Protocol == "" {
+		obj.Protocol = corev1.ProtocolTCP
+	}
+}
+
+// SetDefaults_ConnectionStatus marks a new connection active.
+func SetDefaults_ConnectionStatus(obj *ConnectionStatus) {
+	if obj.State == "" {
+		obj.State = ConnectionStateActive
+	}
+}

@@ -1,0 +1,9 @@
+// +k8s:openapi-gen=true
+// +k8s:deepcopy-gen=package
+// +k8s:conversion-gen=github.com/streamspace/controlplane/pkg/apis/stream
+// +k8s:defaulter-gen=TypeMeta
+// +groupName=stream.space
+// +k8s:openapi-model-package=space.stream.v1alpha1
+
+// Package v1alpha1 is the v1alpha1 version of the stream.space API.
+package v1alpha1
