@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package hack pins the code generators used by hack/update-codegen.sh in go.mod.
+package hack
+
+import (
+	_ "k8s.io/code-generator"
+	_ "k8s.io/kube-openapi/cmd/openapi-gen"
+)
