@@ -1,0 +1,175 @@
+// Package apiserver assembles the StreamSpace aggregated API server: the
+// stream.space and catalog.stream.space groups on Postgres storage.
+package apiserver
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	flowcontrolrequest "k8s.io/apiserver/pkg/util/flowcontrol/request"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
+	cataloginstall "github.com/streamspace/controlplane/pkg/apis/catalog/install"
+	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streaminstall "github.com/streamspace/controlplane/pkg/apis/stream/install"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/registry/catalog/catalogtemplate"
+	"github.com/streamspace/controlplane/pkg/registry/catalog/templaterepository"
+	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
+	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
+	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+	"github.com/streamspace/controlplane/pkg/registry/stream/template"
+	"github.com/streamspace/controlplane/pkg/storage/postgres"
+)
+
+var (
+	// Scheme knows every type the server serves.
+	Scheme = runtime.NewScheme()
+	// Codecs encode and decode those types.
+	Codecs = serializer.NewCodecFactory(Scheme)
+)
+
+func init() {
+	streaminstall.Install(Scheme)
+	cataloginstall.Install(Scheme)
+
+	// Options and status types of meta/v1, as every API server needs.
+	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
+	unversioned := schema.GroupVersion{Group: "", Version: "v1"}
+	Scheme.AddUnversionedTypes(unversioned,
+		&metav1.Status{},
+		&metav1.APIVersions{},
+		&metav1.APIGroupList{},
+		&metav1.APIGroup{},
+		&metav1.APIResourceList{},
+	)
+}
+
+// StorageCodec stores objects as v1alpha1 JSON and reads them into internal types.
+func StorageCodec() runtime.Codec {
+	return Codecs.LegacyCodec(streamv1alpha1.SchemeGroupVersion, catalogv1alpha1.SchemeGroupVersion)
+}
+
+// ExtraConfig is what this server adds to the generic configuration.
+type ExtraConfig struct {
+	// Backend is the Postgres storage every resource is kept in.
+	Backend *postgres.Backend
+	// EnableWatchCache puts the apiserver's watch cache in front of the storage.
+	EnableWatchCache bool
+}
+
+// Config is the whole configuration of the server.
+type Config struct {
+	GenericConfig *genericapiserver.RecommendedConfig
+	ExtraConfig   ExtraConfig
+}
+
+// CompletedConfig is a Config with defaults filled in.
+type CompletedConfig struct {
+	GenericConfig genericapiserver.CompletedConfig
+	ExtraConfig   *ExtraConfig
+}
+
+// Server is the running API server.
+type Server struct {
+	GenericAPIServer *genericapiserver.GenericAPIServer
+}
+
+// Complete fills in defaults.
+func (cfg *Config) Complete() CompletedConfig {
+	return CompletedConfig{GenericConfig: cfg.GenericConfig.Complete(), ExtraConfig: &cfg.ExtraConfig}
+}
+
+// New builds the server and installs both API groups.
+func (c CompletedConfig) New() (*Server, error) {
+	if c.ExtraConfig.Backend == nil {
+		return nil, fmt.Errorf("no storage backend configured")
+	}
+	genericServer, err := c.GenericConfig.New("streamspace-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{GenericAPIServer: genericServer}
+
+	optsGetter := restOptionsGetter{
+		codec:        StorageCodec(),
+		decorator:    c.ExtraConfig.Backend.StorageDecorator(postgres.Tables, c.ExtraConfig.EnableWatchCache),
+		countTracker: c.GenericConfig.StorageObjectCountTracker,
+	}
+
+	streamGroup := genericapiserver.NewDefaultAPIGroupInfo(stream.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	streamStorage, err := storageMap(optsGetter, map[string]newREST{
+		"sessions":    session.NewREST,
+		"templates":   template.NewREST,
+		"connections": connection.NewREST,
+	})
+	if err != nil {
+		return nil, err
+	}
+	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
+	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
+		return nil, err
+	}
+
+	catalogGroup := genericapiserver.NewDefaultAPIGroupInfo(catalog.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	catalogStorage, err := storageMap(optsGetter, map[string]newREST{
+		"templaterepositories": templaterepository.NewREST,
+		"catalogtemplates":     catalogtemplate.NewREST,
+	})
+	if err != nil {
+		return nil, err
+	}
+	catalogGroup.VersionedResourcesStorageMap[catalogv1alpha1.SchemeGroupVersion.Version] = catalogStorage
+	if err := genericServer.InstallAPIGroup(&catalogGroup); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type newREST func(*runtime.Scheme, generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error)
+
+func storageMap(optsGetter generic.RESTOptionsGetter, resources map[string]newREST) (map[string]rest.Storage, error) {
+	out := map[string]rest.Storage{}
+	for name, build := range resources {
+		main, status, err := build(Scheme, optsGetter)
+		if err != nil {
+			return nil, fmt.Errorf("build storage of %s: %w", name, err)
+		}
+		out[name] = main
+		if status != nil {
+			out[name+"/status"] = status
+		}
+	}
+	return out, nil
+}
+
+// restOptionsGetter hands every resource the Postgres storage.
+type restOptionsGetter struct {
+	codec        runtime.Codec
+	decorator    generic.StorageDecorator
+	countTracker flowcontrolrequest.StorageObjectCountTracker
+}
+
+func (g restOptionsGetter) GetRESTOptions(resource schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
+	return generic.RESTOptions{
+		StorageConfig: &storagebackend.ConfigForResource{
+			Config:        storagebackend.Config{Codec: g.codec, Prefix: "/"},
+			GroupResource: resource,
+		},
+		Decorator:                 g.decorator,
+		EnableGarbageCollection:   true,
+		DeleteCollectionWorkers:   1,
+		ResourcePrefix:            "/" + resource.Group + "/" + resource.Resource,
+		CountMetricPollPeriod:     time.Minute,
+		StorageObjectCountTracker: g.countTracker,
+	}, nil
+}

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/pflag"
+
+	"github.com/streamspace/controlplane/pkg/storage/postgres"
+)
+
+// PostgresOptions configure the storage, in the shape of the apiserver's
+// own option structs (AddFlags, Validate, then use).
+type PostgresOptions struct {
+	// URL is a libpq connection string or URL. It defaults to the
+	// STREAMSPACE_POSTGRES_URL environment variable so that a password
+	// from a Secret never appears on a command line.
+	URL                string
+	MaxConns           int32
+	EnableWatchCache   bool
+	HistoryRetention   time.Duration
+	CompactionInterval time.Duration
+}
+
+// NewPostgresOptions returns the defaults.
+func NewPostgresOptions() *PostgresOptions {
+	return &PostgresOptions{
+		URL:                os.Getenv("STREAMSPACE_POSTGRES_URL"),
+		MaxConns:           32,
+		EnableWatchCache:   true,
+		HistoryRetention:   10 * time.Minute,
+		CompactionInterval: time.Minute,
+	}
+}
+
+// AddFlags registers the flags.
+func (o *PostgresOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.URL, "postgres-url", o.URL, "PostgreSQL connection URL, e.g. postgres://user@host:5432/streamspace (default from $STREAMSPACE_POSTGRES_URL).")
+	fs.Int32Var(&o.MaxConns, "postgres-max-conns", o.MaxConns, "Maximum connections in the PostgreSQL pool.")
+	fs.BoolVar(&o.EnableWatchCache, "watch-cache", o.EnableWatchCache, "Serve lists and watches from the apiserver's watch cache in front of PostgreSQL.")
+	fs.DurationVar(&o.HistoryRetention, "history-retention", o.HistoryRetention, "How long change history is kept; watches may resume that far back, older resource versions get 410 Gone.")
+	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "How often history older than --history-retention is compacted.")
+}
+
+// Validate checks the flags.
+func (o *PostgresOptions) Validate() []error {
+	var errs []error
+	if o.URL == "" {
+		errs = append(errs, fmt.Errorf("--postgres-url (or $STREAMSPACE_POSTGRES_URL) is required"))
+	} else if _, err := pgxpool.ParseConfig(o.URL); err != nil {
+		errs = append(errs, fmt.Errorf("--postgres-url: %w", err))
+	}
+	if o.MaxConns < 2 {
+		errs = append(errs, fmt.Errorf("--postgres-max-conns must be at least 2, got %d", o.MaxConns))
+	}
+	if o.HistoryRetention <= 0 {
+		errs = append(errs, fmt.Errorf("--history-retention must be positive, got %s", o.HistoryRetention))
+	}
+	return errs
+}
+
+// NewBackend connects, migrates the schema and starts the storage backend.
+func (o *PostgresOptions) NewBackend(ctx context.Context) (*postgres.Backend, error) {
+	cfg, err := pgxpool.ParseConfig(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse --postgres-url: %w", err)
+	}
+	cfg.MaxConns = o.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	backend, err := postgres.NewBackend(ctx, pool, postgres.BackendOptions{
+		HistoryRetention:   o.HistoryRetention,
+		CompactionInterval: o.CompactionInterval,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("start postgres storage: %w", err)
+	}
+	return backend, nil
+}

@@ -1,0 +1,133 @@
+// Package server turns flags into a running StreamSpace API server, in the
+// Options → Complete → Validate → Run shape of the Kubernetes servers.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/spf13/cobra"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	basecompatibility "k8s.io/component-base/compatibility"
+	baseversion "k8s.io/component-base/version"
+	"k8s.io/klog/v2"
+	netutils "k8s.io/utils/net"
+
+	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
+	"github.com/streamspace/controlplane/pkg/apiserver"
+	generatedopenapi "github.com/streamspace/controlplane/pkg/generated/openapi"
+)
+
+// Options are the flags of streamspace-apiserver.
+type Options struct {
+	RecommendedOptions *genericoptions.RecommendedOptions
+	Postgres           *PostgresOptions
+}
+
+// NewOptions returns the defaults: the recommended options of an aggregated
+// API server (delegated authentication and authorization, secure serving,
+// audit, admission, feature gates) without etcd, plus Postgres storage.
+func NewOptions() *Options {
+	o := &Options{
+		RecommendedOptions: genericoptions.NewRecommendedOptions("", apiserver.StorageCodec()),
+		Postgres:           NewPostgresOptions(),
+	}
+	o.RecommendedOptions.Etcd = nil
+	owner.Register(o.RecommendedOptions.Admission.Plugins)
+	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, owner.PluginName)
+	return o
+}
+
+// NewCommand returns the streamspace-apiserver command.
+func NewCommand(ctx context.Context) *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "streamspace-apiserver",
+		Short: "Serve the StreamSpace API (stream.space, catalog.stream.space) on PostgreSQL",
+		Long: `streamspace-apiserver is a Kubernetes aggregated API server. kube-apiserver
+forwards requests for the stream.space and catalog.stream.space groups to it
+(APIService); it authenticates and authorizes them through kube-apiserver
+(TokenReview, SubjectAccessReview) and keeps every object in PostgreSQL.`,
+		SilenceUsage: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	cmd.SetContext(ctx)
+	fs := cmd.Flags()
+	o.RecommendedOptions.AddFlags(fs)
+	o.Postgres.AddFlags(fs)
+	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
+	return cmd
+}
+
+// Complete fills in what the flags leave open.
+func (o *Options) Complete() error {
+	return nil
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	errs := o.RecommendedOptions.Validate()
+	errs = append(errs, o.Postgres.Validate()...)
+	return utilerrors.NewAggregate(errs)
+}
+
+// Config turns the options into a server configuration.
+func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
+	if err := o.RecommendedOptions.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", nil, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
+		return nil, fmt.Errorf("create self-signed certificates: %w", err)
+	}
+	serverConfig := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
+	serverConfig.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
+	serverConfig.OpenAPIConfig.Info.Title = "StreamSpace"
+	serverConfig.OpenAPIConfig.Info.Version = "v1alpha1"
+	serverConfig.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
+	serverConfig.OpenAPIV3Config.Info.Title = "StreamSpace"
+	serverConfig.OpenAPIV3Config.Info.Version = "v1alpha1"
+	serverConfig.FeatureGate = utilfeature.DefaultFeatureGate
+	serverConfig.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")
+
+	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
+		return nil, err
+	}
+	backend, err := o.Postgres.NewBackend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &apiserver.Config{
+		GenericConfig: serverConfig,
+		ExtraConfig:   apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache},
+	}, nil
+}
+
+// Run serves until ctx ends.
+func (o *Options) Run(ctx context.Context) error {
+	config, err := o.Config(ctx)
+	if err != nil {
+		return err
+	}
+	defer config.ExtraConfig.Backend.Close()
+	server, err := config.Complete().New()
+	if err != nil {
+		return err
+	}
+	server.GenericAPIServer.AddPostStartHookOrDie("start-streamspace-informers", func(hookCtx genericapiserver.PostStartHookContext) error {
+		config.GenericConfig.SharedInformerFactory.Start(hookCtx.Done())
+		return nil
+	})
+	klog.InfoS("starting streamspace-apiserver", "watchCache", o.Postgres.EnableWatchCache)
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}

@@ -1,0 +1,122 @@
+// Package storebuilder assembles the REST storage of one resource from its
+// strategies, so every resource is wired the same way: a main store with
+// short names and categories, and a status subresource.
+package storebuilder
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+)
+
+// Strategy is what a resource's strategy implements.
+type Strategy interface {
+	rest.RESTCreateStrategy
+	rest.RESTUpdateStrategy
+	rest.RESTDeleteStrategy
+	rest.ResetFieldsStrategy
+}
+
+// Options describe one resource.
+type Options struct {
+	Resource, Singular schema.GroupResource
+	NewFunc            func() runtime.Object
+	NewListFunc        func() runtime.Object
+	Strategy           Strategy
+	// StatusStrategy, when set, serves the status subresource.
+	StatusStrategy Strategy
+	AttrFunc       storage.AttrFunc
+	Table          rest.TableConvertor
+	ShortNames     []string
+	Categories     []string
+}
+
+// REST is the main resource.
+type REST struct {
+	*genericregistry.Store
+	shortNames, categories []string
+}
+
+var (
+	_ rest.ShortNamesProvider = &REST{}
+	_ rest.CategoriesProvider = &REST{}
+)
+
+// ShortNames implements rest.ShortNamesProvider (kubectl get ss).
+func (r *REST) ShortNames() []string { return r.shortNames }
+
+// Categories implements rest.CategoriesProvider (kubectl get streamspace).
+func (r *REST) Categories() []string { return r.categories }
+
+// StatusREST serves the status subresource: it only changes status.
+type StatusREST struct {
+	store *genericregistry.Store
+}
+
+// New returns an empty object.
+func (r *StatusREST) New() runtime.Object { return r.store.New() }
+
+// Destroy is a no-op: the main store owns the storage.
+func (r *StatusREST) Destroy() {}
+
+// Get returns the object, for clients that read the subresource.
+func (r *StatusREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
+	return r.store.Get(ctx, name, options)
+}
+
+// Update changes the status of the object; it never creates one.
+func (r *StatusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
+}
+
+// GetResetFields implements rest.ResetFieldsStrategy for server-side apply.
+func (r *StatusREST) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
+	return r.store.GetResetFields()
+}
+
+// ConvertToTable renders the object like the main resource does.
+func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
+	return r.store.ConvertToTable(ctx, object, tableOptions)
+}
+
+// New builds the stores of a resource.
+func New(o Options, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
+	store := &genericregistry.Store{
+		NewFunc:                   o.NewFunc,
+		NewListFunc:               o.NewListFunc,
+		PredicateFunc:             predicate(o.AttrFunc),
+		DefaultQualifiedResource:  o.Resource,
+		SingularQualifiedResource: o.Singular,
+		CreateStrategy:            o.Strategy,
+		UpdateStrategy:            o.Strategy,
+		DeleteStrategy:            o.Strategy,
+		ResetFieldsStrategy:       o.Strategy,
+		TableConvertor:            o.Table,
+	}
+	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: o.AttrFunc}); err != nil {
+		return nil, nil, err
+	}
+	rest := &REST{Store: store, shortNames: o.ShortNames, categories: o.Categories}
+	if o.StatusStrategy == nil {
+		return rest, nil, nil
+	}
+	statusStore := *store
+	statusStore.UpdateStrategy = o.StatusStrategy
+	statusStore.ResetFieldsStrategy = o.StatusStrategy
+	return rest, &StatusREST{store: &statusStore}, nil
+}
+
+func predicate(attrs storage.AttrFunc) func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+	return func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+		return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: attrs}
+	}
+}
