@@ -1,0 +1,347 @@
+// Package postgresproc starts a private PostgreSQL 15 cluster in a folder: the
+// storage tests and the local dev stack use it instead of a system service.
+package postgresproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"k8s.io/klog/v2"
+)
+
+const (
+	defaultDatabase = "streamspace"
+	superuser       = "postgres"
+	// stopTimeout bounds a fast shutdown before the postmaster is killed.
+	stopTimeout = 30 * time.Second
+	// startTimeout bounds how long Start waits for the server to accept connections.
+	startTimeout = 60 * time.Second
+)
+
+// Options say where and how the cluster runs.
+type Options struct {
+	Dir      string // data+socket dir; initdb runs when Dir has no PG_VERSION yet; reused (state survives) otherwise
+	Port     int    // 0 = pick a free TCP port on 127.0.0.1
+	Database string // created if missing (default "streamspace")
+	LogFile  string // optional; default Dir/postgres.log
+	// Settings are extra server settings ("name=value"), each passed as -c.
+	// $POSTGRES_EXTRA_SETTINGS (comma separated) is appended to them.
+	Settings []string
+}
+
+// Server is a running postmaster started by Start.
+type Server struct {
+	dir      string
+	port     int
+	database string
+
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the postmaster has exited
+	waitErr  error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// BinDir is where initdb and postgres are: $POSTGRES_BIN_DIR or /usr/lib/postgresql/15/bin.
+func BinDir() string {
+	if d := os.Getenv("POSTGRES_BIN_DIR"); d != "" {
+		return d
+	}
+	return "/usr/lib/postgresql/15/bin"
+}
+
+// Start initialises Dir if needed, starts postgres on 127.0.0.1 and returns once
+// it accepts connections and the database exists.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("postgresproc: Options.Dir is required")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("postgresproc: resolve dir: %w", err)
+	}
+	if opts.Database == "" {
+		opts.Database = defaultDatabase
+	}
+	if opts.LogFile == "" {
+		opts.LogFile = filepath.Join(dir, "postgres.log")
+	}
+	cred, err := credentialForPostgres()
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDir(dir, cred); err != nil {
+		return nil, err
+	}
+	// initdb wants an empty folder, and the default log file lives in it: so
+	// initdb runs first and its output is copied into the log afterwards.
+	var initdbOutput []byte
+	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if initdbOutput, err = initdb(ctx, dir, cred); err != nil {
+			return nil, err
+		}
+	}
+	logFile, err := os.OpenFile(opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("postgresproc: open log file: %w", err)
+	}
+	defer logFile.Close() // the child keeps its own descriptor
+	_, _ = logFile.Write(initdbOutput)
+
+	settings := append([]string(nil), opts.Settings...)
+	if extra := os.Getenv("POSTGRES_EXTRA_SETTINGS"); extra != "" {
+		for _, s := range strings.Split(extra, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				settings = append(settings, s)
+			}
+		}
+	}
+
+	// A port picked by us may be taken by someone else before postgres binds it: retry.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		s, err := startPostmaster(ctx, dir, port, opts.Database, settings, cred, logFile)
+		if err == nil {
+			klog.V(2).InfoS("postgres started", "dir", dir, "port", port, "database", opts.Database)
+			return s, nil
+		}
+		lastErr = err
+		if opts.Port != 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("%w (log: %s)", lastErr, opts.LogFile)
+}
+
+// DSN is a connection string for the database, over TCP, as the superuser.
+func (s *Server) DSN() string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.port, s.database)
+}
+
+// Port is the TCP port postgres listens on.
+func (s *Server) Port() int { return s.port }
+
+// Stop asks postgres for a fast shutdown (SIGINT) and waits for it to exit;
+// it kills the process group if that takes longer than 30s.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() {
+		select {
+		case <-s.exited:
+			return
+		default:
+		}
+		if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.stopErr = fmt.Errorf("postgresproc: signal postgres: %w", err)
+		}
+		select {
+		case <-s.exited:
+		case <-time.After(stopTimeout):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-s.exited
+			s.stopErr = errors.New("postgresproc: postgres did not stop in time and was killed")
+		}
+	})
+	return s.stopErr
+}
+
+func startPostmaster(ctx context.Context, dir string, port int, database string, settings []string, cred *syscall.Credential, logFile *os.File) (*Server, error) {
+	args := []string{
+		"-D", dir,
+		"-p", strconv.Itoa(port),
+		"-k", dir,
+		"-c", "listen_addresses=127.0.0.1",
+	}
+	for _, s := range settings {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(filepath.Join(BinDir(), "postgres"), args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Env = childEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:    true,
+		Credential: cred,
+		// If this process dies without Stop (a test timeout, a crash), postgres
+		// gets SIGQUIT (immediate shutdown) instead of running on forever.
+		Pdeathsig: syscall.SIGQUIT,
+	}
+	s := &Server{dir: dir, port: port, database: database, cmd: cmd, exited: make(chan struct{})}
+	if err := startLocked(cmd, s.exited, &s.waitErr); err != nil {
+		return nil, fmt.Errorf("postgresproc: start postgres: %w", err)
+	}
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startLocked starts cmd from a goroutine locked to its OS thread and keeps that
+// thread alive until the child exits: Linux sends Pdeathsig when the *thread*
+// that forked the child ends, not only when the process does.
+func startLocked(cmd *exec.Cmd, exited chan struct{}, waitErr *error) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(exited)
+			return
+		}
+		started <- nil
+		*waitErr = cmd.Wait()
+		close(exited)
+	}()
+	return <-started
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	adminDSN := fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", superuser, s.port)
+	for {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("postgresproc: postgres exited during start-up: %v", s.waitErr)
+		default:
+		}
+		conn, err := pgx.Connect(ctx, adminDSN)
+		if err == nil {
+			defer conn.Close(context.Background())
+			return ensureDatabase(ctx, conn, s.database)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("postgresproc: postgres not ready: %w (last error: %v)", ctx.Err(), err)
+		case <-s.exited:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func ensureDatabase(ctx context.Context, conn *pgx.Conn, database string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", database).Scan(&exists); err != nil {
+		return fmt.Errorf("postgresproc: look up database %s: %w", database, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{database}.Sanitize()); err != nil {
+		return fmt.Errorf("postgresproc: create database %s: %w", database, err)
+	}
+	return nil
+}
+
+func initdb(ctx context.Context, dir string, cred *syscall.Credential) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(BinDir(), "initdb"),
+		"-D", dir, "--auth=trust", "-U", superuser, "--encoding=UTF8", "--no-locale", "--no-sync")
+	cmd.Env = childEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("postgresproc: initdb %s: %w: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return out, nil
+}
+
+// credentialForPostgres returns the identity to run postgres as: postgres
+// refuses to run as root, so as root we switch to the "postgres" user.
+func credentialForPostgres() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("postgresproc: running as root needs a postgres user: %w", err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgresproc: postgres uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("postgresproc: postgres gid %q: %w", u.Gid, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+}
+
+// prepareDir creates dir with the modes postgres demands (0700, owned by the
+// server's user) and, when that user is not us, makes every parent traversable
+// (o+x only: nothing becomes listable or readable).
+func prepareDir(dir string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("postgresproc: create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("postgresproc: chmod %s: %w", dir, err)
+	}
+	if cred == nil {
+		return nil
+	}
+	err := filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, int(cred.Uid), int(cred.Gid))
+	})
+	if err != nil {
+		return fmt.Errorf("postgresproc: chown %s: %w", dir, err)
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("postgresproc: stat %s: %w", p, err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()|0o001); err != nil {
+				return fmt.Errorf("postgresproc: make %s traversable: %w", p, err)
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("postgresproc: pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// childEnv is our environment without the libpq variables that would point
+// initdb or postgres at another cluster.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "LC_ALL=C")
+}

@@ -1,0 +1,385 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/value"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/storage/postgres/broadcast"
+)
+
+// BackendOptions tune a Backend. Zero values take the defaults.
+type BackendOptions struct {
+	// HistoryRetention is how long history is kept: watches and exact-RV
+	// lists can start that far back. Default 10 minutes.
+	HistoryRetention time.Duration
+	// CompactionInterval is how often history is compacted. Default 1 minute;
+	// negative disables background compaction.
+	CompactionInterval time.Duration
+	// PollInterval is how often the tailer reads history when no NOTIFY
+	// arrives (the fallback when notifications are lost). Default 1 second.
+	PollInterval time.Duration
+	// ProgressNotifyInterval is how often watchers that asked for progress
+	// notifications get a bookmark. Default 5 seconds.
+	ProgressNotifyInterval time.Duration
+	// NotifyChannel is the LISTEN/NOTIFY channel. Default "streamspace_storage".
+	NotifyChannel string
+	// SkipMigrations leaves the schema alone (it must be migrated already).
+	SkipMigrations bool
+}
+
+func (o *BackendOptions) complete() {
+	if o.HistoryRetention <= 0 {
+		o.HistoryRetention = 10 * time.Minute
+	}
+	if o.CompactionInterval == 0 {
+		o.CompactionInterval = time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.ProgressNotifyInterval <= 0 {
+		o.ProgressNotifyInterval = 5 * time.Second
+	}
+	if o.NotifyChannel == "" {
+		o.NotifyChannel = "streamspace_storage"
+	}
+}
+
+const (
+	// tailBatch is how many history rows the tailer and a replaying watcher read at once.
+	tailBatch = 1000
+	// notReadyAfter is how long the tailer may go without reading the database
+	// before ReadinessCheck fails.
+	notReadyAfter = 15 * time.Second
+)
+
+// Backend is one process's connection to the storage database: it owns the
+// tailer that reads new history rows and fans them out to watchers, and the
+// background compaction. Stores for individual resources come from NewStore.
+type Backend struct {
+	pool    *pgxpool.Pool
+	opts    BackendOptions
+	changes *broadcast.Broadcaster[change]
+
+	wake            chan struct{} // a commit happened: read history now
+	progressRequest chan struct{} // watchers want a progress bookmark
+
+	compactedRV  atomic.Int64
+	lastPollUnix atomic.Int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewBackend migrates the schema and starts the tailer and the compactor.
+// Close stops them; the pool stays the caller's.
+func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*Backend, error) {
+	opts.complete()
+	registerMetrics()
+	if !opts.SkipMigrations {
+		if err := Migrate(ctx, pool); err != nil {
+			return nil, err
+		}
+	}
+	var current, compacted int64
+	if err := pool.QueryRow(ctx, sqlRevisions).Scan(&current, &compacted); err != nil {
+		return nil, fmt.Errorf("read storage revisions: %w", err)
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	b := &Backend{
+		pool:            pool,
+		opts:            opts,
+		changes:         broadcast.New[change](current),
+		wake:            make(chan struct{}, 1),
+		progressRequest: make(chan struct{}, 1),
+		ctx:             bctx,
+		cancel:          cancel,
+	}
+	b.compactedRV.Store(compacted)
+	b.lastPollUnix.Store(time.Now().Unix())
+
+	b.wg.Add(2)
+	go b.tailHistory(current)
+	go b.listenForCommits()
+	if opts.CompactionInterval > 0 {
+		b.wg.Add(1)
+		go b.runCompaction()
+	}
+	klog.InfoS("postgres storage started", "resourceVersion", current, "compactedRevision", compacted,
+		"historyRetention", opts.HistoryRetention)
+	return b, nil
+}
+
+// Close stops the tailer and the compactor and ends every watch.
+func (b *Backend) Close() {
+	b.cancel()
+	b.wg.Wait()
+	b.changes.Close()
+}
+
+// StoreOption adjusts a store made by NewStore.
+type StoreOption func(*store)
+
+// WithTransformer sets the transformer applied to objects at rest (encryption); default identity.
+func WithTransformer(t value.Transformer) StoreOption {
+	return func(s *store) {
+		if t != nil {
+			s.transformer = t
+		}
+	}
+}
+
+// WithGroupResource names the resource in metrics and logs.
+func WithGroupResource(gr schema.GroupResource) StoreOption {
+	return func(s *store) { s.groupResource = gr }
+}
+
+// WithPathPrefix prepends a prefix (like etcd's "/registry") to every key.
+func WithPathPrefix(prefix string) StoreOption {
+	return func(s *store) {
+		p := path.Join("/", prefix)
+		if !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+		s.pathPrefix = p
+	}
+}
+
+// NewStore returns the storage.Interface of one resource kept in table.
+// resourcePrefix is the key prefix of the resource (e.g. "/sessions"), and
+// getAttrs (may be nil for the generic table) fills the table's columns. It
+// panics on a table whose names are not plain SQL identifiers: that is a
+// programming error.
+func (b *Backend) NewStore(table Table, codec runtime.Codec, newFunc, newListFunc func() runtime.Object, resourcePrefix string, getAttrs storage.AttrFunc, opts ...StoreOption) storage.Interface {
+	return b.newStore(table, codec, newFunc, newListFunc, resourcePrefix, getAttrs, opts...)
+}
+
+func (b *Backend) newStore(table Table, codec runtime.Codec, newFunc, newListFunc func() runtime.Object, resourcePrefix string, getAttrs storage.AttrFunc, opts ...StoreOption) *store {
+	if err := table.validate(); err != nil {
+		panic(fmt.Sprintf("postgres storage: %v", err))
+	}
+	s := &store{
+		backend:        b,
+		table:          table,
+		stmts:          newTableStatements(table),
+		codec:          codec,
+		versioner:      storage.APIObjectVersioner{},
+		transformer:    identityTransformer{},
+		newFunc:        newFunc,
+		newListFunc:    newListFunc,
+		getAttrs:       getAttrs,
+		pathPrefix:     "/",
+		resourcePrefix: resourcePrefix,
+		groupResource:  schema.GroupResource{Resource: table.Name},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// change is one history row as the tailer hands it to watchers, or a marker.
+type change struct {
+	rv          int64
+	resource    string // table name
+	key         string
+	event       string // ADDED, MODIFIED or DELETED
+	object      []byte
+	prevRV      int64
+	prevObject  []byte
+	committedAt time.Time
+
+	progress bool // a progress notification: every change up to rv has been delivered
+	resync   bool // the tailer skipped compacted history: watchers must catch up from the database
+}
+
+// tailHistory reads history in resourceVersion order and publishes it. As RV
+// order is commit order, a row can never appear behind one already read.
+func (b *Backend) tailHistory(last int64) {
+	defer b.wg.Done()
+	poll := time.NewTicker(b.opts.PollInterval)
+	defer poll.Stop()
+	progress := time.NewTicker(b.opts.ProgressNotifyInterval)
+	defer progress.Stop()
+	for {
+		var err error
+		last, err = b.readNewHistory(last)
+		if err != nil && b.ctx.Err() == nil {
+			klog.ErrorS(err, "read storage history")
+		}
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.wake:
+		case <-poll.C:
+		case <-progress.C:
+			b.changes.Publish(last, change{rv: last, progress: true})
+		case <-b.progressRequest:
+			if last, err = b.readNewHistory(last); err == nil {
+				b.changes.Publish(last, change{rv: last, progress: true})
+			}
+		}
+	}
+}
+
+// readNewHistory publishes every history row after last and returns the new position.
+func (b *Backend) readNewHistory(last int64) (int64, error) {
+	for {
+		current, compacted, changes, err := b.queryHistory(b.ctx, sqlTailHistory, last, tailBatch)
+		if err != nil {
+			return last, err
+		}
+		b.lastPollUnix.Store(time.Now().Unix())
+		b.noteCompaction(compacted)
+		if last < compacted {
+			// History we have not read is gone (this process was cut off from
+			// the database for longer than the retention): watchers must catch
+			// up from the database themselves, which answers them with 410.
+			klog.InfoS("storage history was compacted past the tailer; resynchronising watchers",
+				"position", last, "compactedRevision", compacted)
+			last = compacted
+			b.changes.Publish(last, change{rv: last, resync: true})
+			continue
+		}
+		if len(changes) == 0 {
+			if current > last {
+				last = current
+				b.changes.Publish(last)
+			}
+			return last, nil
+		}
+		last = changes[len(changes)-1].rv
+		if len(changes) < tailBatch && current > last {
+			last = current
+		}
+		b.changes.Publish(last, changes...)
+		if len(changes) < tailBatch {
+			return last, nil
+		}
+	}
+}
+
+// queryHistory runs one of the history statements (sqlTailHistory and its
+// replay variants) and returns the current and compacted revisions with the rows.
+func (b *Backend) queryHistory(ctx context.Context, sql string, args ...any) (current, compacted int64, changes []change, err error) {
+	rows, err := b.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rv, prevRV           *int64
+			resource, key, event *string
+			object, prevObject   []byte
+			committedAt          *time.Time
+		)
+		if err := rows.Scan(&current, &compacted, &rv, &resource, &key, &event, &object, &prevRV, &prevObject, &committedAt); err != nil {
+			return 0, 0, nil, err
+		}
+		if rv == nil {
+			continue
+		}
+		c := change{rv: *rv, resource: *resource, key: *key, event: *event, object: object, prevObject: prevObject}
+		if prevRV != nil {
+			c.prevRV = *prevRV
+		}
+		if committedAt != nil {
+			c.committedAt = *committedAt
+		}
+		changes = append(changes, c)
+	}
+	return current, compacted, changes, rows.Err()
+}
+
+// listenForCommits turns NOTIFYs from every replica's commits into wake-ups of
+// the tailer. It holds its own connection, outside the pool.
+func (b *Backend) listenForCommits() {
+	defer b.wg.Done()
+	for b.ctx.Err() == nil {
+		err := b.listenOnce()
+		if b.ctx.Err() != nil {
+			return
+		}
+		klog.ErrorS(err, "storage LISTEN connection lost; polling until it is back")
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (b *Backend) listenOnce() error {
+	conn, err := pgx.ConnectConfig(b.ctx, b.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(b.ctx, "LISTEN "+pgx.Identifier{b.opts.NotifyChannel}.Sanitize()); err != nil {
+		return err
+	}
+	b.nudgeTailer() // anything committed before LISTEN took effect
+	for {
+		if _, err := conn.WaitForNotification(b.ctx); err != nil {
+			return err
+		}
+		b.nudgeTailer()
+	}
+}
+
+func (b *Backend) nudgeTailer() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Backend) requestProgress() {
+	select {
+	case b.progressRequest <- struct{}{}:
+	default:
+	}
+}
+
+func (b *Backend) noteCompaction(rv int64) {
+	for {
+		old := b.compactedRV.Load()
+		if rv <= old || b.compactedRV.CompareAndSwap(old, rv) {
+			return
+		}
+	}
+}
+
+// revisions returns the current and the compacted resourceVersion.
+func (b *Backend) revisions(ctx context.Context) (current, compacted int64, err error) {
+	err = b.pool.QueryRow(ctx, sqlRevisions).Scan(&current, &compacted)
+	return current, compacted, err
+}
+
+// readiness fails when the tailer has not reached the database for a while.
+func (b *Backend) readiness() error {
+	last := time.Unix(b.lastPollUnix.Load(), 0)
+	if since := time.Since(last); since > notReadyAfter {
+		return fmt.Errorf("postgres storage: no successful read of the database for %v", since.Round(time.Second))
+	}
+	if b.ctx.Err() != nil {
+		return errors.New("postgres storage: backend closed")
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	"k8s.io/apimachinery/pkg/conversion"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/klog/v2"
+)
+
+// Delete removes key if the preconditions and validateDeletion accept the
+// stored object, retrying on conflicts like etcd3's. out receives the deleted
+// object with the resourceVersion of the deletion.
+func (s *store) Delete(
+	ctx context.Context, key string, out runtime.Object, preconditions *storage.Preconditions,
+	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) error {
+	preparedKey, err := s.prepareKey(key, false)
+	if err != nil {
+		return err
+	}
+	v, err := conversion.EnforcePtr(out)
+	if err != nil {
+		return fmt.Errorf("unable to convert output object to pointer: %v", err)
+	}
+	return s.conditionalDelete(ctx, preparedKey, out, v, preconditions, validateDeletion, cachedExistingObject)
+}
+
+func (s *store) conditionalDelete(
+	ctx context.Context, key string, out runtime.Object, v reflect.Value, preconditions *storage.Preconditions,
+	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object) error {
+	getCurrentState := s.getCurrentState(ctx, key, v, false)
+
+	var origState *objState
+	var err error
+	var origStateIsCurrent bool
+	if cachedExistingObject != nil {
+		origState, err = s.getStateFromObject(cachedExistingObject)
+	} else {
+		origState, err = getCurrentState()
+		origStateIsCurrent = true
+	}
+	if err != nil {
+		return err
+	}
+
+	for {
+		if preconditions != nil {
+			if err := preconditions.Check(key, origState.obj); err != nil {
+				if origStateIsCurrent {
+					return err
+				}
+				// The suggested object may be stale: retry with the stored one,
+				// unless it is the same version.
+				cachedRev := origState.rev
+				cachedUpdateErr := err
+				origState, err = getCurrentState()
+				if err != nil {
+					return err
+				}
+				origStateIsCurrent = true
+				if cachedRev == origState.rev {
+					return cachedUpdateErr
+				}
+				continue
+			}
+		}
+		if err := validateDeletion(ctx, origState.obj); err != nil {
+			if origStateIsCurrent {
+				return err
+			}
+			cachedRev := origState.rev
+			cachedUpdateErr := err
+			origState, err = getCurrentState()
+			if err != nil {
+				return err
+			}
+			origStateIsCurrent = true
+			if cachedRev == origState.rev {
+				return cachedUpdateErr
+			}
+			continue
+		}
+
+		op := s.deleteOp(key, origState.rev)
+		if err := s.backend.commit(ctx, op); err != nil {
+			return err
+		}
+		if !op.applied {
+			klog.V(4).InfoS("deletion conflicted, retrying", "key", key)
+			origState, err = getCurrentState()
+			if err != nil {
+				return err
+			}
+			origStateIsCurrent = true
+			continue
+		}
+		return s.decode(origState.data, out, op.rv)
+	}
+}

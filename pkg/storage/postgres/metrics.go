@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"sync"
+
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+const metricsSubsystem = "streamspace_postgres_storage"
+
+var (
+	writeDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "write_duration_seconds",
+		Help:           "Duration of committed write transactions, by resource and operation.",
+		Buckets:        metrics.ExponentialBuckets(0.0005, 2, 14),
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"resource", "operation"})
+	writeConflicts = metrics.NewCounterVec(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "write_conflicts_total",
+		Help:           "Writes not applied because the stored resourceVersion was not the expected one (or the key existed).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"resource", "operation"})
+	historyRows = metrics.NewGauge(&metrics.GaugeOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "history_rows",
+		Help:           "Rows in the history table after the last compaction.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	compactions = metrics.NewCounter(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "compactions_total",
+		Help:           "History compactions run by this process.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	compactedRows = metrics.NewCounter(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "compacted_rows_total",
+		Help:           "History rows deleted by compaction.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	compactedRevision = metrics.NewGauge(&metrics.GaugeOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "compacted_revision",
+		Help:           "The resourceVersion below which history has been compacted.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	watchers = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "watchers",
+		Help:           "Open watches served directly by the storage, by resource.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"resource"})
+)
+
+var registerOnce sync.Once
+
+func registerMetrics() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(writeDuration, writeConflicts, historyRows, compactions,
+			compactedRows, compactedRevision, watchers)
+	})
+}

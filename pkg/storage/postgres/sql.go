@@ -1,0 +1,216 @@
+package postgres
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// All SQL of the package. Statements shared by every resource are constants;
+// those that name a resource table are built once per table by
+// newTableStatements, and list queries by listQuery.sql.
+
+const (
+	// sqlAllocateResourceVersions increments the global resourceVersion by $1
+	// and returns the new value. The row lock it takes is held until commit,
+	// so the transactions that write are serialised and RV order is commit order.
+	sqlAllocateResourceVersions = `UPDATE resource_version SET current = current + $1 RETURNING current`
+
+	// sqlNotify wakes the tailers of every replica when the transaction commits.
+	sqlNotify = `SELECT pg_notify($1, $2)`
+
+	// sqlRevisions reads the current and the compacted resourceVersion in one snapshot.
+	sqlRevisions = `SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction)`
+
+	// sqlTailHistory returns, in one snapshot, the current and compacted
+	// resourceVersions and the next history rows after $1 (at most $2). With no
+	// new row it returns a single row whose history columns are NULL.
+	sqlTailHistory = `
+SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction),
+    h.rv, h.resource, h.key, h.event, h.object, h.prev_rv, h.prev_object, h.committed_at
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN LATERAL (
+    SELECT * FROM history WHERE history.rv > $1 ORDER BY history.rv LIMIT $2
+) h ON true
+ORDER BY h.rv`
+
+	// sqlReplayHistory is sqlTailHistory for one resource and a key range [$4, $5).
+	sqlReplayHistory = `
+SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction),
+    h.rv, h.resource, h.key, h.event, h.object, h.prev_rv, h.prev_object, h.committed_at
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN LATERAL (
+    SELECT * FROM history
+    WHERE history.rv > $1 AND history.resource = $3 AND history.key >= $4 AND history.key < $5
+    ORDER BY history.rv LIMIT $2
+) h ON true
+ORDER BY h.rv`
+
+	// sqlReplayKeyHistory is sqlReplayHistory for a single key $4.
+	sqlReplayKeyHistory = `
+SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction),
+    h.rv, h.resource, h.key, h.event, h.object, h.prev_rv, h.prev_object, h.committed_at
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN LATERAL (
+    SELECT * FROM history
+    WHERE history.rv > $1 AND history.resource = $3 AND history.key = $4
+    ORDER BY history.rv LIMIT $2
+) h ON true
+ORDER BY h.rv`
+
+	// sqlRetentionCutoff is the first resourceVersion written in the last $1 seconds
+	// (NULL when no history row is that recent).
+	sqlRetentionCutoff = `SELECT min(rv) FROM history WHERE committed_at >= now() - make_interval(secs => $1)`
+
+	// sqlCompactHistory deletes history up to $1 and records $1 as the
+	// compaction point (never moving it backwards): reads at $1 and watches
+	// from $1 need only the rows after it.
+	sqlCompactHistory = `
+WITH gone AS (DELETE FROM history WHERE rv <= $1 RETURNING 1)
+UPDATE compaction SET revision = greatest(revision, $1), compacted_at = now()
+RETURNING revision, (SELECT count(*) FROM gone)`
+
+	// sqlHistoryRows counts the history rows, for the metric.
+	sqlHistoryRows = `SELECT count(*) FROM history`
+)
+
+// tableStatements are the statements that name one resource table. In the
+// write statements $1 is always the resourceVersion of the write.
+type tableStatements struct {
+	table string
+
+	// get: $1 key -> current RV, the object's RV and bytes (NULL when absent).
+	get string
+	// insert: $1 rv, $2 key, $3 namespace, $4 name, $5 uid, $6 labels, $7 object,
+	// $8... columns -> the rv, or no row when the key exists.
+	insert string
+	// update: $1 rv, $2 key, $3 expected RV, $4 namespace, $5 name, $6 uid,
+	// $7 labels, $8 object, $9... columns -> the rv, or no row on conflict.
+	update string
+	// delete: $1 rv, $2 key, $3 expected RV -> the rv, or no row on conflict.
+	delete string
+	// stats: $1, $2 key range -> count and total size of the stored objects.
+	stats string
+}
+
+func newTableStatements(t Table) *tableStatements {
+	name := t.Name
+	var cols, insertParams, updateSets []string
+	for i, c := range t.Columns {
+		cols = append(cols, ", "+c.Name)
+		insertParams = append(insertParams, fmt.Sprintf(", $%d", 8+i))
+		updateSets = append(updateSets, fmt.Sprintf(", %s = $%d", c.Name, 9+i))
+	}
+	return &tableStatements{
+		table: name,
+		get: `SELECT (SELECT current FROM resource_version), t.resource_version, t.object
+FROM (VALUES (1)) AS one (x) LEFT JOIN ` + name + ` t ON t.key = $1`,
+		insert: `
+WITH ins AS (
+    INSERT INTO ` + name + ` (key, namespace, name, uid, labels, object, resource_version, created_rv` + strings.Join(cols, "") + `)
+    VALUES ($2, $3, $4, $5, $6::jsonb, $7, $1, $1` + strings.Join(insertParams, "") + `)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key, object)
+INSERT INTO history (rv, resource, key, event, object)
+SELECT $1, '` + name + `', key, 'ADDED', object FROM ins
+RETURNING rv`,
+		update: `
+WITH old AS (
+    SELECT key, resource_version, object FROM ` + name + ` WHERE key = $2 AND resource_version = $3
+), upd AS (
+    UPDATE ` + name + ` t SET namespace = $4, name = $5, uid = $6, labels = $7::jsonb, object = $8,
+        resource_version = $1, updated_at = now()` + strings.Join(updateSets, "") + `
+    FROM old WHERE t.key = old.key
+    RETURNING t.key, t.object, old.resource_version AS prev_rv, old.object AS prev_object)
+INSERT INTO history (rv, resource, key, event, object, prev_rv, prev_object)
+SELECT $1, '` + name + `', key, 'MODIFIED', object, prev_rv, prev_object FROM upd
+RETURNING rv`,
+		delete: `
+WITH del AS (
+    DELETE FROM ` + name + ` WHERE key = $2 AND resource_version = $3
+    RETURNING key, resource_version, object)
+INSERT INTO history (rv, resource, key, event, prev_rv, prev_object)
+SELECT $1, '` + name + `', key, 'DELETED', resource_version, object FROM del
+RETURNING rv`,
+		stats: `SELECT count(*), coalesce(sum(octet_length(object)), 0) FROM ` + name + ` WHERE key >= $1 AND key < $2`,
+	}
+}
+
+// listQuery builds the SELECT behind a list page: the objects of one table
+// under a key prefix (or one key), at the latest state or as of an older
+// resourceVersion, optionally narrowed by equality on indexed columns.
+type listQuery struct {
+	table string
+
+	exactKey   string // one key, instead of a range
+	fromKey    string // range start
+	fromStrict bool   // key > fromKey instead of >=
+	toKey      string // range end (exclusive); "" = unbounded
+
+	// atRV, when non-zero, reads the state as of that resourceVersion: objects
+	// unchanged since then from the table, the others from the previous object
+	// of their first change after it in history.
+	atRV int64
+
+	columnEquals map[string]string // column -> value; applied to the table part only
+	limit        int64             // 0 = no limit
+	count        bool              // SELECT count(*) instead of rows
+}
+
+// sql returns the statement and its arguments. Rows are (key, resource_version, object).
+func (q listQuery) sql() (string, []any) {
+	var args []any
+	param := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	var keyCond []string
+	if q.exactKey != "" {
+		keyCond = append(keyCond, "key = "+param(q.exactKey))
+	} else {
+		op := ">="
+		if q.fromStrict {
+			op = ">"
+		}
+		keyCond = append(keyCond, "key "+op+" "+param(q.fromKey))
+		if q.toKey != "" {
+			keyCond = append(keyCond, "key < "+param(q.toKey))
+		}
+	}
+	tableCond := append([]string(nil), keyCond...)
+	for _, col := range sortedKeys(q.columnEquals) {
+		tableCond = append(tableCond, col+" = "+param(q.columnEquals[col]))
+	}
+
+	var from string
+	if q.atRV == 0 {
+		from = `SELECT key, resource_version AS rv, object FROM ` + q.table + ` WHERE ` + strings.Join(tableCond, " AND ")
+	} else {
+		rv := param(q.atRV)
+		from = `SELECT key, resource_version AS rv, object FROM ` + q.table + `
+    WHERE ` + strings.Join(tableCond, " AND ") + ` AND resource_version <= ` + rv + `
+UNION ALL
+SELECT key, prev_rv, prev_object FROM (
+    SELECT DISTINCT ON (key) key, prev_rv, prev_object FROM history
+    WHERE resource = ` + param(q.table) + ` AND ` + strings.Join(keyCond, " AND ") + ` AND rv > ` + rv + `
+    ORDER BY key, rv
+) first_change WHERE prev_rv IS NOT NULL`
+	}
+	if q.count {
+		return `SELECT count(*) FROM (` + from + `) s`, args
+	}
+	stmt := `SELECT key, rv, object FROM (` + from + `) s ORDER BY key`
+	if q.limit > 0 {
+		stmt += " LIMIT " + param(q.limit)
+	}
+	return stmt, args
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
