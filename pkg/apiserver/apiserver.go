@@ -162,7 +162,7 @@ type restOptionsGetter struct {
 func (g restOptionsGetter) GetRESTOptions(resource schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
 	return generic.RESTOptions{
 		StorageConfig: &storagebackend.ConfigForResource{
-			Config:        storagebackend.Config{Codec: g.codec, Prefix: "/"},
+			Config:        *storagebackend.NewDefaultConfig("/", g.codec),
 			GroupResource: resource,
 		},
 		Decorator:                 g.decorator,
