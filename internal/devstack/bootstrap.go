@@ -1,0 +1,307 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+)
+
+const (
+	kwokNodeName       = "kwok-node-0"
+	kwokNodeAnnotation = "kwok.x-k8s.io/node"
+)
+
+// APIServices registers streamspace-apiserver for.
+var streamspaceAPIServices = []string{"v1alpha1.stream.space", "v1alpha1.catalog.stream.space"}
+
+// bootstrapTemplate holds what must exist before the components start: the
+// identity of streamspace-apiserver (delegated authentication and
+// authorization, as k8s.io/sample-apiserver's artifacts grant), the fake
+// node, and the sample users' namespaces and bindings.
+var bootstrapTemplate = template.Must(template.New("bootstrap").Parse(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: {{.Namespace}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: streamspace-dev:{{.User}}:auth-delegator
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.User}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: streamspace-dev:{{.User}}:auth-reader
+  namespace: kube-system
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.User}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: streamspace-dev:{{.User}}
+rules:
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [admissionregistration.k8s.io]
+  resources: [mutatingwebhookconfigurations, validatingwebhookconfigurations, validatingadmissionpolicies, validatingadmissionpolicybindings, mutatingadmissionpolicies, mutatingadmissionpolicybindings]
+  verbs: [get, list, watch]
+- apiGroups: [flowcontrol.apiserver.k8s.io]
+  resources: [flowschemas, prioritylevelconfigurations]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: streamspace-dev:{{.User}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-dev:{{.User}}}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.User}}}]
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: {{.Node}}
+  annotations:
+    {{.NodeAnnotation}}: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/hostname: {{.Node}}
+    kubernetes.io/os: linux
+    kubernetes.io/role: agent
+    node-role.kubernetes.io/agent: ""
+    type: kwok
+spec: {}
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", ephemeral-storage: 1Ti}
+  nodeInfo:
+    architecture: amd64
+    kubeletVersion: fake
+    kubeProxyVersion: fake
+    operatingSystem: linux
+  phase: Running
+{{- range .Users}}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {{.}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: streamspace-user:{{.}}
+  namespace: {{.}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-user}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.}}}]
+{{- end}}
+`))
+
+// registrationTemplate points the aggregator at streamspace-apiserver on
+// localhost, verified with caBundle, exactly as in a cluster.
+var registrationTemplate = template.Must(template.New("registration").Parse(`apiVersion: v1
+kind: Service
+metadata:
+  name: {{.Service}}
+  namespace: {{.Namespace}}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{name: https, port: {{.Port}}, protocol: TCP}]
+{{- range .APIServices}}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: {{.Name}}
+spec:
+  group: {{.Group}}
+  version: {{.Version}}
+  groupPriorityMinimum: 1000
+  versionPriority: 15
+  service: {name: {{$.Service}}, namespace: {{$.Namespace}}, port: {{$.Port}}}
+  caBundle: {{$.CABundle}}
+{{- end}}
+`))
+
+func (s *Stack) applyBootstrap(ctx context.Context) error {
+	if s.cfg.RBACDir != "" {
+		if _, err := os.Stat(s.cfg.RBACDir); err == nil {
+			if err := s.kubectlApply(ctx, "-f", s.cfg.RBACDir); err != nil {
+				return fmt.Errorf("apply %s: %w", s.cfg.RBACDir, err)
+			}
+		} else {
+			s.logf("no %s yet, skipping the ClusterRoles", s.cfg.RBACDir)
+		}
+	}
+	path := s.paths.manifest("bootstrap.yaml")
+	if err := renderTo(path, bootstrapTemplate, map[string]any{
+		"Namespace": streamspaceNamespace, "User": streamspaceUser,
+		"Node": kwokNodeName, "NodeAnnotation": kwokNodeAnnotation, "Users": s.cfg.Users,
+	}); err != nil {
+		return err
+	}
+	return s.kubectlApply(ctx, "-f", path)
+}
+
+func (s *Stack) applyRegistration(ctx context.Context) error {
+	type apiService struct{ Name, Group, Version string }
+	var services []apiService
+	for _, name := range streamspaceAPIServices {
+		version, group, _ := strings.Cut(name, ".")
+		services = append(services, apiService{name, group, version})
+	}
+	path := s.paths.manifest("registration.yaml")
+	if err := renderTo(path, registrationTemplate, map[string]any{
+		"Namespace": streamspaceNamespace, "Service": streamspaceService, "Port": s.Ports.Streamspace,
+		"CABundle": base64.StdEncoding.EncodeToString(readFile(s.StreamspaceCA)), "APIServices": services,
+	}); err != nil {
+		return err
+	}
+	return s.kubectlApply(ctx, "-f", path)
+}
+
+func (s *Stack) applySamples(ctx context.Context) error {
+	if s.cfg.SampleTemplates == "" {
+		return nil
+	}
+	if _, err := os.Stat(s.cfg.SampleTemplates); err != nil {
+		s.logf("no %s, skipping the sample Templates", s.cfg.SampleTemplates)
+		return nil
+	}
+	for _, user := range s.cfg.Users {
+		if err := s.kubectlApply(ctx, "-n", user, "-f", s.cfg.SampleTemplates); err != nil {
+			return fmt.Errorf("apply sample templates in %s: %w", user, err)
+		}
+	}
+	return nil
+}
+
+func renderTo(path string, t *template.Template, data any) error {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return fmt.Errorf("render %s: %w", filepath.Base(path), err)
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+func (s *Stack) kubectlAs(ctx context.Context, kubeconfig string, args ...string) *exec.Cmd {
+	args = append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + s.paths.kubectlCache}, args...)
+	return exec.CommandContext(ctx, s.paths.tool("kubectl"), args...)
+}
+
+// kubectlApply runs `kubectl apply` as the admin, retrying while the API is
+// still settling (e.g. a new group not yet in discovery).
+func (s *Stack) kubectlApply(ctx context.Context, args ...string) error {
+	var out []byte
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		cmd := s.kubectlAs(ctx, s.AdminKubeconfig, append([]string{"apply"}, args...)...)
+		if out, err = cmd.CombinedOutput(); err == nil {
+			s.logf("kubectl apply %s:\n%s", strings.Join(args, " "), indent(out))
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("kubectl apply %s: %w\n%s", strings.Join(args, " "), err, indent(out))
+}
+
+func indent(out []byte) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(string(out), "\n"), "\n", "\n    ")
+}
+
+func (s *Stack) waitNodeReady(ctx context.Context) error {
+	cfg, err := s.RESTConfig("")
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return s.poll(ctx, s.process("kwok"), "node "+kwokNodeName+" Ready", func() error {
+		node, err := client.CoreV1().Nodes().Get(ctx, kwokNodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == "Ready" && c.Status == "True" {
+				return nil
+			}
+		}
+		return fmt.Errorf("node %s not Ready", kwokNodeName)
+	})
+}
+
+var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+
+func (s *Stack) waitAPIServicesAvailable(ctx context.Context) error {
+	cfg, err := s.RESTConfig("")
+	if err != nil {
+		return err
+	}
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return s.poll(ctx, s.process("streamspace-apiserver"), "APIServices Available", func() error {
+		for _, name := range streamspaceAPIServices {
+			obj, err := client.Resource(apiServiceResource).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			var status struct {
+				Conditions []metav1.Condition `json:"conditions"`
+			}
+			raw, _ := json.Marshal(obj.Object["status"])
+			_ = json.Unmarshal(raw, &status)
+			available := false
+			for _, c := range status.Conditions {
+				if c.Type == "Available" {
+					if c.Status != metav1.ConditionTrue {
+						return fmt.Errorf("%s not Available: %s: %s", name, c.Reason, c.Message)
+					}
+					available = true
+				}
+			}
+			if !available {
+				return fmt.Errorf("%s has no Available condition yet", name)
+			}
+		}
+		// The condition can still be the one of a previous process (after a
+		// restart): a request through the aggregator proves the path works.
+		for _, gv := range []string{"stream.space/v1alpha1", "catalog.stream.space/v1alpha1"} {
+			if _, err := kube.Discovery().ServerResourcesForGroupVersion(gv); err != nil {
+				return fmt.Errorf("discovery of %s through the aggregator: %w", gv, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,352 @@
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// Info describes a running stack; Start writes it to <Dir>/run/ready.
+type Info struct {
+	Dir              string            `json:"dir"`
+	OwnerPid         int               `json:"ownerPid"`
+	AdminKubeconfig  string            `json:"adminKubeconfig"`
+	UserKubeconfigs  map[string]string `json:"userKubeconfigs"`
+	KubeAPIServerURL string            `json:"kubeAPIServerURL"`
+	StreamspaceURL   string            `json:"streamspaceURL,omitempty"`
+	PostgresDSN      string            `json:"postgresDSN,omitempty"`
+	Kubectl          string            `json:"kubectl"`
+	Ports            Ports             `json:"ports"`
+}
+
+func (s *Stack) info() Info {
+	info := Info{
+		Dir: s.Dir, OwnerPid: os.Getpid(), AdminKubeconfig: s.AdminKubeconfig,
+		UserKubeconfigs: map[string]string{}, KubeAPIServerURL: s.KubeAPIServerURL,
+		PostgresDSN: s.PostgresDSN, Kubectl: s.KubectlPath(), Ports: s.Ports,
+	}
+	if !s.cfg.WithoutStreamspace {
+		info.StreamspaceURL = s.StreamspaceURL
+	}
+	for _, u := range s.cfg.Users {
+		info.UserKubeconfigs[u] = s.UserKubeconfig(u)
+	}
+	return info
+}
+
+func (s *Stack) writeReady() error {
+	data, err := json.MarshalIndent(s.info(), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(s.paths.readyFile, data, 0o644)
+}
+
+// ReadInfo returns the Info of the stack running in dir, or an error when
+// none is running or it is still starting.
+func ReadInfo(dir string) (Info, error) {
+	p := newPaths(dir, "", "")
+	if !locked(p.lockFile) {
+		return Info{}, fmt.Errorf("no stack running in %s", dir)
+	}
+	data, err := os.ReadFile(p.readyFile)
+	if err != nil {
+		return Info{}, fmt.Errorf("stack in %s is not ready yet", dir)
+	}
+	var info Info
+	if err := json.Unmarshal(data, &info); err != nil {
+		return Info{}, fmt.Errorf("read %s: %w", p.readyFile, err)
+	}
+	return info, nil
+}
+
+// Main is the command line of cmd/streamspace-dev:
+//
+//	streamspace-dev run|up|down|status [--dir .dev] [--tools-dir D] [--bin-dir D]
+//	    [--timeout 5m] [--streamspace-arg=--flag=value ...] [--without-streamspace]
+//
+// run stays in the foreground until interrupted; up starts `run` in the
+// background and returns when the stack is ready (at once when it already
+// is); down stops what up started; status prints how to use a running stack.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: streamspace-dev run|up|down|status [flags]")
+	}
+	command, args := args[0], args[1:]
+	fs := flag.NewFlagSet("streamspace-dev "+command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	var streamspaceArgs stringList
+	fs.StringVar(&cfg.Dir, "dir", ".dev", "state directory")
+	fs.StringVar(&cfg.ToolsDir, "tools-dir", "", "control-plane binaries (default $STREAMSPACE_TOOLS_DIR or "+DefaultToolsDir()+")")
+	fs.StringVar(&cfg.BinDir, "bin-dir", "", "directory of streamspace-apiserver (default $STREAMSPACE_BIN_DIR or <repo>/bin)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "start-up timeout")
+	fs.Var(&streamspaceArgs, "streamspace-arg", "extra flag for streamspace-apiserver (repeatable)")
+	fs.BoolVar(&cfg.WithoutStreamspace, "without-streamspace", false, "do not start streamspace-apiserver")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.StreamspaceArgs = streamspaceArgs
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	cfg.Dir = dir
+
+	switch command {
+	case "run":
+		return run(ctx, cfg, stdout)
+	case "up":
+		// Ctrl-C while waiting stops the stack that is starting.
+		ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer cancel()
+		return up(ctx, cfg, args, stdout)
+	case "down":
+		return Down(dir, stdout)
+	case "status":
+		info, err := ReadInfo(dir)
+		if err != nil {
+			return err
+		}
+		PrintUsage(stdout, info)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want run, up, down or status)", command)
+	}
+}
+
+func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer cancel()
+	cfg.Log = stdout
+	stack, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	PrintUsage(stdout, stack.info())
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "\nstopping…")
+	case err = <-stack.Failed():
+	}
+	if stopErr := stack.Stop(); stopErr != nil {
+		return errors.Join(err, stopErr)
+	}
+	return err
+}
+
+// up starts `<this binary> run <flags>` in a session of its own, output in
+// logs/streamspace-dev.log, and waits until it reports ready.
+func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error {
+	p := newPaths(cfg.Dir, "", "")
+	if locked(p.lockFile) {
+		if err := waitReadyFile(ctx, p, cfg.Timeout, nil); err != nil {
+			return err
+		}
+		info, err := ReadInfo(cfg.Dir)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "already up (pid %d)\n", info.OwnerPid)
+		PrintUsage(stdout, info)
+		return nil
+	}
+	_ = os.Remove(p.readyFile)
+	for _, d := range []string{p.logs, p.run} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := p.log("streamspace-dev")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(self, append([]string{"run", "--dir=" + cfg.Dir}, withoutDir(flags)...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = detachedAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start streamspace-dev run: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	fmt.Fprintf(stdout, "starting in the background (pid %d, log %s)…\n", cmd.Process.Pid, logPath)
+	began := time.Now()
+	if err := waitReadyFile(ctx, p, cfg.Timeout+30*time.Second, exited); err != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		return fmt.Errorf("%w; log %s:\n%s", err, logPath, tail(logPath, 15))
+	}
+	info, err := ReadInfo(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "up in %s\n", time.Since(began).Round(100*time.Millisecond))
+	PrintUsage(stdout, info)
+	return nil
+}
+
+func waitReadyFile(ctx context.Context, p paths, timeout time.Duration, exited <-chan error) error {
+	deadline := time.After(timeout)
+	for {
+		if _, err := os.Stat(p.readyFile); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("streamspace-dev run exited before the stack was ready (%v)", err)
+		case <-deadline:
+			return fmt.Errorf("stack in %s not ready after %s", p.dir, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Down stops the stack running in dir: it asks the owner to stop (SIGTERM)
+// and waits; then it stops whatever is still recorded in run/*.pid.
+func Down(dir string, stdout io.Writer) error {
+	p := newPaths(dir, "", "")
+	logf := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
+	if locked(p.lockFile) {
+		pid, ok := readPid(p.ownerPidFile)
+		if !ok {
+			return fmt.Errorf("%s is locked but has no owner pid; is a stack still starting?", dir)
+		}
+		logf("stopping the stack in %s (pid %d)…", dir, pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(2 * time.Minute)
+		for locked(p.lockFile) && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if locked(p.lockFile) {
+			logf("pid %d did not stop in time; killing it", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		// Wait until the owner is gone from the process table too (its
+		// parent, usually init, reaps it), so `ps` right after shows nothing.
+		for deadline := time.Now().Add(10 * time.Second); alive(pid) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		logf("stopped")
+	} else {
+		logf("no stack running in %s", dir)
+	}
+	killStale(p.run, dir, logf)
+	_ = os.Remove(p.readyFile)
+	if left := processesUsing(dir); len(left) > 0 {
+		return fmt.Errorf("processes still using %s: %s", dir, strings.Join(left, "; "))
+	}
+	return nil
+}
+
+// processesUsing lists processes with dir in their command line (other than
+// this one), to prove that Down left nothing behind.
+func processesUsing(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || zombie(pid) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) > 0 && isOurComponent(args[0]) && strings.Contains(string(cmdline), dir) {
+			found = append(found, fmt.Sprintf("%d %s", pid, strings.Join(args, " ")))
+		}
+	}
+	return found
+}
+
+func isOurComponent(argv0 string) bool {
+	switch strings.TrimSuffix(filepath.Base(argv0), ":") {
+	case "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "streamspace-apiserver", "postgres", "streamspace-dev":
+		return true
+	}
+	return strings.HasPrefix(argv0, "postgres")
+}
+
+// PrintUsage prints what to try with a running stack.
+func PrintUsage(w io.Writer, info Info) {
+	rel := func(path string) string {
+		if wd, err := os.Getwd(); err == nil {
+			if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+				return r
+			}
+		}
+		return path
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nStreamSpace control plane is up (state in %s, logs in %s).\n\n", rel(info.Dir), rel(filepath.Join(info.Dir, "logs")))
+	fmt.Fprintf(tw, "  kube-apiserver\t%s\n", info.KubeAPIServerURL)
+	if info.StreamspaceURL != "" {
+		fmt.Fprintf(tw, "  streamspace-apiserver\t%s (behind the aggregator)\n", info.StreamspaceURL)
+	}
+	if info.PostgresDSN != "" {
+		fmt.Fprintf(tw, "  postgres\t%s\n", info.PostgresDSN)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nTry (kubectl %s matches the server):\n\n", KubeVersion)
+	fmt.Fprintf(w, "  export KUBECONFIG=%s PATH=%s:$PATH\n", rel(info.AdminKubeconfig), filepath.Dir(info.Kubectl))
+	fmt.Fprintf(w, "  kubectl get nodes\n")
+	if info.StreamspaceURL != "" {
+		fmt.Fprintf(w, "  kubectl get apiservices | grep stream.space\n")
+		fmt.Fprintf(w, "  kubectl get streamspace -A\n")
+		fmt.Fprintf(w, "  kubectl explain session.spec\n")
+	}
+	if kc, ok := info.UserKubeconfigs["alice"]; ok {
+		fmt.Fprintf(w, "  kubectl --kubeconfig %s auth whoami\n", rel(kc))
+	}
+	if kc, ok := info.UserKubeconfigs["alice"]; ok && info.StreamspaceURL != "" {
+		fmt.Fprintf(w, "  kubectl --kubeconfig %s get templates,sessions -n alice\n", rel(kc))
+		fmt.Fprintf(w, "  kubectl --kubeconfig %s get sessions -n bob      # Forbidden\n", rel(kc))
+		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/apis/stream.space/v1alpha1/namespaces/alice/templates\n",
+			rel(filepath.Join(info.Dir, "pki", "ca.crt")), rel(strings.TrimSuffix(kc, ".kubeconfig")+".token"), info.KubeAPIServerURL)
+	}
+	if info.PostgresDSN != "" {
+		fmt.Fprintf(w, "  psql '%s' -c '\\dt'\n", info.PostgresDSN)
+	}
+	fmt.Fprintln(w)
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// withoutDir drops --dir from flags (run gets the absolute one).
+func withoutDir(flags []string) []string {
+	var out []string
+	for i := 0; i < len(flags); i++ {
+		f := flags[i]
+		if f == "--dir" || f == "-dir" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(f, "--dir=") || strings.HasPrefix(f, "-dir=") {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}

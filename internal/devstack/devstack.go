@@ -1,0 +1,356 @@
+// Package devstack runs a complete local StreamSpace control plane from real
+// binaries: Postgres, etcd, kube-apiserver (with its aggregator),
+// kube-controller-manager, kube-scheduler, kwok with one fake node, and
+// streamspace-apiserver registered through APIServices.
+//
+// It serves two callers: `make run` / `make dev-up` (through
+// cmd/streamspace-dev, state in .dev/ that survives restarts) and the
+// end-to-end tests, which start a fresh stack in a temporary directory with
+// free ports from TestMain.
+//
+// Every child process has its own log file in <Dir>/logs/ and its own process
+// group, and is killed with SIGTERM then SIGKILL on Stop. On Linux the
+// children also get SIGKILL when their owner dies (Pdeathsig), so a panic, a
+// killed test binary or a crashed launcher leaves nothing behind.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/streamspace/controlplane/internal/postgresproc"
+)
+
+// KubeVersion is the version of the Kubernetes binaries the stack runs; it
+// matches the k8s.io libraries in go.mod and names the tools cache.
+const KubeVersion = "v1.37.2"
+
+// Ports of the stack's listeners. Zero means: reuse the port this Dir used
+// last time if it is still free, else pick a free one.
+type Ports struct {
+	Postgres          int `json:"postgres"`
+	Etcd              int `json:"etcd"`
+	EtcdPeer          int `json:"etcdPeer"`
+	KubeAPIServer     int `json:"kubeAPIServer"`
+	ControllerManager int `json:"controllerManager"`
+	Scheduler         int `json:"scheduler"`
+	Streamspace       int `json:"streamspace"`
+}
+
+// Config describes a stack. Only Dir is required; see the field comments for
+// the defaults.
+type Config struct {
+	// Dir holds all state: certificates, kubeconfigs, data, logs, pid files.
+	// A stack started again on the same Dir reuses its data and credentials.
+	Dir string
+	// ToolsDir holds kube-apiserver, kube-controller-manager, kube-scheduler,
+	// kubectl, etcd, kwok and kwok-stages.yaml (`make tools`). Default:
+	// $STREAMSPACE_TOOLS_DIR, else DefaultToolsDir().
+	ToolsDir string
+	// BinDir holds streamspace-apiserver (`make build`). Default:
+	// $STREAMSPACE_BIN_DIR, else <repository root>/bin.
+	BinDir string
+	// Ports; zero fields are chosen (see Ports).
+	Ports Ports
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+	// StreamspaceArgs are extra flags for streamspace-apiserver.
+	StreamspaceArgs []string
+	// RBACDir: every *.yaml in it is applied before the user bindings.
+	// Default: <repository root>/artifacts/rbac when it exists.
+	RBACDir string
+	// SampleTemplates is applied in every user's namespace once the
+	// APIServices are Available. Default:
+	// <repository root>/artifacts/samples/templates.yaml when it exists.
+	SampleTemplates string
+	// Users get a bearer token, a kubeconfig, a namespace of their own name
+	// and the ClusterRole streamspace-user there. Default: alice, bob.
+	Users []string
+	// WithoutStreamspace starts everything but streamspace-apiserver and its
+	// APIServices (for testing the stack itself).
+	WithoutStreamspace bool
+	// Timeout bounds the whole start-up. Default: 5 minutes.
+	Timeout time.Duration
+}
+
+// Stack is a running control plane. Its exported fields are read-only.
+type Stack struct {
+	Dir              string
+	Ports            Ports
+	AdminKubeconfig  string // cluster-admin (system:masters client certificate)
+	KubeAPIServerURL string // https://127.0.0.1:<port>
+	StreamspaceURL   string // https://127.0.0.1:<port>, direct (not through the aggregator)
+	PostgresDSN      string
+	CACert           string // CA of kube-apiserver's serving and client certificates
+	StreamspaceCA    string // CA of streamspace-apiserver's serving certificate (the APIService caBundle)
+
+	cfg      Config
+	paths    paths
+	lock     *os.File
+	postgres *postgresproc.Server
+
+	mu        sync.Mutex
+	procs     []*process // in start order
+	stopping  bool
+	failed    chan error
+	stopOnce  sync.Once
+	stopError error
+}
+
+// DefaultToolsDir is where `make tools` caches the binaries:
+// $HOME/.cache/streamspace/tools/<KubeVersion>.
+func DefaultToolsDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".cache", "streamspace", "tools", KubeVersion)
+}
+
+// Start brings the whole stack up and returns when everything is ready: the
+// node is Ready, the APIServices are Available and the sample Templates are
+// applied. ctx bounds the start-up only; the processes run until Stop. On
+// error everything started so far is stopped again.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if err := cfg.complete(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	s := &Stack{cfg: cfg, Dir: cfg.Dir, paths: newPaths(cfg.Dir, cfg.ToolsDir, cfg.BinDir), failed: make(chan error, 1)}
+	if err := s.prepareDirs(); err != nil {
+		return nil, err
+	}
+	lock, err := acquireLock(s.paths.lockFile)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	if err := s.start(ctx); err != nil {
+		if stopErr := s.Stop(); stopErr != nil {
+			s.logf("stop after failed start: %v", stopErr)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+func (c *Config) complete() error {
+	if c.Dir == "" {
+		return errors.New("devstack: Config.Dir is required")
+	}
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	c.Dir = dir
+	root, _ := repositoryRoot()
+	if c.ToolsDir == "" {
+		c.ToolsDir = os.Getenv("STREAMSPACE_TOOLS_DIR")
+	}
+	if c.ToolsDir == "" {
+		c.ToolsDir = DefaultToolsDir()
+	}
+	if c.BinDir == "" {
+		c.BinDir = os.Getenv("STREAMSPACE_BIN_DIR")
+	}
+	if c.BinDir == "" && root != "" {
+		c.BinDir = filepath.Join(root, "bin")
+	}
+	if c.RBACDir == "" && root != "" {
+		c.RBACDir = filepath.Join(root, "artifacts", "rbac")
+	}
+	if c.SampleTemplates == "" && root != "" {
+		c.SampleTemplates = filepath.Join(root, "artifacts", "samples", "templates.yaml")
+	}
+	for _, p := range []*string{&c.ToolsDir, &c.BinDir, &c.RBACDir, &c.SampleTemplates} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return fmt.Errorf("devstack: %w", err)
+			}
+		}
+	}
+	if c.Users == nil {
+		c.Users = []string{"alice", "bob"}
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	return nil
+}
+
+// repositoryRoot finds the directory of this module's go.mod above the
+// working directory, so tests and the launcher find artifacts/ and bin/.
+func repositoryRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module github.com/streamspace/controlplane\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("repository root not found")
+		}
+		dir = parent
+	}
+}
+
+func (s *Stack) logf(format string, args ...any) {
+	fmt.Fprintf(s.cfg.Log, "devstack: "+format+"\n", args...)
+}
+
+// UserKubeconfig is the path of the kubeconfig of a sample user (bearer token).
+func (s *Stack) UserKubeconfig(user string) string { return s.paths.userKubeconfig(user) }
+
+// UserTokenFile is the path of a sample user's bearer token (no newline).
+func (s *Stack) UserTokenFile(user string) string { return s.paths.userToken(user) }
+
+// UserToken is the bearer token of a sample user.
+func (s *Stack) UserToken(user string) (string, error) {
+	data, err := os.ReadFile(s.paths.userToken(user))
+	if err != nil {
+		return "", fmt.Errorf("read token of %s: %w", user, err)
+	}
+	return string(data), nil
+}
+
+// LogFile is the log of a component: postgres, etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok or streamspace-apiserver.
+func (s *Stack) LogFile(component string) string { return s.paths.log(component) }
+
+// RESTConfig is a client configuration for the admin ("" or "admin") or for
+// a sample user.
+func (s *Stack) RESTConfig(user string) (*rest.Config, error) {
+	path := s.AdminKubeconfig
+	if user != "" && user != "admin" {
+		path = s.UserKubeconfig(user)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Kubectl returns a kubectl command (the version-matched one from ToolsDir)
+// acting as the admin ("" or "admin") or as a sample user.
+func (s *Stack) Kubectl(ctx context.Context, user string, args ...string) *exec.Cmd {
+	kubeconfig := s.AdminKubeconfig
+	if user != "" && user != "admin" {
+		kubeconfig = s.UserKubeconfig(user)
+	}
+	return s.kubectlAs(ctx, kubeconfig, args...)
+}
+
+// KubectlPath is the path of the version-matched kubectl.
+func (s *Stack) KubectlPath() string { return s.paths.tool("kubectl") }
+
+// Failed delivers an error when a component exits on its own after start-up.
+func (s *Stack) Failed() <-chan error { return s.failed }
+
+// RestartStreamspace stops streamspace-apiserver and starts it again, then
+// waits until its APIServices are Available again.
+func (s *Stack) RestartStreamspace(ctx context.Context) error {
+	if s.cfg.WithoutStreamspace {
+		return errors.New("devstack: stack runs without streamspace-apiserver")
+	}
+	p := s.process("streamspace-apiserver")
+	if p == nil {
+		return errors.New("devstack: streamspace-apiserver is not running")
+	}
+	s.removeProcess(p) // first, so its exit is not reported as a failure
+	if err := p.stop(); err != nil {
+		return err
+	}
+	if err := s.startStreamspace(); err != nil {
+		return err
+	}
+	if err := s.waitHealthy(ctx, "streamspace-apiserver", s.Ports.Streamspace); err != nil {
+		return err
+	}
+	return s.waitAPIServicesAvailable(ctx)
+}
+
+// Stop stops every process of the stack, last started first, and releases
+// the state directory. It is safe to call more than once.
+func (s *Stack) Stop() error {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		procs := append([]*process(nil), s.procs...)
+		s.mu.Unlock()
+		_ = os.Remove(s.paths.readyFile)
+
+		var errs []error
+		// Clients of kube-apiserver first (in parallel), then the server,
+		// then its storage.
+		var clients, servers []*process
+		for _, p := range procs {
+			switch p.name {
+			case "kube-apiserver", "etcd":
+				servers = append(servers, p)
+			default:
+				clients = append(clients, p)
+			}
+		}
+		errs = append(errs, stopAll(clients)...)
+		for i := len(servers) - 1; i >= 0; i-- {
+			if err := servers[i].stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if s.postgres != nil {
+			if err := s.postgres.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("stop postgres: %w", err))
+			}
+			_ = os.Remove(s.paths.pidFile("postgres"))
+		}
+		if s.lock != nil {
+			_ = os.Remove(s.paths.ownerPidFile)
+			_ = s.lock.Close()
+		}
+		s.stopError = errors.Join(errs...)
+		s.logf("stopped")
+	})
+	return s.stopError
+}
+
+func stopAll(procs []*process) []error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.stop(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
