@@ -1,0 +1,132 @@
+// Package e2e tests StreamSpace the way its users meet it: a real Postgres,
+// etcd, kube-apiserver with its aggregator, kube-controller-manager,
+// kube-scheduler and kwok, streamspace-apiserver behind an APIService, and
+// the version-matched kubectl and client-go against it.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamspace/controlplane/internal/devstack"
+	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+)
+
+// stack is shared by every test of the package: starting it takes seconds,
+// and each test works in names of its own.
+var stack *devstack.Stack
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "streamspace-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	stack, err = devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "start the local control plane: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
+	code := m.Run()
+	if code != 0 {
+		dumpLog("streamspace-apiserver")
+	}
+	if err := stack.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stop the local control plane: %v\n", err)
+		return 1
+	}
+	return code
+}
+
+func dumpLog(component string) {
+	data, err := os.ReadFile(stack.LogFile(component))
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) > 80 {
+		lines = lines[len(lines)-80:]
+	}
+	fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", component, strings.Join(lines, "\n"))
+}
+
+// kubectl runs the version-matched kubectl as user ("admin", "alice", "bob")
+// and returns stdout; the error carries stderr.
+func kubectl(t testing.TB, user string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := stack.Kubectl(ctx, user, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		err = fmt.Errorf("kubectl %s (as %s): %s", strings.Join(args, " "), user, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), err
+}
+
+// mustKubectl is kubectl that fails the test on error.
+func mustKubectl(t testing.TB, user string, stdin string, args ...string) string {
+	t.Helper()
+	out, err := kubectl(t, user, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// clients returns the typed StreamSpace clientset and the core clientset of a user.
+func clients(t testing.TB, user string) (clientset.Interface, kubernetes.Interface) {
+	t.Helper()
+	cfg, err := stack.RESTConfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := clientset.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss, kube
+}
+
+// eventually polls cond until it returns true or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}
