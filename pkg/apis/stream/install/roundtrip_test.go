@@ -1,0 +1,14 @@
+package install
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/apitesting/roundtrip"
+
+	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
+)
+
+// Every stream.space type survives internal → v1alpha1 → internal.
+func TestRoundTripTypes(t *testing.T) {
+	roundtrip.RoundTripTestForAPIGroup(t, Install, streamfuzzer.Funcs)
+}
