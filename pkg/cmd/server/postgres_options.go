@@ -29,7 +29,7 @@ type PostgresOptions struct {
 func NewPostgresOptions() *PostgresOptions {
 	return &PostgresOptions{
 		URL:                os.Getenv("STREAMSPACE_POSTGRES_URL"),
-		MaxConns:           32,
+		MaxConns:           20,
 		EnableWatchCache:   true,
 		HistoryRetention:   10 * time.Minute,
 		CompactionInterval: time.Minute,
@@ -64,12 +64,7 @@ func (o *PostgresOptions) Validate() []error {
 
 // NewBackend connects, migrates the schema and starts the storage backend.
 func (o *PostgresOptions) NewBackend(ctx context.Context) (*postgres.Backend, error) {
-	cfg, err := pgxpool.ParseConfig(o.URL)
-	if err != nil {
-		return nil, fmt.Errorf("parse --postgres-url: %w", err)
-	}
-	cfg.MaxConns = o.MaxConns
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := postgres.NewPool(ctx, o.URL, o.MaxConns)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}

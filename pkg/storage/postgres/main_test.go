@@ -106,7 +106,7 @@ func newTestPool(t testing.TB) *pgxpool.Pool {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateDatabase); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
-	pool, err := NewPool(ctx, databaseDSN(name))
+	pool, err := NewPool(ctx, databaseDSN(name), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,17 @@ const defaultMaxConns = 20
 
 // NewPool opens a connection pool configured for the storage. It turns JIT
 // compilation off: it adds tens of milliseconds to a query whose estimate is
-// large and helps only analytical queries. pool_max_conns in dsn is honoured.
-func NewPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+// large and helps only analytical queries. maxConns > 0 sets the pool size;
+// otherwise pool_max_conns in dsn, else defaultMaxConns.
+func NewPool(ctx context.Context, dsn string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse postgres DSN: %w", err)
 	}
 	tunePoolConfig(cfg, !strings.Contains(dsn, "pool_max_conns"))
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres pool: %w", err)
