@@ -15,29 +15,19 @@ import (
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/names"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 )
 
-// Strategy is what a resource's strategy implements.
-type Strategy interface {
-	rest.RESTCreateStrategy
-	rest.RESTUpdateStrategy
-	rest.RESTDeleteStrategy
-	rest.ResetFieldsStrategy
-}
-
 // Options describe one resource.
-type Options struct {
+type Options[T runtime.Object] struct {
 	Resource, Singular schema.GroupResource
 	NewFunc            func() runtime.Object
 	NewListFunc        func() runtime.Object
-	Strategy           Strategy
-	// StatusStrategy, when set, serves the status subresource.
-	StatusStrategy Strategy
-	AttrFunc       storage.AttrFunc
-	Table          rest.TableConvertor
-	ShortNames     []string
-	Categories     []string
+	Rules              Rules[T]
+	Table              rest.TableConvertor
+	ShortNames         []string
+	Categories         []string
 }
 
 // REST is the main resource.
@@ -88,31 +78,30 @@ func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, 
 	return r.store.ConvertToTable(ctx, object, tableOptions)
 }
 
-// New builds the stores of a resource.
-func New(o Options, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
+// New builds the stores of a resource: the main resource and its status.
+func New[T runtime.Object](o Options[T], typer runtime.ObjectTyper, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
+	strategy := mainStrategy[T]{strategyDefaults: strategyDefaults{typer, names.SimpleNameGenerator}, rules: o.Rules}
+	attrs := o.Rules.AttrFunc()
 	store := &genericregistry.Store{
 		NewFunc:                   o.NewFunc,
 		NewListFunc:               o.NewListFunc,
-		PredicateFunc:             predicate(o.AttrFunc),
+		PredicateFunc:             predicate(attrs),
 		DefaultQualifiedResource:  o.Resource,
 		SingularQualifiedResource: o.Singular,
-		CreateStrategy:            o.Strategy,
-		UpdateStrategy:            o.Strategy,
-		DeleteStrategy:            o.Strategy,
-		ResetFieldsStrategy:       o.Strategy,
+		CreateStrategy:            strategy,
+		UpdateStrategy:            strategy,
+		DeleteStrategy:            strategy,
+		ResetFieldsStrategy:       strategy,
 		TableConvertor:            o.Table,
 	}
-	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: o.AttrFunc}); err != nil {
+	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: attrs}); err != nil {
 		return nil, nil, err
 	}
-	rest := &REST{Store: store, shortNames: o.ShortNames, categories: o.Categories}
-	if o.StatusStrategy == nil {
-		return rest, nil, nil
-	}
 	statusStore := *store
-	statusStore.UpdateStrategy = o.StatusStrategy
-	statusStore.ResetFieldsStrategy = o.StatusStrategy
-	return rest, &StatusREST{store: &statusStore}, nil
+	status := statusStrategy[T]{strategy}
+	statusStore.UpdateStrategy = status
+	statusStore.ResetFieldsStrategy = status
+	return &REST{Store: store, shortNames: o.ShortNames, categories: o.Categories}, &StatusREST{store: &statusStore}, nil
 }
 
 func predicate(attrs storage.AttrFunc) func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {

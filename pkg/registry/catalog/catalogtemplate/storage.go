@@ -14,19 +14,16 @@ import (
 
 // NewREST returns the storage of CatalogTemplates and of their status.
 func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error) {
-	strategy := NewStrategy(scheme)
-	return storebuilder.New(storebuilder.Options{
-		Resource:       catalog.Resource("catalogtemplates"),
-		Singular:       catalog.Resource("catalogtemplate"),
-		NewFunc:        func() runtime.Object { return &catalog.CatalogTemplate{} },
-		NewListFunc:    func() runtime.Object { return &catalog.CatalogTemplateList{} },
-		Strategy:       strategy,
-		StatusStrategy: NewStatusStrategy(strategy),
-		AttrFunc:       GetAttrs,
-		Table:          table,
-		ShortNames:     []string{"ctpl"},
-		Categories:     []string{"streamspace"},
-	}, optsGetter)
+	return storebuilder.New(storebuilder.Options[*catalog.CatalogTemplate]{
+		Resource:    catalog.Resource("catalogtemplates"),
+		Singular:    catalog.Resource("catalogtemplate"),
+		NewFunc:     func() runtime.Object { return &catalog.CatalogTemplate{} },
+		NewListFunc: func() runtime.Object { return &catalog.CatalogTemplateList{} },
+		Rules:       rules,
+		Table:       table,
+		ShortNames:  []string{"ctpl"},
+		Categories:  []string{"streamspace"},
+	}, scheme, optsGetter)
 }
 
 var table = resttable.Convertor{

@@ -14,19 +14,16 @@ import (
 
 // NewREST returns the storage of TemplateRepositorys and of their status.
 func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error) {
-	strategy := NewStrategy(scheme)
-	return storebuilder.New(storebuilder.Options{
-		Resource:       catalog.Resource("templaterepositories"),
-		Singular:       catalog.Resource("templaterepository"),
-		NewFunc:        func() runtime.Object { return &catalog.TemplateRepository{} },
-		NewListFunc:    func() runtime.Object { return &catalog.TemplateRepositoryList{} },
-		Strategy:       strategy,
-		StatusStrategy: NewStatusStrategy(strategy),
-		AttrFunc:       GetAttrs,
-		Table:          table,
-		ShortNames:     []string{"repo"},
-		Categories:     []string{"streamspace"},
-	}, optsGetter)
+	return storebuilder.New(storebuilder.Options[*catalog.TemplateRepository]{
+		Resource:    catalog.Resource("templaterepositories"),
+		Singular:    catalog.Resource("templaterepository"),
+		NewFunc:     func() runtime.Object { return &catalog.TemplateRepository{} },
+		NewListFunc: func() runtime.Object { return &catalog.TemplateRepositoryList{} },
+		Rules:       rules,
+		Table:       table,
+		ShortNames:  []string{"repo"},
+		Categories:  []string{"streamspace"},
+	}, scheme, optsGetter)
 }
 
 var table = resttable.Convertor{

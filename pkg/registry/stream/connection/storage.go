@@ -14,19 +14,16 @@ import (
 
 // NewREST returns the storage of Connections and of their status.
 func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error) {
-	strategy := NewStrategy(scheme)
-	return storebuilder.New(storebuilder.Options{
-		Resource:       stream.Resource("connections"),
-		Singular:       stream.Resource("connection"),
-		NewFunc:        func() runtime.Object { return &stream.Connection{} },
-		NewListFunc:    func() runtime.Object { return &stream.ConnectionList{} },
-		Strategy:       strategy,
-		StatusStrategy: NewStatusStrategy(strategy),
-		AttrFunc:       GetAttrs,
-		Table:          table,
-		ShortNames:     []string{"conn"},
-		Categories:     []string{"streamspace"},
-	}, optsGetter)
+	return storebuilder.New(storebuilder.Options[*stream.Connection]{
+		Resource:    stream.Resource("connections"),
+		Singular:    stream.Resource("connection"),
+		NewFunc:     func() runtime.Object { return &stream.Connection{} },
+		NewListFunc: func() runtime.Object { return &stream.ConnectionList{} },
+		Rules:       rules,
+		Table:       table,
+		ShortNames:  []string{"conn"},
+		Categories:  []string{"streamspace"},
+	}, scheme, optsGetter)
 }
 
 var table = resttable.Convertor{

@@ -15,19 +15,16 @@ import (
 
 // NewREST returns the storage of sessions and of their status.
 func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error) {
-	strategy := NewStrategy(scheme)
-	return storebuilder.New(storebuilder.Options{
-		Resource:       stream.Resource("sessions"),
-		Singular:       stream.Resource("session"),
-		NewFunc:        func() runtime.Object { return &stream.Session{} },
-		NewListFunc:    func() runtime.Object { return &stream.SessionList{} },
-		Strategy:       strategy,
-		StatusStrategy: NewStatusStrategy(strategy),
-		AttrFunc:       GetAttrs,
-		Table:          table,
-		ShortNames:     []string{"ss"},
-		Categories:     []string{"streamspace"},
-	}, optsGetter)
+	return storebuilder.New(storebuilder.Options[*stream.Session]{
+		Resource:    stream.Resource("sessions"),
+		Singular:    stream.Resource("session"),
+		NewFunc:     func() runtime.Object { return &stream.Session{} },
+		NewListFunc: func() runtime.Object { return &stream.SessionList{} },
+		Rules:       rules,
+		Table:       table,
+		ShortNames:  []string{"ss"},
+		Categories:  []string{"streamspace"},
+	}, scheme, optsGetter)
 }
 
 var table = resttable.Convertor{

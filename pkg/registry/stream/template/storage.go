@@ -14,19 +14,16 @@ import (
 
 // NewREST returns the storage of Templates and of their status.
 func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error) {
-	strategy := NewStrategy(scheme)
-	return storebuilder.New(storebuilder.Options{
-		Resource:       stream.Resource("templates"),
-		Singular:       stream.Resource("template"),
-		NewFunc:        func() runtime.Object { return &stream.Template{} },
-		NewListFunc:    func() runtime.Object { return &stream.TemplateList{} },
-		Strategy:       strategy,
-		StatusStrategy: NewStatusStrategy(strategy),
-		AttrFunc:       GetAttrs,
-		Table:          table,
-		ShortNames:     []string{"tpl"},
-		Categories:     []string{"streamspace"},
-	}, optsGetter)
+	return storebuilder.New(storebuilder.Options[*stream.Template]{
+		Resource:    stream.Resource("templates"),
+		Singular:    stream.Resource("template"),
+		NewFunc:     func() runtime.Object { return &stream.Template{} },
+		NewListFunc: func() runtime.Object { return &stream.TemplateList{} },
+		Rules:       rules,
+		Table:       table,
+		ShortNames:  []string{"tpl"},
+		Categories:  []string{"streamspace"},
+	}, scheme, optsGetter)
 }
 
 var table = resttable.Convertor{
