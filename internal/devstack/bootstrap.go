@@ -144,7 +144,11 @@ spec:
 func (s *Stack) applyBootstrap(ctx context.Context) error {
 	if s.cfg.RBACDir != "" {
 		if _, err := os.Stat(s.cfg.RBACDir); err == nil {
-			if err := s.kubectlApply(ctx, "-f", s.cfg.RBACDir); err != nil {
+			manifests, err := manifestFiles(s.cfg.RBACDir)
+			if err != nil {
+				return err
+			}
+			if err := s.kubectlApply(ctx, manifests...); err != nil {
 				return fmt.Errorf("apply %s: %w", s.cfg.RBACDir, err)
 			}
 		} else {
@@ -304,4 +308,23 @@ func (s *Stack) waitAPIServicesAvailable(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// manifestFiles returns "-f file" arguments for every *.yaml of dir except
+// kustomization.yaml, which is kustomize's index, not an object.
+func manifestFiles(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, f := range files {
+		if filepath.Base(f) != "kustomization.yaml" {
+			args = append(args, "-f", f)
+		}
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("no manifests in %s", dir)
+	}
+	return args, nil
 }
