@@ -277,15 +277,23 @@ func fillObject(m *manifest, v values) error {
 		}
 
 	case obj.Kind == "Deployment" && obj.Metadata.Name == deploymentName && v.image != "":
-		if err := setValues(m, map[string]string{"image": strconv.Quote(v.image)}); err != nil {
+		// Every container of the pod runs the one image (the apiserver and
+		// its streamspace-bridge sidecar).
+		if err := setEveryValue(m, "image", strconv.Quote(v.image)); err != nil {
 			return err
 		}
 		var deployment deploymentObject
 		if err := decodeDocument(m, 0, &deployment); err != nil {
 			return err
 		}
-		if containers := deployment.Spec.Template.Spec.Containers; len(containers) != 1 || containers[0].Image != v.image {
-			return errors.New("image must be the image of the one container of the pod template")
+		containers := deployment.Spec.Template.Spec.Containers
+		if len(containers) == 0 {
+			return errors.New("the pod template has no container to set the image of")
+		}
+		for _, c := range containers {
+			if c.Image != v.image {
+				return errors.New("image must be the image of every container of the pod template")
+			}
 		}
 	}
 	return nil
@@ -304,6 +312,19 @@ func setValues(m *manifest, values map[string]string) error {
 			return append(append(bytes.Clone(prefix), ' '), value...)
 		})
 	}
+	return nil
+}
+
+// setEveryValue replaces the value of every line "key: ..." (at least one).
+func setEveryValue(m *manifest, key, value string) error {
+	line := regexp.MustCompile(`(?m)^([ \t]*(?:-[ \t]+)?` + regexp.QuoteMeta(key) + `:)(?:[ \t].*)?$`)
+	if len(line.FindAllIndex(m.content, -1)) == 0 {
+		return fmt.Errorf("want a line %q to fill, found none", key+":")
+	}
+	m.content = line.ReplaceAllFunc(m.content, func(match []byte) []byte {
+		prefix := line.FindSubmatch(match)[1]
+		return append(append(bytes.Clone(prefix), ' '), value...)
+	})
 	return nil
 }
 

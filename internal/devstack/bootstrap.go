@@ -142,6 +142,20 @@ spec:
 `))
 
 func (s *Stack) applyBootstrap(ctx context.Context) error {
+	// The bootstrap first: it creates the streamspace-system namespace, which
+	// namespaced RBAC objects in RBACDir (e.g. the catalog controller's
+	// RoleBinding for Secrets) need. Bindings to the ClusterRoles applied
+	// next are valid before those exist.
+	path := s.paths.manifest("bootstrap.yaml")
+	if err := renderTo(path, bootstrapTemplate, map[string]any{
+		"Namespace": streamspaceNamespace, "User": streamspaceUser,
+		"Node": kwokNodeName, "NodeAnnotation": kwokNodeAnnotation, "Users": s.cfg.Users,
+	}); err != nil {
+		return err
+	}
+	if err := s.kubectlApply(ctx, "-f", path); err != nil {
+		return err
+	}
 	if s.cfg.RBACDir != "" {
 		if _, err := os.Stat(s.cfg.RBACDir); err == nil {
 			manifests, err := manifestFiles(s.cfg.RBACDir)
@@ -155,14 +169,7 @@ func (s *Stack) applyBootstrap(ctx context.Context) error {
 			s.logf("no %s yet, skipping the ClusterRoles", s.cfg.RBACDir)
 		}
 	}
-	path := s.paths.manifest("bootstrap.yaml")
-	if err := renderTo(path, bootstrapTemplate, map[string]any{
-		"Namespace": streamspaceNamespace, "User": streamspaceUser,
-		"Node": kwokNodeName, "NodeAnnotation": kwokNodeAnnotation, "Users": s.cfg.Users,
-	}); err != nil {
-		return err
-	}
-	return s.kubectlApply(ctx, "-f", path)
+	return nil
 }
 
 func (s *Stack) applyRegistration(ctx context.Context) error {

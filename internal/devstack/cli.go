@@ -25,6 +25,7 @@ type Info struct {
 	UserKubeconfigs  map[string]string `json:"userKubeconfigs"`
 	KubeAPIServerURL string            `json:"kubeAPIServerURL"`
 	StreamspaceURL   string            `json:"streamspaceURL,omitempty"`
+	BridgeURL        string            `json:"bridgeURL,omitempty"`
 	PostgresDSN      string            `json:"postgresDSN,omitempty"`
 	Kubectl          string            `json:"kubectl"`
 	Ports            Ports             `json:"ports"`
@@ -38,6 +39,7 @@ func (s *Stack) info() Info {
 	}
 	if !s.cfg.WithoutStreamspace {
 		info.StreamspaceURL = s.StreamspaceURL
+		info.BridgeURL = s.BridgeURL
 	}
 	for _, u := range s.cfg.Users {
 		info.UserKubeconfigs[u] = s.UserKubeconfig(u)
@@ -280,7 +282,7 @@ func processesUsing(dir string) []string {
 
 func isOurComponent(argv0 string) bool {
 	switch strings.TrimSuffix(filepath.Base(argv0), ":") {
-	case "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "streamspace-apiserver", "postgres", "streamspace-dev":
+	case "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "streamspace-apiserver", "postgres", "streamspace-dev", bridgeComponent, controllerComponent:
 		return true
 	}
 	return strings.HasPrefix(argv0, "postgres")
@@ -305,6 +307,9 @@ func PrintUsage(w io.Writer, info Info) {
 	if info.PostgresDSN != "" {
 		fmt.Fprintf(tw, "  postgres\t%s\n", info.PostgresDSN)
 	}
+	if info.BridgeURL != "" {
+		fmt.Fprintf(tw, "  streamspace-bridge\t%s (dashboard, WebSocket feeds, old REST API; also in %s)\n", info.BridgeURL, rel(filepath.Join(info.Dir, "bridge.url")))
+	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nTry (kubectl %s matches the server):\n\n", KubeVersion)
 	fmt.Fprintf(w, "  export KUBECONFIG=%s PATH=%s:$PATH\n", rel(info.AdminKubeconfig), filepath.Dir(info.Kubectl))
@@ -325,6 +330,10 @@ func PrintUsage(w io.Writer, info Info) {
 	}
 	if info.PostgresDSN != "" {
 		fmt.Fprintf(w, "  psql '%s' -c '\\dt'\n", info.PostgresDSN)
+	}
+	if kc, ok := info.UserKubeconfigs["alice"]; ok && info.BridgeURL != "" {
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/sessions    # the bridge, as alice\n",
+			rel(strings.TrimSuffix(kc, ".kubeconfig")+".token"), info.BridgeURL)
 	}
 	fmt.Fprintln(w)
 }

@@ -120,6 +120,12 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.applySamples(ctx); err != nil {
 			return err
 		}
+		if err := s.startController(ctx); err != nil {
+			return err
+		}
+		if err := s.startBridge(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.writeReady(); err != nil {
 		return err
@@ -251,6 +257,8 @@ func (s *Stack) startControllerManager() error {
 		"--use-service-account-credentials=true",
 		"--leader-elect=false",
 		"--controllers=*",
+		// Home claims of sessions bind on the fake node (see controller.go).
+		"--enable-hostpath-provisioner=true",
 		"--profiling=false",
 	}, nil)
 	return err

@@ -46,6 +46,8 @@ type Ports struct {
 	ControllerManager int `json:"controllerManager"`
 	Scheduler         int `json:"scheduler"`
 	Streamspace       int `json:"streamspace"`
+	Controller        int `json:"controller"` // streamspace-controller's /healthz and /metrics (HTTP on loopback)
+	Bridge            int `json:"bridge"`     // streamspace-bridge (HTTP on loopback)
 }
 
 // Config describes a stack. Only Dir is required; see the field comments for
@@ -67,6 +69,9 @@ type Config struct {
 	Log io.Writer
 	// StreamspaceArgs are extra flags for streamspace-apiserver.
 	StreamspaceArgs []string
+	// ControllerArgs are extra flags for streamspace-controller (e.g. short
+	// timeouts in tests).
+	ControllerArgs []string
 	// RBACDir: every *.yaml in it is applied before the user bindings.
 	// Default: <repository root>/artifacts/rbac when it exists.
 	RBACDir string
@@ -94,6 +99,7 @@ type Stack struct {
 	PostgresDSN      string
 	CACert           string // CA of kube-apiserver's serving and client certificates
 	StreamspaceCA    string // CA of streamspace-apiserver's serving certificate (the APIService caBundle)
+	BridgeURL        string // http://127.0.0.1:<port> of streamspace-bridge (also in <Dir>/bridge.url)
 
 	cfg      Config
 	paths    paths

@@ -51,7 +51,7 @@ func resolvePorts(path string, want Ports) (Ports, error) {
 }
 
 func (p *Ports) all() []*int {
-	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace}
+	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace, &p.Bridge, &p.Controller}
 }
 
 func freePort() (int, error) {

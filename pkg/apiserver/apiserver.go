@@ -115,6 +115,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	addSessionSubresources(streamStorage)
 	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
 	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
 		return nil, err

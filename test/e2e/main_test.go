@@ -38,7 +38,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	stack, err = devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr})
+	stack, err = devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr, ControllerArgs: controllerTestArgs})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start the local control plane: %v\n", err)
 		return 1
@@ -47,6 +47,7 @@ func run(m *testing.M) int {
 	code := m.Run()
 	if code != 0 {
 		dumpLog("streamspace-apiserver")
+		dumpLog("streamspace-controller")
 	}
 	if err := stack.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stop the local control plane: %v\n", err)

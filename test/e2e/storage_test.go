@@ -78,6 +78,16 @@ func TestGarbageCollectionFollowsOwnerReferences(t *testing.T) {
 // and resource versions keep increasing.
 func TestRestartLosesNothing(t *testing.T) {
 	ctx := context.Background()
+	// streamspace-controller would write the session's status meanwhile;
+	// this test compares resourceVersions across the restart.
+	if err := stack.StopController(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stack.StartController(context.Background()); err != nil {
+			t.Errorf("start streamspace-controller again: %v", err)
+		}
+	})
 	alice, _ := clients(t, "alice")
 	before, err := alice.StreamV1alpha1().Sessions("alice").Create(ctx, &streamv1alpha1.Session{
 		ObjectMeta: metav1.ObjectMeta{Name: "survivor"},

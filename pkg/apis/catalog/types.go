@@ -68,6 +68,7 @@ type TemplateRepositoryStatus struct {
 	TemplateCount      int32
 	ErrorMessage       string
 	FileErrors         []FileError
+	SkippedFiles       []FileError
 	Conditions         []metav1.Condition
 	ObservedGeneration int64
 }

@@ -268,6 +268,11 @@ func (in *TemplateRepositoryStatus) DeepCopyInto(out *TemplateRepositoryStatus) 
 		*out = make([]FileError, len(*in))
 		copy(*out, *in)
 	}
+	if in.SkippedFiles != nil {
+		in, out := &in.SkippedFiles, &out.SkippedFiles
+		*out = make([]FileError, len(*in))
+		copy(*out, *in)
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

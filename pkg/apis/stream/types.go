@@ -116,6 +116,14 @@ type TemplateSpec struct {
 	Tags             []string
 	AppType          AppType
 	WebApp           *WebAppConfig
+	// Source names the catalog template this one was installed from.
+	Source *TemplateSource
+}
+
+// TemplateSource names where an installed template came from.
+type TemplateSource struct {
+	// CatalogTemplate is the name of a CatalogTemplate (catalog.stream.space).
+	CatalogTemplate string
 }
 
 // TemplatePort is a port the application listens on.
@@ -214,4 +222,37 @@ type ConnectionList struct {
 	metav1.TypeMeta
 	metav1.ListMeta
 	Items []Connection
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SessionConnectRequest is the body of POST sessions/{name}/connect: it
+// attaches the caller to the session as a new Connection.
+type SessionConnectRequest struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	ClientIP  string
+	UserAgent string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SessionConnectResponse answers a connect with the new connection and
+// where and in which state the session is.
+type SessionConnectResponse struct {
+	metav1.TypeMeta
+
+	ConnectionID string
+	SessionURL   string
+	State        string
+	Message      string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ConnectionHeartbeat is the body of POST connections/{name}/heartbeat.
+type ConnectionHeartbeat struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -18,8 +19,11 @@ import (
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
 
+	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
 	"github.com/streamspace/controlplane/pkg/apiserver"
+	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	generatedopenapi "github.com/streamspace/controlplane/pkg/generated/openapi"
 )
 
@@ -27,6 +31,10 @@ import (
 type Options struct {
 	RecommendedOptions *genericoptions.RecommendedOptions
 	Postgres           *PostgresOptions
+
+	// catalogInformers read our own API through the loopback client, for
+	// admission plugins (catalogsource); started after the server is up.
+	catalogInformers externalversions.SharedInformerFactory
 }
 
 // NewOptions returns the defaults: the recommended options of an aggregated
@@ -40,6 +48,18 @@ func NewOptions() *Options {
 	o.RecommendedOptions.Etcd = nil
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, owner.PluginName)
+
+	// Installing catalog templates (issue 5): a plugin reading CatalogTemplates through the loopback client.
+	catalogsource.Register(o.RecommendedOptions.Admission.Plugins)
+	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, catalogsource.PluginName)
+	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
+		client, err := versioned.NewForConfig(c.LoopbackClientConfig)
+		if err != nil {
+			return nil, fmt.Errorf("loopback client for admission: %w", err)
+		}
+		o.catalogInformers = externalversions.NewSharedInformerFactory(client, 0)
+		return []admission.PluginInitializer{catalogsource.NewInitializer(o.catalogInformers)}, nil
+	}
 	return o
 }
 
@@ -126,6 +146,9 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	server.GenericAPIServer.AddPostStartHookOrDie("start-streamspace-informers", func(hookCtx genericapiserver.PostStartHookContext) error {
 		config.GenericConfig.SharedInformerFactory.Start(hookCtx.Done())
+		if o.catalogInformers != nil {
+			o.catalogInformers.Start(hookCtx.Done())
+		}
 		return nil
 	})
 	klog.InfoS("starting streamspace-apiserver", "watchCache", o.Postgres.EnableWatchCache)

@@ -74,6 +74,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.TemplateApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplatePort"):
 		return &applyconfigurationstreamv1alpha1.TemplatePortApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateSource"):
+		return &applyconfigurationstreamv1alpha1.TemplateSourceApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateSpec"):
 		return &applyconfigurationstreamv1alpha1.TemplateSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateStatus"):

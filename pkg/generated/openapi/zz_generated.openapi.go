@@ -34,90 +34,94 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		v1alpha1.CatalogTemplate{}.OpenAPIModelName():            schema_pkg_apis_catalog_v1alpha1_CatalogTemplate(ref),
-		v1alpha1.CatalogTemplateList{}.OpenAPIModelName():        schema_pkg_apis_catalog_v1alpha1_CatalogTemplateList(ref),
-		v1alpha1.CatalogTemplateSpec{}.OpenAPIModelName():        schema_pkg_apis_catalog_v1alpha1_CatalogTemplateSpec(ref),
-		v1alpha1.CatalogTemplateStatus{}.OpenAPIModelName():      schema_pkg_apis_catalog_v1alpha1_CatalogTemplateStatus(ref),
-		v1alpha1.FileError{}.OpenAPIModelName():                  schema_pkg_apis_catalog_v1alpha1_FileError(ref),
-		v1alpha1.RepositoryAuth{}.OpenAPIModelName():             schema_pkg_apis_catalog_v1alpha1_RepositoryAuth(ref),
-		v1alpha1.SecretReference{}.OpenAPIModelName():            schema_pkg_apis_catalog_v1alpha1_SecretReference(ref),
-		v1alpha1.TemplateRepository{}.OpenAPIModelName():         schema_pkg_apis_catalog_v1alpha1_TemplateRepository(ref),
-		v1alpha1.TemplateRepositoryList{}.OpenAPIModelName():     schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryList(ref),
-		v1alpha1.TemplateRepositorySpec{}.OpenAPIModelName():     schema_pkg_apis_catalog_v1alpha1_TemplateRepositorySpec(ref),
-		v1alpha1.TemplateRepositoryStatus{}.OpenAPIModelName():   schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref),
-		streamv1alpha1.Connection{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_Connection(ref),
-		streamv1alpha1.ConnectionList{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_ConnectionList(ref),
-		streamv1alpha1.ConnectionSpec{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_ConnectionSpec(ref),
-		streamv1alpha1.ConnectionStatus{}.OpenAPIModelName():     schema_pkg_apis_stream_v1alpha1_ConnectionStatus(ref),
-		streamv1alpha1.EnvVar{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_EnvVar(ref),
-		streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref),
-		streamv1alpha1.Session{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_Session(ref),
-		streamv1alpha1.SessionList{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionList(ref),
-		streamv1alpha1.SessionSpec{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionSpec(ref),
-		streamv1alpha1.SessionStatus{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_SessionStatus(ref),
-		streamv1alpha1.Template{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_Template(ref),
-		streamv1alpha1.TemplateList{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplateList(ref),
-		streamv1alpha1.TemplatePort{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplatePort(ref),
-		streamv1alpha1.TemplateSpec{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref),
-		streamv1alpha1.TemplateStatus{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref),
-		streamv1alpha1.VNCConfig{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_VNCConfig(ref),
-		streamv1alpha1.VolumeMount{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_VolumeMount(ref),
-		streamv1alpha1.WebAppConfig{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_WebAppConfig(ref),
-		resource.Quantity{}.OpenAPIModelName():                   schema_apimachinery_pkg_api_resource_Quantity(ref),
-		v1.APIGroup{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIGroup(ref),
-		v1.APIGroupList{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_APIGroupList(ref),
-		v1.APIResource{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_APIResource(ref),
-		v1.APIResourceList{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_APIResourceList(ref),
-		v1.APIVersions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_APIVersions(ref),
-		v1.ApplyOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		v1.Condition{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_Condition(ref),
-		v1.CreateOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_CreateOptions(ref),
-		v1.DeleteOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		v1.Duration{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_Duration(ref),
-		v1.FieldSelectorRequirement{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		v1.FieldsV1{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_FieldsV1(ref),
-		v1.GetOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_GetOptions(ref),
-		v1.GroupKind{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_GroupKind(ref),
-		v1.GroupResource{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupResource(ref),
-		v1.GroupVersion{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_GroupVersion(ref),
-		v1.GroupVersionForDiscovery{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		v1.GroupVersionKind{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		v1.GroupVersionResource{}.OpenAPIModelName():             schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		v1.InternalEvent{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_InternalEvent(ref),
-		v1.LabelSelector{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_LabelSelector(ref),
-		v1.LabelSelectorRequirement{}.OpenAPIModelName():         schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		v1.List{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_List(ref),
-		v1.ListMeta{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_ListMeta(ref),
-		v1.ListOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_ListOptions(ref),
-		v1.ManagedFieldsEntry{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		v1.MicroTime{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_MicroTime(ref),
-		v1.ObjectMeta{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		v1.OwnerReference{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_OwnerReference(ref),
-		v1.PartialObjectMetadata{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		v1.PartialObjectMetadataList{}.OpenAPIModelName():        schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		v1.Patch{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_Patch(ref),
-		v1.PatchOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_PatchOptions(ref),
-		v1.Preconditions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_Preconditions(ref),
-		v1.RootPaths{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_RootPaths(ref),
-		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():        schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		v1.ShardInfo{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_ShardInfo(ref),
-		v1.Status{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Status(ref),
-		v1.StatusCause{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_StatusCause(ref),
-		v1.StatusDetails{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_StatusDetails(ref),
-		v1.Table{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_Table(ref),
-		v1.TableColumnDefinition{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		v1.TableOptions{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_TableOptions(ref),
-		v1.TableRow{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_TableRow(ref),
-		v1.TableRowCondition{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		v1.Time{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_Time(ref),
-		v1.Timestamp{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_Timestamp(ref),
-		v1.TypeMeta{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_TypeMeta(ref),
-		v1.UpdateOptions{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		v1.WatchEvent{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                    schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                     schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                        schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1alpha1.CatalogTemplate{}.OpenAPIModelName():              schema_pkg_apis_catalog_v1alpha1_CatalogTemplate(ref),
+		v1alpha1.CatalogTemplateList{}.OpenAPIModelName():          schema_pkg_apis_catalog_v1alpha1_CatalogTemplateList(ref),
+		v1alpha1.CatalogTemplateSpec{}.OpenAPIModelName():          schema_pkg_apis_catalog_v1alpha1_CatalogTemplateSpec(ref),
+		v1alpha1.CatalogTemplateStatus{}.OpenAPIModelName():        schema_pkg_apis_catalog_v1alpha1_CatalogTemplateStatus(ref),
+		v1alpha1.FileError{}.OpenAPIModelName():                    schema_pkg_apis_catalog_v1alpha1_FileError(ref),
+		v1alpha1.RepositoryAuth{}.OpenAPIModelName():               schema_pkg_apis_catalog_v1alpha1_RepositoryAuth(ref),
+		v1alpha1.SecretReference{}.OpenAPIModelName():              schema_pkg_apis_catalog_v1alpha1_SecretReference(ref),
+		v1alpha1.TemplateRepository{}.OpenAPIModelName():           schema_pkg_apis_catalog_v1alpha1_TemplateRepository(ref),
+		v1alpha1.TemplateRepositoryList{}.OpenAPIModelName():       schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryList(ref),
+		v1alpha1.TemplateRepositorySpec{}.OpenAPIModelName():       schema_pkg_apis_catalog_v1alpha1_TemplateRepositorySpec(ref),
+		v1alpha1.TemplateRepositoryStatus{}.OpenAPIModelName():     schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref),
+		streamv1alpha1.Connection{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_Connection(ref),
+		streamv1alpha1.ConnectionHeartbeat{}.OpenAPIModelName():    schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref),
+		streamv1alpha1.ConnectionList{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_ConnectionList(ref),
+		streamv1alpha1.ConnectionSpec{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_ConnectionSpec(ref),
+		streamv1alpha1.ConnectionStatus{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_ConnectionStatus(ref),
+		streamv1alpha1.EnvVar{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_EnvVar(ref),
+		streamv1alpha1.ResourceRequirements{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref),
+		streamv1alpha1.Session{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_Session(ref),
+		streamv1alpha1.SessionConnectRequest{}.OpenAPIModelName():  schema_pkg_apis_stream_v1alpha1_SessionConnectRequest(ref),
+		streamv1alpha1.SessionConnectResponse{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref),
+		streamv1alpha1.SessionList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionList(ref),
+		streamv1alpha1.SessionSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionSpec(ref),
+		streamv1alpha1.SessionStatus{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionStatus(ref),
+		streamv1alpha1.Template{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_Template(ref),
+		streamv1alpha1.TemplateList{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_TemplateList(ref),
+		streamv1alpha1.TemplatePort{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_TemplatePort(ref),
+		streamv1alpha1.TemplateSource{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplateSource(ref),
+		streamv1alpha1.TemplateSpec{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref),
+		streamv1alpha1.TemplateStatus{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref),
+		streamv1alpha1.VNCConfig{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_VNCConfig(ref),
+		streamv1alpha1.VolumeMount{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_VolumeMount(ref),
+		streamv1alpha1.WebAppConfig{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_WebAppConfig(ref),
+		resource.Quantity{}.OpenAPIModelName():                     schema_apimachinery_pkg_api_resource_Quantity(ref),
+		v1.APIGroup{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_APIGroup(ref),
+		v1.APIGroupList{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_APIGroupList(ref),
+		v1.APIResource{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_APIResource(ref),
+		v1.APIResourceList{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_APIResourceList(ref),
+		v1.APIVersions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_APIVersions(ref),
+		v1.ApplyOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		v1.Condition{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_Condition(ref),
+		v1.CreateOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_CreateOptions(ref),
+		v1.DeleteOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		v1.Duration{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Duration(ref),
+		v1.FieldSelectorRequirement{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		v1.FieldsV1{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_FieldsV1(ref),
+		v1.GetOptions{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_GetOptions(ref),
+		v1.GroupKind{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_GroupKind(ref),
+		v1.GroupResource{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_GroupResource(ref),
+		v1.GroupVersion{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_GroupVersion(ref),
+		v1.GroupVersionForDiscovery{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		v1.GroupVersionKind{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		v1.GroupVersionResource{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		v1.InternalEvent{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_InternalEvent(ref),
+		v1.LabelSelector{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_LabelSelector(ref),
+		v1.LabelSelectorRequirement{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		v1.List{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_List(ref),
+		v1.ListMeta{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_ListMeta(ref),
+		v1.ListOptions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_ListOptions(ref),
+		v1.ManagedFieldsEntry{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		v1.MicroTime{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_MicroTime(ref),
+		v1.ObjectMeta{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		v1.OwnerReference{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_OwnerReference(ref),
+		v1.PartialObjectMetadata{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		v1.PartialObjectMetadataList{}.OpenAPIModelName():          schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		v1.Patch{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_Patch(ref),
+		v1.PatchOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_PatchOptions(ref),
+		v1.Preconditions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_Preconditions(ref),
+		v1.RootPaths{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_RootPaths(ref),
+		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():          schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		v1.ShardInfo{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_ShardInfo(ref),
+		v1.Status{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_Status(ref),
+		v1.StatusCause{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_StatusCause(ref),
+		v1.StatusDetails{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_StatusDetails(ref),
+		v1.Table{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_Table(ref),
+		v1.TableColumnDefinition{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		v1.TableOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TableOptions(ref),
+		v1.TableRow{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_TableRow(ref),
+		v1.TableRowCondition{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		v1.Time{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Time(ref),
+		v1.Timestamp{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_Timestamp(ref),
+		v1.TypeMeta{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_TypeMeta(ref),
+		v1.UpdateOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		v1.WatchEvent{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():                  schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                      schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                          schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -568,6 +572,24 @@ func schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref common.Refere
 							},
 						},
 					},
+					"skippedFiles": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "skippedFiles are YAML documents that are not templates (e.g. a TemplateCatalog index), skipped on purpose, and why.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.FileError{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 					"conditions": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -646,6 +668,41 @@ func schema_pkg_apis_stream_v1alpha1_Connection(ref common.ReferenceCallback) co
 		},
 		Dependencies: []string{
 			streamv1alpha1.ConnectionSpec{}.OpenAPIModelName(), streamv1alpha1.ConnectionStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ConnectionHeartbeat is the body of POST connections/{name}/heartbeat (an empty object, {}): it marks the viewer alive.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -899,6 +956,113 @@ func schema_pkg_apis_stream_v1alpha1_Session(ref common.ReferenceCallback) commo
 		},
 		Dependencies: []string{
 			streamv1alpha1.SessionSpec{}.OpenAPIModelName(), streamv1alpha1.SessionStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionConnectRequest(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionConnectRequest is the body of POST sessions/{name}/connect. It attaches the caller (spec.user comes from the authenticated identity) to the session as a new Connection, and starts the session if it is hibernated. An empty body ({}) is fine.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"clientIP": {
+						SchemaProps: spec.SchemaProps{
+							Description: "clientIP is the viewer's address, recorded on the Connection.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"userAgent": {
+						SchemaProps: spec.SchemaProps{
+							Description: "userAgent is the viewer's browser, recorded on the Connection.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionConnectResponse is the answer to a connect, in the old API's shape.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"connectionId": {
+						SchemaProps: spec.SchemaProps{
+							Description: "connectionId is the name of the new Connection: send heartbeats to it, delete it to disconnect.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sessionUrl": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionUrl is where the session is reached (status.url), when known.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"state": {
+						SchemaProps: spec.SchemaProps{
+							Description: "state is the session's phase, or \"Starting\" when this connect woke a hibernated session.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"message": {
+						SchemaProps: spec.SchemaProps{
+							Description: "message explains the state to a person.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"connectionId", "state"},
+			},
+		},
 	}
 }
 
@@ -1273,6 +1437,28 @@ func schema_pkg_apis_stream_v1alpha1_TemplatePort(ref common.ReferenceCallback) 
 	}
 }
 
+func schema_pkg_apis_stream_v1alpha1_TemplateSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TemplateSource names where an installed template came from.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"catalogTemplate": {
+						SchemaProps: spec.SchemaProps{
+							Description: "catalogTemplate is the name of a CatalogTemplate (catalog.stream.space).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"catalogTemplate"},
+			},
+		},
+	}
+}
+
 func schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1437,12 +1623,18 @@ func schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref common.ReferenceCallback) 
 							Ref:         ref(streamv1alpha1.WebAppConfig{}.OpenAPIModelName()),
 						},
 					},
+					"source": {
+						SchemaProps: spec.SchemaProps{
+							Description: "source installs the template from the catalog: a Template created with only spec.source.catalogTemplate gets the rest of its spec from that CatalogTemplate (the caller needs \"get\" on it). It is kept afterwards to say where the template came from.",
+							Ref:         ref(streamv1alpha1.TemplateSource{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"displayName", "baseImage"},
 			},
 		},
 		Dependencies: []string{
-			streamv1alpha1.EnvVar{}.OpenAPIModelName(), streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), streamv1alpha1.TemplatePort{}.OpenAPIModelName(), streamv1alpha1.VNCConfig{}.OpenAPIModelName(), streamv1alpha1.VolumeMount{}.OpenAPIModelName(), streamv1alpha1.WebAppConfig{}.OpenAPIModelName()},
+			streamv1alpha1.EnvVar{}.OpenAPIModelName(), streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), streamv1alpha1.TemplatePort{}.OpenAPIModelName(), streamv1alpha1.TemplateSource{}.OpenAPIModelName(), streamv1alpha1.VNCConfig{}.OpenAPIModelName(), streamv1alpha1.VolumeMount{}.OpenAPIModelName(), streamv1alpha1.WebAppConfig{}.OpenAPIModelName()},
 	}
 }
 

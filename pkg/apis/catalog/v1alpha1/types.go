@@ -98,6 +98,11 @@ type TemplateRepositoryStatus struct {
 	// +optional
 	// +listType=atomic
 	FileErrors []FileError `json:"fileErrors,omitempty"`
+	// skippedFiles are YAML documents that are not templates (e.g. a
+	// TemplateCatalog index), skipped on purpose, and why.
+	// +optional
+	// +listType=atomic
+	SkippedFiles []FileError `json:"skippedFiles,omitempty"`
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -31,6 +31,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Session{}, &SessionList{},
 		&Template{}, &TemplateList{},
 		&Connection{}, &ConnectionList{},
+		// Bodies and answers of the connect and heartbeat subresources.
+		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

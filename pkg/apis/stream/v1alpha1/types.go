@@ -29,6 +29,7 @@ const (
 )
 
 // +genclient
+// +genclient:method=Connect,verb=create,subresource=connect,input=github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1.SessionConnectRequest,result=github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1.SessionConnectResponse
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Session is one user's containerised desktop or web app, started from a Template.
@@ -222,6 +223,18 @@ type TemplateSpec struct {
 	// webapp is the HTTP endpoint of a web application.
 	// +optional
 	WebApp *WebAppConfig `json:"webapp,omitempty"`
+	// source installs the template from the catalog: a Template created with
+	// only spec.source.catalogTemplate gets the rest of its spec from that
+	// CatalogTemplate (the caller needs "get" on it). It is kept afterwards
+	// to say where the template came from.
+	// +optional
+	Source *TemplateSource `json:"source,omitempty"`
+}
+
+// TemplateSource names where an installed template came from.
+type TemplateSource struct {
+	// catalogTemplate is the name of a CatalogTemplate (catalog.stream.space).
+	CatalogTemplate string `json:"catalogTemplate"`
 }
 
 // TemplatePort is a port the application listens on.
@@ -312,6 +325,7 @@ const (
 )
 
 // +genclient
+// +genclient:method=Heartbeat,verb=create,subresource=heartbeat,input=github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1.ConnectionHeartbeat,result=github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1.Connection
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Connection is one viewer attached to one session.
@@ -357,4 +371,53 @@ type ConnectionList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Connection `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SessionConnectRequest is the body of POST sessions/{name}/connect. It
+// attaches the caller (spec.user comes from the authenticated identity) to
+// the session as a new Connection, and starts the session if it is
+// hibernated. An empty body ({}) is fine.
+type SessionConnectRequest struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// clientIP is the viewer's address, recorded on the Connection.
+	// +optional
+	ClientIP string `json:"clientIP,omitempty"`
+	// userAgent is the viewer's browser, recorded on the Connection.
+	// +optional
+	UserAgent string `json:"userAgent,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SessionConnectResponse is the answer to a connect, in the old API's shape.
+type SessionConnectResponse struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// connectionId is the name of the new Connection: send heartbeats to it,
+	// delete it to disconnect.
+	ConnectionID string `json:"connectionId"`
+	// sessionUrl is where the session is reached (status.url), when known.
+	// +optional
+	SessionURL string `json:"sessionUrl,omitempty"`
+	// state is the session's phase, or "Starting" when this connect woke a
+	// hibernated session.
+	State string `json:"state"`
+	// message explains the state to a person.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ConnectionHeartbeat is the body of POST connections/{name}/heartbeat
+// (an empty object, {}): it marks the viewer alive.
+type ConnectionHeartbeat struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
 }

@@ -27,6 +27,11 @@ func (in Connection) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ConnectionHeartbeat) OpenAPIModelName() string {
+	return "space.stream.v1alpha1.ConnectionHeartbeat"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ConnectionList) OpenAPIModelName() string {
 	return "space.stream.v1alpha1.ConnectionList"
 }
@@ -57,6 +62,16 @@ func (in Session) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionConnectRequest) OpenAPIModelName() string {
+	return "space.stream.v1alpha1.SessionConnectRequest"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionConnectResponse) OpenAPIModelName() string {
+	return "space.stream.v1alpha1.SessionConnectResponse"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionList) OpenAPIModelName() string {
 	return "space.stream.v1alpha1.SessionList"
 }
@@ -84,6 +99,11 @@ func (in TemplateList) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplatePort) OpenAPIModelName() string {
 	return "space.stream.v1alpha1.TemplatePort"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in TemplateSource) OpenAPIModelName() string {
+	return "space.stream.v1alpha1.TemplateSource"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

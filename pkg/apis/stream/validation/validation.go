@@ -241,6 +241,15 @@ func ValidateTemplateSpec(spec *stream.TemplateSpec, fld *field.Path) field.Erro
 		}
 	}
 	allErrs = append(allErrs, validateTags(spec.Tags, fld.Child("tags"))...)
+	if src := spec.Source; src != nil {
+		sf := fld.Child("source", "catalogTemplate")
+		if src.CatalogTemplate == "" {
+			allErrs = append(allErrs, field.Required(sf, "the name of the CatalogTemplate to install"))
+		}
+		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(src.CatalogTemplate, false) {
+			allErrs = append(allErrs, field.Invalid(sf, src.CatalogTemplate, msg))
+		}
+	}
 	return allErrs
 }
 

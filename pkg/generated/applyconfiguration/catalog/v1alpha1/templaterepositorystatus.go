@@ -36,7 +36,10 @@ type TemplateRepositoryStatusApplyConfiguration struct {
 	TemplateCount    *int32  `json:"templateCount,omitempty"`
 	ErrorMessage     *string `json:"errorMessage,omitempty"`
 	// fileErrors are the files skipped by the last sync, and why.
-	FileErrors         []FileErrorApplyConfiguration        `json:"fileErrors,omitempty"`
+	FileErrors []FileErrorApplyConfiguration `json:"fileErrors,omitempty"`
+	// skippedFiles are YAML documents that are not templates (e.g. a
+	// TemplateCatalog index), skipped on purpose, and why.
+	SkippedFiles       []FileErrorApplyConfiguration        `json:"skippedFiles,omitempty"`
 	Conditions         []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	ObservedGeneration *int64                               `json:"observedGeneration,omitempty"`
 }
@@ -96,6 +99,19 @@ func (b *TemplateRepositoryStatusApplyConfiguration) WithFileErrors(values ...*F
 			panic("nil value passed to WithFileErrors")
 		}
 		b.FileErrors = append(b.FileErrors, *values[i])
+	}
+	return b
+}
+
+// WithSkippedFiles adds the given value to the SkippedFiles field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the SkippedFiles field.
+func (b *TemplateRepositoryStatusApplyConfiguration) WithSkippedFiles(values ...*FileErrorApplyConfiguration) *TemplateRepositoryStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithSkippedFiles")
+		}
+		b.SkippedFiles = append(b.SkippedFiles, *values[i])
 	}
 	return b
 }

@@ -84,6 +84,12 @@ func ExtractConnection(connection *streamv1alpha1.Connection, fieldManager strin
 	return ExtractConnectionFrom(connection, fieldManager, "")
 }
 
+// ExtractConnectionHeartbeat extracts the applied configuration owned by fieldManager from
+// connection for the heartbeat subresource.
+func ExtractConnectionHeartbeat(connection *streamv1alpha1.Connection, fieldManager string) (*ConnectionApplyConfiguration, error) {
+	return ExtractConnectionFrom(connection, fieldManager, "heartbeat")
+}
+
 // ExtractConnectionStatus extracts the applied configuration owned by fieldManager from
 // connection for the status subresource.
 func ExtractConnectionStatus(connection *streamv1alpha1.Connection, fieldManager string) (*ConnectionApplyConfiguration, error) {

@@ -87,6 +87,12 @@ func ExtractSession(session *streamv1alpha1.Session, fieldManager string) (*Sess
 	return ExtractSessionFrom(session, fieldManager, "")
 }
 
+// ExtractSessionConnect extracts the applied configuration owned by fieldManager from
+// session for the connect subresource.
+func ExtractSessionConnect(session *streamv1alpha1.Session, fieldManager string) (*SessionApplyConfiguration, error) {
+	return ExtractSessionFrom(session, fieldManager, "connect")
+}
+
 // ExtractSessionStatus extracts the applied configuration owned by fieldManager from
 // session for the status subresource.
 func ExtractSessionStatus(session *streamv1alpha1.Session, fieldManager string) (*SessionApplyConfiguration, error) {

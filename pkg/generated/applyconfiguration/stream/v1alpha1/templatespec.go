@@ -52,6 +52,11 @@ type TemplateSpecApplyConfiguration struct {
 	AppType *streamv1alpha1.AppType `json:"appType,omitempty"`
 	// webapp is the HTTP endpoint of a web application.
 	WebApp *WebAppConfigApplyConfiguration `json:"webapp,omitempty"`
+	// source installs the template from the catalog: a Template created with
+	// only spec.source.catalogTemplate gets the rest of its spec from that
+	// CatalogTemplate (the caller needs "get" on it). It is kept afterwards
+	// to say where the template came from.
+	Source *TemplateSourceApplyConfiguration `json:"source,omitempty"`
 }
 
 // TemplateSpecApplyConfiguration constructs a declarative configuration of the TemplateSpec type for use with
@@ -196,5 +201,13 @@ func (b *TemplateSpecApplyConfiguration) WithAppType(value streamv1alpha1.AppTyp
 // If called multiple times, the WebApp field is set to the value of the last call.
 func (b *TemplateSpecApplyConfiguration) WithWebApp(value *WebAppConfigApplyConfiguration) *TemplateSpecApplyConfiguration {
 	b.WebApp = value
+	return b
+}
+
+// WithSource sets the Source field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Source field is set to the value of the last call.
+func (b *TemplateSpecApplyConfiguration) WithSource(value *TemplateSourceApplyConfiguration) *TemplateSpecApplyConfiguration {
+	b.Source = value
 	return b
 }

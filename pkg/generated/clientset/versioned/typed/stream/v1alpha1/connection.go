@@ -51,6 +51,8 @@ type ConnectionInterface interface {
 	Apply(ctx context.Context, connection *applyconfigurationstreamv1alpha1.ConnectionApplyConfiguration, opts v1.ApplyOptions) (result *streamv1alpha1.Connection, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, connection *applyconfigurationstreamv1alpha1.ConnectionApplyConfiguration, opts v1.ApplyOptions) (result *streamv1alpha1.Connection, err error)
+	Heartbeat(ctx context.Context, connectionName string, connectionHeartbeat *streamv1alpha1.ConnectionHeartbeat, opts v1.CreateOptions) (*streamv1alpha1.Connection, error)
+
 	ConnectionExpansion
 }
 
@@ -71,4 +73,19 @@ func newConnections(c *StreamV1alpha1Client, namespace string) *connections {
 			func() *streamv1alpha1.ConnectionList { return &streamv1alpha1.ConnectionList{} },
 		),
 	}
+}
+
+// Heartbeat takes the representation of a connectionHeartbeat and creates it.  Returns the server's representation of the connection, and an error, if there is any.
+func (c *connections) Heartbeat(ctx context.Context, connectionName string, connectionHeartbeat *streamv1alpha1.ConnectionHeartbeat, opts v1.CreateOptions) (result *streamv1alpha1.Connection, err error) {
+	result = &streamv1alpha1.Connection{}
+	err = c.GetClient().Post().
+		Namespace(c.GetNamespace()).
+		Resource("connections").
+		Name(connectionName).
+		SubResource("heartbeat").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(connectionHeartbeat).
+		Do(ctx).
+		Into(result)
+	return
 }

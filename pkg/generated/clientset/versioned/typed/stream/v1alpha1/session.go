@@ -51,6 +51,8 @@ type SessionInterface interface {
 	Apply(ctx context.Context, session *applyconfigurationstreamv1alpha1.SessionApplyConfiguration, opts v1.ApplyOptions) (result *streamv1alpha1.Session, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, session *applyconfigurationstreamv1alpha1.SessionApplyConfiguration, opts v1.ApplyOptions) (result *streamv1alpha1.Session, err error)
+	Connect(ctx context.Context, sessionName string, sessionConnectRequest *streamv1alpha1.SessionConnectRequest, opts v1.CreateOptions) (*streamv1alpha1.SessionConnectResponse, error)
+
 	SessionExpansion
 }
 
@@ -71,4 +73,19 @@ func newSessions(c *StreamV1alpha1Client, namespace string) *sessions {
 			func() *streamv1alpha1.SessionList { return &streamv1alpha1.SessionList{} },
 		),
 	}
+}
+
+// Connect takes the representation of a sessionConnectRequest and creates it.  Returns the server's representation of the sessionConnectResponse, and an error, if there is any.
+func (c *sessions) Connect(ctx context.Context, sessionName string, sessionConnectRequest *streamv1alpha1.SessionConnectRequest, opts v1.CreateOptions) (result *streamv1alpha1.SessionConnectResponse, err error) {
+	result = &streamv1alpha1.SessionConnectResponse{}
+	err = c.GetClient().Post().
+		Namespace(c.GetNamespace()).
+		Resource("sessions").
+		Name(sessionName).
+		SubResource("connect").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(sessionConnectRequest).
+		Do(ctx).
+		Into(result)
+	return
 }

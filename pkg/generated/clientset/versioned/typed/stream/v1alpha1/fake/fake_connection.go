@@ -19,10 +19,14 @@ limitations under the License.
 package fake
 
 import (
+	context "context"
+
 	v1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	typedstreamv1alpha1 "github.com/streamspace/controlplane/pkg/generated/clientset/versioned/typed/stream/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeConnections implements ConnectionInterface
@@ -48,4 +52,16 @@ func newFakeConnections(fake *FakeStreamV1alpha1, namespace string) typedstreamv
 		),
 		fake,
 	}
+}
+
+// Heartbeat takes the representation of a connectionHeartbeat and creates it.  Returns the server's representation of the connection, and an error, if there is any.
+func (c *fakeConnections) Heartbeat(ctx context.Context, connectionName string, connectionHeartbeat *v1alpha1.ConnectionHeartbeat, opts v1.CreateOptions) (result *v1alpha1.Connection, err error) {
+	emptyResult := &v1alpha1.Connection{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), connectionName, "heartbeat", c.Namespace(), connectionHeartbeat, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.Connection), err
 }

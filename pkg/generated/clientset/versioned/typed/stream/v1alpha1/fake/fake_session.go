@@ -19,10 +19,14 @@ limitations under the License.
 package fake
 
 import (
+	context "context"
+
 	v1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	typedstreamv1alpha1 "github.com/streamspace/controlplane/pkg/generated/clientset/versioned/typed/stream/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeSessions implements SessionInterface
@@ -48,4 +52,16 @@ func newFakeSessions(fake *FakeStreamV1alpha1, namespace string) typedstreamv1al
 		),
 		fake,
 	}
+}
+
+// Connect takes the representation of a sessionConnectRequest and creates it.  Returns the server's representation of the sessionConnectResponse, and an error, if there is any.
+func (c *fakeSessions) Connect(ctx context.Context, sessionName string, sessionConnectRequest *v1alpha1.SessionConnectRequest, opts v1.CreateOptions) (result *v1alpha1.SessionConnectResponse, err error) {
+	emptyResult := &v1alpha1.SessionConnectResponse{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), sessionName, "connect", c.Namespace(), sessionConnectRequest, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.SessionConnectResponse), err
 }

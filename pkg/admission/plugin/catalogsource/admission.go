@@ -1,0 +1,172 @@
+// Package catalogsource installs catalog templates: a Template created with
+// only spec.source.catalogTemplate set gets the rest of its spec from that
+// CatalogTemplate, and the label catalog.stream.space/source=<name>, in the
+// same request. The caller must be allowed to "get" the CatalogTemplate.
+package catalogsource
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/initializer"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
+	cataloglisters "github.com/streamspace/controlplane/pkg/generated/listers/catalog/v1alpha1"
+)
+
+// PluginName is the name of the admission plugin.
+const PluginName = "StreamSpaceCatalogSource"
+
+// Register adds the plugin to the registry.
+func Register(plugins *admission.Plugins) {
+	plugins.Register(PluginName, func(io.Reader) (admission.Interface, error) {
+		return &Plugin{Handler: admission.NewHandler(admission.Create)}, nil
+	})
+}
+
+// Plugin fills a Template's spec from the CatalogTemplate it names.
+type Plugin struct {
+	*admission.Handler
+	authorizer       authorizer.Authorizer
+	catalogTemplates cataloglisters.CatalogTemplateLister
+}
+
+var (
+	_ admission.MutationInterface   = &Plugin{}
+	_ admission.ValidationInterface = &Plugin{}
+	_                               = initializer.WantsAuthorizer(&Plugin{})
+	_                               = WantsCatalogInformers(&Plugin{})
+)
+
+// SetAuthorizer implements initializer.WantsAuthorizer.
+func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) { p.authorizer = a }
+
+// SetCatalogInformers implements WantsCatalogInformers.
+func (p *Plugin) SetCatalogInformers(f externalversions.SharedInformerFactory) {
+	informer := f.Catalog().V1alpha1().CatalogTemplates()
+	p.catalogTemplates = informer.Lister()
+	p.SetReadyFunc(informer.Informer().HasSynced)
+}
+
+// ValidateInitialization implements admission.InitializationValidator.
+func (p *Plugin) ValidateInitialization() error {
+	if p.authorizer == nil {
+		return fmt.Errorf("%s needs an authorizer", PluginName)
+	}
+	if p.catalogTemplates == nil {
+		return fmt.Errorf("%s needs an informer of catalog templates", PluginName)
+	}
+	return nil
+}
+
+func templateBeingInstalled(a admission.Attributes) *stream.Template {
+	if a.GetSubresource() != "" || a.GetResource().GroupResource() != stream.Resource("templates") {
+		return nil
+	}
+	t, ok := a.GetObject().(*stream.Template)
+	if !ok || t.Spec.Source == nil {
+		return nil
+	}
+	return t
+}
+
+// Admit checks the caller may read the CatalogTemplate and copies its template into the spec.
+func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	t := templateBeingInstalled(a)
+	if t == nil {
+		return nil
+	}
+	sourcePath := field.NewPath("spec", "source", "catalogTemplate")
+	name := t.Spec.Source.CatalogTemplate
+	if name == "" {
+		return invalid(a, field.Required(sourcePath, "the name of the CatalogTemplate to install"))
+	}
+	if !onlySource(t.Spec) {
+		return invalid(a, field.Forbidden(field.NewPath("spec"), "when spec.source.catalogTemplate is set the rest of spec must be empty: it is copied from the CatalogTemplate"))
+	}
+	if err := p.authorizeGet(ctx, a, name); err != nil {
+		return err
+	}
+	if !p.WaitForReady() {
+		return admission.NewForbidden(a, fmt.Errorf("not yet ready to handle request: the catalog is still loading"))
+	}
+	ct, err := p.catalogTemplates.Get(name)
+	if apierrors.IsNotFound(err) {
+		return invalid(a, field.NotFound(sourcePath, name))
+	}
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("read catalog template %s: %w", name, err))
+	}
+	var spec stream.TemplateSpec
+	src := ct.Spec.Template.DeepCopy()
+	if err := streamv1alpha1.Convert_v1alpha1_TemplateSpec_To_stream_TemplateSpec(src, &spec, nil); err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("convert catalog template %s: %w", name, err))
+	}
+	spec.Source = &stream.TemplateSource{CatalogTemplate: name}
+	t.Spec = spec
+	if t.Labels == nil {
+		t.Labels = map[string]string{}
+	}
+	t.Labels[catalog.SourceLabel] = name
+	return nil
+}
+
+// Validate makes sure no later mutation dropped the source label.
+func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	t := templateBeingInstalled(a)
+	if t == nil || t.Labels[catalog.SourceLabel] == t.Spec.Source.CatalogTemplate {
+		return nil
+	}
+	return invalid(a, field.Invalid(field.NewPath("metadata", "labels").Key(catalog.SourceLabel), t.Labels[catalog.SourceLabel],
+		"must name the catalog template of spec.source.catalogTemplate"))
+}
+
+// onlySource tells whether spec holds nothing but the source and what
+// defaulting adds to an empty spec.
+func onlySource(spec stream.TemplateSpec) bool {
+	spec.Source = nil
+	if spec.AppType == stream.AppTypeDesktop {
+		spec.AppType = ""
+	}
+	return apiequality.Semantic.DeepEqual(spec, stream.TemplateSpec{})
+}
+
+func (p *Plugin) authorizeGet(ctx context.Context, a admission.Attributes, name string) error {
+	caller := a.GetUserInfo()
+	if caller == nil {
+		return admission.NewForbidden(a, fmt.Errorf("no user to check"))
+	}
+	decision, reason, err := p.authorizer.Authorize(ctx, authorizer.AttributesRecord{
+		User:            caller,
+		Verb:            "get",
+		APIGroup:        catalog.GroupName,
+		APIVersion:      "v1alpha1",
+		Resource:        "catalogtemplates",
+		Name:            name,
+		ResourceRequest: true,
+	})
+	if decision == authorizer.DecisionAllow {
+		return nil
+	}
+	msg := fmt.Sprintf("spec.source.catalogTemplate: %q may not get catalogtemplates.%s %q", caller.GetName(), catalog.GroupName, name)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	if err != nil {
+		msg += fmt.Sprintf(" (authorizer error: %v)", err)
+	}
+	return admission.NewForbidden(a, fmt.Errorf("%s", msg))
+}
+
+func invalid(a admission.Attributes, errs ...*field.Error) error {
+	return apierrors.NewInvalid(a.GetKind().GroupKind(), a.GetName(), errs)
+}

@@ -1,0 +1,19 @@
+package catalog
+
+// Labels and annotations of the catalog, shared by the repository
+// controller, the install admission plugin and the webhook.
+const (
+	// SyncRequestedAnnotation on a TemplateRepository asks for a sync when its
+	// value changes: kubectl annotate repo X catalog.stream.space/sync-requested-at="$(date -Iseconds)" --overwrite
+	SyncRequestedAnnotation = "catalog.stream.space/sync-requested-at"
+	// RepositoryLabel on a CatalogTemplate names its repository (when the
+	// name fits a label value; the field selector spec.repository always works).
+	RepositoryLabel = "catalog.stream.space/repository"
+	// CategoryLabel on a CatalogTemplate is its normalised category.
+	CategoryLabel = "catalog.stream.space/category"
+	// TagLabelPrefix + <tag slug> is set to "" on a CatalogTemplate for each
+	// of its tags: kubectl get ctpl -l tag.catalog.stream.space/web-browsers
+	TagLabelPrefix = "tag.catalog.stream.space/"
+	// SourceLabel on a Template names the CatalogTemplate it was installed from.
+	SourceLabel = "catalog.stream.space/source"
+)

@@ -1,0 +1,19 @@
+package apiserver
+
+import (
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
+	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
+	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+)
+
+// addSessionSubresources adds the action subresources of the stream group:
+// sessions/connect (attach the caller, waking a hibernated session) and
+// connections/heartbeat (mark a viewer alive, never conflicting).
+func addSessionSubresources(storage map[string]rest.Storage) {
+	sessions := storage["sessions"].(*storebuilder.REST)
+	connections := storage["connections"].(*storebuilder.REST)
+	storage["sessions/connect"] = session.NewConnectREST(sessions.Store, connections.Store)
+	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST))
+}

@@ -1,0 +1,136 @@
+package bridge
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
+)
+
+// SyncRequestedAnnotation on a TemplateRepository asks the catalog
+// controller for a sync now; its value is the time of the request, so each
+// request is a change the controller sees.
+const SyncRequestedAnnotation = "catalog.stream.space/sync-requested-at"
+
+// Repositories are cluster-scoped and addressed by name (the old API used
+// numeric ids). Writing them needs the streamspace-admin role; other users
+// get the API's 403.
+
+func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	list, err := c.stream.CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
+	if err != nil {
+		writeAPIError(w, r, "list repositories", err)
+		return
+	}
+	out := struct {
+		Repositories []repositoryView `json:"repositories"`
+		Total        int              `json:"total"`
+	}{Repositories: make([]repositoryView, 0, len(list.Items))}
+	for i := range list.Items {
+		out.Repositories = append(out.Repositories, newRepositoryView(&list.Items[i]))
+	}
+	out.Total = len(out.Repositories)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// addRepository: POST /api/v1/repositories with the old body {name, url,
+// branch, authType, authSecret}; authSecret names a Secret holding the
+// credentials (never the credentials themselves).
+func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	var req struct {
+		Name            string `json:"name"`
+		URL             string `json:"url"`
+		Branch          string `json:"branch"`
+		Path            string `json:"path"`
+		AuthType        string `json:"authType"`
+		AuthSecret      string `json:"authSecret"`
+		AuthSecretNS    string `json:"authSecretNamespace"`
+		SyncIntervalStr string `json:"syncInterval"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Name == "" {
+		writeError(w, http.StatusUnprocessableEntity, "name: Required value: name the repository")
+		return
+	}
+	repo := &catalogv1alpha1.TemplateRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: req.Name},
+		Spec: catalogv1alpha1.TemplateRepositorySpec{
+			URL: req.URL, Branch: req.Branch, Path: req.Path,
+			Auth: catalogv1alpha1.RepositoryAuth{Type: catalogv1alpha1.AuthType(req.AuthType)},
+		},
+	}
+	if req.AuthSecret != "" {
+		repo.Spec.Auth.SecretRef = &catalogv1alpha1.SecretReference{Name: req.AuthSecret, Namespace: req.AuthSecretNS}
+	}
+	if req.SyncIntervalStr != "" {
+		d, err := time.ParseDuration(req.SyncIntervalStr)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "syncInterval: Invalid value: \""+req.SyncIntervalStr+"\": want a duration like 1h")
+			return
+		}
+		repo.Spec.SyncInterval = &metav1.Duration{Duration: d}
+	}
+	created, err := c.stream.CatalogV1alpha1().TemplateRepositories().Create(r.Context(), repo, metav1.CreateOptions{})
+	if err != nil {
+		writeAPIError(w, r, "add repository", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, newRepositoryView(created))
+}
+
+func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	name := r.PathValue("id")
+	if err := c.stream.CatalogV1alpha1().TemplateRepositories().Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
+		writeAPIError(w, r, "delete repository "+name, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "repository " + name + " deleted", "name": name})
+}
+
+// syncRepository: POST /api/v1/repositories/{id}/sync marks the repository
+// (annotation SyncRequestedAnnotation); the catalog controller syncs it.
+func (s *Server) syncRepository(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	name := r.PathValue("id")
+	if err := requestSync(r, c, name); err != nil {
+		writeAPIError(w, r, "request a sync of repository "+name, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": "sync requested", "repository": name})
+}
+
+// syncAllRepositories: POST /api/v1/catalog/sync marks every repository.
+func (s *Server) syncAllRepositories(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	list, err := c.stream.CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
+	if err != nil {
+		writeAPIError(w, r, "list repositories", err)
+		return
+	}
+	names := []string{}
+	for _, repo := range list.Items {
+		if err := requestSync(r, c, repo.Name); err != nil {
+			writeAPIError(w, r, "request a sync of repository "+repo.Name, err)
+			return
+		}
+		names = append(names, repo.Name)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"message": "sync requested", "repositories": names, "total": len(names)})
+}
+
+func requestSync(r *http.Request, c caller, name string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+		SyncRequestedAnnotation: time.Now().UTC().Format(time.RFC3339Nano),
+	}}})
+	_, err := c.stream.CatalogV1alpha1().TemplateRepositories().Patch(r.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{})
+	return err
+}

@@ -1,0 +1,187 @@
+package bridge
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+)
+
+type templateList struct {
+	Templates []templateView `json:"templates"`
+	Total     int            `json:"total"`
+}
+
+// listTemplates: GET /api/v1/templates[?category=]. Categories match
+// whatever their spelling, word-wise: "Browsers", "web-browsers" and
+// "Web Browsers" all find "Web Browsers".
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	ns, status, err := namespaceFor(r, c)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	list, err := c.stream.StreamV1alpha1().Templates(ns).List(r.Context(), metav1.ListOptions{})
+	if err != nil {
+		writeAPIError(w, r, "list templates", err)
+		return
+	}
+	category := r.URL.Query().Get("category")
+	out := templateList{Templates: []templateView{}}
+	for i := range list.Items {
+		t := &list.Items[i]
+		if !categoryMatches(t.Spec.Category, category) {
+			continue
+		}
+		out.Templates = append(out.Templates, newInstalledTemplateView(t))
+	}
+	out.Total = len(out.Templates)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	ns, status, err := namespaceFor(r, c)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	t, err := c.stream.StreamV1alpha1().Templates(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
+	if err != nil {
+		writeAPIError(w, r, "get template "+r.PathValue("id"), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newInstalledTemplateView(t))
+}
+
+// createTemplate: POST /api/v1/templates with either a Template manifest
+// ({apiVersion, kind, metadata, spec}) or the old flat body ({name,
+// displayName, baseImage, ...}). Validation errors come back as 422 naming
+// the field.
+func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	ns, status, err := namespaceFor(r, c)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	var raw map[string]json.RawMessage
+	if !decodeBody(w, r, &raw) {
+		return
+	}
+	template := &streamv1alpha1.Template{}
+	body, _ := json.Marshal(raw)
+	if _, manifest := raw["spec"]; manifest {
+		err = json.Unmarshal(body, template)
+	} else {
+		var flat struct {
+			Name string `json:"name"`
+		}
+		if err = json.Unmarshal(body, &flat); err == nil {
+			template.Name = flat.Name
+			err = json.Unmarshal(body, &template.Spec)
+		}
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "the request body is not a Template: "+err.Error())
+		return
+	}
+	if template.Name == "" {
+		writeError(w, http.StatusUnprocessableEntity, "metadata.name: Required value: give the template a name (\"name\" or metadata.name)")
+		return
+	}
+	template.Namespace, template.ResourceVersion, template.UID = "", "", ""
+	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{})
+	if err != nil {
+		writeAPIError(w, r, "create template", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, newInstalledTemplateView(created))
+}
+
+func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	ns, status, err := namespaceFor(r, c)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	name := r.PathValue("id")
+	if err := c.stream.StreamV1alpha1().Templates(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
+		writeAPIError(w, r, "delete template "+name, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "template " + name + " deleted", "name": name, "namespace": ns})
+}
+
+// listCatalogTemplates: GET /api/v1/catalog/templates[?category=][&tag=].
+func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	list, err := c.stream.CatalogV1alpha1().CatalogTemplates().List(r.Context(), metav1.ListOptions{})
+	if err != nil {
+		writeAPIError(w, r, "list catalog templates", err)
+		return
+	}
+	category, tag := r.URL.Query().Get("category"), strings.TrimSpace(r.URL.Query().Get("tag"))
+	out := struct {
+		Templates []catalogTemplateView `json:"templates"`
+		Total     int                   `json:"total"`
+	}{Templates: []catalogTemplateView{}}
+	for i := range list.Items {
+		t := &list.Items[i]
+		if !categoryMatches(t.Spec.Category, category) && !categoryMatches(t.Spec.Template.Category, category) {
+			continue
+		}
+		if tag != "" && !hasTag(t.Spec.Template.Tags, tag) {
+			continue
+		}
+		out.Templates = append(out.Templates, newCatalogTemplateView(t))
+	}
+	out.Total = len(out.Templates)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// installCatalogTemplate: POST /api/v1/catalog/templates/{id}/install creates
+// a Template in the caller's namespace from the catalog entry, as the caller
+// (RBAC: create templates there). The name is the catalog entry's unless the
+// optional body says {"name": "..."}.
+func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	ns, status, err := namespaceFor(r, c)
+	if err != nil {
+		writeError(w, status, err.Error())
+		return
+	}
+	var req struct {
+		Name string `json:"name"`
+	}
+	if r.ContentLength > 0 && !decodeBody(w, r, &req) {
+		return
+	}
+	entry, err := c.stream.CatalogV1alpha1().CatalogTemplates().Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
+	if err != nil {
+		writeAPIError(w, r, "get catalog template "+r.PathValue("id"), err)
+		return
+	}
+	name := req.Name
+	if name == "" {
+		name = entry.Name
+	}
+	template := &streamv1alpha1.Template{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{
+			"catalog.stream.space/repository": entry.Spec.Repository,
+			"catalog.stream.space/template":   entry.Name,
+		}},
+		Spec: *entry.Spec.Template.DeepCopy(),
+	}
+	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{})
+	if err != nil {
+		writeAPIError(w, r, "install catalog template "+entry.Name, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"message": "template installed", "template": newInstalledTemplateView(created)})
+}

@@ -1,0 +1,117 @@
+package bridge
+
+import (
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// route is one endpoint. Every endpoint of the bridge is in routes(): adding
+// one (say the Git webhook) is one line there.
+type route struct {
+	pattern string // net/http pattern: "METHOD /path/{param}"
+	handler http.HandlerFunc
+	// public routes need no bearer token; all others get the caller's
+	// clients in their context (see authenticated).
+	public bool
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{pattern: "GET /health", handler: s.health, public: true},
+		{pattern: "GET /healthz", handler: s.healthz, public: true},
+		{pattern: "GET /version", handler: s.version, public: true},
+		{pattern: "GET /metrics", handler: legacyregistry.Handler().ServeHTTP, public: true},
+		{pattern: "GET /{$}", handler: s.dashboard, public: true},
+		{pattern: "GET /dashboard/", handler: s.dashboardAssets, public: true},
+
+		{pattern: "GET /api/v1/ws/sessions", handler: s.sessionsFeed},
+		{pattern: "GET /api/v1/ws/cluster", handler: s.clusterFeed},
+		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.logsFeed},
+
+		{pattern: "GET /api/v1/sessions", handler: s.listSessions},
+		{pattern: "POST /api/v1/sessions", handler: s.createSession},
+		{pattern: "GET /api/v1/sessions/{id}", handler: s.getSession},
+		{pattern: "PATCH /api/v1/sessions/{id}", handler: s.patchSession},
+		{pattern: "DELETE /api/v1/sessions/{id}", handler: s.deleteSession},
+		{pattern: "GET /api/v1/sessions/{id}/connect", handler: s.connectSession},
+		{pattern: "DELETE /api/v1/sessions/{id}/disconnect", handler: s.disconnectSession},
+		{pattern: "POST /api/v1/sessions/{id}/heartbeat", handler: s.heartbeatSession},
+		{pattern: "GET /api/v1/sessions/{id}/connections", handler: s.listSessionConnections},
+
+		{pattern: "GET /api/v1/templates", handler: s.listTemplates},
+		{pattern: "POST /api/v1/templates", handler: s.createTemplate},
+		{pattern: "GET /api/v1/templates/{id}", handler: s.getTemplate},
+		{pattern: "DELETE /api/v1/templates/{id}", handler: s.deleteTemplate},
+
+		{pattern: "GET /api/v1/catalog/templates", handler: s.listCatalogTemplates},
+		{pattern: "POST /api/v1/catalog/templates/{id}/install", handler: s.installCatalogTemplate},
+		{pattern: "POST /api/v1/catalog/sync", handler: s.syncAllRepositories},
+
+		// The seed README uses both /repositories and /catalog/repositories.
+		{pattern: "GET /api/v1/repositories", handler: s.listRepositories},
+		{pattern: "POST /api/v1/repositories", handler: s.addRepository},
+		{pattern: "POST /api/v1/repositories/{id}/sync", handler: s.syncRepository},
+		{pattern: "DELETE /api/v1/repositories/{id}", handler: s.deleteRepository},
+		{pattern: "GET /api/v1/catalog/repositories", handler: s.listRepositories},
+		{pattern: "POST /api/v1/catalog/repositories", handler: s.addRepository},
+		{pattern: "POST /api/v1/catalog/repositories/{id}/sync", handler: s.syncRepository},
+		{pattern: "DELETE /api/v1/catalog/repositories/{id}", handler: s.deleteRepository},
+	}
+}
+
+func (s *Server) newRouter() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		h := rt.handler
+		if !rt.public {
+			h = s.authenticated(h)
+		}
+		mux.Handle(rt.pattern, instrument(rt.pattern, h))
+	}
+	// Unknown paths and methods answer in the API's error shape.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "timestamp": time.Now().UTC().Format(time.RFC3339)})
+}
+
+// healthz is for probes: the bridge is healthy while it serves; it holds no
+// state and needs no dependency to answer.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.stopping:
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	default:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	}
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	v := map[string]string{
+		"component": "streamspace-bridge", "version": "devel", "goVersion": runtime.Version(),
+		"apiGroups": "stream.space/v1alpha1,catalog.stream.space/v1alpha1",
+	}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v["version"] = info.Main.Version
+		}
+		for _, setting := range info.Settings {
+			switch setting.Key {
+			case "vcs.revision":
+				v["gitCommit"] = setting.Value
+			case "vcs.time":
+				v["buildDate"] = setting.Value
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
+}

@@ -1,0 +1,175 @@
+// Package bridge is the HTTP edge of StreamSpace for the web UI: WebSocket
+// feeds driven by watches, the old REST API under /api/v1/, and a small
+// dashboard. It has no identity of its own: every call to kube-apiserver
+// carries the caller's bearer token, so RBAC decides what each user sees, and
+// watches are shared only between connections holding the same token.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+)
+
+// Config is what the bridge needs to run; pkg/cmd/bridge fills it from flags.
+type Config struct {
+	// Cluster locates kube-apiserver (host, CA, QPS); it must hold no
+	// credentials (see AnonymousConfig).
+	Cluster *rest.Config
+	// AllowedOrigins of WebSocket handshakes (scheme://host[:port], lower
+	// case); empty means the request's own host only.
+	AllowedOrigins []string
+	// AllowTokenInQuery accepts ?access_token= on WebSocket handshakes.
+	AllowTokenInQuery bool
+	// SnapshotInterval coalesces sessions_update snapshots.
+	SnapshotInterval time.Duration
+	// MetricsInterval is the longest time between two metrics_update.
+	MetricsInterval time.Duration
+	// ClientBuffer is the queue length per WebSocket client.
+	ClientBuffer int
+	// PingInterval of WebSocket keep-alives; no pong for two intervals disconnects.
+	PingInterval time.Duration
+	// WriteTimeout bounds writing one message.
+	WriteTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 250 * time.Millisecond
+	}
+	if c.MetricsInterval <= 0 {
+		c.MetricsInterval = 5 * time.Second
+	}
+	if c.ClientBuffer <= 0 {
+		c.ClientBuffer = 256
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+}
+
+// Server is the bridge. Create it with New.
+type Server struct {
+	cfg      Config
+	clients  *userClientCache
+	watches  *watchPool
+	upgrader websocket.Upgrader
+	handler  http.Handler
+	features *apiFeatures
+
+	// stopping is closed when shutdown begins: feeds close with 1001.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
+	feeds        sync.WaitGroup
+}
+
+// New builds a bridge.
+func New(cfg Config) (*Server, error) {
+	if cfg.Cluster == nil || cfg.Cluster.Host == "" {
+		return nil, errors.New("bridge: Config.Cluster with the kube-apiserver host is required")
+	}
+	if hasCredentials(cfg.Cluster) {
+		return nil, errors.New("bridge: Config.Cluster must not carry credentials; the bridge acts only with the caller's token")
+	}
+	cfg.setDefaults()
+	registerMetrics()
+	s := &Server{
+		cfg:      cfg,
+		clients:  newUserClientCache(cfg.Cluster),
+		stopping: make(chan struct{}),
+		features: newAPIFeatures(),
+	}
+	s.watches = newWatchPool(s.clients)
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  8192,
+		CheckOrigin:      s.checkOrigin,
+		Subprotocols:     []string{feedSubprotocol},
+	}
+	s.handler = s.newRouter()
+	return s, nil
+}
+
+// Handler serves every path of the bridge.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ServeOptions say where and how to listen.
+type ServeOptions struct {
+	Address           string
+	TLSCertFile       string
+	TLSPrivateKeyFile string
+	ShutdownTimeout   time.Duration
+}
+
+// ListenAndServe serves until ctx ends, then shuts down: WebSocket feeds are
+// closed with 1001 (going away) so clients reconnect elsewhere, and plain
+// requests get ShutdownTimeout to finish.
+func (s *Server) ListenAndServe(ctx context.Context, opts ServeOptions) error {
+	listener, err := net.Listen("tcp", opts.Address)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Address, err)
+	}
+	return s.Serve(ctx, listener, opts)
+}
+
+// Serve is ListenAndServe on a listener of the caller's.
+func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOptions) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	served := make(chan error, 1)
+	go func() {
+		klog.InfoS("serving", "address", listener.Addr().String(), "tls", opts.TLSCertFile != "")
+		if opts.TLSCertFile != "" {
+			served <- srv.ServeTLS(listener, opts.TLSCertFile, opts.TLSPrivateKeyFile)
+		} else {
+			served <- srv.Serve(listener)
+		}
+	}()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve on %s: %w", listener.Addr(), err)
+	case <-ctx.Done():
+	}
+	timeout := opts.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	klog.InfoS("shutting down", "timeout", timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.beginShutdown()
+	err := srv.Shutdown(shutdownCtx) // hijacked WebSocket connections are not waited for here…
+	feedsDone := make(chan struct{})
+	go func() { s.feeds.Wait(); close(feedsDone) }() // …but here
+	select {
+	case <-feedsDone:
+	case <-shutdownCtx.Done():
+		klog.InfoS("feeds still open at the end of the shutdown timeout")
+	}
+	s.watches.stopAll()
+	klog.InfoS("stopped")
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) beginShutdown() {
+	s.stoppingOnce.Do(func() { close(s.stopping) })
+}

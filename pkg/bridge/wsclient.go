@@ -1,0 +1,220 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"k8s.io/klog/v2"
+)
+
+// WebSocket close codes beyond RFC 6455's, in the private range: 4000 +
+// the HTTP status that explains them.
+const (
+	closeUnauthorized = 4401
+	closeForbidden    = 4403
+)
+
+// checkOrigin allows handshakes without an Origin (non-browser clients,
+// which carry their token explicitly), from the bridge's own host, and from
+// --allowed-origins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	origin = strings.ToLower(strings.TrimSuffix(origin, "/"))
+	for _, allowed := range s.cfg.AllowedOrigins {
+		if origin == allowed {
+			return true
+		}
+	}
+	klog.V(2).InfoS("refused a WebSocket handshake from a foreign origin", "origin", origin, "host", r.Host)
+	return false
+}
+
+// wsClient is one WebSocket connection. Messages go through a bounded queue
+// drained by one writer goroutine: a client that lets the queue fill up is
+// disconnected, so it never slows anyone else down. A reader goroutine
+// answers pings and notices pongs; no pong for two ping intervals ends it.
+type wsClient struct {
+	feed  string
+	conn  *websocket.Conn
+	queue chan outgoing
+	done  chan struct{} // closed when the client is finished, for any reason
+
+	closeOnce sync.Once
+	closeCode int
+	closeText string
+}
+
+type outgoing struct {
+	kind int // websocket.TextMessage
+	data []byte
+}
+
+// upgrade switches the request to WebSocket and starts the client's pumps.
+// On failure the upgrader has already answered with an HTTP error.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, feed string) (*wsClient, error) {
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade to WebSocket: %w", err)
+	}
+	c := &wsClient{feed: feed, conn: conn, queue: make(chan outgoing, s.cfg.ClientBuffer), done: make(chan struct{})}
+	feedClients.WithLabelValues(feed).Inc()
+	s.feeds.Add(1)
+	go c.readPump(s.cfg.PingInterval)
+	go func() {
+		defer s.feeds.Done()
+		defer feedClients.WithLabelValues(feed).Dec()
+		c.writePump(s.cfg.PingInterval, s.cfg.WriteTimeout, s.stopping)
+	}()
+	return c, nil
+}
+
+// sendJSON queues a message; false when the client is gone or was too slow
+// (and is now being disconnected).
+func (c *wsClient) sendJSON(v any) bool {
+	data, err := json.Marshal(v)
+	if err != nil {
+		klog.ErrorS(err, "encode a feed message", "feed", c.feed)
+		return false
+	}
+	return c.send(outgoing{kind: websocket.TextMessage, data: data})
+}
+
+func (c *wsClient) sendText(line string) bool {
+	return c.send(outgoing{kind: websocket.TextMessage, data: []byte(line)})
+}
+
+func (c *wsClient) send(m outgoing) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.queue <- m:
+		return true
+	default:
+		feedClientsDropped.WithLabelValues(c.feed, "slow").Inc()
+		klog.V(2).InfoS("disconnecting a slow WebSocket client", "feed", c.feed, "remote", c.conn.RemoteAddr().String(), "queued", len(c.queue))
+		c.close(websocket.CloseTryAgainLater, fmt.Sprintf("client too slow: %d messages queued", cap(c.queue)))
+		// A writer blocked on this client's full TCP window gives up soon.
+		_ = c.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+		return false
+	}
+}
+
+// close ends the client with a close frame; the first reason wins.
+func (c *wsClient) close(code int, text string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeText = code, text
+		close(c.done)
+	})
+}
+
+func (c *wsClient) writePump(pingInterval, writeTimeout time.Duration, stopping <-chan struct{}) {
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	defer c.conn.Close()
+	for {
+		select {
+		case m := <-c.queue:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "")
+				return
+			}
+			feedMessages.WithLabelValues(c.feed).Inc()
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case <-stopping:
+			c.close(websocket.CloseGoingAway, "server shutting down")
+		case <-c.done:
+			if c.closeCode != websocket.CloseAbnormalClosure && c.closeCode != websocket.CloseTryAgainLater {
+				c.flush(writeTimeout) // e.g. the error message that explains the close
+				msg := websocket.FormatCloseMessage(c.closeCode, truncateCloseText(c.closeText))
+				_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			}
+			return
+		}
+	}
+}
+
+// flush writes what is still queued, without blocking on new messages.
+func (c *wsClient) flush(writeTimeout time.Duration) {
+	for {
+		select {
+		case m := <-c.queue:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+				return
+			}
+			feedMessages.WithLabelValues(c.feed).Inc()
+		default:
+			return
+		}
+	}
+}
+
+func (c *wsClient) readPump(pingInterval time.Duration) {
+	c.conn.SetReadLimit(64 << 10)
+	deadline := func() { _ = c.conn.SetReadDeadline(time.Now().Add(2 * pingInterval)) }
+	deadline()
+	c.conn.SetPongHandler(func(string) error { deadline(); return nil })
+	for {
+		if _, _, err := c.conn.ReadMessage(); err != nil {
+			var closeErr *websocket.CloseError
+			switch {
+			case asCloseError(err, &closeErr):
+				c.close(closeErr.Code, "")
+			case isTimeout(err):
+				feedClientsDropped.WithLabelValues(c.feed, "unresponsive").Inc()
+				c.close(websocket.CloseAbnormalClosure, "")
+				_ = c.conn.Close()
+			default:
+				c.close(websocket.CloseAbnormalClosure, "")
+			}
+			return
+		}
+		deadline() // any message from the client shows it is alive
+	}
+}
+
+func asCloseError(err error, target **websocket.CloseError) bool {
+	ce, ok := err.(*websocket.CloseError)
+	if ok {
+		*target = ce
+	}
+	return ok
+}
+
+func isTimeout(err error) bool {
+	type timeout interface{ Timeout() bool }
+	t, ok := err.(timeout)
+	return ok && t.Timeout()
+}
+
+// truncateCloseText keeps a close reason within the 123 bytes a close frame allows.
+func truncateCloseText(text string) string {
+	if len(text) > 120 {
+		return text[:117] + "..."
+	}
+	return text
+}

@@ -1,0 +1,152 @@
+package catalog_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/streamspace/controlplane/internal/gittest"
+	"github.com/streamspace/controlplane/pkg/catalog"
+)
+
+func template(name, image string) []byte {
+	return []byte("apiVersion: stream.space/v1alpha1\nkind: Template\nmetadata: {name: " + name + "}\nspec: {displayName: " + name + ", baseImage: " + image + ", vnc: {enabled: true}}\n")
+}
+
+func TestFetchCredentials(t *testing.T) {
+	srv := gittest.Start(t)
+	repo := srv.CreateRepo("private", false)
+	head := repo.Commit("first", map[string][]byte{"apps/a.yaml": template("a", "img:1")})
+
+	otherKnownHosts := func() []byte {
+		pub, _, _ := ed25519.GenerateKey(rand.Reader)
+		key, _ := ssh.NewPublicKey(pub)
+		return []byte(knownhosts.Line([]string{knownhosts.Normalize(srv.SSHHost)}, key) + "\n")
+	}()
+	cases := []struct {
+		name    string
+		url     string
+		secret  map[string][]byte
+		typ     string
+		wantErr string // substring; "" = success
+	}{
+		{name: "token", url: srv.HTTPRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}},
+		{name: "basic", url: srv.HTTPRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}},
+		{name: "no credentials", url: srv.HTTPRepoURL("private"), typ: catalog.AuthNone, wantErr: "authentication required"},
+		{name: "wrong token", url: srv.HTTPRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte("ghp_wrongwrongwrong")}, wantErr: "authentication required"},
+		{name: "wrong password", url: srv.HTTPRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte("hunter2-wrong")}, wantErr: "authentication required"},
+		{name: "ssh", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": srv.KnownHosts}},
+		{name: "ssh, host key not the known one", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": otherKnownHosts}, wantErr: "key mismatch"},
+		{name: "ssh without known_hosts fails closed", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey}, wantErr: "needs the key(s) known_hosts"},
+		{name: "token on an ssh URL", url: srv.SSHRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "works with http(s) URLs"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
+			creds, err := catalog.CredentialsFromSecret(tc.typ, tc.secret)
+			var checkout *catalog.Checkout
+			if err == nil {
+				checkout, err = fetcher.Fetch(context.Background(), "repo", catalog.Source{URL: tc.url, Branch: "main"}, creds)
+			}
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("fetch: %v", err)
+				}
+				if checkout.Commit != head {
+					t.Errorf("commit %s, want %s", checkout.Commit, head)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+			for _, v := range tc.secret {
+				if len(v) > 0 && strings.Contains(err.Error(), string(v)) {
+					t.Errorf("error shows a secret value: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestFetchFollowsTheBranch(t *testing.T) {
+	srv := gittest.Start(t)
+	repo := srv.CreateRepo("public", true)
+	repo.Commit("first", map[string][]byte{
+		"apps/a.yaml":  template("a", "img:1"),
+		"apps/b.yaml":  template("b", "img:1"),
+		"other/c.yaml": template("c", "img:1"),
+		"README.md":    []byte("hi"),
+	})
+	fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
+	src := catalog.Source{URL: srv.HTTPRepoURL("public"), Branch: "main"}
+	ctx := context.Background()
+
+	first, err := fetcher.Fetch(ctx, "public", src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := first.Files("apps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(files); got != "a.yaml,b.yaml" {
+		t.Errorf("files under apps/: %s", got)
+	}
+
+	second := repo.Commit("change", map[string][]byte{"apps/b.yaml": nil, "apps/d.yaml": template("d", "img:2")})
+	fetches := srv.UploadPackRequests("public")
+	checkout, err := fetcher.Fetch(ctx, "public", src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checkout.Commit != second {
+		t.Fatalf("commit %s after fetch, want %s", checkout.Commit, second)
+	}
+	if srv.UploadPackRequests("public") != fetches+1 {
+		t.Errorf("the second sync did not fetch into the existing clone")
+	}
+	files, err = checkout.Files("apps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paths(files); got != "a.yaml,d.yaml" {
+		t.Errorf("files after the change: %s", got)
+	}
+	if _, err := checkout.Files("missing"); err == nil || !strings.Contains(err.Error(), `spec.path "missing" does not exist`) {
+		t.Errorf("missing sub-path: %v", err)
+	}
+	if _, err := fetcher.Fetch(ctx, "public", catalog.Source{URL: src.URL, Branch: "nope"}, nil); err == nil || !strings.Contains(err.Error(), "branch nope") {
+		t.Errorf("missing branch: %v", err)
+	}
+}
+
+func paths(files []catalog.File) string {
+	var out []string
+	for _, f := range files {
+		out = append(out, f.Path)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestNormalizeURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://GitHub.com/Org/Repo.git":      "github.com/org/repo",
+		"https://github.com/org/repo/":         "github.com/org/repo",
+		"ssh://git@github.com:22/org/repo.git": "github.com/org/repo",
+		"git@github.com:org/repo.git":          "github.com/org/repo",
+		"http://127.0.0.1:8080/catalog.git":    "127.0.0.1/catalog",
+		"https://gitlab.example.org/a/b/c.git": "gitlab.example.org/a/b/c",
+		"not a url":                            "",
+		"https://github.com":                   "",
+	} {
+		if got := catalog.NormalizeURL(in); got != want {
+			t.Errorf("NormalizeURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

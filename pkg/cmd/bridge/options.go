@@ -1,0 +1,211 @@
+// Package bridge turns flags into a running streamspace-bridge, in the
+// Options → Complete → Validate → Run shape of the Kubernetes servers.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/bridge"
+)
+
+// Options are the flags of streamspace-bridge.
+type Options struct {
+	// Kubeconfig names the cluster (server URL and CA). Any credentials in it
+	// are dropped: the bridge only ever calls the API with the caller's token.
+	// Empty means in-cluster (the service account's CA, never its token).
+	Kubeconfig string
+	// Listen is the address of the HTTP(S) server.
+	Listen string
+	// TLSCertFile and TLSPrivateKeyFile serve HTTPS; both or neither.
+	TLSCertFile       string
+	TLSPrivateKeyFile string
+	// AllowedOrigins of WebSocket handshakes; empty means the request's own host only.
+	AllowedOrigins []string
+	// AllowTokenInQuery accepts ?access_token= on WebSocket handshakes.
+	AllowTokenInQuery bool
+	SnapshotInterval  time.Duration
+	MetricsInterval   time.Duration
+	ClientBuffer      int
+	PingInterval      time.Duration
+	WriteTimeout      time.Duration
+	ShutdownTimeout   time.Duration
+	// APIQPS and APIBurst limit each user's client (one per token).
+	APIQPS   float32
+	APIBurst int
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		Listen:           ":8080",
+		SnapshotInterval: 250 * time.Millisecond,
+		MetricsInterval:  5 * time.Second,
+		ClientBuffer:     256,
+		PingInterval:     20 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		ShutdownTimeout:  15 * time.Second,
+		APIQPS:           50,
+		APIBurst:         100,
+	}
+}
+
+// AddFlags registers the flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig naming the kube-apiserver (server URL and CA); credentials in it are ignored, every call uses the caller's token. Empty: in-cluster.")
+	fs.StringVar(&o.Listen, "listen", o.Listen, "Address to serve HTTP (or HTTPS with --tls-cert-file) on.")
+	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "Serving certificate (PEM); with --tls-private-key-file the bridge serves HTTPS.")
+	fs.StringVar(&o.TLSPrivateKeyFile, "tls-private-key-file", o.TLSPrivateKeyFile, "Private key of --tls-cert-file (PEM).")
+	fs.StringSliceVar(&o.AllowedOrigins, "allowed-origins", o.AllowedOrigins, "Origins (scheme://host[:port]) allowed to open WebSocket feeds. Empty: only pages served from the bridge's own host.")
+	fs.BoolVar(&o.AllowTokenInQuery, "allow-token-in-query", o.AllowTokenInQuery, "Accept the bearer token as ?access_token= on WebSocket handshakes (it can end up in proxy logs; prefer the Sec-WebSocket-Protocol form).")
+	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "Changes are coalesced into at most one sessions_update snapshot per interval.")
+	fs.DurationVar(&o.MetricsInterval, "metrics-interval", o.MetricsInterval, "metrics_update is sent on change and at least this often.")
+	fs.IntVar(&o.ClientBuffer, "client-buffer", o.ClientBuffer, "Messages queued per WebSocket client; a client that falls this far behind is disconnected.")
+	fs.DurationVar(&o.PingInterval, "ping-interval", o.PingInterval, "WebSocket ping interval; a client that does not answer within two intervals is disconnected.")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", o.WriteTimeout, "Time allowed to write one message to a client.")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "On SIGTERM, how long requests in flight get to finish; feeds are closed with 1001 (going away) at once.")
+	fs.Float32Var(&o.APIQPS, "api-qps", o.APIQPS, "Queries per second to the API per user token.")
+	fs.IntVar(&o.APIBurst, "api-burst", o.APIBurst, "Burst of queries to the API per user token.")
+}
+
+// Validate checks the flags; each error names the flag and the reason.
+func (o *Options) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: want host:port: %w", o.Listen, err))
+	}
+	if (o.TLSCertFile == "") != (o.TLSPrivateKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file must be given together"))
+	}
+	for _, origin := range o.AllowedOrigins {
+		if err := validateOrigin(origin); err != nil {
+			errs = append(errs, fmt.Errorf("--allowed-origins %q: %w", origin, err))
+		}
+	}
+	positive := []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"--snapshot-interval", o.SnapshotInterval}, {"--metrics-interval", o.MetricsInterval},
+		{"--ping-interval", o.PingInterval}, {"--write-timeout", o.WriteTimeout}, {"--shutdown-timeout", o.ShutdownTimeout},
+	}
+	for _, p := range positive {
+		if p.value <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", p.flag, p.value))
+		}
+	}
+	if o.MetricsInterval > 5*time.Second {
+		errs = append(errs, fmt.Errorf("--metrics-interval must be at most 5s (the web UI expects an update that often), got %s", o.MetricsInterval))
+	}
+	if o.ClientBuffer < 2 {
+		errs = append(errs, fmt.Errorf("--client-buffer must be at least 2, got %d", o.ClientBuffer))
+	}
+	if o.APIQPS <= 0 || o.APIBurst <= 0 {
+		errs = append(errs, fmt.Errorf("--api-qps and --api-burst must be positive, got %v and %d", o.APIQPS, o.APIBurst))
+	}
+	return utilerrors.NewAggregate(errs)
+}
+
+func validateOrigin(origin string) error {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("scheme must be http or https")
+	}
+	if u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return errors.New("want scheme://host[:port] and nothing else")
+	}
+	return nil
+}
+
+// ClusterConfig is the kube-apiserver location without any credentials.
+func (o *Options) ClusterConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if o.Kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the cluster location: %w", err)
+	}
+	return bridge.AnonymousConfig(cfg), nil
+}
+
+// Config turns the options into the bridge's configuration.
+func (o *Options) Config() (bridge.Config, error) {
+	cluster, err := o.ClusterConfig()
+	if err != nil {
+		return bridge.Config{}, err
+	}
+	cluster.QPS, cluster.Burst = o.APIQPS, o.APIBurst
+	origins := make([]string, len(o.AllowedOrigins))
+	for i, origin := range o.AllowedOrigins {
+		origins[i] = strings.ToLower(strings.TrimSuffix(origin, "/"))
+	}
+	return bridge.Config{
+		Cluster:           cluster,
+		AllowedOrigins:    origins,
+		AllowTokenInQuery: o.AllowTokenInQuery,
+		SnapshotInterval:  o.SnapshotInterval,
+		MetricsInterval:   o.MetricsInterval,
+		ClientBuffer:      o.ClientBuffer,
+		PingInterval:      o.PingInterval,
+		WriteTimeout:      o.WriteTimeout,
+	}, nil
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (o *Options) Run(ctx context.Context) error {
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	server, err := bridge.New(cfg)
+	if err != nil {
+		return err
+	}
+	klog.InfoS("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.AllowedOrigins)
+	return server.ListenAndServe(ctx, bridge.ServeOptions{
+		Address: o.Listen, TLSCertFile: o.TLSCertFile, TLSPrivateKeyFile: o.TLSPrivateKeyFile, ShutdownTimeout: o.ShutdownTimeout,
+	})
+}
+
+// NewCommand returns the streamspace-bridge command.
+func NewCommand(ctx context.Context) *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "streamspace-bridge",
+		Short: "WebSocket feeds and the old REST API of StreamSpace, as the calling user",
+		Long: `streamspace-bridge is the HTTP edge of StreamSpace for the web UI: WebSocket
+feeds driven by watches (/api/v1/ws/...), the old REST paths (/api/v1/...) and a
+small dashboard (/). Every request carries the user's Kubernetes bearer token,
+and the bridge calls kube-apiserver with that token: each user sees exactly what
+RBAC lets them see. The bridge has no credentials of its own.`,
+		SilenceUsage: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	cmd.SetContext(ctx)
+	o.AddFlags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,38 @@
+package bridge
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Options)
+		wantErr string // substring; "" = valid
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"allowed origin", func(o *Options) { o.AllowedOrigins = []string{"https://ui.example.com"} }, ""},
+		{"origin with a path", func(o *Options) { o.AllowedOrigins = []string{"https://ui.example.com/app"} }, "--allowed-origins"},
+		{"origin without scheme", func(o *Options) { o.AllowedOrigins = []string{"ui.example.com"} }, "scheme must be http or https"},
+		{"listen without port", func(o *Options) { o.Listen = "localhost" }, "--listen"},
+		{"cert without key", func(o *Options) { o.TLSCertFile = "tls.crt" }, "--tls-private-key-file"},
+		{"metrics too rare", func(o *Options) { o.MetricsInterval = 10 * time.Second }, "--metrics-interval must be at most 5s"},
+		{"zero snapshot interval", func(o *Options) { o.SnapshotInterval = 0 }, "--snapshot-interval must be positive"},
+		{"tiny buffer", func(o *Options) { o.ClientBuffer = 1 }, "--client-buffer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := NewOptions()
+			tt.change(o)
+			err := o.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,232 @@
+// Package hibernation is the controller that puts idle sessions to sleep
+// and wakes them when a viewer connects. Deadlines come from persisted
+// timestamps (status and conditions), never from in-memory timers, so a
+// restarted controller, or a new leader, hibernates on time.
+package hibernation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/connection"
+	"github.com/streamspace/controlplane/pkg/controller/manager"
+	"github.com/streamspace/controlplane/pkg/controller/metrics"
+	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
+	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+)
+
+// Name is the controller's name in --controllers.
+const Name = "hibernation"
+
+// Event reasons.
+const (
+	ReasonIdleHibernation = "IdleTimeout"
+	ReasonWaking          = "Waking"
+)
+
+// Options configure hibernation.
+type Options struct {
+	// DefaultIdleTimeout applies to sessions without spec.idleTimeout
+	// (the API defaults it to 30m, so only sessions stored without one).
+	DefaultIdleTimeout time.Duration
+}
+
+// AddFlags adds the hibernation controller's flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.DurationVar(&o.DefaultIdleTimeout, "default-idle-timeout", o.DefaultIdleTimeout, "Idle timeout of sessions without spec.idleTimeout; 0 never hibernates them.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.DefaultIdleTimeout < 0 {
+		return fmt.Errorf("--default-idle-timeout must not be negative, got %s", o.DefaultIdleTimeout)
+	}
+	return nil
+}
+
+// Registration registers the controller with its default options.
+func Registration() manager.Registration {
+	opts := &Options{DefaultIdleTimeout: streamv1alpha1.DefaultIdleTimeout}
+	return manager.Registration{Name: Name, Options: opts, New: func(c manager.Context) (manager.Controller, error) {
+		return New(c, *opts)
+	}}
+}
+
+// Controller hibernates idle sessions and wakes hibernated ones on connect.
+type Controller struct {
+	opts     Options
+	stream   clientset.Interface
+	clock    clock.Clock
+	recorder record.EventRecorder
+	sessions streamlisters.SessionLister
+	connInf  streaminformers.ConnectionInformer
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+}
+
+// New builds the controller.
+func New(c manager.Context, opts Options) (*Controller, error) {
+	sessionInf := c.StreamInformers.Stream().V1alpha1().Sessions()
+	connInf := c.StreamInformers.Stream().V1alpha1().Connections()
+	if err := connection.IndexBySession(connInf); err != nil {
+		return nil, err
+	}
+	ctrl := &Controller{
+		opts: opts, stream: c.StreamClient, clock: c.Clock, recorder: c.EventRecorder(Name),
+		sessions: sessionInf.Lister(), connInf: connInf,
+		synced: []cache.InformerSynced{sessionInf.Informer().HasSynced, connInf.Informer().HasSynced},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, Clock: c.Clock}),
+	}
+	enqueueSession := func(obj any) {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			ctrl.queue.Add(key)
+		}
+	}
+	enqueueConnectionSession := func(obj any) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
+		}
+		if conn, ok := obj.(*streamv1alpha1.Connection); ok {
+			ctrl.queue.Add(conn.Namespace + "/" + conn.Spec.Session)
+		}
+	}
+	if _, err := sessionInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueSession, UpdateFunc: func(_, obj any) { enqueueSession(obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("watch sessions: %w", err)
+	}
+	if _, err := connInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueConnectionSession, DeleteFunc: enqueueConnectionSession,
+	}); err != nil {
+		return nil, fmt.Errorf("watch connections: %w", err)
+	}
+	return ctrl, nil
+}
+
+// Run implements manager.Controller.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+		return fmt.Errorf("%s: caches did not sync", Name)
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, func(ctx context.Context) {
+			for c.processNext(ctx) {
+			}
+		}, time.Second)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "sync hibernation", "key", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	cached, err := c.sessions.Sessions(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	conns, err := connection.OfSession(c.connInf, namespace, name)
+	if err != nil {
+		return err
+	}
+	if waking := WakingConnection(cached, conns); waking != nil {
+		return c.wake(ctx, cached.DeepCopy(), waking)
+	}
+
+	now := c.clock.Now()
+	next := cached.Status.DeepCopy()
+	next.HibernateAt = nil
+	if at, ok := HibernateAt(cached, len(conns), c.opts.DefaultIdleTimeout); ok {
+		if !now.Before(at) {
+			return c.hibernate(ctx, cached.DeepCopy(), now)
+		}
+		mt := metav1.NewTime(at)
+		next.HibernateAt = &mt
+		c.queue.AddAfter(key, at.Sub(now))
+	}
+	patch, changed, err := statuspatch.Status(cached.Status, next, "hibernateAt")
+	if err != nil || !changed {
+		return err
+	}
+	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("update hibernateAt of session %s: %w", key, err)
+	}
+	return nil
+}
+
+// hibernate scales an idle session to zero. The update carries the cached
+// resourceVersion: if a viewer connected meanwhile, it conflicts and the
+// session is looked at again.
+func (c *Controller) hibernate(ctx context.Context, s *streamv1alpha1.Session, now time.Time) error {
+	idle := IdleTimeout(s, c.opts.DefaultIdleTimeout)
+	idleFor := now.Sub(IdleSince(s)).Round(time.Second)
+	s.Spec.State = streamv1alpha1.SessionStateHibernated
+	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("hibernate idle session %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	metrics.Hibernations.WithLabelValues("idle").Inc()
+	klog.InfoS("hibernated idle session", "session", klog.KObj(s), "idleFor", idleFor, "idleTimeout", idle)
+	c.recorder.Eventf(s, "Normal", ReasonIdleHibernation, "Hibernating: no connection for %s (idleTimeout %s)", idleFor, idle)
+	return nil
+}
+
+// wake starts a hibernated session a viewer connected to.
+func (c *Controller) wake(ctx context.Context, s *streamv1alpha1.Session, by *streamv1alpha1.Connection) error {
+	s.Spec.State = streamv1alpha1.SessionStateRunning
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[stream.WokenAtAnnotation] = by.CreationTimestamp.UTC().Format(time.RFC3339Nano)
+	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("wake session %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	klog.InfoS("woke hibernated session", "session", klog.KObj(s), "connection", by.Name, "user", by.Spec.User)
+	c.recorder.Eventf(s, "Normal", ReasonWaking, "Starting: connection %s of %s attached to the hibernated session", by.Name, by.Spec.User)
+	return nil
+}

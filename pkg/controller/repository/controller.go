@@ -1,0 +1,251 @@
+// Package repository is the TemplateRepository controller: it syncs each
+// repository's Git branch into CatalogTemplates (pkg/catalog does the Git and
+// parsing work) and keeps the install count of every CatalogTemplate.
+//
+// A sync runs when a repository is created or its spec changes, every
+// spec.syncInterval, and when the annotation catalog.stream.space/sync-requested-at
+// changes (set by hand with kubectl or by the bridge's Git webhook).
+// Triggers that arrive while a sync is queued coalesce into that one sync.
+package repository
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
+	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	catalogsync "github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
+	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
+	cataloglisters "github.com/streamspace/controlplane/pkg/generated/listers/catalog/v1alpha1"
+	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+)
+
+// Labels and annotations the controller reads and writes (see pkg/apis/catalog).
+const (
+	SyncRequestedAnnotation = catalog.SyncRequestedAnnotation
+	RepositoryLabel         = catalog.RepositoryLabel
+	CategoryLabel           = catalog.CategoryLabel
+	TagLabelPrefix          = catalog.TagLabelPrefix
+	SourceLabel             = catalog.SourceLabel
+
+	// ControllerName names the controller in Events and logs.
+	ControllerName = "repository-controller"
+)
+
+// Config is what the controller needs.
+type Config struct {
+	Client          versioned.Interface
+	KubeClient      kubernetes.Interface
+	InformerFactory externalversions.SharedInformerFactory
+	Options         Options
+	// Clock defaults to the real clock.
+	Clock clock.Clock
+	// Recorder records Events; nil means the controller records them itself.
+	Recorder record.EventRecorder
+}
+
+// Controller syncs TemplateRepositories into CatalogTemplates.
+type Controller struct {
+	client     versioned.Interface
+	kubeClient kubernetes.Interface
+	opts       Options
+	clock      clock.Clock
+	fetcher    *catalogsync.Fetcher
+	recorder   record.EventRecorder
+	broadcast  record.EventBroadcaster
+
+	repositories     cataloglisters.TemplateRepositoryLister
+	catalogTemplates cataloglisters.CatalogTemplateLister
+	templates        streamlisters.TemplateLister
+	synced           []cache.InformerSynced
+
+	// repoQueue holds repository names to sync; countQueue catalog template
+	// names whose install count to refresh.
+	repoQueue  workqueue.TypedRateLimitingInterface[string]
+	countQueue workqueue.TypedRateLimitingInterface[string]
+}
+
+// New builds the controller and registers its informers with the factory
+// (start the factory after New).
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.Options.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	repoInformer := cfg.InformerFactory.Catalog().V1alpha1().TemplateRepositories()
+	ctplInformer := cfg.InformerFactory.Catalog().V1alpha1().CatalogTemplates()
+	tplInformer := cfg.InformerFactory.Stream().V1alpha1().Templates()
+
+	c := &Controller{
+		client:           cfg.Client,
+		kubeClient:       cfg.KubeClient,
+		opts:             cfg.Options,
+		clock:            cfg.Clock,
+		fetcher:          &catalogsync.Fetcher{WorkDir: cfg.Options.WorkDir},
+		recorder:         cfg.Recorder,
+		repositories:     repoInformer.Lister(),
+		catalogTemplates: ctplInformer.Lister(),
+		templates:        tplInformer.Lister(),
+		synced:           []cache.InformerSynced{repoInformer.Informer().HasSynced, ctplInformer.Informer().HasSynced, tplInformer.Informer().HasSynced},
+		repoQueue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "templaterepositories"}),
+		countQueue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "catalogtemplate-installs"}),
+	}
+	if c.recorder == nil {
+		c.broadcast = record.NewBroadcaster()
+		c.recorder = c.broadcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName})
+	}
+	if _, err := repoInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { c.repositoryAdded(obj.(*catalogv1alpha1.TemplateRepository)) },
+		UpdateFunc: func(old, obj any) {
+			c.repositoryUpdated(old.(*catalogv1alpha1.TemplateRepository), obj.(*catalogv1alpha1.TemplateRepository))
+		},
+		DeleteFunc: func(obj any) {
+			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+				c.repoQueue.Add(key)
+			}
+		},
+	}); err != nil {
+		return nil, fmt.Errorf("watch template repositories: %w", err)
+	}
+	if _, err := ctplInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { c.countQueue.Add(obj.(*catalogv1alpha1.CatalogTemplate).Name) },
+	}); err != nil {
+		return nil, fmt.Errorf("watch catalog templates: %w", err)
+	}
+	if _, err := tplInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.templateChanged(nil, obj) },
+		UpdateFunc: func(old, obj any) { c.templateChanged(old, obj) },
+		DeleteFunc: func(obj any) { c.templateChanged(obj, nil) },
+	}); err != nil {
+		return nil, fmt.Errorf("watch templates: %w", err)
+	}
+	return c, nil
+}
+
+// repositoryAdded syncs a new repository now; one that the controller
+// already synced (seen again after a restart) at its next due time.
+func (c *Controller) repositoryAdded(r *catalogv1alpha1.TemplateRepository) {
+	if due := c.nextSyncDue(r); due > 0 {
+		c.repoQueue.AddAfter(r.Name, due)
+		return
+	}
+	c.repoQueue.Add(r.Name)
+}
+
+// repositoryUpdated syncs when the spec changed or a sync was requested;
+// the controller's own status writes do not trigger one.
+func (c *Controller) repositoryUpdated(old, r *catalogv1alpha1.TemplateRepository) {
+	if old.Generation != r.Generation || old.Annotations[SyncRequestedAnnotation] != r.Annotations[SyncRequestedAnnotation] {
+		c.repoQueue.Add(r.Name)
+	}
+}
+
+// nextSyncDue is how long until r needs a sync; ≤ 0 means now.
+func (c *Controller) nextSyncDue(r *catalogv1alpha1.TemplateRepository) time.Duration {
+	st := r.Status
+	if st.Phase != catalogv1alpha1.RepositoryPhaseReady || st.ObservedGeneration != r.Generation || st.LastSyncTime == nil {
+		return 0
+	}
+	if requested, ok := r.Annotations[SyncRequestedAnnotation]; ok {
+		at, err := time.Parse(time.RFC3339, requested)
+		if err != nil || at.After(st.LastSyncTime.Time) {
+			return 0
+		}
+	}
+	interval := syncInterval(r)
+	if interval == 0 {
+		return time.Duration(1<<63 - 1) // scheduled syncs are off
+	}
+	return st.LastSyncTime.Add(interval).Sub(c.clock.Now())
+}
+
+func syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
+	if r.Spec.SyncInterval == nil {
+		return catalogv1alpha1.DefaultSyncInterval
+	}
+	return r.Spec.SyncInterval.Duration
+}
+
+func (c *Controller) templateChanged(old, obj any) {
+	for _, o := range []any{old, obj} {
+		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = d.Obj
+		}
+		if t, ok := o.(*streamv1alpha1.Template); ok {
+			if source := t.Labels[SourceLabel]; source != "" {
+				c.countQueue.Add(source)
+			}
+		}
+	}
+}
+
+// Run syncs with workers goroutines until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.repoQueue.ShutDown()
+	defer c.countQueue.ShutDown()
+
+	if c.broadcast != nil {
+		c.broadcast.StartStructuredLogging(3)
+		c.broadcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
+		defer c.broadcast.Shutdown()
+	}
+
+	klog.InfoS("starting controller", "controller", ControllerName, "workers", workers, "workDir", c.opts.WorkDir)
+	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced...) {
+		return fmt.Errorf("%s: caches did not sync", ControllerName)
+	}
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.runRepositoryWorker, time.Second)
+	}
+	go wait.UntilWithContext(ctx, c.runCountWorker, time.Second)
+	<-ctx.Done()
+	klog.InfoS("stopping controller", "controller", ControllerName)
+	return nil
+}
+
+func (c *Controller) runRepositoryWorker(ctx context.Context) {
+	for c.processNext(ctx, c.repoQueue, c.syncRepository) {
+	}
+}
+
+func (c *Controller) runCountWorker(ctx context.Context) {
+	for c.processNext(ctx, c.countQueue, c.syncInstallCount) {
+	}
+}
+
+func (c *Controller) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) bool {
+	key, quit := queue.Get()
+	if quit {
+		return false
+	}
+	defer queue.Done(key)
+	if err := sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "sync failed, will retry", "key", key)
+		queue.AddRateLimited(key)
+		return true
+	}
+	queue.Forget(key)
+	return true
+}

@@ -1,0 +1,527 @@
+// Package session is the controller that turns a Session into its workload
+// (Deployment, Service, home PersistentVolumeClaim, Ingress) and writes the
+// truth about it into the Session's status: phase, pod, url, conditions.
+// It also enforces maxSessionDuration.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/manager"
+	"github.com/streamspace/controlplane/pkg/controller/metrics"
+	"github.com/streamspace/controlplane/pkg/controller/naming"
+	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
+	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+)
+
+// Name is the controller's name in --controllers.
+const Name = "session"
+
+// Options configure the session workloads.
+type Options struct {
+	// IngressDomain, when set, gives every session an Ingress at
+	// https://<session>-<namespace>.<domain>/ and that status.url.
+	IngressDomain string
+	// IngressClassName is the Ingress class of those Ingresses.
+	IngressClassName string
+	// HomeStorageClass is the StorageClass of home claims ("" = the cluster default).
+	HomeStorageClass string
+	// HomeSize is the requested size of a home claim.
+	HomeSize string
+}
+
+// AddFlags adds the session controller's flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.IngressDomain, "ingress-domain", o.IngressDomain, "When set, each session gets an Ingress at https://<session>-<namespace>.<domain>/, which becomes its status.url.")
+	fs.StringVar(&o.IngressClassName, "ingress-class", o.IngressClassName, "IngressClass of session Ingresses (empty: the cluster default).")
+	fs.StringVar(&o.HomeStorageClass, "home-storage-class", o.HomeStorageClass, "StorageClass of the home-<user> PersistentVolumeClaims (empty: the cluster default).")
+	fs.StringVar(&o.HomeSize, "home-size", o.HomeSize, "Requested size of a home-<user> PersistentVolumeClaim.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.IngressDomain != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(o.IngressDomain) {
+			errs = append(errs, fmt.Errorf("--ingress-domain %q: %s", o.IngressDomain, msg))
+		}
+	}
+	if q, err := resource.ParseQuantity(o.HomeSize); err != nil {
+		errs = append(errs, fmt.Errorf("--home-size %q: %w", o.HomeSize, err))
+	} else if q.Sign() <= 0 {
+		errs = append(errs, fmt.Errorf("--home-size %q: must be positive", o.HomeSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Registration registers the controller with its default options.
+func Registration() manager.Registration {
+	opts := &Options{HomeSize: "10Gi"}
+	return manager.Registration{Name: Name, Options: opts, New: func(c manager.Context) (manager.Controller, error) {
+		return New(c, *opts)
+	}}
+}
+
+// Controller reconciles Sessions into workloads and status.
+type Controller struct {
+	opts     Options
+	homeSize resource.Quantity
+	kube     kubernetes.Interface
+	stream   clientset.Interface
+	clock    clock.Clock
+	recorder record.EventRecorder
+	queue    workqueue.TypedRateLimitingInterface[string]
+
+	sessions    streamlisters.SessionLister
+	templates   streamlisters.TemplateLister
+	deployments appslisters.DeploymentLister
+	services    corelisters.ServiceLister
+	claims      corelisters.PersistentVolumeClaimLister
+	ingresses   networkinglisters.IngressLister
+	pods        corelisters.PodLister
+	synced      []cache.InformerSynced
+}
+
+// New builds the controller and registers its informers.
+func New(c manager.Context, opts Options) (*Controller, error) {
+	size, err := resource.ParseQuantity(opts.HomeSize)
+	if err != nil {
+		return nil, fmt.Errorf("--home-size: %w", err)
+	}
+	sessionInformer := c.StreamInformers.Stream().V1alpha1().Sessions()
+	templateInformer := c.StreamInformers.Stream().V1alpha1().Templates()
+	kubeInformers := c.ManagedKubeInformers
+	deploymentInformer := kubeInformers.Apps().V1().Deployments()
+	serviceInformer := kubeInformers.Core().V1().Services()
+	claimInformer := kubeInformers.Core().V1().PersistentVolumeClaims()
+	ingressInformer := kubeInformers.Networking().V1().Ingresses()
+	podInformer := kubeInformers.Core().V1().Pods()
+
+	ctrl := &Controller{
+		opts: opts, homeSize: size,
+		kube: c.KubeClient, stream: c.StreamClient, clock: c.Clock,
+		recorder: c.EventRecorder(Name),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, Clock: c.Clock}),
+		sessions: sessionInformer.Lister(), templates: templateInformer.Lister(),
+		deployments: deploymentInformer.Lister(), services: serviceInformer.Lister(),
+		claims: claimInformer.Lister(), ingresses: ingressInformer.Lister(), pods: podInformer.Lister(),
+	}
+	handlers := []struct {
+		informer cache.SharedIndexInformer
+		handler  cache.ResourceEventHandler
+	}{
+		{sessionInformer.Informer(), eventHandler(ctrl.enqueueSession)},
+		{templateInformer.Informer(), eventHandler(ctrl.enqueueTemplateUsers)},
+		{deploymentInformer.Informer(), eventHandler(ctrl.enqueueChildOwner)},
+		{serviceInformer.Informer(), eventHandler(ctrl.enqueueChildOwner)},
+		{ingressInformer.Informer(), eventHandler(ctrl.enqueueChildOwner)},
+		{podInformer.Informer(), eventHandler(ctrl.enqueueChildOwner)},
+		{claimInformer.Informer(), eventHandler(ctrl.enqueueClaimUsers)},
+	}
+	for _, h := range handlers {
+		if _, err := h.informer.AddEventHandler(h.handler); err != nil {
+			return nil, fmt.Errorf("watch for the session controller: %w", err)
+		}
+		ctrl.synced = append(ctrl.synced, h.informer.HasSynced)
+	}
+	return ctrl, nil
+}
+
+// eventHandler calls f with the object of every add, update and delete.
+func eventHandler(f func(obj any)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    f,
+		UpdateFunc: func(_, obj any) { f(obj) },
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			f(obj)
+		},
+	}
+}
+
+func (c *Controller) enqueueSession(obj any) {
+	if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+		c.queue.Add(key)
+	}
+}
+
+// enqueueChildOwner enqueues the session named in a child's annotation.
+func (c *Controller) enqueueChildOwner(obj any) {
+	m, err := objectMeta(obj)
+	if err != nil {
+		return
+	}
+	if name := m.GetAnnotations()[SessionNameAnnotation]; name != "" {
+		c.queue.Add(m.GetNamespace() + "/" + name)
+	}
+}
+
+func (c *Controller) enqueueTemplateUsers(obj any) {
+	m, err := objectMeta(obj)
+	if err != nil {
+		return
+	}
+	c.enqueueSessionsWhere(m.GetNamespace(), func(s *streamv1alpha1.Session) bool { return s.Spec.Template == m.GetName() })
+}
+
+func (c *Controller) enqueueClaimUsers(obj any) {
+	m, err := objectMeta(obj)
+	if err != nil {
+		return
+	}
+	c.enqueueSessionsWhere(m.GetNamespace(), func(s *streamv1alpha1.Session) bool {
+		return naming.HomeClaimName(s.Spec.User) == m.GetName()
+	})
+}
+
+func (c *Controller) enqueueSessionsWhere(namespace string, match func(*streamv1alpha1.Session) bool) {
+	sessions, err := c.sessions.Sessions(namespace).List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, s := range sessions {
+		if match(s) {
+			c.queue.Add(s.Namespace + "/" + s.Name)
+		}
+	}
+}
+
+func objectMeta(obj any) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("not an object: %T", obj)
+	}
+	return m, nil
+}
+
+// Run implements manager.Controller.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+		return fmt.Errorf("%s: caches did not sync", Name)
+	}
+	for range workers {
+		go wait.UntilWithContext(ctx, c.worker, time.Second)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for c.processNext(ctx) {
+	}
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "sync session", "key", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// sync moves one session one step toward its spec and records the truth.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	cached, err := c.sessions.Sessions(namespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil // its children are garbage-collected through their owner references
+	}
+	if err != nil {
+		return err
+	}
+	if cached.DeletionTimestamp != nil {
+		return nil
+	}
+	s := cached.DeepCopy()
+	now := c.clock.Now()
+
+	if s.Spec.State != streamv1alpha1.SessionStateTerminated {
+		if deadline, ok := MaxDurationDeadline(s); ok {
+			if !now.Before(deadline) {
+				return c.terminateForMaxDuration(ctx, s, now)
+			}
+			c.queue.AddAfter(key, deadline.Sub(now))
+		}
+	}
+
+	status := s.Status.DeepCopy()
+	if s.Spec.State == streamv1alpha1.SessionStateTerminated {
+		if err := c.removeWorkload(ctx, s, status, now); err != nil {
+			return err
+		}
+	} else if err := c.syncWorkload(ctx, s, status, now); err != nil {
+		c.recorder.Eventf(s, "Warning", ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
+		return err
+	}
+	status.ObservedGeneration = s.Generation
+	c.recordTransition(s, status)
+	if err := c.patchStatus(ctx, cached, status); err != nil {
+		return err
+	}
+	return c.observeWake(ctx, cached, status, now)
+}
+
+// MaxDurationDeadline is creation + maxSessionDuration, when there is a limit.
+func MaxDurationDeadline(s *streamv1alpha1.Session) (time.Time, bool) {
+	if s.Spec.MaxSessionDuration == nil || s.Spec.MaxSessionDuration.Duration <= 0 {
+		return time.Time{}, false
+	}
+	return s.CreationTimestamp.Add(s.Spec.MaxSessionDuration.Duration), true
+}
+
+func (c *Controller) terminateForMaxDuration(ctx context.Context, s *streamv1alpha1.Session, now time.Time) error {
+	s.Spec.State = streamv1alpha1.SessionStateTerminated
+	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("terminate session %s/%s at its maxSessionDuration: %w", s.Namespace, s.Name, err)
+	}
+	ran := now.Sub(s.CreationTimestamp.Time).Round(time.Second)
+	klog.InfoS("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
+	c.recorder.Eventf(s, "Normal", ReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
+		ran, s.Spec.MaxSessionDuration.Duration)
+	metrics.MaxDurationTerminations.Inc()
+	return nil
+}
+
+// syncWorkload creates or updates the workload of a running or hibernated
+// session and fills status from what exists.
+func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time) error {
+	gen := s.Generation
+	tpl, err := c.templates.Templates(s.Namespace).Get(s.Spec.Template)
+	if apierrors.IsNotFound(err) {
+		msg := fmt.Sprintf("template %q does not exist in namespace %s", s.Spec.Template, s.Namespace)
+		setFailed(status, gen, now, ConditionTemplateResolved, ReasonTemplateNotFound, msg)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if problems := templatevalidation.Check(tpl); len(problems) > 0 {
+		msg := fmt.Sprintf("template %q is invalid: %s", tpl.Name, problems.ToAggregate().Error())
+		setFailed(status, gen, now, ConditionTemplateResolved, ReasonTemplateInvalid, msg)
+		return nil
+	}
+	setCondition(status, gen, now, ConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
+
+	if usesHome(s) {
+		claim, err := c.ensureHomeClaim(ctx, s)
+		if err != nil {
+			return err
+		}
+		bound := claim != nil && claim.Status.Phase == "Bound"
+		msg := fmt.Sprintf("claim %s is %s", naming.HomeClaimName(s.Spec.User), claimPhase(claim))
+		setCondition(status, gen, now, ConditionPVCBound, bound, map[bool]string{true: "Bound", false: "NotBound"}[bound], msg)
+	} else {
+		removeCondition(status, ConditionPVCBound)
+	}
+
+	deployment, err := c.ensureDeployment(ctx, s, tpl)
+	var conflict *nameConflictError
+	if asConflict(err, &conflict) {
+		setFailed(status, gen, now, ConditionDeploymentReady, ReasonNameConflict, conflict.Error())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.ensureService(ctx, s, tpl); asConflict(err, &conflict) {
+		setFailed(status, gen, now, ConditionReady, ReasonNameConflict, conflict.Error())
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := c.ensureIngress(ctx, s, tpl); asConflict(err, &conflict) {
+		setFailed(status, gen, now, ConditionReady, ReasonNameConflict, conflict.Error())
+		return nil
+	} else if err != nil {
+		return err
+	}
+	status.URL = SessionURL(s, tpl, c.opts.IngressDomain)
+
+	want := int32(0)
+	if deployment.Spec.Replicas != nil {
+		want = *deployment.Spec.Replicas
+	}
+	ready := deployment.Status.ReadyReplicas
+	depReady := ready == want && (want > 0 || deployment.Status.Replicas == 0)
+	setCondition(status, gen, now, ConditionDeploymentReady, depReady, map[bool]string{true: "ReplicasReady", false: "ReplicasNotReady"}[depReady],
+		fmt.Sprintf("deployment %s: %d of %d replicas ready", deployment.Name, ready, want))
+
+	pods, err := c.podsOf(s)
+	if err != nil {
+		return err
+	}
+	status.Phase, status.Reason, status.Message, status.PodName = phaseOf(s, viewPods(pods))
+	setCondition(status, gen, now, ConditionReady, status.Phase == streamv1alpha1.SessionPhaseRunning, status.Reason, status.Message)
+	return nil
+}
+
+func setFailed(status *streamv1alpha1.SessionStatus, gen int64, now time.Time, condition, reason, msg string) {
+	status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseFailed, reason, msg
+	setCondition(status, gen, now, condition, false, reason, msg)
+	setCondition(status, gen, now, ConditionReady, false, reason, msg)
+}
+
+func removeCondition(status *streamv1alpha1.SessionStatus, typ string) {
+	out := status.Conditions[:0]
+	for _, c := range status.Conditions {
+		if c.Type != typ {
+			out = append(out, c)
+		}
+	}
+	status.Conditions = out
+}
+
+// removeWorkload deletes the Deployment, Service and Ingress of a
+// terminated session (the home claim stays) and reports Terminated once
+// they and the pod are gone.
+func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time) error {
+	name := ChildName(s)
+	remaining := 0
+	background := metav1.DeletePropagationBackground
+	del := metav1.DeleteOptions{PropagationPolicy: &background}
+	if d, err := c.deployments.Deployments(s.Namespace).Get(name); err == nil && metav1.IsControlledBy(d, s) {
+		remaining++
+		if d.DeletionTimestamp == nil {
+			if err := c.kube.AppsV1().Deployments(s.Namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete deployment %s/%s: %w", s.Namespace, name, err)
+			}
+		}
+	}
+	if svc, err := c.services.Services(s.Namespace).Get(name); err == nil && metav1.IsControlledBy(svc, s) {
+		remaining++
+		if svc.DeletionTimestamp == nil {
+			if err := c.kube.CoreV1().Services(s.Namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete service %s/%s: %w", s.Namespace, name, err)
+			}
+		}
+	}
+	if ing, err := c.ingresses.Ingresses(s.Namespace).Get(name); err == nil && metav1.IsControlledBy(ing, s) {
+		remaining++
+		if ing.DeletionTimestamp == nil {
+			if err := c.kube.NetworkingV1().Ingresses(s.Namespace).Delete(ctx, name, del); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("delete ingress %s/%s: %w", s.Namespace, name, err)
+			}
+		}
+	}
+	pods, err := c.podsOf(s)
+	if err != nil {
+		return err
+	}
+	gen := s.Generation
+	reason := ReasonTerminated
+	why := "terminated on request"
+	if deadline, ok := MaxDurationDeadline(s); ok && !now.Before(deadline) {
+		reason, why = ReasonMaxDuration, fmt.Sprintf("terminated after its maxSessionDuration of %s", s.Spec.MaxSessionDuration.Duration)
+	}
+	if remaining > 0 || len(pods) > 0 {
+		if status.Phase == "" || status.Phase == streamv1alpha1.SessionPhaseTerminated {
+			status.Phase = streamv1alpha1.SessionPhasePending
+		}
+		status.Reason, status.Message = ReasonTerminating, why+"; removing its workload"
+	} else {
+		status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseTerminated, reason, why+"; workload removed, home kept"
+		status.PodName, status.URL = "", ""
+	}
+	setCondition(status, gen, now, ConditionDeploymentReady, false, "Deleted", "the session is terminated")
+	setCondition(status, gen, now, ConditionReady, false, status.Reason, status.Message)
+	return nil
+}
+
+// recordTransition records an Event when the phase or its reason changes.
+func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) {
+	if s.Status.Phase == next.Phase && s.Status.Reason == next.Reason {
+		return
+	}
+	kind := "Normal"
+	if next.Phase == streamv1alpha1.SessionPhaseFailed || next.Reason == ReasonUnschedulable {
+		kind = "Warning"
+	}
+	klog.InfoS("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)
+	c.recorder.Eventf(s, kind, next.Reason, "%s: %s", next.Phase, next.Message)
+}
+
+// statusFields are the status fields this controller owns.
+var statusFields = []string{"phase", "reason", "message", "podName", "url", "conditions", "observedGeneration"}
+
+func (c *Controller) patchStatus(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus) error {
+	patch, changed, err := statuspatch.Status(cached.Status, status, statusFields...)
+	if err != nil || !changed {
+		return err
+	}
+	_, err = c.stream.StreamV1alpha1().Sessions(cached.Namespace).Patch(ctx, cached.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("update status of session %s/%s: %w", cached.Namespace, cached.Name, err)
+	}
+	return nil
+}
+
+// observeWake measures a wake (connect on a hibernated session → Running)
+// and removes its mark once the session runs or no longer wants to.
+func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time) error {
+	mark, ok := s.Annotations[stream.WokenAtAnnotation]
+	if !ok {
+		return nil
+	}
+	running := status.Phase == streamv1alpha1.SessionPhaseRunning
+	if !running && s.Spec.State == streamv1alpha1.SessionStateRunning {
+		return nil
+	}
+	if running {
+		if wokenAt, err := time.Parse(time.RFC3339Nano, mark); err == nil {
+			took := now.Sub(wokenAt)
+			metrics.Wakes.Inc()
+			metrics.WakeDuration.Observe(took.Seconds())
+			klog.InfoS("woken session is running", "session", klog.KObj(s), "took", took)
+			c.recorder.Eventf(s, "Normal", "Woke", "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
+		}
+	}
+	patch, err := statuspatch.Annotations(map[string]*string{stream.WokenAtAnnotation: nil})
+	if err != nil {
+		return err
+	}
+	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove wake mark of session %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+)
+
+// ConnectStateStarting is the state a connect answers when it woke a
+// hibernated session.
+const ConnectStateStarting = "Starting"
+
+// ConnectREST serves POST sessions/{name}/connect: it creates a Connection
+// for the caller and starts the session when it is hibernated, answering
+// in the old API's {connectionId, sessionUrl, state, message} shape.
+type ConnectREST struct {
+	sessions    rest.StandardStorage
+	connections rest.Creater
+	now         func() time.Time
+}
+
+var (
+	_ rest.NamedCreater    = &ConnectREST{}
+	_ rest.StorageMetadata = &ConnectREST{}
+)
+
+// NewConnectREST returns the connect subresource over the session and
+// connection storages.
+func NewConnectREST(sessions rest.StandardStorage, connections rest.Creater) *ConnectREST {
+	return &ConnectREST{sessions: sessions, connections: connections, now: time.Now}
+}
+
+// New returns the request body type.
+func (r *ConnectREST) New() runtime.Object { return &stream.SessionConnectRequest{} }
+
+// Destroy is a no-op: the session and connection stores own the storage.
+func (r *ConnectREST) Destroy() {}
+
+// ProducesMIMETypes implements rest.StorageMetadata.
+func (r *ConnectREST) ProducesMIMETypes(verb string) []string { return nil }
+
+// ProducesObject documents the answer type in OpenAPI.
+func (r *ConnectREST) ProducesObject(verb string) interface{} {
+	return streamv1alpha1.SessionConnectResponse{}
+}
+
+// Create attaches the caller to session name.
+func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	req, ok := obj.(*stream.SessionConnectRequest)
+	if !ok {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a SessionConnectRequest: %T", obj))
+	}
+	if errs := validateConnectRequest(req); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(stream.Kind("SessionConnectRequest"), name, errs)
+	}
+	if createValidation != nil {
+		if err := createValidation(ctx, req.DeepCopyObject()); err != nil {
+			return nil, err
+		}
+	}
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok || caller.GetName() == "" {
+		return nil, apierrors.NewBadRequest("connect needs an authenticated user")
+	}
+	namespace, _ := genericapirequest.NamespaceFrom(ctx)
+
+	got, err := r.sessions.Get(ctx, name, &metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	session := got.(*stream.Session)
+	if session.DeletionTimestamp != nil || session.Spec.State == stream.SessionStateTerminated {
+		return nil, apierrors.NewConflict(stream.Resource("sessions"), name,
+			fmt.Errorf("the session is terminated; start a new session to connect"))
+	}
+
+	// The connection first: if waking fails below, the hibernation
+	// controller still wakes the session for this connection.
+	conn := &stream.Connection{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: name + "-",
+			Namespace:    namespace,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: streamv1alpha1.SchemeGroupVersion.String(),
+				Kind:       "Session",
+				Name:       session.Name,
+				UID:        session.UID,
+			}},
+		},
+		Spec: stream.ConnectionSpec{Session: name, User: caller.GetName(), ClientIP: req.ClientIP, UserAgent: req.UserAgent},
+	}
+	createdObj, err := r.connections.Create(ctx, conn, rest.ValidateAllObjectFunc, &metav1.CreateOptions{DryRun: options.DryRun})
+	if err != nil {
+		return nil, fmt.Errorf("create connection to session %s: %w", name, err)
+	}
+	created := createdObj.(*stream.Connection)
+
+	woke := false
+	if session.Spec.State == stream.SessionStateHibernated {
+		wokenAt := r.now()
+		wake := func(ctx context.Context, _, oldObj runtime.Object) (runtime.Object, error) {
+			// DefaultUpdatedObjectInfo without an object passes nil as newObj:
+			// the update starts from the stored object.
+			s := oldObj.DeepCopyObject().(*stream.Session)
+			if s.Spec.State != stream.SessionStateHibernated {
+				return s, nil
+			}
+			s.Spec.State = stream.SessionStateRunning
+			if s.Annotations == nil {
+				s.Annotations = map[string]string{}
+			}
+			s.Annotations[stream.WokenAtAnnotation] = wokenAt.UTC().Format(time.RFC3339Nano)
+			woke = true
+			return s, nil
+		}
+		updated, _, err := r.sessions.Update(ctx, name, rest.DefaultUpdatedObjectInfo(nil, wake),
+			rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{DryRun: options.DryRun})
+		if err != nil {
+			return nil, fmt.Errorf("start hibernated session %s: %w", name, err)
+		}
+		session = updated.(*stream.Session)
+		if woke {
+			klog.InfoS("connect woke hibernated session", "session", klog.KObj(session), "user", caller.GetName(), "connection", created.Name)
+		}
+	}
+	return connectResponse(session, created.Name, woke), nil
+}
+
+func connectResponse(s *stream.Session, connection string, woke bool) *stream.SessionConnectResponse {
+	resp := &stream.SessionConnectResponse{ConnectionID: connection, SessionURL: s.Status.URL, State: string(s.Status.Phase)}
+	switch {
+	case woke || (s.Spec.State == stream.SessionStateRunning && s.Status.Phase == stream.SessionPhaseHibernated):
+		resp.State = ConnectStateStarting
+		resp.Message = "the session was hibernated and is starting; it is ready when its phase is Running"
+	case s.Status.Phase == stream.SessionPhaseRunning:
+		resp.Message = "the session is running"
+	case s.Status.Phase == stream.SessionPhasePending:
+		resp.Message = "the session is starting; it is ready when its phase is Running"
+	case s.Status.Phase == stream.SessionPhaseFailed:
+		resp.Message = "the session has failed: " + s.Status.Message
+	default:
+		resp.Message = "the session is " + string(s.Status.Phase)
+	}
+	return resp
+}
+
+func validateConnectRequest(req *stream.SessionConnectRequest) field.ErrorList {
+	var errs field.ErrorList
+	if req.ClientIP != "" {
+		errs = append(errs, utilvalidation.IsValidIP(field.NewPath("clientIP"), req.ClientIP)...)
+	}
+	if len(req.UserAgent) > 1024 {
+		errs = append(errs, field.TooLong(field.NewPath("userAgent"), "", 1024))
+	}
+	return errs
+}

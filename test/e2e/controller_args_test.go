@@ -1,0 +1,16 @@
+package e2e
+
+// controllerTestArgs are streamspace-controller's flags on the shared
+// stack: short timeouts so lifecycle tests take seconds, and an ingress
+// domain so sessions get an Ingress and a URL.
+var controllerTestArgs = []string{
+	"--stale-connection-timeout=6s",
+	"--resync-period=30s",
+	"--ingress-domain=" + testIngressDomain,
+	"--leader-elect-lease-duration=4s",
+	"--leader-elect-renew-deadline=3s",
+	"--leader-elect-retry-period=500ms",
+	"--v=2",
+}
+
+const testIngressDomain = "sessions.e2e.test"
