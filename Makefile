@@ -130,8 +130,11 @@ test-storage:
 test-e2e: tools build
 	$(TEST_ENV) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/...
 
-bench:
-	@echo "make bench: not implemented yet" >&2; exit 1
+## bench: StreamSpace vs the same Session as a CRD on one local control plane;
+## rewrites the make bench section of docs/benchmarks.md (about 10 minutes)
+BENCH_ARGS ?=
+bench: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench --out $(CURDIR)/docs/benchmarks.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BIN_DIR)

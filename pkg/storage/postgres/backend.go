@@ -75,8 +75,9 @@ type Backend struct {
 	opts    BackendOptions
 	changes *broadcast.Broadcaster[change]
 
-	wake            chan struct{} // a commit happened: read history now
-	progressRequest chan struct{} // watchers want a progress bookmark
+	commitQueue     chan *commitRequest // writes waiting for the committer
+	wake            chan struct{}       // a commit happened: read history now
+	progressRequest chan struct{}       // watchers want a progress bookmark
 
 	compactedRV  atomic.Int64
 	lastPollUnix atomic.Int64
@@ -105,6 +106,7 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*
 		pool:            pool,
 		opts:            opts,
 		changes:         broadcast.New[change](current),
+		commitQueue:     make(chan *commitRequest, maxCommitBatch),
 		wake:            make(chan struct{}, 1),
 		progressRequest: make(chan struct{}, 1),
 		ctx:             bctx,
@@ -113,9 +115,10 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*
 	b.compactedRV.Store(compacted)
 	b.lastPollUnix.Store(time.Now().Unix())
 
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.tailHistory(current)
 	go b.listenForCommits()
+	go b.runCommitter()
 	if opts.CompactionInterval > 0 {
 		b.wg.Add(1)
 		go b.runCompaction()

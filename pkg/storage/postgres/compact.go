@@ -61,6 +61,11 @@ func (b *Backend) compactHistory(ctx context.Context, rv int64) (int64, error) {
 		return 0, fmt.Errorf("compact history below %d: %w", rv, err)
 	}
 	b.noteCompaction(revision)
+	if deleted > 0 {
+		if _, err := b.pool.Exec(ctx, sqlVacuumHistory); err != nil {
+			return revision, fmt.Errorf("vacuum history after compaction below %d: %w", rv, err)
+		}
+	}
 	compactions.Inc()
 	compactedRows.Add(float64(deleted))
 	compactedRevision.Set(float64(revision))

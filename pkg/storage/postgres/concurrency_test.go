@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"k8s.io/apimachinery/pkg/api/apitesting"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,22 +19,26 @@ import (
 	"k8s.io/apiserver/pkg/storage"
 )
 
-// TestConcurrentWritersTwoReplicas runs writers on two Backends (two
-// "replicas" on one database) and a watcher on each: every watcher must see
-// every committed write exactly once, in strictly increasing resourceVersion
-// order, whichever replica made it.
+// TestConcurrentWritersTwoReplicas runs 32 writers on two Backends (two
+// "replicas" on one database) with GuaranteedUpdate contention on a few shared
+// counters, and two watchers on each replica: every watcher must see every
+// committed write exactly once, in strictly increasing resourceVersion order,
+// whichever replica made it, and the counters must add up (no lost update).
 func TestConcurrentWritersTwoReplicas(t *testing.T) {
 	const (
-		writersPerReplica = 4
-		podsPerWriter     = 10
+		replicas           = 2
+		writersPerReplica  = 16
+		watchersPerReplica = 2
+		podsPerWriter      = 10
+		counters           = 4
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	pool := newTestPool(t)
 	codec := apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)
 	var stores []storage.Interface
-	for range 2 {
-		b := newTestBackend(t, pool, BackendOptions{})
+	for range replicas {
+		b := newTestBackend(t, newSharedDatabasePool(t, pool), BackendOptions{})
 		stores = append(stores, b.NewStore(ObjectsTable, codec, newPod, newPodList, "/pods/", nil))
 	}
 
@@ -43,16 +48,19 @@ func TestConcurrentWritersTwoReplicas(t *testing.T) {
 	}
 	var watchers []watch.Interface
 	for _, s := range stores {
-		w, err := s.Watch(ctx, "/pods/", storage.ListOptions{ResourceVersion: list.ResourceVersion, Predicate: storage.Everything, Recursive: true})
-		if err != nil {
-			t.Fatal(err)
+		for range watchersPerReplica {
+			w, err := s.Watch(ctx, "/pods/", storage.ListOptions{ResourceVersion: list.ResourceVersion, Predicate: storage.Everything, Recursive: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			watchers = append(watchers, w)
 		}
-		defer w.Stop()
-		watchers = append(watchers, w)
 	}
 
-	// Each writer creates its pods, updates each one, bumps a counter pod that
-	// all writers share (conflicts and retries) and deletes every other pod.
+	// Each writer creates its pods, updates each one, bumps one of the
+	// counter pods that all writers share (conflicts and retries) and deletes
+	// every other pod.
 	var mu sync.Mutex
 	var written []int64
 	record := func(obj runtime.Object) {
@@ -90,10 +98,11 @@ func TestConcurrentWritersTwoReplicas(t *testing.T) {
 					}
 					record(out)
 					out = &example.Pod{}
-					if err := s.GuaranteedUpdate(ctx, "/pods/ns/counter", out, true, nil, storage.SimpleUpdate(func(obj runtime.Object) (runtime.Object, error) {
+					counter := fmt.Sprintf("counter-%d", (w+i)%counters)
+					if err := s.GuaranteedUpdate(ctx, "/pods/ns/"+counter, out, true, nil, storage.SimpleUpdate(func(obj runtime.Object) (runtime.Object, error) {
 						pod := obj.(*example.Pod)
 						n, _ := strconv.Atoi(pod.Annotations["n"])
-						pod.Name, pod.Namespace = "counter", "ns"
+						pod.Name, pod.Namespace = counter, "ns"
 						pod.Annotations = map[string]string{"n": strconv.Itoa(n + 1)}
 						return pod, nil
 					}), nil); err != nil {
@@ -124,18 +133,26 @@ func TestConcurrentWritersTwoReplicas(t *testing.T) {
 		}
 	}
 
-	// The counter's final value proves no update was lost to a conflict.
-	counter := &example.Pod{}
-	if err := stores[1].Get(ctx, "/pods/ns/counter", storage.GetOptions{}, counter); err != nil {
-		t.Fatal(err)
+	// The counters add up to the number of bumps: no update was lost to a conflict.
+	total := 0
+	for c := range counters {
+		counter := &example.Pod{}
+		if err := stores[1].Get(ctx, fmt.Sprintf("/pods/ns/counter-%d", c), storage.GetOptions{}, counter); err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.Atoi(counter.Annotations["n"])
+		if err != nil {
+			t.Fatalf("counter-%d: %v", c, err)
+		}
+		total += n
 	}
-	if want := strconv.Itoa(2 * writersPerReplica * podsPerWriter); counter.Annotations["n"] != want {
-		t.Errorf("counter = %s, want %s", counter.Annotations["n"], want)
+	if want := replicas * writersPerReplica * podsPerWriter; total != want {
+		t.Errorf("counters add up to %d, want %d", total, want)
 	}
 
 	for i, w := range watchers {
 		var seen []int64
-		timeout := time.After(30 * time.Second)
+		timeout := time.After(time.Minute)
 		for len(seen) < len(written) {
 			select {
 			case e, ok := <-w.ResultChan():
@@ -214,4 +231,16 @@ func TestSlowWatcherCatchesUpFromHistory(t *testing.T) {
 	if strconv.FormatUint(prev, 10) != last {
 		t.Fatalf("last event at %d, last write at %s", prev, last)
 	}
+}
+
+// newSharedDatabasePool opens another pool on pool's database, as a second
+// apiserver replica would.
+func newSharedDatabasePool(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
+	t.Helper()
+	other, err := NewPool(context.Background(), pool.Config().ConnString(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	return other
 }

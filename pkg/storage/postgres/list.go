@@ -68,6 +68,7 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 	if err != nil {
 		return err
 	}
+	requestedRev := withRev
 
 	tx, err := s.backend.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -114,12 +115,18 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		count      int64
 		firstChunk = true
 		chunkLimit = limit
+		// the revision an etcd3 page read would name: the requested one, then the snapshot's
+		pageRevision = requestedRev
 	)
 	for {
 		q.limit = 0
 		if paging {
 			q.limit = chunkLimit + 1 // one more tells whether more remain
 		}
+		if s.observeListPage != nil {
+			s.observeListPage(ctx, q.rangeStart(), pageRevision, max(q.limit-1, 0))
+		}
+		pageRevision = withRev
 		rows, err := s.queryList(ctx, tx, q)
 		if err != nil {
 			return err
@@ -249,7 +256,7 @@ func (s *store) appendListItem(ctx context.Context, r listRow, pred storage.Sele
 // answers. They only narrow what SQL returns: every object is still matched
 // against the whole predicate in Go.
 func (s *store) pushDownFields(pred storage.SelectionPredicate) map[string]string {
-	if pred.Field == nil || pred.Field.Empty() {
+	if pred.Field == nil || pred.Field.Empty() || s.noFieldPushDown {
 		return nil
 	}
 	var out map[string]string

@@ -17,6 +17,13 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.0005, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"resource", "operation"})
+	commitBatchSize = metrics.NewHistogram(&metrics.HistogramOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "commit_batch_size",
+		Help:           "Writes committed together in one transaction (group commit).",
+		Buckets:        metrics.ExponentialBuckets(1, 2, 10),
+		StabilityLevel: metrics.ALPHA,
+	})
 	writeConflicts = metrics.NewCounterVec(&metrics.CounterOpts{
 		Subsystem:      metricsSubsystem,
 		Name:           "write_conflicts_total",
@@ -59,7 +66,7 @@ var registerOnce sync.Once
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(writeDuration, writeConflicts, historyRows, compactions,
+		legacyregistry.MustRegister(writeDuration, commitBatchSize, writeConflicts, historyRows, compactions,
 			compactedRows, compactedRevision, watchers)
 	})
 }

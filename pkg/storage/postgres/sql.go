@@ -70,6 +70,12 @@ WITH gone AS (DELETE FROM history WHERE rv <= $1 RETURNING 1)
 UPDATE compaction SET revision = greatest(revision, $1), compacted_at = now()
 RETURNING revision, (SELECT count(*) FROM gone)`
 
+	// sqlVacuumHistory makes the space of compacted rows reusable at once:
+	// under a sustained write load autovacuum falls behind and the table
+	// would keep growing although its live rows stay few. SKIP_LOCKED: when
+	// another replica is vacuuming it already, there is nothing to do.
+	sqlVacuumHistory = `VACUUM (SKIP_LOCKED) history`
+
 	// sqlHistoryRows counts the history rows, for the metric.
 	sqlHistoryRows = `SELECT count(*) FROM history`
 )
@@ -155,6 +161,18 @@ type listQuery struct {
 	columnEquals map[string]string // column -> value; applied to the table part only
 	limit        int64             // 0 = no limit
 	count        bool              // SELECT count(*) instead of rows
+}
+
+// rangeStart is where the read starts, as an etcd range would name it.
+func (q listQuery) rangeStart() string {
+	switch {
+	case q.exactKey != "":
+		return q.exactKey
+	case q.fromStrict:
+		return q.fromKey + "\x00"
+	default:
+		return q.fromKey
+	}
 }
 
 // sql returns the statement and its arguments. Rows are (key, resource_version, object).

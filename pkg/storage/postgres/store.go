@@ -38,6 +38,14 @@ type store struct {
 	estimateSize atomic.Bool
 	// listQueries counts the SELECTs that fetched list pages (tests check paging with it).
 	listQueries atomic.Int64
+	// observeListPage, when set (by tests), sees every list page read the way
+	// etcd3 would have asked for it: the range start, the revision requested
+	// (0 = latest) and the page limit.
+	observeListPage func(ctx context.Context, rangeStart string, revision, limit int64)
+	// noFieldPushDown makes lists page exactly as etcd3 does (tests that
+	// compare page reads with etcd3's set it); field selectors are then only
+	// matched in Go.
+	noFieldPushDown bool
 }
 
 var _ storage.Interface = (*store)(nil)

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/klog/v2"
 )
 
 // writeOp is one conditional write (insert if absent, update or delete if the
 // stored resourceVersion is the expected one). Its statement reports a
-// conflict by returning no row, never by an error, so several ops can share
-// one transaction: commit takes a slice so that writes can later be batched
-// into one transaction (group commit) without changing the ops.
+// conflict by returning no row, never by an error, so the ops of many callers
+// can share one transaction: that is how group commit works.
 type writeOp struct {
 	resource  string // table, for metrics
 	operation string // create, update or delete, for metrics
@@ -26,13 +26,142 @@ type writeOp struct {
 	applied bool
 }
 
-// commit runs ops in one transaction. It first takes len(ops)
-// resourceVersions from the resource_version row, whose lock orders this
-// transaction's commit against every other writer's. An op that conflicts is
-// left unapplied (its resourceVersion stays unused); when none applies, the
-// transaction is rolled back and the resourceVersion does not move.
+// maxCommitBatch caps how many ops one group-commit transaction carries.
+const maxCommitBatch = 512
+
+// commitRequest is one caller's ops waiting for the committer.
+type commitRequest struct {
+	ops      []*writeOp
+	enqueued time.Time
+	done     chan error
+}
+
+// commit runs ops in one transaction, together with the ops of the other
+// callers that are waiting at the same moment (group commit): the committer
+// goroutine takes every waiting request, runs all their ops in one
+// transaction and commits once, so concurrent writers share the row lock on
+// resource_version and the WAL flush instead of queueing for them one by one.
+// An op that conflicts is left unapplied; the others are not affected.
+//
+// If ctx ends (or the Backend closes) before the commit is known, commit
+// returns an error and the ops may or may not have been applied (as with a
+// timed-out etcd request).
 func (b *Backend) commit(ctx context.Context, ops ...*writeOp) error {
-	start := time.Now()
+	req := &commitRequest{ops: ops, enqueued: time.Now(), done: make(chan error, 1)}
+	select {
+	case b.commitQueue <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.ctx.Done():
+		return errors.New("postgres storage is closed")
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.ctx.Done():
+		// Closing: the committer may be gone before it took this request.
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errors.New("postgres storage is closed")
+		}
+	}
+}
+
+// runCommitter is the one goroutine that writes: it takes the first waiting
+// request, then everything else already waiting (up to maxCommitBatch ops),
+// and commits them together. While it commits, new requests queue up and
+// form the next batch, so the batch size follows the load by itself.
+func (b *Backend) runCommitter() {
+	defer b.wg.Done()
+	for {
+		var batch []*commitRequest
+		select {
+		case <-b.ctx.Done():
+			b.failPendingCommits()
+			return
+		case req := <-b.commitQueue:
+			batch = append(batch, req)
+		}
+		ops := len(batch[0].ops)
+	collect:
+		for ops < maxCommitBatch {
+			select {
+			case req := <-b.commitQueue:
+				batch = append(batch, req)
+				ops += len(req.ops)
+			default:
+				break collect
+			}
+		}
+		b.commitBatch(batch)
+	}
+}
+
+// failPendingCommits answers the requests still queued when the backend closes.
+func (b *Backend) failPendingCommits() {
+	for {
+		select {
+		case req := <-b.commitQueue:
+			req.done <- errors.New("postgres storage is closed")
+		default:
+			return
+		}
+	}
+}
+
+// commitBatch commits the requests of one batch in one transaction. If the
+// transaction fails (an op's statement errs, which aborts the whole
+// transaction in Postgres), each request is retried in a transaction of its
+// own, so only the request at fault sees the error.
+func (b *Backend) commitBatch(batch []*commitRequest) {
+	var ops []*writeOp
+	for _, req := range batch {
+		ops = append(ops, req.ops...)
+	}
+	commitBatchSize.Observe(float64(len(ops)))
+	err := b.commitOps(b.ctx, ops)
+	var opErr *opFailedError
+	if errors.As(err, &opErr) && len(batch) > 1 {
+		klog.V(2).InfoS("group commit failed; committing its requests one by one", "requests", len(batch), "err", err)
+		for _, req := range batch {
+			b.finishCommit(req, b.commitOps(b.ctx, req.ops))
+		}
+		return
+	}
+	for _, req := range batch {
+		b.finishCommit(req, err)
+	}
+}
+
+func (b *Backend) finishCommit(req *commitRequest, err error) {
+	if err == nil {
+		elapsed := time.Since(req.enqueued).Seconds()
+		for _, op := range req.ops {
+			if op.applied {
+				writeDuration.WithLabelValues(op.resource, op.operation).Observe(elapsed)
+			} else {
+				writeConflicts.WithLabelValues(op.resource, op.operation).Inc()
+			}
+		}
+	}
+	req.done <- err
+}
+
+// commitOps runs ops in one transaction. It first takes len(ops)
+// resourceVersions from the resource_version row, whose lock orders this
+// transaction's commit against every other writer's (of this and of other
+// replicas). The ops' statements are sent in one pipeline. An op that
+// conflicts is left unapplied and its resourceVersion stays unused (a gap,
+// harmless: resourceVersions are only ordered, never dense); when none
+// applies, the transaction is rolled back and the resourceVersion does not move.
+func (b *Backend) commitOps(ctx context.Context, ops []*writeOp) error {
+	for _, op := range ops {
+		op.rv, op.applied = 0, false
+	}
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
@@ -44,42 +173,52 @@ func (b *Backend) commit(ctx context.Context, ops ...*writeOp) error {
 		return fmt.Errorf("allocate resourceVersion: %w", err)
 	}
 	first := last - int64(len(ops)) + 1
-	applied := 0
+	pipeline := &pgx.Batch{}
 	for i, op := range ops {
-		rv := first + int64(i)
-		op.args[0] = rv
+		op.args[0] = first + int64(i)
+		pipeline.Queue(op.sql, op.args...)
+	}
+	// Delivered only if the transaction commits.
+	pipeline.Queue(sqlNotify, b.opts.NotifyChannel, strconv.FormatInt(last, 10))
+	results := tx.SendBatch(ctx, pipeline)
+	applied := 0
+	for _, op := range ops {
 		var got int64
-		err := tx.QueryRow(ctx, op.sql, op.args...).Scan(&got)
+		err := results.QueryRow().Scan(&got)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			op.applied = false
 		case err != nil:
-			return fmt.Errorf("%s %s: %w", op.operation, op.resource, err)
+			_ = results.Close()
+			return &opFailedError{fmt.Errorf("%s %s: %w", op.operation, op.resource, err)}
 		default:
-			op.rv, op.applied = rv, true
+			op.rv, op.applied = got, true
 			applied++
 		}
 	}
-	if applied == 0 {
-		for _, op := range ops {
-			writeConflicts.WithLabelValues(op.resource, op.operation).Inc()
-		}
-		return nil
-	}
-	if _, err := tx.Exec(ctx, sqlNotify, b.opts.NotifyChannel, strconv.FormatInt(last, 10)); err != nil {
+	if _, err := results.Exec(); err != nil {
+		_ = results.Close()
 		return fmt.Errorf("notify commit: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit write: %w", err)
+	if err := results.Close(); err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
-	elapsed := time.Since(start).Seconds()
-	for _, op := range ops {
-		if op.applied {
-			writeDuration.WithLabelValues(op.resource, op.operation).Observe(elapsed)
-		} else {
-			writeConflicts.WithLabelValues(op.resource, op.operation).Inc()
+	if applied == 0 {
+		return nil
+	}
+	if err := tx.Commit(ctx); err != nil {
+		for _, op := range ops {
+			op.rv, op.applied = 0, false
 		}
+		return fmt.Errorf("commit write: %w", err)
 	}
 	b.nudgeTailer() // local watchers need not wait for the NOTIFY round trip
 	return nil
 }
+
+// opFailedError is a statement of one op that failed (not a conflict): it
+// aborted the transaction before the commit, so nothing of it was applied.
+type opFailedError struct{ err error }
+
+func (e *opFailedError) Error() string { return e.err.Error() }
+
+func (e *opFailedError) Unwrap() error { return e.err }

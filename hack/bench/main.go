@@ -1,0 +1,171 @@
+// Command bench compares the StreamSpace API server (Postgres storage, behind
+// kube-apiserver's aggregator) with the same Session resource served as a
+// CustomResourceDefinition by kube-apiserver on etcd, in one run on one local
+// control plane, and writes the figures into docs/benchmarks.md (make bench).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/internal/devstack"
+)
+
+// options are the command's flags.
+type options struct {
+	out        string
+	dir        string
+	small      int
+	large      int
+	users      int
+	clients    int
+	watchers   int
+	updates    int
+	keepStack  bool
+	stackLimit time.Duration
+}
+
+func (o *options) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file whose `make bench` section is (re)written")
+	fs.StringVar(&o.dir, "dir", "", "state directory of the control plane (default: a new temporary directory, removed afterwards)")
+	fs.IntVar(&o.small, "small", 10000, "object count of the first LIST measurement")
+	fs.IntVar(&o.large, "large", 50000, "object count of the second LIST, the selective LIST and the memory measurement")
+	fs.IntVar(&o.users, "users", 100, "distinct spec.user values (a selective LIST matches 1/users of the objects)")
+	fs.IntVar(&o.clients, "clients", 16, "concurrent clients of the concurrent create measurement and of the fills")
+	fs.IntVar(&o.watchers, "watchers", 500, "concurrent watchers of the fan-out measurement")
+	fs.IntVar(&o.updates, "updates", 300, "updates timed for the update-to-watch-event latency")
+	fs.BoolVar(&o.keepStack, "keep", false, "leave the control plane running (and its directory) at the end")
+	fs.DurationVar(&o.stackLimit, "timeout", 30*time.Minute, "bound of the whole run")
+}
+
+func (o *options) validate() error {
+	switch {
+	case o.small <= 5000 || o.large < o.small:
+		return fmt.Errorf("--small must be over 5000 (the create measurements) and --large at least --small; got %d and %d", o.small, o.large)
+	case o.users <= 0 || o.clients <= 0 || o.watchers <= 0 || o.updates <= 0:
+		return fmt.Errorf("--users, --clients, --watchers and --updates must be positive")
+	case o.out == "":
+		return fmt.Errorf("--out is required")
+	}
+	return nil
+}
+
+func main() {
+	var o options
+	o.addFlags(flag.CommandLine)
+	klog.InitFlags(nil)
+	flag.Parse()
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.stackLimit)
+	defer cancel()
+	began := time.Now()
+
+	dir := o.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "streamspace-bench-")
+		if err != nil {
+			return err
+		}
+		dir = d
+		if !o.keepStack {
+			defer os.RemoveAll(dir)
+		}
+	}
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("start the control plane: %w", err)
+	}
+	if !o.keepStack {
+		defer func() {
+			if err := stack.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: stop the control plane: %v\n", err)
+			}
+		}()
+	}
+	// The session controller would turn every benchmark Session into a
+	// Deployment: the benchmark measures the API, not the controller.
+	if err := stack.StopController(); err != nil {
+		return fmt.Errorf("stop streamspace-controller: %w", err)
+	}
+
+	cfg, err := stack.RESTConfig("admin")
+	if err != nil {
+		return err
+	}
+	// client-go's default rate limit (5 QPS) would measure the client:
+	// lifted for both sides alike.
+	cfg.QPS, cfg.Burst = 100000, 100000
+	cfg.Timeout = 5 * time.Minute
+	cfg.UserAgent = "streamspace-bench"
+	if err := setUpCluster(ctx, cfg); err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+
+	report := report{machine: describeMachine(), began: began}
+	kubeAPIServer, err := stack.PID("kube-apiserver")
+	if err != nil {
+		return err
+	}
+	ours, err := stack.PID("streamspace-apiserver")
+	if err != nil {
+		return err
+	}
+
+	// The CRD first, so that kube-apiserver's growth is its own.
+	before, err := readMemory(kubeAPIServer)
+	if err != nil {
+		return err
+	}
+	crd := &target{name: "CRD (kube-apiserver, etcd)", client: dyn.Resource(crdSessions).Namespace(benchNamespace), apiVersion: crdGroup + "/v1alpha1"}
+	if report.crd, err = measure(ctx, o, crd, func() (memory, error) {
+		after, err := readMemory(kubeAPIServer)
+		return after.minus(before), err
+	}); err != nil {
+		return fmt.Errorf("measure the CRD: %w", err)
+	}
+	streamspace := &target{name: "StreamSpace (aggregated, Postgres)", client: dyn.Resource(ourSessions).Namespace(benchNamespace), apiVersion: "stream.space/v1alpha1"}
+	if report.ours, err = measure(ctx, o, streamspace, func() (memory, error) { return readMemory(ours) }); err != nil {
+		return fmt.Errorf("measure streamspace-apiserver: %w", err)
+	}
+	report.finished = time.Now()
+	report.options = o
+	if err := report.write(o.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", o.out, time.Since(began).Round(time.Second))
+	return nil
+}
+
+// setUpCluster creates the benchmark namespace and the Session CRD.
+func setUpCluster(ctx context.Context, cfg *rest.Config) error {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := createNamespace(ctx, kube, benchNamespace); err != nil {
+		return err
+	}
+	return installSessionCRD(ctx, cfg)
+}

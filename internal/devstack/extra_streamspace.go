@@ -1,0 +1,62 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+)
+
+// StartExtraStreamspace starts one more streamspace-apiserver on the stack's
+// database (another replica), with the serving certificate and kubeconfig of
+// the first, on a free port; it is not behind the APIServices, so clients
+// address it directly at url (it authenticates callers through
+// kube-apiserver like the first). stop ends it; Stop of the stack does too.
+// Each call needs its own name ("streamspace-apiserver-2", ...), which names
+// its log file.
+func (s *Stack) StartExtraStreamspace(ctx context.Context, name string) (url string, stop func() error, err error) {
+	if s.cfg.WithoutStreamspace {
+		return "", nil, errors.New("devstack: stack runs without streamspace-apiserver")
+	}
+	if s.process(name) != nil {
+		return "", nil, fmt.Errorf("devstack: %s is already running", name)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	kubeconfig := s.paths.kubeconfig("streamspace-apiserver")
+	args := []string{
+		"--secure-port=" + strconv.Itoa(port),
+		"--bind-address=127.0.0.1",
+		"--tls-cert-file=" + s.paths.pkiFile("streamspace-apiserver.crt"),
+		"--tls-private-key-file=" + s.paths.pkiFile("streamspace-apiserver.key"),
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--postgres-url=" + s.PostgresDSN,
+	}
+	args = append(args, s.cfg.StreamspaceArgs...)
+	p, err := s.startProcess(name, filepath.Join(s.paths.bin, "streamspace-apiserver"), args, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	var (
+		once    sync.Once
+		stopErr error
+	)
+	stop = func() error {
+		once.Do(func() {
+			s.removeProcess(p) // its exit is expected from now on
+			stopErr = p.stop()
+		})
+		return stopErr
+	}
+	if err := s.waitHealthy(ctx, name, port); err != nil {
+		_ = stop()
+		return "", nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return "https://127.0.0.1:" + strconv.Itoa(port), stop, nil
+}

@@ -1,0 +1,73 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/apis/example"
+	"k8s.io/apiserver/pkg/storage"
+)
+
+// TestWatchWokenByOtherReplica writes through one Backend and watches through
+// another on the same database. With polling effectively off, only the
+// NOTIFY of the writer's commit can wake the watching replica's tailer; with
+// the notification lost (the replicas listen on different channels), the
+// poll must still deliver the change.
+func TestWatchWokenByOtherReplica(t *testing.T) {
+	cases := []struct {
+		name                        string
+		writerChannel, watchChannel string
+		watcherPoll                 time.Duration
+	}{
+		{name: "NOTIFY wakes the other replica", writerChannel: "changes", watchChannel: "changes", watcherPoll: time.Hour},
+		{name: "polling delivers when NOTIFY is lost", writerChannel: "changes", watchChannel: "elsewhere", watcherPoll: 100 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			pool := newTestPool(t)
+			writer := newTestBackend(t, pool, BackendOptions{NotifyChannel: tc.writerChannel, PollInterval: time.Hour, ProgressNotifyInterval: time.Hour})
+			watcher := newTestBackend(t, newSharedDatabasePool(t, pool),
+				BackendOptions{NotifyChannel: tc.watchChannel, PollInterval: tc.watcherPoll, ProgressNotifyInterval: time.Hour})
+			writeStore := writer.NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
+			watchStore := watcher.NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
+
+			current, err := watchStore.GetCurrentResourceVersion(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := watchStore.Watch(ctx, "/pods/", storage.ListOptions{
+				ResourceVersion: strconv.FormatUint(current, 10), Predicate: storage.Everything, Recursive: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			// Let the watcher's tailer go idle (it reads once when LISTEN starts).
+			time.Sleep(200 * time.Millisecond)
+
+			for i, name := range []string{"first", "second", "third"} {
+				written := &example.Pod{}
+				pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+				if err := writeStore.Create(ctx, "/pods/ns/"+name, pod, written, 0); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				select {
+				case e := <-w.ResultChan():
+					got, ok := e.Object.(*example.Pod)
+					if e.Type != watch.Added || !ok || got.Name != name || got.ResourceVersion != written.ResourceVersion {
+						t.Fatalf("write %d: got %s %#v, want ADDED %s at %s", i, e.Type, e.Object, name, written.ResourceVersion)
+					}
+					t.Logf("write %d through one replica seen by a watch on the other after %v", i, time.Since(start))
+				case <-ctx.Done():
+					t.Fatalf("write %d (%s) never reached the watch on the other replica", i, name)
+				}
+			}
+		})
+	}
+}
