@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -17,11 +18,13 @@ import (
 	basecompatibility "k8s.io/component-base/compatibility"
 	baseversion "k8s.io/component-base/version"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 	netutils "k8s.io/utils/net"
 
 	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
 	"github.com/streamspace/controlplane/pkg/apiserver"
+	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	generatedopenapi "github.com/streamspace/controlplane/pkg/generated/openapi"
@@ -122,6 +125,13 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
+	}
+	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
+		// Requests through the aggregator are authenticated first by a
+		// request-header authenticator that verifies kube-apiserver's proxy
+		// certificate once per chain; anything else falls through to the
+		// delegated authenticators as before.
+		serverConfig.Authentication.Authenticator = union.New(frontproxy.New(rh, clock.RealClock{}), serverConfig.Authentication.Authenticator)
 	}
 	backend, err := o.Postgres.NewBackend(ctx)
 	if err != nil {
