@@ -228,10 +228,17 @@ func TestIsCatalogFile(t *testing.T) {
 }
 
 // FuzzParse proves the parser never panics, whatever a repository holds.
-// Seeds: testdata/fuzz/FuzzParse plus the generated catalog's files.
+// Seeds: testdata/*.yaml, the generated catalog's files and the public-style
+// catalog's invalid and non-template files.
 func FuzzParse(f *testing.F) {
 	for _, data := range gittest.GenerateCatalog(10).Files {
 		f.Add(data)
+	}
+	public := gittest.GeneratePublicCatalog(1)
+	for _, reports := range []map[string]string{public.Invalid, public.Skipped} {
+		for p := range reports {
+			f.Add(public.Files[p]) // its faults and indexes, not 180 more templates of one shape
+		}
 	}
 	seeds, _ := filepath.Glob("testdata/*.yaml")
 	for _, s := range seeds {

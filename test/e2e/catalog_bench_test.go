@@ -36,6 +36,7 @@ func BenchmarkCatalogSync(b *testing.B) {
 			b.Fatalf("%d templates synced, want 1000", r.Status.TemplateCount)
 		}
 
+		waitPastLastSync(r)
 		start = time.Now()
 		mustKubectl(b, "admin", "", "annotate", "templaterepository", name, catalogv1alpha1SyncAnnotation+"="+time.Now().Format(time.RFC3339Nano), "--overwrite")
 		pollRepository(b, ss, name, func(x *catalogv1alpha1.TemplateRepository) bool {

@@ -86,10 +86,10 @@ func TestCatalogSync(t *testing.T) {
 		args []string
 		want int
 	}{
-		{[]string{"-l", "catalog.stream.space/category=audio-video"}, audioVideo},
-		{[]string{"--field-selector", "spec.category=audio-video"}, audioVideo},
+		{[]string{"-l", "catalog.stream.space/category=audio-video,catalog.stream.space/repository=e2e-catalog"}, audioVideo},
+		{[]string{"--field-selector", "spec.category=audio-video,spec.repository=e2e-catalog"}, audioVideo},
 		{[]string{"--field-selector", "spec.appType=webapp,spec.repository=e2e-catalog"}, len(generated.Valid) / 4},
-		{[]string{"-l", "tag.catalog.stream.space/web-app"}, len(generated.Valid) / 4},
+		{[]string{"-l", "tag.catalog.stream.space/web-app,catalog.stream.space/repository=e2e-catalog"}, len(generated.Valid) / 4},
 	} {
 		if got := len(catalogTemplateNames(t, filter.args...)); got < filter.want-1 || got > filter.want+1 || got == 0 {
 			t.Errorf("kubectl get ctpl %v: %d, want about %d", filter.args, got, filter.want)
@@ -122,22 +122,51 @@ func TestCatalogSync(t *testing.T) {
 		t.Errorf("deleted template still in the catalog: %v", err)
 	}
 
-	// By hand: kubectl annotate; the commit did not move, so only lastSyncTime does.
-	before := getRepository(t, ss, "e2e-catalog")
-	fetches := git.UploadPackRequests("templates")
-	mustKubectl(t, "admin", "", "annotate", "templaterepository", "e2e-catalog", catalogv1alpha1SyncAnnotation+"="+time.Now().Format(time.RFC3339Nano), "--overwrite")
-	eventually(t, time.Minute, "a fetch after kubectl annotate", func() (bool, error) {
-		return git.UploadPackRequests("templates") > fetches, nil
-	})
-	after := waitRepository(t, ss, "e2e-catalog", func(r *catalogv1alpha1.TemplateRepository) bool {
-		return r.Status.LastSyncTime != nil && !r.Status.LastSyncTime.Equal(before.Status.LastSyncTime)
-	})
-	if after.Status.LastSyncedCommit != second || after.Status.TemplateCount != before.Status.TemplateCount {
+	// By hand: kubectl annotate; the commit did not move and nothing was
+	// touched, so no CatalogTemplate is written, only lastSyncTime.
+	before := catalogVersions(t, ss, "e2e-catalog")
+	after := requestSync(t, ss, git, "e2e-catalog")
+	if after.Status.LastSyncedCommit != second || int(after.Status.TemplateCount) != len(before) {
 		t.Errorf("no-op sync changed the result: %+v", after.Status)
 	}
-	if rv, _ := ss.CatalogV1alpha1().CatalogTemplates().Get(ctx, "e2e-catalog-firefox", metav1.GetOptions{}); rv != nil && rv.ResourceVersion != firefox.ResourceVersion {
-		t.Errorf("no-op sync rewrote a catalog template (resourceVersion %s → %s)", firefox.ResourceVersion, rv.ResourceVersion)
+	if changed := changedVersions(before, catalogVersions(t, ss, "e2e-catalog")); len(changed) > 0 {
+		t.Errorf("no-op sync rewrote catalog templates %v", changed)
 	}
+
+	// An admin edits two CatalogTemplates and deletes a third: the
+	// controller syncs the same commit again, restores the three and writes
+	// nothing else.
+	mustKubectl(t, "admin", "", "patch", "catalogtemplate", "e2e-catalog-app-0002", "--type=merge", "-p", `{"spec":{"template":{"baseImage":"evil.example.org/miner:1"}}}`)
+	mustKubectl(t, "admin", "", "label", "catalogtemplate", "e2e-catalog-app-0003", "catalog.stream.space/category=hand-made", "--overwrite")
+	mustKubectl(t, "admin", "", "delete", "catalogtemplate", "e2e-catalog-app-0004")
+	restored := map[string]func(*catalogv1alpha1.CatalogTemplate) bool{
+		"e2e-catalog-app-0002": func(ct *catalogv1alpha1.CatalogTemplate) bool {
+			return ct.Spec.Template.BaseImage == "docker.io/example/app-0002:2"
+		},
+		"e2e-catalog-app-0003": func(ct *catalogv1alpha1.CatalogTemplate) bool {
+			return ct.Labels["catalog.stream.space/category"] == "audio-video"
+		},
+		"e2e-catalog-app-0004": func(ct *catalogv1alpha1.CatalogTemplate) bool { return ct.Spec.Repository == "e2e-catalog" },
+	}
+	eventually(t, time.Minute, "the catalog templates changed by hand to be restored", func() (bool, error) {
+		for name, ok := range restored {
+			ct, err := ss.CatalogV1alpha1().CatalogTemplates().Get(ctx, name, metav1.GetOptions{})
+			if err != nil || !ok(ct) {
+				return false, fmt.Errorf("%s: %v", name, err)
+			}
+		}
+		return true, nil
+	})
+	if changed := changedVersions(before, catalogVersions(t, ss, "e2e-catalog")); strings.Join(changed, ",") != "e2e-catalog-app-0002,e2e-catalog-app-0003,e2e-catalog-app-0004" {
+		t.Errorf("written since the edits: %v, want only the three edited", changed)
+	}
+	if repaired := getRepository(t, ss, "e2e-catalog"); repaired.Status.LastSyncedCommit != second || int(repaired.Status.TemplateCount) != len(before) {
+		t.Errorf("repairing sync: %+v", repaired.Status)
+	}
+	eventually(t, 30*time.Second, "a Repaired event on the repository", func() (bool, error) {
+		out, err := kubectl(t, "admin", "", "get", "events", "-A", "--field-selector", "involvedObject.name=e2e-catalog,reason=Repaired")
+		return err == nil && strings.Contains(out, "unchanged but"), fmt.Errorf("%s %v", out, err)
+	})
 
 	// Deleting the repository removes its catalog templates (owner references).
 	mustKubectl(t, "admin", "", "delete", "templaterepository", "e2e-catalog")
@@ -240,6 +269,62 @@ func waitRepository(t *testing.T, ss clientset.Interface, name string, cond func
 	return last
 }
 
+// requestSync asks for a sync with kubectl annotate and waits for the fetch
+// and the status that reports it.
+func requestSync(t *testing.T, ss clientset.Interface, git *gittest.Server, name string) *catalogv1alpha1.TemplateRepository {
+	t.Helper()
+	before := getRepository(t, ss, name)
+	waitPastLastSync(before)
+	fetches := git.UploadPackRequests("templates")
+	mustKubectl(t, "admin", "", "annotate", "templaterepository", name, catalogv1alpha1SyncAnnotation+"="+time.Now().Format(time.RFC3339Nano), "--overwrite")
+	eventually(t, time.Minute, "a fetch after kubectl annotate", func() (bool, error) {
+		return git.UploadPackRequests("templates") > fetches, nil
+	})
+	return waitRepository(t, ss, name, func(r *catalogv1alpha1.TemplateRepository) bool {
+		return r.Status.LastSyncTime != nil && !r.Status.LastSyncTime.Equal(before.Status.LastSyncTime)
+	})
+}
+
+// waitPastLastSync waits for the second after r's lastSyncTime: the field
+// has one-second precision, so a check within the same second as the last
+// sync could not be told from it.
+func waitPastLastSync(r *catalogv1alpha1.TemplateRepository) {
+	if r.Status.LastSyncTime != nil {
+		time.Sleep(time.Until(r.Status.LastSyncTime.Add(time.Second + 10*time.Millisecond)))
+	}
+}
+
+// catalogVersions maps a repository's catalog templates to their resourceVersions.
+func catalogVersions(t *testing.T, ss clientset.Interface, repo string) map[string]string {
+	t.Helper()
+	list, err := ss.CatalogV1alpha1().CatalogTemplates().List(context.Background(), metav1.ListOptions{FieldSelector: "spec.repository=" + repo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, ct := range list.Items {
+		out[ct.Name] = ct.ResourceVersion
+	}
+	return out
+}
+
+// changedVersions are the names written, created or deleted between two snapshots, sorted.
+func changedVersions(before, after map[string]string) []string {
+	var out []string
+	for name, rv := range after {
+		if before[name] != rv {
+			out = append(out, name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func catalogTemplateNames(t *testing.T, args ...string) []string {
 	t.Helper()
 	out := mustKubectl(t, "admin", "", append([]string{"get", "catalogtemplates", "-o", "name"}, args...)...)
@@ -261,16 +346,16 @@ func filePaths(files []catalogv1alpha1.FileError) []string {
 }
 
 // startWebhook serves the bridge's webhook handler with the bridge's
-// service identity (a token of ServiceAccount streamspace-system/streamspace-bridge,
-// whose RBAC is artifacts/rbac/catalog-controller.yaml).
+// service identity (a token of ServiceAccount streamspace-system/streamspace-apiserver,
+// the pod's, whose webhook RBAC is artifacts/rbac/catalog-controller.yaml).
 func startWebhook(t *testing.T, kube kubernetes.Interface) (string, string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := kube.CoreV1().ServiceAccounts(catalogNamespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "streamspace-bridge"}}, metav1.CreateOptions{})
+	_, err := kube.CoreV1().ServiceAccounts(catalogNamespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "streamspace-apiserver"}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	token, err := kube.CoreV1().ServiceAccounts(catalogNamespace).CreateToken(ctx, "streamspace-bridge", &authenticationv1.TokenRequest{
+	token, err := kube.CoreV1().ServiceAccounts(catalogNamespace).CreateToken(ctx, "streamspace-apiserver", &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
 	}, metav1.CreateOptions{})
 	if err != nil {

@@ -11,6 +11,7 @@ package repository
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,6 +79,10 @@ type Controller struct {
 	// names whose install count to refresh.
 	repoQueue  workqueue.TypedRateLimitingInterface[string]
 	countQueue workqueue.TypedRateLimitingInterface[string]
+
+	// pruning holds the names of CatalogTemplates this controller is
+	// deleting, so that their deletion is not taken for a hand edit.
+	pruning sync.Map
 }
 
 // New builds the controller and registers its informers with the factory
@@ -129,7 +134,9 @@ func New(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("watch template repositories: %w", err)
 	}
 	if _, err := ctplInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { c.countQueue.Add(obj.(*catalogv1alpha1.CatalogTemplate).Name) },
+		AddFunc:    func(obj any) { c.countQueue.Add(obj.(*catalogv1alpha1.CatalogTemplate).Name) },
+		UpdateFunc: func(_, obj any) { c.catalogTemplateUpdated(obj.(*catalogv1alpha1.CatalogTemplate)) },
+		DeleteFunc: c.catalogTemplateDeleted,
 	}); err != nil {
 		return nil, fmt.Errorf("watch catalog templates: %w", err)
 	}
@@ -185,6 +192,34 @@ func syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
 		return catalogv1alpha1.DefaultSyncInterval
 	}
 	return r.Spec.SyncInterval.Duration
+}
+
+// catalogTemplateUpdated syncs the repository of a CatalogTemplate that no
+// longer holds what the sync wrote (edited by hand): the sync restores it.
+// The controller's own writes (and status updates) keep the content hash true.
+func (c *Controller) catalogTemplateUpdated(ct *catalogv1alpha1.CatalogTemplate) {
+	if ct.Annotations[ContentHashAnnotation] != contentHash(ct) && ct.Spec.Repository != "" {
+		klog.V(2).InfoS("catalog template changed by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
+		c.repoQueue.Add(ct.Spec.Repository)
+	}
+}
+
+// catalogTemplateDeleted syncs the repository of a CatalogTemplate deleted
+// by someone else than its sync (a repository being deleted takes its
+// CatalogTemplates along; its sync then finds it gone and does nothing).
+func (c *Controller) catalogTemplateDeleted(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	ct, ok := obj.(*catalogv1alpha1.CatalogTemplate)
+	if !ok {
+		return
+	}
+	if _, pruned := c.pruning.LoadAndDelete(ct.Name); pruned || ct.Spec.Repository == "" {
+		return
+	}
+	klog.V(2).InfoS("catalog template deleted by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
+	c.repoQueue.Add(ct.Spec.Repository)
 }
 
 func (c *Controller) templateChanged(old, obj any) {

@@ -11,7 +11,7 @@ var (
 	syncDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
 		Subsystem:      "streamspace_repository",
 		Name:           "sync_duration_seconds",
-		Help:           "Duration of TemplateRepository syncs, by result (synced, unchanged, failed).",
+		Help:           "Duration of TemplateRepository syncs, by result (synced, unchanged, repaired, failed).",
 		Buckets:        metrics.ExponentialBuckets(0.01, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})

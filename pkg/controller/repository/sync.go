@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
@@ -27,6 +27,8 @@ const (
 	ReasonFetchFailed        = "FetchFailed"
 	ReasonPathNotFound       = "PathNotFound"
 	ReasonWriteFailed        = "WriteFailed"
+	// ReasonRepaired is the Event of a sync that restored CatalogTemplates changed by hand.
+	ReasonRepaired = "Repaired"
 
 	// maxReportedFiles bounds fileErrors and skippedFiles in status.
 	maxReportedFiles = 200
@@ -70,19 +72,27 @@ func (c *Controller) syncRepository(ctx context.Context, name string) error {
 	switch {
 	case errors.As(syncErr, &failure):
 		result = "failed"
-		c.setFailed(repo, failure)
+		setFailed(repo, failure)
 		c.recorder.Event(repo, corev1.EventTypeWarning, "SyncFailed", failure.Error())
 		klog.InfoS("repository sync failed", "repository", klog.KObj(repo), "reason", failure.reason, "err", failure.Error())
 	case syncErr != nil:
 		return syncErr
 	case outcome.unchanged:
 		result = "unchanged"
+	case outcome.repaired != "":
+		result = "repaired"
+		plan := outcome.plan
+		c.recorder.Eventf(repo, corev1.EventTypeNormal, ReasonRepaired, "commit %.12s unchanged but %s: created %d, updated %d, deleted %d",
+			repo.Status.LastSyncedCommit, outcome.repaired, len(plan.create), len(plan.update), len(plan.remove))
+		klog.InfoS("repository catalog repaired", "repository", klog.KObj(repo), "commit", repo.Status.LastSyncedCommit, "drift", outcome.repaired,
+			"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "duration", c.clock.Since(start))
 	default:
+		plan := outcome.plan
 		c.recorder.Eventf(repo, corev1.EventTypeNormal, ReasonSynced, "synced %d templates from commit %.12s (%d files with errors, %d skipped)",
-			repo.Status.TemplateCount, repo.Status.LastSyncedCommit, len(outcome.fileErrors), len(outcome.skipped))
+			repo.Status.TemplateCount, repo.Status.LastSyncedCommit, len(plan.fileErrors), len(plan.skipped))
 		klog.InfoS("repository synced", "repository", klog.KObj(repo), "commit", repo.Status.LastSyncedCommit,
-			"templates", repo.Status.TemplateCount, "created", outcome.created, "updated", outcome.updated, "deleted", outcome.deleted,
-			"fileErrors", len(outcome.fileErrors), "skipped", len(outcome.skipped), "duration", c.clock.Since(start))
+			"templates", repo.Status.TemplateCount, "created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove),
+			"fileErrors", len(plan.fileErrors), "skipped", len(plan.skipped), "duration", c.clock.Since(start))
 	}
 	syncDuration.WithLabelValues(result).Observe(c.clock.Since(start).Seconds())
 	if err := c.writeStatus(ctx, repo); err != nil {
@@ -97,14 +107,19 @@ func (c *Controller) syncRepository(ctx context.Context, name string) error {
 	return nil
 }
 
+// syncOutcome is what a sync did.
 type syncOutcome struct {
-	unchanged                 bool
-	created, updated, deleted int
-	fileErrors, skipped       []catalogv1alpha1.FileError
+	// unchanged: the commit was already synced and nothing was touched by hand.
+	unchanged bool
+	// repaired says why an unchanged commit was applied again (objects changed by hand).
+	repaired string
+	// plan is what was written when the catalog was applied.
+	plan catalogPlan
 }
 
 // fetchAndApply fetches the branch and, when it moved (or the spec
-// changed), parses it and writes the CatalogTemplates. It fills repo.Status.
+// changed, or CatalogTemplates were changed by hand), parses it and writes
+// the CatalogTemplates. It fills repo.Status.
 func (c *Controller) fetchAndApply(ctx context.Context, repo *catalogv1alpha1.TemplateRepository) (*syncOutcome, error) {
 	creds, err := c.credentials(ctx, repo)
 	if err != nil {
@@ -115,68 +130,39 @@ func (c *Controller) fetchAndApply(ctx context.Context, repo *catalogv1alpha1.Te
 	if err != nil {
 		return nil, &syncFailure{reason: ReasonFetchFailed, err: err}
 	}
-	now := metav1.NewTime(c.clock.Now())
-	st := &repo.Status
-	if checkout.Commit == st.LastSyncedCommit && st.ObservedGeneration == repo.Generation && st.Phase == catalogv1alpha1.RepositoryPhaseReady {
-		// Nothing moved: no CatalogTemplate is touched; only the time of the check is recorded.
-		st.LastSyncTime = &now
-		return &syncOutcome{unchanged: true}, nil
+	outcome := &syncOutcome{}
+	if isUnchanged(repo, checkout.Commit) {
+		all, err := c.catalogTemplates.List(labels.Everything())
+		if err != nil {
+			return nil, fmt.Errorf("list catalog templates: %w", err)
+		}
+		if outcome.repaired = catalogDrift(repo, all); outcome.repaired == "" {
+			// Nothing moved: no CatalogTemplate is written; only the time of the check is recorded.
+			setChecked(repo, c.clock.Now())
+			outcome.unchanged = true
+			return outcome, nil
+		}
 	}
 	files, err := checkout.Files(repo.Spec.Path)
 	if err != nil {
 		return nil, &syncFailure{reason: ReasonPathNotFound, err: err}
 	}
 	parsed := catalog.Parse(files)
-	outcome, err := c.applyCatalogTemplates(ctx, repo, parsed)
+	outcome.plan, err = c.applyCatalogTemplates(ctx, repo, parsed)
 	if err != nil {
 		return nil, &syncFailure{reason: ReasonWriteFailed, err: fmt.Errorf("write catalog templates: %w", err)}
 	}
-	st.Phase = catalogv1alpha1.RepositoryPhaseReady
-	st.LastSyncTime = &now
-	st.LastSyncedCommit = checkout.Commit
-	st.TemplateCount = int32(outcome.templates)
-	st.ErrorMessage = ""
-	st.FileErrors = capFiles(outcome.fileErrors)
-	st.SkippedFiles = capFiles(outcome.skipped)
-	st.ObservedGeneration = repo.Generation
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-		Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonSynced, ObservedGeneration: repo.Generation,
-		Message: fmt.Sprintf("%d templates from commit %.12s; %d files with errors, %d documents skipped", outcome.templates, checkout.Commit, len(outcome.fileErrors), len(outcome.skipped)),
-	})
-	return &outcome.syncOutcome, nil
-}
-
-// capFiles keeps status small: the first maxReportedFiles entries and a count of the rest.
-func capFiles(files []catalogv1alpha1.FileError) []catalogv1alpha1.FileError {
-	if len(files) <= maxReportedFiles {
-		return files
-	}
-	out := append([]catalogv1alpha1.FileError(nil), files[:maxReportedFiles]...)
-	return append(out, catalogv1alpha1.FileError{Path: "...", Reason: fmt.Sprintf("%d more not listed", len(files)-maxReportedFiles)})
+	setSynced(repo, checkout.Commit, outcome.plan, c.clock.Now())
+	return outcome, nil
 }
 
 func (c *Controller) markSyncing(ctx context.Context, repo *catalogv1alpha1.TemplateRepository) (*catalogv1alpha1.TemplateRepository, error) {
-	repo.Status.Phase = catalogv1alpha1.RepositoryPhaseSyncing
-	meta.SetStatusCondition(&repo.Status.Conditions, metav1.Condition{
-		Type: ConditionReady, Status: metav1.ConditionUnknown, Reason: ReasonSyncing, ObservedGeneration: repo.Generation,
-		Message: "fetching " + catalog.RedactURL(repo.Spec.URL) + " branch " + repo.Spec.Branch,
-	})
+	setSyncing(repo)
 	updated, err := c.client.CatalogV1alpha1().TemplateRepositories().UpdateStatus(ctx, repo, metav1.UpdateOptions{FieldManager: ControllerName})
 	if err != nil {
 		return nil, fmt.Errorf("mark repository %s syncing: %w", repo.Name, err)
 	}
 	return updated, nil
-}
-
-func (c *Controller) setFailed(repo *catalogv1alpha1.TemplateRepository, failure *syncFailure) {
-	st := &repo.Status
-	st.Phase = catalogv1alpha1.RepositoryPhaseFailed
-	st.ErrorMessage = failure.Error()
-	st.ObservedGeneration = repo.Generation
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-		Type: ConditionReady, Status: metav1.ConditionFalse, Reason: failure.reason, ObservedGeneration: repo.Generation,
-		Message: failure.Error(),
-	})
 }
 
 // writeStatus writes repo.Status unless it equals what is stored.

@@ -2,6 +2,12 @@
 // only spec.source.catalogTemplate set gets the rest of its spec from that
 // CatalogTemplate, and the label catalog.stream.space/source=<name>, in the
 // same request. The caller must be allowed to "get" the CatalogTemplate.
+//
+// The label is what install counts are made of, so only this plugin sets
+// it: a request that sets, changes or removes it is refused (422 on
+// metadata.labels), and spec.source cannot change after creation. Hence a
+// Template carries the label exactly when it was installed from the
+// catalog, by someone allowed to read that CatalogTemplate.
 package catalogsource
 
 import (
@@ -29,7 +35,7 @@ const PluginName = "StreamSpaceCatalogSource"
 // Register adds the plugin to the registry.
 func Register(plugins *admission.Plugins) {
 	plugins.Register(PluginName, func(io.Reader) (admission.Interface, error) {
-		return &Plugin{Handler: admission.NewHandler(admission.Create)}, nil
+		return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update)}, nil
 	})
 }
 
@@ -68,27 +74,29 @@ func (p *Plugin) ValidateInitialization() error {
 	return nil
 }
 
-func templateBeingInstalled(a admission.Attributes) *stream.Template {
+// templateOf is the Template of a request on the main resource (not a subresource), or nil.
+func templateOf(obj any, a admission.Attributes) *stream.Template {
 	if a.GetSubresource() != "" || a.GetResource().GroupResource() != stream.Resource("templates") {
 		return nil
 	}
-	t, ok := a.GetObject().(*stream.Template)
-	if !ok || t.Spec.Source == nil {
-		return nil
-	}
+	t, _ := obj.(*stream.Template)
 	return t
 }
 
 // Admit checks the caller may read the CatalogTemplate and copies its template into the spec.
 func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
-	t := templateBeingInstalled(a)
-	if t == nil {
+	t := templateOf(a.GetObject(), a)
+	if t == nil || a.GetOperation() != admission.Create || t.Spec.Source == nil || a.GetReinvocationContext().IsReinvoke() {
+		// Updates are checked by Validate; a reinvocation would see the spec this plugin filled.
 		return nil
 	}
 	sourcePath := field.NewPath("spec", "source", "catalogTemplate")
 	name := t.Spec.Source.CatalogTemplate
 	if name == "" {
 		return invalid(a, field.Required(sourcePath, "the name of the CatalogTemplate to install"))
+	}
+	if value, ok := t.Labels[catalog.SourceLabel]; ok {
+		return invalid(a, field.Forbidden(sourceLabelPath, fmt.Sprintf("is set by the server when a template is installed; remove it from the request (it says %q)", value)))
 	}
 	if !onlySource(t.Spec) {
 		return invalid(a, field.Forbidden(field.NewPath("spec"), "when spec.source.catalogTemplate is set the rest of spec must be empty: it is copied from the CatalogTemplate"))
@@ -120,14 +128,50 @@ func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.
 	return nil
 }
 
-// Validate makes sure no later mutation dropped the source label.
+var (
+	sourceLabelPath = field.NewPath("metadata", "labels").Key(catalog.SourceLabel)
+	sourcePath      = field.NewPath("spec", "source")
+)
+
+// Validate keeps the source label true, after every mutation: on create it
+// is there exactly when spec.source is, with its name; on update neither
+// the label nor spec.source changes (removing a label that no spec.source
+// stands behind, set before this rule existed, is allowed).
 func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
-	t := templateBeingInstalled(a)
-	if t == nil || t.Labels[catalog.SourceLabel] == t.Spec.Source.CatalogTemplate {
+	t := templateOf(a.GetObject(), a)
+	if t == nil {
 		return nil
 	}
-	return invalid(a, field.Invalid(field.NewPath("metadata", "labels").Key(catalog.SourceLabel), t.Labels[catalog.SourceLabel],
-		"must name the catalog template of spec.source.catalogTemplate"))
+	label, labelled := t.Labels[catalog.SourceLabel]
+	switch a.GetOperation() {
+	case admission.Create:
+		switch {
+		case t.Spec.Source == nil && labelled:
+			return invalid(a, field.Forbidden(sourceLabelPath, "is set by the server only when a template is installed with spec.source.catalogTemplate"))
+		case t.Spec.Source != nil && label != t.Spec.Source.CatalogTemplate:
+			return invalid(a, field.Invalid(sourceLabelPath, label, "must name the catalog template of spec.source.catalogTemplate"))
+		}
+	case admission.Update:
+		old := templateOf(a.GetOldObject(), a)
+		if old == nil {
+			return nil
+		}
+		oldLabel, oldLabelled := old.Labels[catalog.SourceLabel]
+		if (label != oldLabel || labelled != oldLabelled) && !(!labelled && old.Spec.Source == nil) {
+			return invalid(a, field.Forbidden(sourceLabelPath, fmt.Sprintf("is set by the server when a template is installed and cannot be added, changed or removed (it is %q)", oldLabel)))
+		}
+		if !apiequality.Semantic.DeepEqual(t.Spec.Source, old.Spec.Source) {
+			return invalid(a, field.Invalid(sourcePath, describeSource(t.Spec.Source), "field is immutable: it records where the template was installed from"))
+		}
+	}
+	return nil
+}
+
+func describeSource(s *stream.TemplateSource) string {
+	if s == nil {
+		return "<none>"
+	}
+	return "catalogTemplate: " + s.CatalogTemplate
 }
 
 // onlySource tells whether spec holds nothing but the source and what
