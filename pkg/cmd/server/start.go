@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -34,6 +35,11 @@ import (
 type Options struct {
 	RecommendedOptions *genericoptions.RecommendedOptions
 	Postgres           *PostgresOptions
+	// ShutdownWatchTerminationGracePeriod ends open watches when the server
+	// shuts down, so that a restart or rollout does not wait for the
+	// aggregator's long-lived watches to time out (60 s); clients re-watch
+	// from their last resourceVersion on another replica.
+	ShutdownWatchTerminationGracePeriod time.Duration
 
 	// catalogInformers read our own API through the loopback client, for
 	// admission plugins (catalogsource); started after the server is up.
@@ -47,6 +53,8 @@ func NewOptions() *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions("", apiserver.StorageCodec()),
 		Postgres:           NewPostgresOptions(),
+
+		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
 	}
 	o.RecommendedOptions.Etcd = nil
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
@@ -91,6 +99,8 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	fs := cmd.Flags()
 	o.RecommendedOptions.AddFlags(fs)
 	o.Postgres.AddFlags(fs)
+	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
+		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
 	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
 	return cmd
 }
@@ -122,6 +132,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	serverConfig.OpenAPIV3Config.Info.Version = "v1alpha1"
 	serverConfig.FeatureGate = utilfeature.DefaultFeatureGate
 	serverConfig.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")
+	serverConfig.ShutdownWatchTerminationGracePeriod = o.ShutdownWatchTerminationGracePeriod
 
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
