@@ -53,7 +53,7 @@ TEST_ENV := STREAMSPACE_TOOLS_DIR=$(TOOLS_DIR) STREAMSPACE_BIN_DIR=$(BIN_DIR)
 UNIT_TIMEOUT ?= 15m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench clean
+.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge clean
 
 ## build: every command in cmd/ into bin/
 build:
@@ -135,6 +135,13 @@ test-e2e: tools build
 BENCH_ARGS ?=
 bench: tools build
 	$(TEST_ENV) $(GO) run ./hack/bench --out $(CURDIR)/docs/benchmarks.md $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-bridge
+
+## bench-bridge: 1,000 WebSocket clients of streamspace-bridge (alice and bob),
+## write-to-delivery p50/p99/max; rewrites its section of docs/benchmarks.md
+BENCH_BRIDGE_ARGS ?=
+bench-bridge: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench-bridge --out $(CURDIR)/docs/benchmarks.md $(BENCH_BRIDGE_ARGS)
 
 clean:
 	rm -rf $(BIN_DIR)

@@ -21,8 +21,12 @@ const (
 	tlsSecretName      = "streamspace-apiserver-tls"
 	postgresSecretName = "streamspace-postgres"
 	postgresURLKey     = "url"
-	deploymentName     = "streamspace-apiserver"
 )
+
+// workloadKinds run pods: --image sets the image of every container of
+// every one of them (streamspace-apiserver with its bridge sidecar,
+// streamspace-controller; one image holds every command).
+var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true}
 
 // manifest is one file of the kustomization.
 type manifest struct {
@@ -55,16 +59,20 @@ type apiServiceObject struct {
 	} `json:"spec"`
 }
 
-type deploymentObject struct {
+type workloadObject struct {
 	Spec struct {
 		Template struct {
 			Spec struct {
-				Containers []struct {
-					Image string `json:"image"`
-				} `json:"containers"`
+				InitContainers []containerImage `json:"initContainers"`
+				Containers     []containerImage `json:"containers"`
 			} `json:"spec"`
 		} `json:"template"`
 	} `json:"spec"`
+}
+
+type containerImage struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
 }
 
 // loadKustomization reads the files a kustomization lists, in its order.
@@ -185,7 +193,8 @@ type values struct {
 // result, that each value landed where it belongs. It edits the text rather
 // than re-encoding the YAML, so the rendered files keep their comments.
 func fill(manifests []*manifest, v values) error {
-	var filledTLS, filledPostgres, filledImage bool
+	var filledTLS, filledPostgres bool
+	var workloads int
 	var apiServices int
 	for _, m := range manifests {
 		for _, obj := range m.objects {
@@ -197,8 +206,8 @@ func fill(manifests []*manifest, v values) error {
 				filledPostgres = true
 			case obj.Kind == "APIService":
 				apiServices++
-			case obj.Kind == "Deployment" && obj.Metadata.Name == deploymentName && v.image != "":
-				filledImage = true
+			case workloadKinds[obj.Kind] && v.image != "":
+				workloads++
 			default:
 				target = false
 			}
@@ -219,8 +228,8 @@ func fill(manifests []*manifest, v values) error {
 		return fmt.Errorf("the manifests hold no Secret %s", postgresSecretName)
 	case apiServices == 0:
 		return errors.New("the manifests hold no APIService")
-	case v.image != "" && !filledImage:
-		return fmt.Errorf("the manifests hold no Deployment %s to set the image of", deploymentName)
+	case v.image != "" && workloads == 0:
+		return errors.New("the manifests hold no Deployment to set the image of")
 	}
 	return nil
 }
@@ -276,23 +285,21 @@ func fillObject(m *manifest, v values) error {
 			return errors.New("caBundle must be a key of spec")
 		}
 
-	case obj.Kind == "Deployment" && obj.Metadata.Name == deploymentName && v.image != "":
-		// Every container of the pod runs the one image (the apiserver and
-		// its streamspace-bridge sidecar).
+	case workloadKinds[obj.Kind] && v.image != "":
 		if err := setEveryValue(m, "image", strconv.Quote(v.image)); err != nil {
 			return err
 		}
-		var deployment deploymentObject
-		if err := decodeDocument(m, 0, &deployment); err != nil {
+		var workload workloadObject
+		if err := decodeDocument(m, 0, &workload); err != nil {
 			return err
 		}
-		containers := deployment.Spec.Template.Spec.Containers
-		if len(containers) == 0 {
+		pod := workload.Spec.Template.Spec
+		if len(pod.Containers) == 0 {
 			return errors.New("the pod template has no container to set the image of")
 		}
-		for _, c := range containers {
+		for _, c := range append(pod.InitContainers, pod.Containers...) {
 			if c.Image != v.image {
-				return errors.New("image must be the image of every container of the pod template")
+				return fmt.Errorf("container %s: image must be the value of the line 'image:'", c.Name)
 			}
 		}
 	}

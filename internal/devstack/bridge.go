@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +17,20 @@ import (
 
 // bridgeComponent is streamspace-bridge's name for logs and pid files.
 const bridgeComponent = "streamspace-bridge"
+
+// The bridge's Git webhook acts with the identity of the pod it runs in,
+// in production the ServiceAccount streamspace-system/streamspace-apiserver
+// (artifacts/rbac/catalog-controller.yaml lets it list and patch
+// templaterepositories); here a client certificate that kube-apiserver
+// reports as that ServiceAccount, as for streamspace-controller.
+const (
+	bridgeWebhookComponent = bridgeComponent + "-webhook"
+	bridgeWebhookUser      = "system:serviceaccount:" + streamspaceNamespace + ":streamspace-apiserver"
+)
+
+// WebhookSecretFile holds the shared secret of the bridge's Git webhook
+// (<Dir>/webhook.secret, random, kept across restarts).
+func (s *Stack) WebhookSecretFile() string { return filepath.Join(s.paths.dir, "webhook.secret") }
 
 // BridgeURLFile is where the stack writes the bridge's URL (<Dir>/bridge.url).
 func (s *Stack) BridgeURLFile() string { return filepath.Join(s.paths.dir, "bridge.url") }
@@ -32,10 +48,15 @@ func (s *Stack) startBridge(ctx context.Context) error {
 	if err := s.writeClusterOnlyKubeconfig(kubeconfig); err != nil {
 		return err
 	}
+	if err := s.prepareBridgeWebhook(); err != nil {
+		return err
+	}
 	address := "127.0.0.1:" + strconv.Itoa(s.Ports.Bridge)
 	p, err := s.startProcess(bridgeComponent, binary, []string{
 		"--kubeconfig=" + kubeconfig,
 		"--listen=" + address,
+		"--webhook-secret-file=" + s.WebhookSecretFile(),
+		"--webhook-kubeconfig=" + s.paths.kubeconfig(bridgeWebhookComponent),
 		"--v=2",
 	}, nil)
 	if err != nil {
@@ -52,6 +73,45 @@ func (s *Stack) startBridge(ctx context.Context) error {
 		return fmt.Errorf("write %s: %w", s.BridgeURLFile(), err)
 	}
 	return nil
+}
+
+// prepareBridgeWebhook writes the webhook's secret (once) and the
+// kubeconfig of its service identity.
+func (s *Stack) prepareBridgeWebhook() error {
+	if len(readFile(s.WebhookSecretFile())) == 0 {
+		buf := make([]byte, 24)
+		if _, err := rand.Read(buf); err != nil {
+			return err
+		}
+		if err := os.WriteFile(s.WebhookSecretFile(), []byte(hex.EncodeToString(buf)), 0o600); err != nil {
+			return fmt.Errorf("write the webhook secret: %w", err)
+		}
+	}
+	ca, err := loadCertKey(s.paths.pkiFile("ca.crt"), s.paths.pkiFile("ca.key"))
+	if err != nil {
+		return fmt.Errorf("load the cluster CA: %w", err)
+	}
+	if err := s.ensureLeaf(ca, leafSpec{name: bridgeWebhookComponent + "-client", cn: bridgeWebhookUser, orgs: controllerGroups, client: true}); err != nil {
+		return fmt.Errorf("issue the certificate of the bridge's webhook: %w", err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cluster := clientcmdapi.NewCluster()
+	cluster.Server = s.KubeAPIServerURL
+	cluster.CertificateAuthorityData = readFile(s.CACert)
+	cfg.Clusters["streamspace-dev"] = cluster
+	auth := clientcmdapi.NewAuthInfo()
+	auth.ClientCertificateData = readFile(s.paths.pkiFile(bridgeWebhookComponent + "-client.crt"))
+	auth.ClientKeyData = readFile(s.paths.pkiFile(bridgeWebhookComponent + "-client.key"))
+	cfg.AuthInfos[bridgeWebhookComponent] = auth
+	kctx := clientcmdapi.NewContext()
+	kctx.Cluster, kctx.AuthInfo = "streamspace-dev", bridgeWebhookComponent
+	cfg.Contexts[bridgeWebhookComponent] = kctx
+	cfg.CurrentContext = bridgeWebhookComponent
+	path := s.paths.kubeconfig(bridgeWebhookComponent)
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("write kubeconfig of the bridge's webhook: %w", err)
+	}
+	return os.Chmod(path, 0o600)
 }
 
 func (s *Stack) writeClusterOnlyKubeconfig(path string) error {

@@ -115,7 +115,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addSessionSubresources(streamStorage)
+	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer)
 	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
 	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
@@ -10,10 +11,11 @@ import (
 
 // addSessionSubresources adds the action subresources of the stream group:
 // sessions/connect (attach the caller, waking a hibernated session) and
-// connections/heartbeat (mark a viewer alive, never conflicting).
-func addSessionSubresources(storage map[string]rest.Storage) {
+// connections/heartbeat (mark a viewer alive, never conflicting; the
+// authorizer decides who may beat for another user's connection).
+func addSessionSubresources(storage map[string]rest.Storage, authz authorizer.Authorizer) {
 	sessions := storage["sessions"].(*storebuilder.REST)
 	connections := storage["connections"].(*storebuilder.REST)
 	storage["sessions/connect"] = session.NewConnectREST(sessions.Store, connections.Store)
-	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST))
+	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST), authz)
 }

@@ -147,8 +147,11 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 
 // installCatalogTemplate: POST /api/v1/catalog/templates/{id}/install creates
 // a Template in the caller's namespace from the catalog entry, as the caller
-// (RBAC: create templates there). The name is the catalog entry's unless the
-// optional body says {"name": "..."}.
+// (RBAC: create templates there, get the catalogtemplate), the way kubectl
+// does: a Template with only spec.source.catalogTemplate, which the
+// StreamSpaceCatalogSource admission plugin fills from the entry and labels,
+// so the entry's install count counts it. The name is the catalog entry's
+// unless the optional body says {"name": "..."}.
 func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
@@ -162,6 +165,8 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 	if r.ContentLength > 0 && !decodeBody(w, r, &req) {
 		return
 	}
+	// Read first so that an unknown entry is a 404 (the API would answer 422
+	// on spec.source.catalogTemplate).
 	entry, err := c.stream.CatalogV1alpha1().CatalogTemplates().Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
 		writeAPIError(w, r, "get catalog template "+r.PathValue("id"), err)
@@ -172,13 +177,10 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 		name = entry.Name
 	}
 	template := &streamv1alpha1.Template{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{
-			"catalog.stream.space/repository": entry.Spec.Repository,
-			"catalog.stream.space/template":   entry.Name,
-		}},
-		Spec: *entry.Spec.Template.DeepCopy(),
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       streamv1alpha1.TemplateSpec{Source: &streamv1alpha1.TemplateSource{CatalogTemplate: entry.Name}},
 	}
-	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{})
+	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{FieldManager: "streamspace-bridge"})
 	if err != nil {
 		writeAPIError(w, r, "install catalog template "+entry.Name, err)
 		return

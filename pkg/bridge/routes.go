@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 )
 
 // route is one endpoint. Every endpoint of the bridge is in routes(): adding
@@ -27,6 +29,9 @@ func (s *Server) routes() []route {
 		{pattern: "GET /metrics", handler: legacyregistry.Handler().ServeHTTP, public: true},
 		{pattern: "GET /{$}", handler: s.dashboard, public: true},
 		{pattern: "GET /dashboard/", handler: s.dashboardAssets, public: true},
+		// Git hosts have no Kubernetes token: the delivery's signature is its
+		// authentication (checked by the handler).
+		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true},
 
 		{pattern: "GET /api/v1/ws/sessions", handler: s.sessionsFeed},
 		{pattern: "GET /api/v1/ws/cluster", handler: s.clusterFeed},
@@ -77,6 +82,16 @@ func (s *Server) newRouter() http.Handler {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// repositoryWebhook: POST /webhooks/repository/sync, when the bridge has a
+// webhook secret (--webhook-secret-file).
+func (s *Server) repositoryWebhook(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Webhook == nil {
+		writeError(w, http.StatusNotFound, "the Git webhook is not enabled on this bridge (--webhook-secret-file)")
+		return
+	}
+	s.cfg.Webhook.ServeHTTP(w, r)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {

@@ -39,6 +39,11 @@ type Config struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds writing one message.
 	WriteTimeout time.Duration
+	// Webhook serves POST /webhooks/repository/sync (pkg/bridge/webhook);
+	// nil answers 404. It is the one handler that acts with a service
+	// identity of its own (its client is built in pkg/cmd/bridge and never
+	// reaches this package's per-caller clients).
+	Webhook http.Handler
 }
 
 func (c *Config) setDefaults() {

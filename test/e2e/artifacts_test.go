@@ -113,10 +113,28 @@ func TestDeployArtifacts(t *testing.T) {
 	if got := *deployment.Spec.Replicas; got != 2 {
 		t.Errorf("Deployment has %d replicas, want 2", got)
 	}
-	container := deployment.Spec.Template.Spec.Containers[0]
-	if container.Image != image {
-		t.Errorf("Deployment runs image %q, want %q", container.Image, image)
+	// --image sets every container of every workload: the apiserver with
+	// its sidecar, and streamspace-controller.
+	workloads := 0
+	for _, obj := range objects {
+		if obj.kind != "Deployment" {
+			continue
+		}
+		workloads++
+		var workload appsv1.Deployment
+		decode(t, obj.json, &workload)
+		pod := workload.Spec.Template.Spec
+		for _, c := range append(pod.InitContainers, pod.Containers...) {
+			if c.Image != image {
+				t.Errorf("Deployment %s: container %s runs image %q, want %q (--image)", obj.name, c.Name, c.Image, image)
+			}
+		}
 	}
+	find(t, objects, "Deployment", "streamspace-controller")
+	if workloads < 2 {
+		t.Errorf("the rendered manifests hold %d Deployments, want streamspace-apiserver and streamspace-controller", workloads)
+	}
+	container := deployment.Spec.Template.Spec.Containers[0]
 	var fromSecret bool
 	for _, env := range container.Env {
 		if ref := env.ValueFrom; env.Name == "STREAMSPACE_POSTGRES_URL" && ref != nil && ref.SecretKeyRef != nil &&

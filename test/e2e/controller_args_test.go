@@ -1,10 +1,12 @@
 package e2e
 
+import "time"
+
 // controllerTestArgs are streamspace-controller's flags on the shared
 // stack: short timeouts so lifecycle tests take seconds, and an ingress
 // domain so sessions get an Ingress and a URL.
 var controllerTestArgs = []string{
-	"--stale-connection-timeout=6s",
+	"--stale-connection-timeout=" + staleTimeout.String(),
 	"--resync-period=30s",
 	"--ingress-domain=" + testIngressDomain,
 	"--leader-elect-lease-duration=4s",
@@ -14,3 +16,6 @@ var controllerTestArgs = []string{
 }
 
 const testIngressDomain = "sessions.e2e.test"
+
+// staleTimeout is --stale-connection-timeout on the shared stack.
+const staleTimeout = 6 * time.Second

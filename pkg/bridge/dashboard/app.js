@@ -49,20 +49,58 @@ function open(path, onMessage) {
 
 function text(value) { return value === undefined || value === null ? "" : String(value); }
 
+// safeURL keeps only http(s) links: a session URL never becomes a
+// javascript: link.
+function safeURL(value) {
+  try {
+    const u = new URL(value);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : "";
+  } catch (e) {
+    return "";
+  }
+}
+
+function cell(tr, value) {
+  const td = document.createElement("td");
+  td.textContent = text(value);
+  tr.appendChild(td);
+  return td;
+}
+
 function renderSessions(msg) {
   const body = $("sessions").querySelector("tbody");
   body.replaceChildren();
   for (const s of msg.sessions) {
     const tr = document.createElement("tr");
     tr.dataset.name = s.name;
-    for (const v of [s.name, s.user, s.template, s.state, s.status.phase, s.activeConnections, s.status.url, s.createdAt]) {
-      const td = document.createElement("td");
-      td.textContent = text(v);
-      tr.appendChild(td);
+    cell(tr, s.name);
+    cell(tr, s.user);
+    cell(tr, s.template);
+    cell(tr, s.state);
+    const phase = cell(tr, "");
+    const badge = document.createElement("span");
+    badge.className = "phase";
+    badge.dataset.phase = text(s.status.phase || "Pending");
+    badge.textContent = badge.dataset.phase;
+    phase.appendChild(badge);
+    cell(tr, s.activeConnections);
+    const link = cell(tr, "");
+    const href = safeURL(s.status.url);
+    if (href) {
+      const a = document.createElement("a");
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      a.textContent = "open";
+      a.title = href;
+      link.appendChild(a);
     }
+    const created = cell(tr, s.createdAt ? new Date(s.createdAt).toLocaleString() : "");
+    created.title = text(s.createdAt);
     body.appendChild(tr);
   }
   $("count").textContent = String(msg.count);
+  $("empty").hidden = msg.sessions.length > 0;
 }
 
 function renderMetrics(msg) {
@@ -72,9 +110,11 @@ function renderMetrics(msg) {
   const dl = $("metrics");
   dl.replaceChildren();
   for (const [k, v] of rows) {
+    const item = document.createElement("div");
     const dt = document.createElement("dt"); dt.textContent = k;
     const dd = document.createElement("dd"); dd.textContent = text(v);
-    dl.append(dt, dd);
+    item.append(dt, dd);
+    dl.append(item);
   }
 }
 
@@ -111,6 +151,7 @@ $("logout").addEventListener("click", () => {
   disconnect();
   setStatus("disconnected", "no token");
   $("sessions").querySelector("tbody").replaceChildren();
+  $("empty").hidden = false;
 });
 $("namespace").value = sessionStorage.getItem(namespaceKey) || "";
 connect();

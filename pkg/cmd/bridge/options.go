@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/bridge"
+	"github.com/streamspace/controlplane/pkg/bridge/webhook"
+	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 
 // Options are the flags of streamspace-bridge.
@@ -45,6 +48,15 @@ type Options struct {
 	// APIQPS and APIBurst limit each user's client (one per token).
 	APIQPS   float32
 	APIBurst int
+
+	// Webhook holds --webhook-secret-file: the Git webhook is served only
+	// with a secret.
+	Webhook webhook.Options
+	// WebhookKubeconfig is the bridge's own service identity, used by the
+	// Git webhook only (list and patch templaterepositories). Empty means
+	// in-cluster: the pod's service account token. It is kept apart from
+	// the per-caller clients, so no user request ever runs with it.
+	WebhookKubeconfig string
 }
 
 // NewOptions returns the defaults.
@@ -78,6 +90,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "On SIGTERM, how long requests in flight get to finish; feeds are closed with 1001 (going away) at once.")
 	fs.Float32Var(&o.APIQPS, "api-qps", o.APIQPS, "Queries per second to the API per user token.")
 	fs.IntVar(&o.APIBurst, "api-burst", o.APIBurst, "Burst of queries to the API per user token.")
+	o.Webhook.AddFlags(fs)
+	fs.StringVar(&o.WebhookKubeconfig, "webhook-kubeconfig", o.WebhookKubeconfig, "Kubeconfig with the bridge's own identity, used only by the Git webhook to request repository syncs (RBAC: list and patch templaterepositories). Empty: the in-cluster service account. Needs --webhook-secret-file.")
 }
 
 // Validate checks the flags; each error names the flag and the reason.
@@ -114,6 +128,10 @@ func (o *Options) Validate() error {
 	}
 	if o.APIQPS <= 0 || o.APIBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--api-qps and --api-burst must be positive, got %v and %d", o.APIQPS, o.APIBurst))
+	}
+	errs = append(errs, o.Webhook.Validate()...)
+	if o.WebhookKubeconfig != "" && o.Webhook.SecretFile == "" {
+		errs = append(errs, errors.New("--webhook-kubeconfig needs --webhook-secret-file (the webhook is off without a secret)"))
 	}
 	return utilerrors.NewAggregate(errs)
 }
@@ -158,7 +176,12 @@ func (o *Options) Config() (bridge.Config, error) {
 	for i, origin := range o.AllowedOrigins {
 		origins[i] = strings.ToLower(strings.TrimSuffix(origin, "/"))
 	}
+	webhookHandler, err := o.webhookHandler()
+	if err != nil {
+		return bridge.Config{}, err
+	}
 	return bridge.Config{
+		Webhook:           webhookHandler,
 		Cluster:           cluster,
 		AllowedOrigins:    origins,
 		AllowTokenInQuery: o.AllowTokenInQuery,
@@ -168,6 +191,38 @@ func (o *Options) Config() (bridge.Config, error) {
 		PingInterval:      o.PingInterval,
 		WriteTimeout:      o.WriteTimeout,
 	}, nil
+}
+
+// webhookHandler builds the Git webhook with the bridge's own identity, or
+// returns nil when no secret is configured.
+func (o *Options) webhookHandler() (http.Handler, error) {
+	if o.Webhook.SecretFile == "" {
+		return nil, nil
+	}
+	secret, err := o.Webhook.Secret()
+	if err != nil {
+		return nil, err
+	}
+	var cfg *rest.Config
+	if o.WebhookKubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.WebhookKubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the webhook's service identity (--webhook-kubeconfig): %w", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "streamspace-bridge-webhook"
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create the webhook's client: %w", err)
+	}
+	handler, err := webhook.New(secret, &webhook.AnnotationTrigger{Client: client})
+	if err != nil {
+		return nil, err
+	}
+	return handler, nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
@@ -180,7 +235,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.AllowedOrigins)
+	klog.InfoS("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.AllowedOrigins, "webhook", cfg.Webhook != nil)
 	return server.ListenAndServe(ctx, bridge.ServeOptions{
 		Address: o.Listen, TLSCertFile: o.TLSCertFile, TLSPrivateKeyFile: o.TLSPrivateKeyFile, ShutdownTimeout: o.ShutdownTimeout,
 	})
@@ -196,7 +251,11 @@ func NewCommand(ctx context.Context) *cobra.Command {
 feeds driven by watches (/api/v1/ws/...), the old REST paths (/api/v1/...) and a
 small dashboard (/). Every request carries the user's Kubernetes bearer token,
 and the bridge calls kube-apiserver with that token: each user sees exactly what
-RBAC lets them see. The bridge has no credentials of its own.`,
+RBAC lets them see. The one exception is the Git webhook
+(POST /webhooks/repository/sync, with --webhook-secret-file): a Git host has no
+Kubernetes identity, so a verified push requests the sync with the bridge's
+service identity (--webhook-kubeconfig, else the pod's service account), which
+RBAC allows only to list and patch templaterepositories.`,
 		SilenceUsage: true,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {

@@ -1,10 +1,20 @@
 package bridge
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+func writeFile(t *testing.T, content string) string {
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
 func TestOptionsValidate(t *testing.T) {
 	tests := []struct {
@@ -21,6 +31,10 @@ func TestOptionsValidate(t *testing.T) {
 		{"metrics too rare", func(o *Options) { o.MetricsInterval = 10 * time.Second }, "--metrics-interval must be at most 5s"},
 		{"zero snapshot interval", func(o *Options) { o.SnapshotInterval = 0 }, "--snapshot-interval must be positive"},
 		{"tiny buffer", func(o *Options) { o.ClientBuffer = 1 }, "--client-buffer"},
+		{"webhook identity without a secret", func(o *Options) { o.WebhookKubeconfig = "bridge.kubeconfig" }, "--webhook-kubeconfig needs --webhook-secret-file"},
+		{"webhook secret file missing", func(o *Options) { o.Webhook.SecretFile = "/nonexistent/webhook.secret" }, "--webhook-secret-file"},
+		{"webhook secret too short", func(o *Options) { o.Webhook.SecretFile = writeFile(t, "short\n") }, "at least 16 characters"},
+		{"webhook secret", func(o *Options) { o.Webhook.SecretFile = writeFile(t, "0123456789abcdef0123\n") }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,8 +84,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := streamscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
+	// The identity names this replica in the Lease and, as the source host,
+	// in its Events, so `kubectl get events -o wide` shows which replica acted.
+	identity := replicaIdentity()
 	recorder := func(controller string) record.EventRecorder {
-		return broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "streamspace-" + controller + "-controller"})
+		return broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "streamspace-" + controller + "-controller", Host: identity})
 	}
 
 	var checks []healthz.HealthChecker
@@ -108,7 +111,14 @@ func (o *Options) Run(ctx context.Context) error {
 		run(ctx)
 		return nil
 	}
-	return o.runWithLeaderElection(ctx, kube, recorder("leader-election"), electionHealth, run)
+	return o.runWithLeaderElection(ctx, kube, identity, recorder("leader-election"), electionHealth, run)
+}
+
+// replicaIdentity is the host name (the pod's name in a cluster) plus a
+// unique suffix, as kube-controller-manager names its replicas.
+func replicaIdentity() string {
+	hostname, _ := os.Hostname()
+	return hostname + "_" + string(uuid.NewUUID())
 }
 
 func (o *Options) restConfig() (*rest.Config, error) {
@@ -154,9 +164,7 @@ func (o *Options) runControllers(ctx context.Context, kube kubernetes.Interface,
 	}, o.Controllers)
 }
 
-func (o *Options) runWithLeaderElection(ctx context.Context, kube kubernetes.Interface, recorder record.EventRecorder, health *leaderelection.HealthzAdaptor, run func(context.Context)) error {
-	hostname, _ := os.Hostname()
-	identity := hostname + "_" + string(uuid.NewUUID())
+func (o *Options) runWithLeaderElection(ctx context.Context, kube kubernetes.Interface, identity string, recorder record.EventRecorder, health *leaderelection.HealthzAdaptor, run func(context.Context)) error {
 	le := o.LeaderElection
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, le.ResourceNamespace, le.ResourceName,
 		kube.CoreV1(), kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: identity, EventRecorder: recorder})

@@ -6,7 +6,9 @@ package connection
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
@@ -84,6 +87,12 @@ type Controller struct {
 	// its status records it.
 	mu          sync.Mutex
 	disconnects map[string]time.Time
+
+	// While the API is unreachable (the connection watch fails), viewers
+	// cannot send heartbeats either: their silence only counts from when
+	// the API answered again (reachableSince), not from before the outage.
+	outageNoticed  bool
+	reachableSince time.Time
 }
 
 // New builds the controller.
@@ -104,6 +113,9 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		connQueue:    newQueue("connection-staleness"),
 		sessionQueue: newQueue("connection-counters"),
 		disconnects:  map[string]time.Time{},
+	}
+	if err := connInf.Informer().SetWatchErrorHandlerWithContext(ctrl.watchFailed); err != nil {
+		return nil, fmt.Errorf("watch connections: %w", err)
 	}
 	if _, err := connInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    ctrl.connectionChanged,
@@ -215,9 +227,29 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		return nil
 	}
 	now := c.clock.Now()
-	silent := now.Sub(LastSeen(conn))
+	c.mu.Lock()
+	silentSince, outage := LastSeen(conn), c.outageNoticed
+	if silentSince.Before(c.reachableSince) {
+		silentSince = c.reachableSince
+	}
+	c.mu.Unlock()
+	silent := now.Sub(silentSince)
 	if silent < c.opts.StaleTimeout {
 		c.connQueue.AddAfter(key, c.opts.StaleTimeout-silent)
+		return nil
+	}
+	if outage {
+		// The API was unreachable meanwhile (viewers' heartbeats failed as
+		// this controller's calls did): once it answers, every viewer gets
+		// a full stale timeout to send its next heartbeat.
+		if _, err := c.stream.StreamV1alpha1().Connections(namespace).Get(ctx, name, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("check that the API answers again before removing connection %s: %w", key, err)
+		}
+		c.mu.Lock()
+		c.outageNoticed, c.reachableSince = false, now
+		c.mu.Unlock()
+		klog.InfoS("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.opts.StaleTimeout)
+		c.connQueue.AddAfter(key, c.opts.StaleTimeout)
 		return nil
 	}
 	// The precondition makes a heartbeat that raced with this decision win.
@@ -232,6 +264,9 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		c.connQueue.AddAfter(key, time.Second) // a heartbeat came in; look again when the cache has it
 		return nil
 	case err != nil:
+		if unreachable(err) {
+			c.noticeOutage()
+		}
 		return fmt.Errorf("delete stale connection %s: %w", key, err)
 	}
 	metrics.StaleConnectionsRemoved.Inc()
@@ -241,6 +276,31 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.opts.StaleTimeout)
 	}
 	return nil
+}
+
+// watchFailed notes an outage of the API when the connection watch fails
+// (not when it merely ends) and logs the error as the informer would.
+func (c *Controller) watchFailed(ctx context.Context, r *cache.Reflector, err error) {
+	if unreachable(err) {
+		c.noticeOutage()
+	}
+	cache.DefaultWatchErrorHandler(ctx, r, err)
+}
+
+func (c *Controller) noticeOutage() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.outageNoticed = true
+}
+
+// unreachable tells errors of an API that cannot answer (down, shutting
+// down, overloaded, or not reachable at all) from answers about the object.
+func unreachable(err error) bool {
+	var netErr net.Error
+	return apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsTooManyRequests(err) || apierrors.IsUnexpectedServerError(err) ||
+		utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
+		errors.As(err, &netErr)
 }
 
 // activityResolution bounds how often lastActivity is written while
@@ -329,10 +389,21 @@ func Counters(st streamv1alpha1.SessionStatus, conns []*streamv1alpha1.Connectio
 		disconnectedAt, sawDisconnect = now, true
 	}
 	if sawDisconnect && !disconnectedAt.IsZero() {
+		// Stored timestamps have whole seconds: rounding down would start
+		// the idle countdown before the viewer left, so round up.
+		disconnectedAt = CeilSecond(disconnectedAt)
 		next.LastDisconnect = later(next.LastDisconnect, disconnectedAt)
 		if next.ActiveConnections == 0 {
 			next.LastActivity = later(next.LastActivity, disconnectedAt)
 		}
 	}
 	return next
+}
+
+// CeilSecond rounds t up to a whole second, the resolution of stored times.
+func CeilSecond(t time.Time) time.Time {
+	if down := t.Truncate(time.Second); !down.Equal(t) {
+		return down.Add(time.Second)
+	}
+	return t
 }

@@ -59,6 +59,12 @@ func TestCounters(t *testing.T) {
 			conns:  []*streamv1alpha1.Connection{conn(time.Minute, time.Minute)},
 			want:   streamv1alpha1.SessionStatus{ActiveConnections: 1, LastConnection: at(time.Minute), LastActivity: at(time.Minute), LastDisconnect: &metav1.Time{Time: now}},
 		},
+		{
+			name:           "a disconnect between seconds is stored at the next one, never before the viewer left",
+			status:         streamv1alpha1.SessionStatus{ActiveConnections: 1, LastConnection: at(time.Minute)},
+			disconnectedAt: t0.Add(3*time.Minute + 300*time.Millisecond), saw: true,
+			want: streamv1alpha1.SessionStatus{LastConnection: at(time.Minute), LastActivity: at(3*time.Minute + time.Second), LastDisconnect: at(3*time.Minute + time.Second)},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -62,6 +62,14 @@ func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Ses
 	if apierrors.IsNotFound(err) {
 		created, err := client.Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
+			// Ours when the cache has not yet seen an earlier create.
+			live, getErr := client.Get(ctx, desired.Name, metav1.GetOptions{})
+			if getErr != nil {
+				return nil, fmt.Errorf("read deployment %s/%s: %w", s.Namespace, desired.Name, getErr)
+			}
+			if metav1.IsControlledBy(live, s) {
+				return live, nil
+			}
 			return nil, &nameConflictError{"Deployment", s.Namespace, desired.Name}
 		}
 		if err != nil {
@@ -103,6 +111,13 @@ func (c *Controller) ensureService(ctx context.Context, s *streamv1alpha1.Sessio
 	if apierrors.IsNotFound(err) {
 		_, err := client.Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
+			live, getErr := client.Get(ctx, desired.Name, metav1.GetOptions{})
+			if getErr != nil {
+				return fmt.Errorf("read service %s/%s: %w", s.Namespace, desired.Name, getErr)
+			}
+			if metav1.IsControlledBy(live, s) {
+				return nil // ours; the cache had not seen it yet
+			}
 			return &nameConflictError{"Service", s.Namespace, desired.Name}
 		}
 		if err != nil {
@@ -155,6 +170,13 @@ func (c *Controller) ensureIngress(ctx context.Context, s *streamv1alpha1.Sessio
 	case existing == nil:
 		_, err := client.Create(ctx, desired, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
+			live, getErr := client.Get(ctx, name, metav1.GetOptions{})
+			if getErr != nil {
+				return fmt.Errorf("read ingress %s/%s: %w", s.Namespace, name, getErr)
+			}
+			if metav1.IsControlledBy(live, s) {
+				return nil // ours; the cache had not seen it yet
+			}
 			return &nameConflictError{"Ingress", s.Namespace, name}
 		}
 		if err != nil {

@@ -249,7 +249,12 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	if err := c.sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "sync session", "key", key)
+		if apierrors.IsConflict(err) {
+			// The cache was behind the server: look again once it caught up.
+			klog.V(4).InfoS("session changed meanwhile; retrying", "key", key, "err", err)
+		} else {
+			utilruntime.HandleErrorWithContext(ctx, err, "sync session", "key", key)
+		}
 		c.queue.AddRateLimited(key)
 		return true
 	}
@@ -291,15 +296,21 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			return err
 		}
 	} else if err := c.syncWorkload(ctx, s, status, now); err != nil {
-		c.recorder.Eventf(s, "Warning", ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
+		if !apierrors.IsConflict(err) {
+			c.recorder.Eventf(s, "Warning", ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
+		}
 		return err
 	}
 	status.ObservedGeneration = s.Generation
-	c.recordTransition(s, status)
-	if err := c.patchStatus(ctx, cached, status); err != nil {
+	written, err := c.patchStatus(ctx, cached, status)
+	if err != nil {
 		return err
 	}
-	return c.observeWake(ctx, cached, status, now)
+	// Only now, once the status that records it is stored: a reconcile from
+	// a stale cache computes the same transition again, but its write
+	// conflicts, so no Event is recorded twice.
+	c.recordTransition(cached, status)
+	return c.observeWake(ctx, written, status, now)
 }
 
 // MaxDurationDeadline is creation + maxSessionDuration, when there is a limit.
@@ -392,6 +403,12 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 		return err
 	}
 	status.Phase, status.Reason, status.Message, status.PodName = phaseOf(s, viewPods(pods))
+	if status.Phase == streamv1alpha1.SessionPhaseRunning && !depReady {
+		// The pod is ready before its Deployment counts it: Running waits
+		// for both, so Running never shows beside DeploymentReady=False.
+		status.Phase, status.Reason = streamv1alpha1.SessionPhasePending, ReasonStarting
+		status.Message = fmt.Sprintf("pod %s is ready; waiting for deployment %s to count it", status.PodName, deployment.Name)
+	}
 	setCondition(status, gen, now, ConditionReady, status.Phase == streamv1alpha1.SessionPhaseRunning, status.Reason, status.Message)
 	return nil
 }
@@ -468,9 +485,10 @@ func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Sessi
 	return nil
 }
 
-// recordTransition records an Event when the phase or its reason changes.
+// recordTransition records an Event when the phase or its reason changed
+// from what the session's stored status said.
 func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) {
-	if s.Status.Phase == next.Phase && s.Status.Reason == next.Reason {
+	if !phaseChanged(s, next) {
 		return
 	}
 	kind := "Normal"
@@ -481,23 +499,42 @@ func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1a
 	c.recorder.Eventf(s, kind, next.Reason, "%s: %s", next.Phase, next.Message)
 }
 
+func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) bool {
+	return s.Status.Phase != next.Phase || s.Status.Reason != next.Reason
+}
+
 // statusFields are the status fields this controller owns.
 var statusFields = []string{"phase", "reason", "message", "podName", "url", "conditions", "observedGeneration"}
 
-func (c *Controller) patchStatus(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus) error {
-	patch, changed, err := statuspatch.Status(cached.Status, status, statusFields...)
+// patchStatus writes the fields this controller owns and returns the
+// session as stored afterwards (cached when nothing changed). A phase
+// transition is written only onto the resourceVersion it was computed
+// from: when the cache is behind, the write answers 409 Conflict and the
+// session is looked at again.
+func (c *Controller) patchStatus(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus) (*streamv1alpha1.Session, error) {
+	var patch []byte
+	var changed bool
+	var err error
+	if phaseChanged(cached, status) {
+		patch, changed, err = statuspatch.StatusAt(cached.ResourceVersion, cached.Status, status, statusFields...)
+	} else {
+		patch, changed, err = statuspatch.Status(cached.Status, status, statusFields...)
+	}
 	if err != nil || !changed {
-		return err
+		return cached, err
 	}
-	_, err = c.stream.StreamV1alpha1().Sessions(cached.Namespace).Patch(ctx, cached.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	written, err := c.stream.StreamV1alpha1().Sessions(cached.Namespace).Patch(ctx, cached.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
-		return fmt.Errorf("update status of session %s/%s: %w", cached.Namespace, cached.Name, err)
+		return nil, fmt.Errorf("update status of session %s/%s: %w", cached.Namespace, cached.Name, err)
 	}
-	return nil
+	return written, nil
 }
 
 // observeWake measures a wake (connect on a hibernated session → Running)
-// and removes its mark once the session runs or no longer wants to.
+// and removes its mark once the session runs or no longer wants to. The
+// mark is removed on the resourceVersion s was read at, and the wake is
+// counted only when that removal succeeds: a retried or stale reconcile
+// finds the mark gone, or conflicts, so one wake is counted once.
 func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time) error {
 	mark, ok := s.Annotations[stream.WokenAtAnnotation]
 	if !ok {
@@ -507,21 +544,28 @@ func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session,
 	if !running && s.Spec.State == streamv1alpha1.SessionStateRunning {
 		return nil
 	}
-	if running {
-		if wokenAt, err := time.Parse(time.RFC3339Nano, mark); err == nil {
-			took := now.Sub(wokenAt)
-			metrics.Wakes.Inc()
-			metrics.WakeDuration.Observe(took.Seconds())
-			klog.InfoS("woken session is running", "session", klog.KObj(s), "took", took)
-			c.recorder.Eventf(s, "Normal", "Woke", "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
-		}
-	}
-	patch, err := statuspatch.Annotations(map[string]*string{stream.WokenAtAnnotation: nil})
+	patch, err := statuspatch.AnnotationsAt(s.ResourceVersion, map[string]*string{stream.WokenAtAnnotation: nil})
 	if err != nil {
 		return err
 	}
-	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
 		return fmt.Errorf("remove wake mark of session %s/%s: %w", s.Namespace, s.Name, err)
 	}
+	if !running {
+		return nil
+	}
+	wokenAt, err := time.Parse(time.RFC3339Nano, mark)
+	if err != nil {
+		klog.InfoS("ignoring an unreadable wake mark", "session", klog.KObj(s), "mark", mark)
+		return nil
+	}
+	took := now.Sub(wokenAt)
+	metrics.Wakes.Inc()
+	metrics.WakeDuration.Observe(took.Seconds())
+	klog.InfoS("woken session is running", "session", klog.KObj(s), "took", took)
+	c.recorder.Eventf(s, "Normal", ReasonWoke, "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
 	return nil
 }

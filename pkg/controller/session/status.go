@@ -36,6 +36,7 @@ const (
 	ReasonTerminated         = "Terminated"
 	ReasonMaxDuration        = "MaxSessionDurationExceeded"
 	ReasonWorkloadSyncFailed = "WorkloadSyncFailed"
+	ReasonWoke               = "Woke"
 )
 
 // failingWaitingReasons are container states that do not heal by waiting.

@@ -44,6 +44,55 @@ func Status(oldStatus, newStatus any, fields ...string) ([]byte, bool, error) {
 	return data, true, nil
 }
 
+// StatusAt is Status with a precondition: the patch carries
+// metadata.resourceVersion, so the server refuses it with 409 Conflict when
+// the object changed since resourceVersion (e.g. the informer cache it was
+// computed from is stale). Controllers use it for writes that record
+// something to act on once, such as an Event or a metric.
+func StatusAt(resourceVersion string, oldStatus, newStatus any, fields ...string) ([]byte, bool, error) {
+	patch, changed, err := Status(oldStatus, newStatus, fields...)
+	if err != nil || !changed {
+		return patch, changed, err
+	}
+	return withResourceVersion(patch, resourceVersion)
+}
+
+// AnnotationsAt is Annotations with the resourceVersion precondition of StatusAt.
+func AnnotationsAt(resourceVersion string, values map[string]*string) ([]byte, error) {
+	patch, err := Annotations(values)
+	if err != nil {
+		return nil, err
+	}
+	patch, _, err = withResourceVersion(patch, resourceVersion)
+	return patch, err
+}
+
+func withResourceVersion(patch []byte, resourceVersion string) ([]byte, bool, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &fields); err != nil {
+		return nil, false, fmt.Errorf("decode patch: %w", err)
+	}
+	meta := map[string]json.RawMessage{}
+	if raw, ok := fields["metadata"]; ok {
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, false, fmt.Errorf("decode patch metadata: %w", err)
+		}
+	}
+	rv, err := json.Marshal(resourceVersion)
+	if err != nil {
+		return nil, false, err
+	}
+	meta["resourceVersion"] = rv
+	if fields["metadata"], err = json.Marshal(meta); err != nil {
+		return nil, false, err
+	}
+	data, err := json.Marshal(fields)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode patch: %w", err)
+	}
+	return data, true, nil
+}
+
 // Annotations returns a merge patch that sets (value != nil) or removes
 // (value == nil) annotations.
 func Annotations(values map[string]*string) ([]byte, error) {

@@ -2,14 +2,19 @@ package connection
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
@@ -19,9 +24,16 @@ import (
 // status.lastHeartbeat to now and answers the Connection. It reads and
 // writes in one guaranteed update with no resourceVersion precondition, so
 // a heartbeat never conflicts, and costs one round trip for the client.
+//
+// Only the connection's own user (spec.user) may send its heartbeats, or a
+// caller RBAC grants the "assign" verb on connections (as for naming
+// another user in spec.user): RBAC on connections/heartbeat alone would let
+// anyone in the namespace keep someone else's viewer, and so the session,
+// awake.
 type HeartbeatREST struct {
-	status *storebuilder.StatusREST
-	now    func() time.Time
+	status     *storebuilder.StatusREST
+	authorizer authorizer.Authorizer
+	now        func() time.Time
 }
 
 var (
@@ -29,9 +41,10 @@ var (
 	_ rest.StorageMetadata = &HeartbeatREST{}
 )
 
-// NewHeartbeatREST returns the heartbeat subresource over the status storage.
-func NewHeartbeatREST(status *storebuilder.StatusREST) *HeartbeatREST {
-	return &HeartbeatREST{status: status, now: time.Now}
+// NewHeartbeatREST returns the heartbeat subresource over the status
+// storage; authz decides whether a caller may beat for another user.
+func NewHeartbeatREST(status *storebuilder.StatusREST, authz authorizer.Authorizer) *HeartbeatREST {
+	return &HeartbeatREST{status: status, authorizer: authz, now: time.Now}
 }
 
 // New returns the request body type.
@@ -58,13 +71,26 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 			return nil, err
 		}
 	}
+	caller, ok := genericapirequest.UserFrom(ctx)
+	if !ok || caller.GetName() == "" {
+		return nil, apierrors.NewBadRequest("a heartbeat needs an authenticated user")
+	}
 	now := metav1.NewTime(r.now())
+	// spec.user is immutable, so one decision holds for every retry of the
+	// update; the authorizer is only asked when the caller is someone else.
+	var ownerChecked bool
 	beat := func(ctx context.Context, _, oldObj runtime.Object) (runtime.Object, error) {
 		// DefaultUpdatedObjectInfo without an object passes nil as newObj:
 		// the update starts from the stored object.
 		c := oldObj.DeepCopyObject().(*stream.Connection)
 		if c.DeletionTimestamp != nil {
 			return nil, apierrors.NewConflict(stream.Resource("connections"), name, fmt.Errorf("the connection is being deleted"))
+		}
+		if !ownerChecked {
+			if err := r.authorizeBeat(ctx, caller, c); err != nil {
+				return nil, err
+			}
+			ownerChecked = true
 		}
 		c.Status.LastHeartbeat = &now
 		c.Status.State = stream.ConnectionStateActive
@@ -76,4 +102,35 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 		return nil, err
 	}
 	return updated, nil
+}
+
+// authorizeBeat allows the connection's own user, and callers with the
+// assign verb on connections in its namespace; it answers 403 otherwise.
+func (r *HeartbeatREST) authorizeBeat(ctx context.Context, caller user.Info, c *stream.Connection) error {
+	if c.Spec.User == caller.GetName() {
+		return nil
+	}
+	gr := stream.Resource("connections")
+	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
+		User:            caller,
+		Verb:            owner.AssignVerb,
+		Namespace:       c.Namespace,
+		APIGroup:        gr.Group,
+		APIVersion:      streamv1alpha1.SchemeGroupVersion.Version,
+		Resource:        gr.Resource,
+		Name:            c.Name,
+		ResourceRequest: true,
+	})
+	if decision == authorizer.DecisionAllow {
+		return nil
+	}
+	msg := fmt.Sprintf("connection %s belongs to user %q: only that user, or a caller with the %q verb on %s, may send its heartbeats",
+		c.Name, c.Spec.User, owner.AssignVerb, gr)
+	if reason != "" {
+		msg += ": " + reason
+	}
+	if err != nil {
+		msg += fmt.Sprintf(" (authorizer error: %v)", err)
+	}
+	return apierrors.NewForbidden(gr, c.Name, errors.New(msg))
 }
