@@ -293,7 +293,10 @@ func (s *Stack) RestartStreamspace(ctx context.Context) error {
 	if err := s.waitHealthy(ctx, "streamspace-apiserver", s.Ports.Streamspace); err != nil {
 		return err
 	}
-	return s.waitAPIServicesAvailable(ctx)
+	if err := s.waitAPIServicesAvailable(ctx); err != nil {
+		return err
+	}
+	return s.refreshAggregatedOpenAPI(ctx)
 }
 
 // Stop stops every process of the stack, last started first, and releases

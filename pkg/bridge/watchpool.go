@@ -53,6 +53,30 @@ type sharedWatch struct {
 
 	mu      sync.Mutex
 	lastErr error
+	// refusals counts 401/403 answers in a row (reset after refusalWindow
+	// without one): an aggregated apiserver that has just (re)started can
+	// answer a few requests as anonymous before its authentication
+	// configuration is loaded, so only a refusal that persists ends feeds.
+	refusals    int
+	lastRefusal time.Time
+}
+
+const (
+	refusalsBeforeFailing = 3
+	refusalWindow         = 30 * time.Second
+)
+
+// refused records a 401/403 and tells whether it has persisted long enough
+// to be the token's real answer.
+func (w *sharedWatch) refused(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now.Sub(w.lastRefusal) > refusalWindow {
+		w.refusals = 0
+	}
+	w.refusals++
+	w.lastRefusal = now
+	return w.refusals >= refusalsBeforeFailing
 }
 
 // Failed is closed once the API refuses this token (401/403); Err says why.
@@ -144,7 +168,9 @@ func (p *watchPool) start(c caller, key watchKey) (*sharedWatch, error) {
 		w.mu.Lock()
 		w.lastErr = err
 		w.mu.Unlock()
-		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+		// Before the first successful list a refusal is the token's answer;
+		// after it, only a refusal that persists is (see refused).
+		if (apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err)) && (!w.informer.HasSynced() || w.refused(time.Now())) {
 			w.fail(err)
 			p.forget(w) // the next feed of this token asks again
 			return
@@ -227,11 +253,10 @@ func typedListWatch(c caller, resource watchResource, ns string) (cache.ListerWa
 }
 
 // listThenWatch makes the reflector LIST then WATCH instead of streaming
-// the initial state in a watch (WatchList, client-go's default). Against
-// streamspace-apiserver restarted under a feed, the streamed initial state
-// was observed to miss writes made right after the restart, which would be
-// a gap for the client forever (TestBridgeFeedResumesAfterAPIServerRestart
-// failed 2 of 4 runs that way, 0 of 5 with LIST+WATCH).
+// the initial state in a watch (WatchList, client-go's default). Both give
+// the same data, but after a relist client-go hands a WatchList's initial
+// state to handlers in map order, and the feed's per-change messages read
+// better in the list's key order (see docs/bridge.md, "Found").
 type listThenWatch struct{ *cache.ListWatch }
 
 func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }

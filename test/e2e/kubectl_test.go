@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDiscoveryAndExplain(t *testing.T) {
+	var err error
 	out := mustKubectl(t, "admin", "", "api-resources", "--api-group=stream.space", "-o", "wide")
 	for _, want := range []string{"sessions", "ss", "templates", "tpl", "connections", "conn", "streamspace"} {
 		if !strings.Contains(out, want) {
@@ -19,7 +21,12 @@ func TestDiscoveryAndExplain(t *testing.T) {
 			t.Errorf("api-resources for catalog.stream.space lacks %q:\n%s", want, out)
 		}
 	}
-	out = mustKubectl(t, "alice", "", "explain", "session.spec.idleTimeout")
+	// Other tests restart streamspace-apiserver; the aggregator re-reads its
+	// OpenAPI shortly after, so give explain that long.
+	eventually(t, 30*time.Second, "kubectl explain to know sessions", func() (bool, error) {
+		out, err = kubectl(t, "alice", "", "explain", "session.spec.idleTimeout")
+		return err == nil, err
+	})
 	if !strings.Contains(out, "hibernates") {
 		t.Errorf("kubectl explain session.spec.idleTimeout does not explain it:\n%s", out)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -142,7 +143,11 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 		// request-header authenticator that verifies kube-apiserver's proxy
 		// certificate once per chain; anything else falls through to the
 		// delegated authenticators as before.
-		serverConfig.Authentication.Authenticator = union.New(frontproxy.New(rh, clock.RealClock{}), serverConfig.Authentication.Authenticator)
+		// Like the stock chain, every authenticated user is also in
+		// system:authenticated (RBAC's discovery and OpenAPI rules use it).
+		serverConfig.Authentication.Authenticator = union.New(
+			group.NewAuthenticatedGroupAdder(frontproxy.New(rh, clock.RealClock{})),
+			serverConfig.Authentication.Authenticator)
 	}
 	backend, err := o.Postgres.NewBackend(ctx)
 	if err != nil {
