@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -29,6 +28,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -168,33 +168,10 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
-	for range workers {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for processNext(ctx, c.connQueue, c.reapIfStale) {
-			}
-		}, time.Second)
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for processNext(ctx, c.sessionQueue, c.updateCounters) {
-			}
-		}, time.Second)
-	}
+	worker.Start(ctx, workers, c.connQueue, "reap stale connection", c.reapIfStale)
+	worker.Start(ctx, workers, c.sessionQueue, "update connection counters", c.updateCounters)
 	<-ctx.Done()
 	return nil
-}
-
-func processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) bool {
-	key, quit := queue.Get()
-	if quit {
-		return false
-	}
-	defer queue.Done(key)
-	if err := sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "sync", "key", key)
-		queue.AddRateLimited(key)
-		return true
-	}
-	queue.Forget(key)
-	return true
 }
 
 // LastSeen is the last sign of life of a connection: its last heartbeat,

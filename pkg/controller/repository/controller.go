@@ -16,7 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -29,6 +28,7 @@ import (
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	catalogsync "github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/controller/worker"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
@@ -251,36 +251,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", ControllerName)
 	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.runRepositoryWorker, time.Second)
-	}
-	go wait.UntilWithContext(ctx, c.runCountWorker, time.Second)
+	worker.Start(ctx, workers, c.repoQueue, "sync repository", c.syncRepository)
+	worker.Start(ctx, 1, c.countQueue, "count installs", c.syncInstallCount)
 	<-ctx.Done()
 	klog.InfoS("stopping controller", "controller", ControllerName)
 	return nil
-}
-
-func (c *Controller) runRepositoryWorker(ctx context.Context) {
-	for c.processNext(ctx, c.repoQueue, c.syncRepository) {
-	}
-}
-
-func (c *Controller) runCountWorker(ctx context.Context) {
-	for c.processNext(ctx, c.countQueue, c.syncInstallCount) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) bool {
-	key, quit := queue.Get()
-	if quit {
-		return false
-	}
-	defer queue.Done(key)
-	if err := sync(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "sync failed, will retry", "key", key)
-		queue.AddRateLimited(key)
-		return true
-	}
-	queue.Forget(key)
-	return true
 }

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -36,6 +35,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
 	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
+	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
 )
@@ -230,36 +230,9 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
-	for range workers {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
+	worker.Start(ctx, workers, c.queue, "sync session", c.sync)
 	<-ctx.Done()
 	return nil
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if apierrors.IsConflict(err) {
-			// The cache was behind the server: look again once it caught up.
-			klog.V(4).InfoS("session changed meanwhile; retrying", "key", key, "err", err)
-		} else {
-			utilruntime.HandleErrorWithContext(ctx, err, "sync session", "key", key)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 // sync moves one session one step toward its spec and records the truth.
