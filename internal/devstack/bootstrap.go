@@ -15,7 +15,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
@@ -314,14 +313,6 @@ func (s *Stack) waitAPIServicesAvailable(ctx context.Context) error {
 				return fmt.Errorf("discovery of %s through the aggregator: %w", gv, err)
 			}
 		}
-		// A freshly started server can answer its first requests as
-		// anonymous until its authentication is in place: wait until a
-		// user is served as herself.
-		if len(s.cfg.Users) > 0 {
-			if err := s.userCanListSessions(ctx, s.cfg.Users[0]); err != nil {
-				return err
-			}
-		}
 		return nil
 	})
 }
@@ -343,45 +334,4 @@ func manifestFiles(dir string) ([]string, error) {
 		return nil, fmt.Errorf("no manifests in %s", dir)
 	}
 	return args, nil
-}
-
-// userCanListSessions lists the sessions of a sample user's namespace as
-// that user, through the aggregator.
-func (s *Stack) userCanListSessions(ctx context.Context, user string) error {
-	cfg, err := s.RESTConfig(user)
-	if err != nil {
-		return err
-	}
-	client, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	sessions := schema.GroupVersionResource{Group: "stream.space", Version: "v1alpha1", Resource: "sessions"}
-	if _, err := client.Resource(sessions).Namespace(user).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
-		return fmt.Errorf("%s listing her sessions through the aggregator: %w", user, err)
-	}
-	return nil
-}
-
-// refreshAggregatedOpenAPI makes kube-apiserver's aggregator fetch the
-// OpenAPI of our APIServices again. After a restart of streamspace-apiserver
-// its first requests can be answered as anonymous (a known issue, see
-// README.md), and an OpenAPI fetch refused then is only retried much
-// later; a change of the APIService object makes the aggregator fetch now.
-func (s *Stack) refreshAggregatedOpenAPI(ctx context.Context) error {
-	cfg, err := s.RESTConfig("")
-	if err != nil {
-		return err
-	}
-	client, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{"streamspace.dev/openapi-refresh":%q}}}`, time.Now().Format(time.RFC3339Nano))
-	for _, name := range streamspaceAPIServices {
-		if _, err := client.Resource(apiServiceResource).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			return fmt.Errorf("refresh the aggregated OpenAPI of %s: %w", name, err)
-		}
-	}
-	return nil
 }

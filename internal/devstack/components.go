@@ -103,6 +103,9 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.applyRegistration(ctx); err != nil {
 			return err
 		}
+		if err := s.waitReady(ctx, "streamspace-apiserver", s.StreamspaceURL); err != nil {
+			return err
+		}
 	}
 	if err := s.waitHealthy(ctx, "kube-controller-manager", s.Ports.ControllerManager); err != nil {
 		return err
@@ -311,12 +314,23 @@ func (s *Stack) startStreamspace() error {
 // waitHealthy waits for /healthz of a component serving on 127.0.0.1:port
 // with a self-signed certificate (anonymous access to /healthz is allowed).
 func (s *Stack) waitHealthy(ctx context.Context, name string, port int) error {
+	return s.waitEndpoint(ctx, name, "https://127.0.0.1:"+strconv.Itoa(port), "/healthz", "healthy")
+}
+
+// waitReady waits for /readyz of an API server at url: streamspace-apiserver
+// is ready only once the CA bundles of its delegated authentication are
+// loaded, so a ready server never answers a front-proxied user as anonymous.
+func (s *Stack) waitReady(ctx context.Context, name, url string) error {
+	return s.waitEndpoint(ctx, name, url, "/readyz", "ready")
+}
+
+func (s *Stack) waitEndpoint(ctx context.Context, name, url, path, what string) error {
 	p := s.process(name)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // local self-signed health endpoint
 	}}
-	return s.poll(ctx, p, name+" healthy", func() error {
-		return httpOK(client, "https://127.0.0.1:"+strconv.Itoa(port)+"/healthz")
+	return s.poll(ctx, p, name+" "+what, func() error {
+		return httpOK(client, url+path)
 	})
 }
 

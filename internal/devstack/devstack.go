@@ -227,6 +227,12 @@ func (s *Stack) logf(format string, args ...any) {
 // UserKubeconfig is the path of the kubeconfig of a sample user (bearer token).
 func (s *Stack) UserKubeconfig(user string) string { return s.paths.userKubeconfig(user) }
 
+// FrontProxyClientCert returns the certificate and key files kube-apiserver's
+// aggregator presents to streamspace-apiserver (--proxy-client-cert-file).
+func (s *Stack) FrontProxyClientCert() (certFile, keyFile string) {
+	return s.paths.pkiFile("front-proxy-client.crt"), s.paths.pkiFile("front-proxy-client.key")
+}
+
 // UserTokenFile is the path of a sample user's bearer token (no newline).
 func (s *Stack) UserTokenFile(user string) string { return s.paths.userToken(user) }
 
@@ -290,13 +296,10 @@ func (s *Stack) RestartStreamspace(ctx context.Context) error {
 	if err := s.startStreamspace(); err != nil {
 		return err
 	}
-	if err := s.waitHealthy(ctx, "streamspace-apiserver", s.Ports.Streamspace); err != nil {
+	if err := s.waitReady(ctx, "streamspace-apiserver", s.StreamspaceURL); err != nil {
 		return err
 	}
-	if err := s.waitAPIServicesAvailable(ctx); err != nil {
-		return err
-	}
-	return s.refreshAggregatedOpenAPI(ctx)
+	return s.waitAPIServicesAvailable(ctx)
 }
 
 // Stop stops every process of the stack, last started first, and releases

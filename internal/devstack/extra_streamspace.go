@@ -17,6 +17,21 @@ import (
 // Each call needs its own name ("streamspace-apiserver-2", ...), which names
 // its log file.
 func (s *Stack) StartExtraStreamspace(ctx context.Context, name string) (url string, stop func() error, err error) {
+	url, stop, err = s.LaunchExtraStreamspace(name)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := s.waitReady(ctx, name, url); err != nil {
+		_ = stop()
+		return "", nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	return url, stop, nil
+}
+
+// LaunchExtraStreamspace is StartExtraStreamspace without the wait: it
+// returns as soon as the process is started, before it listens, so a test
+// can send requests from the server's first listening moment.
+func (s *Stack) LaunchExtraStreamspace(name string) (url string, stop func() error, err error) {
 	if s.cfg.WithoutStreamspace {
 		return "", nil, errors.New("devstack: stack runs without streamspace-apiserver")
 	}
@@ -53,10 +68,6 @@ func (s *Stack) StartExtraStreamspace(ctx context.Context, name string) (url str
 			stopErr = p.stop()
 		})
 		return stopErr
-	}
-	if err := s.waitHealthy(ctx, name, port); err != nil {
-		_ = stop()
-		return "", nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	return "https://127.0.0.1:" + strconv.Itoa(port), stop, nil
 }

@@ -53,30 +53,6 @@ type sharedWatch struct {
 
 	mu      sync.Mutex
 	lastErr error
-	// refusals counts 401/403 answers in a row (reset after refusalWindow
-	// without one): an aggregated apiserver that has just (re)started can
-	// answer a few requests as anonymous before its authentication
-	// configuration is loaded, so only a refusal that persists ends feeds.
-	refusals    int
-	lastRefusal time.Time
-}
-
-const (
-	refusalsBeforeFailing = 3
-	refusalWindow         = 30 * time.Second
-)
-
-// refused records a 401/403 and tells whether it has persisted long enough
-// to be the token's real answer.
-func (w *sharedWatch) refused(now time.Time) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if now.Sub(w.lastRefusal) > refusalWindow {
-		w.refusals = 0
-	}
-	w.refusals++
-	w.lastRefusal = now
-	return w.refusals >= refusalsBeforeFailing
 }
 
 // Failed is closed once the API refuses this token (401/403); Err says why.
@@ -168,9 +144,9 @@ func (p *watchPool) start(c caller, key watchKey) (*sharedWatch, error) {
 		w.mu.Lock()
 		w.lastErr = err
 		w.mu.Unlock()
-		// Before the first successful list a refusal is the token's answer;
-		// after it, only a refusal that persists is (see refused).
-		if (apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err)) && (!w.informer.HasSynced() || w.refused(time.Now())) {
+		// A refusal is the token's answer (expired, revoked, or its rights
+		// taken away): the feeds end and the next one asks again.
+		if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
 			w.fail(err)
 			p.forget(w) // the next feed of this token asks again
 			return

@@ -4,19 +4,26 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	basecompatibility "k8s.io/component-base/compatibility"
 	baseversion "k8s.io/component-base/version"
 	"k8s.io/klog/v2"
@@ -26,6 +33,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
 	"github.com/streamspace/controlplane/pkg/apiserver"
+	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
@@ -135,8 +143,23 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	serverConfig.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")
 	serverConfig.ShutdownWatchTerminationGracePeriod = o.ShutdownWatchTerminationGracePeriod
 
+	clientCA, err := o.configMapClientCA()
+	if err != nil {
+		return nil, err
+	}
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
+	}
+	var requestHeaderCA dynamiccertificates.CAContentProvider
+	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
+		requestHeaderCA = rh.CAContentProvider
+	}
+	// Not ready, and no request with a client certificate served, before
+	// both CA bundles are loaded (see package cabundles).
+	gate := cabundles.New(cabundles.DefaultHoldTimeout, clientCA, requestHeaderCA)
+	serverConfig.AddReadyzChecks(gate.ReadyzCheck())
+	serverConfig.BuildHandlerChainFunc = func(handler http.Handler, c *genericapiserver.Config) http.Handler {
+		return gate.Hold(genericapiserver.DefaultBuildHandlerChain(handler, c), c.Serializer)
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
@@ -157,6 +180,47 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 		GenericConfig: serverConfig,
 		ExtraConfig:   apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache},
 	}, nil
+}
+
+// configMapClientCA sets up the client CA that delegated authentication
+// would otherwise create itself from kube-system/extension-apiserver-authentication
+// (the same ConfigMapCAController), so that the readiness gate can see when
+// it is loaded. It returns nil when the client CA comes from a file
+// (--client-ca-file, loaded at once) or is not looked up in the cluster.
+func (o *Options) configMapClientCA() (dynamiccertificates.CAContentProvider, error) {
+	authn := o.RecommendedOptions.Authentication
+	if authn == nil {
+		return nil, nil
+	}
+	if authn.ClientCert != (genericoptions.ClientCertAuthenticationOptions{}) || authn.SkipInClusterLookup {
+		return authn.ClientCert.CAContentProvider, nil
+	}
+	var cfg *rest.Config
+	var err error
+	if authn.RemoteKubeConfigFile != "" {
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: authn.RemoteKubeConfigFile}, &clientcmd.ConfigOverrides{}).ClientConfig()
+	} else {
+		cfg, err = rest.InClusterConfig()
+		if errors.Is(err, rest.ErrNotInCluster) && authn.RemoteKubeConfigFileOptional {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delegated authentication kubeconfig: %w", err)
+	}
+	cfg.Timeout = authn.TokenRequestTimeout
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("delegated authentication client: %w", err)
+	}
+	ca, err := dynamiccertificates.NewDynamicCAFromConfigMapController("client-ca", metav1.NamespaceSystem,
+		"extension-apiserver-authentication", "client-ca-file", client)
+	if err != nil {
+		return nil, fmt.Errorf("client CA from kube-system/extension-apiserver-authentication: %w", err)
+	}
+	authn.ClientCert.CAContentProvider = ca
+	return ca, nil
 }
 
 // Run serves until ctx ends.
