@@ -176,7 +176,7 @@ func TestWithoutDir(t *testing.T) {
 func TestStartStop(t *testing.T) {
 	tools := os.Getenv("STREAMSPACE_TOOLS_DIR")
 	if tools == "" {
-		t.Skip("STREAMSPACE_TOOLS_DIR not set (make test sets it)")
+		t.Fatal("STREAMSPACE_TOOLS_DIR is not set: run make test-unit, which builds the tools and sets it")
 	}
 	dir := t.TempDir()
 	var log bytes.Buffer

@@ -15,7 +15,7 @@ import (
 // bridge: each answers with the old shape, as alice.
 func TestBridgeSeedREADMECurlExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		t.Fatal("curl not found: install the Debian package curl (.ci/run does)")
 	}
 	token := stack.UserTokenFile("alice")
 	curl := func(args ...string) (int, string) {
