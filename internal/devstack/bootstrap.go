@@ -57,8 +57,11 @@ metadata:
   name: streamspace-dev:{{.User}}
 rules:
 - apiGroups: [""]
-  resources: [namespaces]
+  resources: [namespaces, resourcequotas]
   verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [resourcequotas/status]
+  verbs: [update]
 - apiGroups: [admissionregistration.k8s.io]
   resources: [mutatingwebhookconfigurations, validatingwebhookconfigurations, validatingadmissionpolicies, validatingadmissionpolicybindings, mutatingadmissionpolicies, mutatingadmissionpolicybindings]
   verbs: [get, list, watch]

@@ -32,6 +32,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
+	"github.com/streamspace/controlplane/pkg/admission/plugin/resourcequota"
 	"github.com/streamspace/controlplane/pkg/apiserver"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
@@ -69,7 +70,11 @@ func NewOptions() *Options {
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, owner.PluginName)
 
-	// Installing catalog templates (issue 5): a plugin reading CatalogTemplates through the loopback client.
+	// ResourceQuota (count/sessions.stream.space, ...) on our resources.
+	resourcequota.Register(o.RecommendedOptions.Admission.Plugins)
+	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, resourcequota.PluginName)
+
+	// Installing catalog templates: a plugin reading CatalogTemplates through the loopback client.
 	catalogsource.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, catalogsource.PluginName)
 	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
@@ -78,7 +83,7 @@ func NewOptions() *Options {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
 		}
 		o.catalogInformers = externalversions.NewSharedInformerFactory(client, 0)
-		return []admission.PluginInitializer{catalogsource.NewInitializer(o.catalogInformers)}, nil
+		return []admission.PluginInitializer{catalogsource.NewInitializer(o.catalogInformers), resourcequota.NewInitializer()}, nil
 	}
 	return o
 }
