@@ -40,9 +40,11 @@ func TestKubernetesControllersUseOurAPI(t *testing.T) {
 				t.Fatalf("delete namespace %s: %v", name, err)
 			}
 		}
+		began := time.Now()
 		for _, name := range []string{ns, empty} {
 			waitNamespaceGone(t, kube, name)
 		}
+		t.Logf("namespaces with and without our objects deleted in %s", time.Since(began).Round(time.Millisecond))
 		// The database holds nothing of the namespace any more.
 		if got := mustKubectl(t, "admin", "", "get", "sessions,templates,connections", "-n", ns, "-o", "name"); strings.TrimSpace(got) != "" {
 			t.Errorf("left behind in deleted namespace %s: %s", ns, got)
