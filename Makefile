@@ -25,7 +25,8 @@ KWOK_VERSION := $(call module-version,sigs.k8s.io/kwok,hack/tools/kwok/go.mod)
 ifeq ($(KUBE_VERSION),)
 $(error cannot read the kubernetes version from hack/tools/kube/go.mod)
 endif
-TOOLS_DIR ?= $(HOME)/.cache/streamspace/tools/$(KUBE_VERSION)
+# $STREAMSPACE_TOOLS_DIR (what the tests read) overrides the shared cache.
+TOOLS_DIR ?= $(or $(STREAMSPACE_TOOLS_DIR),$(HOME)/.cache/streamspace/tools/$(KUBE_VERSION))
 
 KUBE_STAMP := $(TOOLS_DIR)/.stamp-kube-$(KUBE_VERSION)
 ETCD_STAMP := $(TOOLS_DIR)/.stamp-etcd-$(ETCD_VERSION)
