@@ -110,7 +110,7 @@ dev-down: $(BIN_DIR)/streamspace-dev
 dev-status: $(BIN_DIR)/streamspace-dev
 	$(DEV) status $(DEV_FLAGS)
 
-## generate: regenerate code (deepcopy, clients, OpenAPI, ...)
+## generate: regenerate code (protobuf, deepcopy, clients, OpenAPI, ...); needs protoc
 generate:
 	hack/update-codegen.sh
 
