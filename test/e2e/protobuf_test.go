@@ -94,13 +94,12 @@ func typed[T runtime.Object](c getCreateUpdater[T]) typedClient {
 // wireResources are the five resources; prefix keeps the cluster-scoped
 // names of one test run apart from other tests'.
 func wireResources(prefix string) []wireResource {
-	vnc := &streamv1alpha1.VNCConfig{Enabled: true, Port: 5901}
 	return []wireResource{{
 		gv: streamv1alpha1.SchemeGroupVersion, resource: "templates", namespaced: true,
 		client: func(ss clientset.Interface, ns string) typedClient { return typed(ss.StreamV1alpha1().Templates(ns)) },
 		object: func(name string, i int) runtime.Object {
 			return &streamv1alpha1.Template{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: streamv1alpha1.TemplateSpec{
-				DisplayName: "Wire", BaseImage: fmt.Sprintf("example.org/wire:%d", i), VNC: vnc,
+				DisplayName: "Wire", BaseImage: fmt.Sprintf("example.org/wire:%d", i), VNC: &streamv1alpha1.VNCConfig{Enabled: true, Port: 5901},
 				Ports: []streamv1alpha1.TemplatePort{{Name: "vnc", ContainerPort: 5901}},
 			}}
 		},
@@ -153,7 +152,7 @@ func wireResources(prefix string) []wireResource {
 			return &catalogv1alpha1.CatalogTemplate{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: catalogv1alpha1.CatalogTemplateSpec{
 				// No TemplateRepository has this name, so no sync prunes it.
 				Repository: prefix + "-no-repository", Path: "wire.yaml",
-				Template: streamv1alpha1.TemplateSpec{DisplayName: "Wire", BaseImage: fmt.Sprintf("example.org/wire:%d", i), VNC: vnc},
+				Template: streamv1alpha1.TemplateSpec{DisplayName: "Wire", BaseImage: fmt.Sprintf("example.org/wire:%d", i), VNC: &streamv1alpha1.VNCConfig{Enabled: true}},
 			}}
 		},
 		mutate: func(obj runtime.Object) { obj.(*catalogv1alpha1.CatalogTemplate).Spec.Category = "updated" },
@@ -279,7 +278,8 @@ func wireREST(t *testing.T, accept string) (rest.Interface, *http.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.GroupVersion = &streamv1alpha1.SchemeGroupVersion // paths are absolute
+	gv := streamv1alpha1.SchemeGroupVersion // required; the paths used are absolute
+	cfg.GroupVersion = &gv
 	cfg.APIPath = "/apis"
 	cfg.NegotiatedSerializer = serializer.NewCodecFactory(wireScheme).WithoutConversion()
 	cfg.AcceptContentTypes = accept
