@@ -54,7 +54,7 @@ TEST_ENV := STREAMSPACE_TOOLS_DIR=$(TOOLS_DIR) STREAMSPACE_BIN_DIR=$(BIN_DIR)
 UNIT_TIMEOUT ?= 15m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge clean
+.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire clean
 
 ## build: every command in cmd/ into bin/
 build:
@@ -111,7 +111,7 @@ dev-down: $(BIN_DIR)/streamspace-dev
 dev-status: $(BIN_DIR)/streamspace-dev
 	$(DEV) status $(DEV_FLAGS)
 
-## generate: regenerate code (deepcopy, clients, OpenAPI, ...)
+## generate: regenerate code (protobuf, deepcopy, clients, OpenAPI, ...); needs protoc
 generate:
 	hack/update-codegen.sh
 
@@ -143,6 +143,13 @@ bench: tools build
 BENCH_BRIDGE_ARGS ?=
 bench-bridge: tools build
 	$(TEST_ENV) $(GO) run ./hack/bench-bridge --out $(CURDIR)/docs/benchmarks.md $(BENCH_BRIDGE_ARGS)
+
+## bench-wire: LIST of 10,000 Sessions in JSON and in protobuf through the
+## aggregator (bytes, wall time, server and client CPU), every round;
+## rewrites its section of docs/benchmarks.md (a few minutes)
+BENCH_WIRE_ARGS ?=
+bench-wire: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench-wire --out $(CURDIR)/docs/benchmarks.md $(BENCH_WIRE_ARGS)
 
 clean:
 	rm -rf $(BIN_DIR)

@@ -8,7 +8,8 @@ import (
 	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
 )
 
-// Every stream.space type survives internal → v1alpha1 → internal.
+// Every stream.space type survives internal → v1alpha1 → internal through
+// JSON and through protobuf. (RoundTripTestForAPIGroup skips protobuf.)
 func TestRoundTripTypes(t *testing.T) {
-	roundtrip.RoundTripTestForAPIGroup(t, Install, streamfuzzer.Funcs)
+	roundtrip.RoundTripProtobufTestForAPIGroup(t, Install, streamfuzzer.Funcs)
 }

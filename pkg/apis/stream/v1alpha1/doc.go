@@ -1,5 +1,6 @@
 // +k8s:openapi-gen=true
 // +k8s:deepcopy-gen=package
+// +k8s:protobuf-gen=package
 // +k8s:conversion-gen=github.com/streamspace/controlplane/pkg/apis/stream
 // +k8s:defaulter-gen=TypeMeta
 // +groupName=stream.space

@@ -37,14 +37,14 @@ const (
 type Session struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 
 	// spec is the desired state of the session.
 	// +optional
-	Spec SessionSpec `json:"spec,omitempty"`
+	Spec SessionSpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
 	// status is the observed state of the session, written by the controller.
 	// +optional
-	Status SessionStatus `json:"status,omitempty"`
+	Status SessionStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
 }
 
 // SessionSpec is the desired state of a session.
@@ -52,33 +52,33 @@ type SessionSpec struct {
 	// user owns the session. It defaults to the authenticated caller; naming
 	// another user requires the "impersonate-user" permission on sessions.
 	// +optional
-	User string `json:"user,omitempty"`
+	User string `json:"user,omitempty" protobuf:"bytes,1,opt,name=user"`
 	// template is the name of the Template, in the session's namespace, the session starts from.
-	Template string `json:"template"`
+	Template string `json:"template" protobuf:"bytes,2,opt,name=template"`
 	// state is what the owner wants: running, hibernated (scaled to zero, home kept) or terminated.
 	// Defaults to running.
 	// +optional
-	State SessionState `json:"state,omitempty"`
+	State SessionState `json:"state,omitempty" protobuf:"bytes,3,opt,name=state,casttype=SessionState"`
 	// resources of the session's container; the template's defaultResources apply when empty.
 	// The old flat form {cpu, memory} is accepted and becomes equal requests and limits.
 	// +optional
-	Resources ResourceRequirements `json:"resources,omitempty"`
+	Resources ResourceRequirements `json:"resources,omitempty" protobuf:"bytes,4,opt,name=resources"`
 	// persistentHome keeps the user's home directory on a PersistentVolumeClaim
 	// named home-<user> across sessions. Defaults to true.
 	// +optional
-	PersistentHome *bool `json:"persistentHome,omitempty"`
+	PersistentHome *bool `json:"persistentHome,omitempty" protobuf:"varint,5,opt,name=persistentHome"`
 	// idleTimeout is how long the session may run with no connection before it
 	// hibernates, e.g. "30m". Defaults to 30m; "0s" never hibernates.
 	// +optional
-	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
+	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty" protobuf:"bytes,6,opt,name=idleTimeout"`
 	// maxSessionDuration is how long the session may exist before it is
 	// terminated, e.g. "8h". Defaults to 8h; "0s" means no limit.
 	// +optional
-	MaxSessionDuration *metav1.Duration `json:"maxSessionDuration,omitempty"`
+	MaxSessionDuration *metav1.Duration `json:"maxSessionDuration,omitempty" protobuf:"bytes,7,opt,name=maxSessionDuration"`
 	// tags are free-form labels for people.
 	// +optional
 	// +listType=atomic
-	Tags []string `json:"tags,omitempty"`
+	Tags []string `json:"tags,omitempty" protobuf:"bytes,8,rep,name=tags"`
 }
 
 // ResourceRequirements are compute resources in the Kubernetes form
@@ -86,18 +86,18 @@ type SessionSpec struct {
 type ResourceRequirements struct {
 	// requests is the guaranteed amount of each resource.
 	// +optional
-	Requests corev1.ResourceList `json:"requests,omitempty"`
+	Requests corev1.ResourceList `json:"requests,omitempty" protobuf:"bytes,1,rep,name=requests,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
 	// limits is the maximum amount of each resource.
 	// +optional
-	Limits corev1.ResourceList `json:"limits,omitempty"`
+	Limits corev1.ResourceList `json:"limits,omitempty" protobuf:"bytes,2,rep,name=limits,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
 	// cpu is the old flat form: it sets both the request and the limit of cpu
 	// where those are not given. It is not written back.
 	// +optional
-	CPU *resource.Quantity `json:"cpu,omitempty"`
+	CPU *resource.Quantity `json:"cpu,omitempty" protobuf:"bytes,3,opt,name=cpu"`
 	// memory is the old flat form: it sets both the request and the limit of
 	// memory where those are not given. It is not written back.
 	// +optional
-	Memory *resource.Quantity `json:"memory,omitempty"`
+	Memory *resource.Quantity `json:"memory,omitempty" protobuf:"bytes,4,opt,name=memory"`
 }
 
 // SessionStatus is the observed state of a session.
@@ -106,42 +106,42 @@ type SessionStatus struct {
 	// Hibernated when scaled to zero, Terminated when its workload is removed,
 	// Failed with a reason.
 	// +optional
-	Phase SessionPhase `json:"phase,omitempty"`
+	Phase SessionPhase `json:"phase,omitempty" protobuf:"bytes,1,opt,name=phase,casttype=SessionPhase"`
 	// url where the session is reached.
 	// +optional
-	URL string `json:"url,omitempty"`
+	URL string `json:"url,omitempty" protobuf:"bytes,2,opt,name=url"`
 	// podName is the name of the session's pod.
 	// +optional
-	PodName string `json:"podName,omitempty"`
+	PodName string `json:"podName,omitempty" protobuf:"bytes,3,opt,name=podName"`
 	// activeConnections is the number of live viewers.
 	// +optional
-	ActiveConnections int32 `json:"activeConnections,omitempty"`
+	ActiveConnections int32 `json:"activeConnections,omitempty" protobuf:"varint,4,opt,name=activeConnections"`
 	// lastActivity is the last time a viewer was seen.
 	// +optional
-	LastActivity *metav1.Time `json:"lastActivity,omitempty"`
+	LastActivity *metav1.Time `json:"lastActivity,omitempty" protobuf:"bytes,5,opt,name=lastActivity"`
 	// lastConnection is when the last viewer connected.
 	// +optional
-	LastConnection *metav1.Time `json:"lastConnection,omitempty"`
+	LastConnection *metav1.Time `json:"lastConnection,omitempty" protobuf:"bytes,6,opt,name=lastConnection"`
 	// lastDisconnect is when the last viewer went away.
 	// +optional
-	LastDisconnect *metav1.Time `json:"lastDisconnect,omitempty"`
+	LastDisconnect *metav1.Time `json:"lastDisconnect,omitempty" protobuf:"bytes,7,opt,name=lastDisconnect"`
 	// hibernateAt is when the session will hibernate if nobody connects.
 	// +optional
-	HibernateAt *metav1.Time `json:"hibernateAt,omitempty"`
+	HibernateAt *metav1.Time `json:"hibernateAt,omitempty" protobuf:"bytes,8,opt,name=hibernateAt"`
 	// reason is a CamelCase word for the current phase, e.g. TemplateNotFound.
 	// +optional
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty" protobuf:"bytes,9,opt,name=reason"`
 	// message explains the current phase to a person.
 	// +optional
-	Message string `json:"message,omitempty"`
+	Message string `json:"message,omitempty" protobuf:"bytes,10,opt,name=message"`
 	// conditions: TemplateResolved, DeploymentReady, PVCBound, Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []metav1.Condition `json:"conditions,omitempty" protobuf:"bytes,11,rep,name=conditions"`
 	// observedGeneration is the generation of the spec the status describes.
 	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,12,opt,name=observedGeneration"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -150,8 +150,8 @@ type SessionStatus struct {
 type SessionList struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []Session `json:"items"`
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	Items           []Session `json:"items" protobuf:"bytes,2,rep,name=items"`
 }
 
 // AppType says how a template is presented: a remote desktop or a web app.
@@ -170,138 +170,138 @@ const (
 type Template struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 
 	// +optional
-	Spec TemplateSpec `json:"spec,omitempty"`
+	Spec TemplateSpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
 	// +optional
-	Status TemplateStatus `json:"status,omitempty"`
+	Status TemplateStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
 }
 
 // TemplateSpec is an application image and how to run and reach it.
 type TemplateSpec struct {
 	// displayName is the name shown to people.
-	DisplayName string `json:"displayName"`
+	DisplayName string `json:"displayName" protobuf:"bytes,1,opt,name=displayName"`
 	// +optional
-	Description string `json:"description,omitempty"`
+	Description string `json:"description,omitempty" protobuf:"bytes,2,opt,name=description"`
 	// category for display, e.g. "Web Browsers".
 	// +optional
-	Category string `json:"category,omitempty"`
+	Category string `json:"category,omitempty" protobuf:"bytes,3,opt,name=category"`
 	// icon is the URL of an image.
 	// +optional
-	Icon string `json:"icon,omitempty"`
+	Icon string `json:"icon,omitempty" protobuf:"bytes,4,opt,name=icon"`
 	// baseImage is the container image of the application.
-	BaseImage string `json:"baseImage"`
+	BaseImage string `json:"baseImage" protobuf:"bytes,5,opt,name=baseImage"`
 	// defaultResources apply to sessions that set none. The old flat form {cpu, memory} is accepted.
 	// +optional
-	DefaultResources ResourceRequirements `json:"defaultResources,omitempty"`
+	DefaultResources ResourceRequirements `json:"defaultResources,omitempty" protobuf:"bytes,6,opt,name=defaultResources"`
 	// +optional
 	// +listType=atomic
-	Ports []TemplatePort `json:"ports,omitempty"`
+	Ports []TemplatePort `json:"ports,omitempty" protobuf:"bytes,7,rep,name=ports"`
 	// +optional
 	// +listType=atomic
-	Env []EnvVar `json:"env,omitempty"`
+	Env []EnvVar `json:"env,omitempty" protobuf:"bytes,8,rep,name=env"`
 	// +optional
 	// +listType=atomic
-	VolumeMounts []VolumeMount `json:"volumeMounts,omitempty"`
+	VolumeMounts []VolumeMount `json:"volumeMounts,omitempty" protobuf:"bytes,9,rep,name=volumeMounts"`
 	// vnc is the remote-desktop endpoint of a desktop application.
 	// +optional
-	VNC *VNCConfig `json:"vnc,omitempty"`
+	VNC *VNCConfig `json:"vnc,omitempty" protobuf:"bytes,10,opt,name=vnc"`
 	// kasmvnc is the old name of vnc, accepted on input and converted to vnc.
 	// +optional
-	KasmVNC *VNCConfig `json:"kasmvnc,omitempty"`
+	KasmVNC *VNCConfig `json:"kasmvnc,omitempty" protobuf:"bytes,11,opt,name=kasmvnc"`
 	// capabilities the application uses: Network, Audio, Clipboard, USB, Printing.
 	// +optional
 	// +listType=atomic
-	Capabilities []string `json:"capabilities,omitempty"`
+	Capabilities []string `json:"capabilities,omitempty" protobuf:"bytes,12,rep,name=capabilities"`
 	// +optional
 	// +listType=atomic
-	Tags []string `json:"tags,omitempty"`
+	Tags []string `json:"tags,omitempty" protobuf:"bytes,13,rep,name=tags"`
 	// appType is desktop or webapp; when absent it is webapp if webapp.enabled, else desktop.
 	// +optional
-	AppType AppType `json:"appType,omitempty"`
+	AppType AppType `json:"appType,omitempty" protobuf:"bytes,14,opt,name=appType,casttype=AppType"`
 	// webapp is the HTTP endpoint of a web application.
 	// +optional
-	WebApp *WebAppConfig `json:"webapp,omitempty"`
+	WebApp *WebAppConfig `json:"webapp,omitempty" protobuf:"bytes,15,opt,name=webapp"`
 	// source installs the template from the catalog: a Template created with
 	// only spec.source.catalogTemplate gets the rest of its spec from that
 	// CatalogTemplate (the caller needs "get" on it). It is kept afterwards
 	// to say where the template came from.
 	// +optional
-	Source *TemplateSource `json:"source,omitempty"`
+	Source *TemplateSource `json:"source,omitempty" protobuf:"bytes,16,opt,name=source"`
 }
 
 // TemplateSource names where an installed template came from.
 type TemplateSource struct {
 	// catalogTemplate is the name of a CatalogTemplate (catalog.stream.space).
-	CatalogTemplate string `json:"catalogTemplate"`
+	CatalogTemplate string `json:"catalogTemplate" protobuf:"bytes,1,opt,name=catalogTemplate"`
 }
 
 // TemplatePort is a port the application listens on.
 type TemplatePort struct {
 	// +optional
-	Name          string `json:"name,omitempty"`
-	ContainerPort int32  `json:"containerPort"`
+	Name          string `json:"name,omitempty" protobuf:"bytes,1,opt,name=name"`
+	ContainerPort int32  `json:"containerPort" protobuf:"varint,2,opt,name=containerPort"`
 	// protocol is TCP, UDP or SCTP. Defaults to TCP.
 	// +optional
-	Protocol corev1.Protocol `json:"protocol,omitempty"`
+	Protocol corev1.Protocol `json:"protocol,omitempty" protobuf:"bytes,3,opt,name=protocol,casttype=k8s.io/api/core/v1.Protocol"`
 }
 
 // EnvVar is an environment variable of the application container.
 type EnvVar struct {
-	Name string `json:"name"`
+	Name string `json:"name" protobuf:"bytes,1,opt,name=name"`
 	// +optional
-	Value string `json:"value,omitempty"`
+	Value string `json:"value,omitempty" protobuf:"bytes,2,opt,name=value"`
 }
 
 // VolumeMount mounts a session volume into the container; "user-home" is the user's home.
 type VolumeMount struct {
-	Name      string `json:"name"`
-	MountPath string `json:"mountPath"`
+	Name      string `json:"name" protobuf:"bytes,1,opt,name=name"`
+	MountPath string `json:"mountPath" protobuf:"bytes,2,opt,name=mountPath"`
 	// +optional
-	ReadOnly bool `json:"readOnly,omitempty"`
+	ReadOnly bool `json:"readOnly,omitempty" protobuf:"varint,3,opt,name=readOnly"`
 }
 
 // VNCConfig describes the remote-desktop endpoint of a desktop application.
 type VNCConfig struct {
 	// +optional
-	Enabled bool `json:"enabled,omitempty"`
+	Enabled bool `json:"enabled,omitempty" protobuf:"varint,1,opt,name=enabled"`
 	// port the VNC server listens on. Defaults to 3000, where catalog images listen.
 	// +optional
-	Port int32 `json:"port,omitempty"`
+	Port int32 `json:"port,omitempty" protobuf:"varint,2,opt,name=port"`
 	// protocol is rfb or websocket. Defaults to websocket.
 	// +optional
-	Protocol string `json:"protocol,omitempty"`
+	Protocol string `json:"protocol,omitempty" protobuf:"bytes,3,opt,name=protocol"`
 	// +optional
-	Encryption bool `json:"encryption,omitempty"`
+	Encryption bool `json:"encryption,omitempty" protobuf:"varint,4,opt,name=encryption"`
 }
 
 // WebAppConfig describes the HTTP endpoint of a web application.
 type WebAppConfig struct {
 	// +optional
-	Enabled bool `json:"enabled,omitempty"`
+	Enabled bool `json:"enabled,omitempty" protobuf:"varint,1,opt,name=enabled"`
 	// +optional
-	Port int32 `json:"port,omitempty"`
+	Port int32 `json:"port,omitempty" protobuf:"varint,2,opt,name=port"`
 	// path of the application. Defaults to "/".
 	// +optional
-	Path string `json:"path,omitempty"`
+	Path string `json:"path,omitempty" protobuf:"bytes,3,opt,name=path"`
 	// healthCheck is an HTTP path that answers 200 when the app is ready.
 	// +optional
-	HealthCheck string `json:"healthCheck,omitempty"`
+	HealthCheck string `json:"healthCheck,omitempty" protobuf:"bytes,4,opt,name=healthCheck"`
 }
 
 // TemplateStatus is the validation result of a template.
 type TemplateStatus struct {
 	// +optional
-	Valid bool `json:"valid,omitempty"`
+	Valid bool `json:"valid,omitempty" protobuf:"varint,1,opt,name=valid"`
 	// +optional
-	Message string `json:"message,omitempty"`
+	Message string `json:"message,omitempty" protobuf:"bytes,2,opt,name=message"`
 	// +optional
 	// +listType=map
 	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []metav1.Condition `json:"conditions,omitempty" protobuf:"bytes,3,rep,name=conditions"`
 	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,4,opt,name=observedGeneration"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -310,8 +310,8 @@ type TemplateStatus struct {
 type TemplateList struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []Template `json:"items"`
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	Items           []Template `json:"items" protobuf:"bytes,2,rep,name=items"`
 }
 
 // ConnectionState is the liveness of a viewer.
@@ -332,35 +332,35 @@ const (
 type Connection struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 
 	// +optional
-	Spec ConnectionSpec `json:"spec,omitempty"`
+	Spec ConnectionSpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
 	// +optional
-	Status ConnectionStatus `json:"status,omitempty"`
+	Status ConnectionStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
 }
 
 // ConnectionSpec names the session and the viewer.
 type ConnectionSpec struct {
 	// session is the name of the Session, in the same namespace.
-	Session string `json:"session"`
+	Session string `json:"session" protobuf:"bytes,1,opt,name=session"`
 	// user is the viewer. It is set from the authenticated caller.
 	// +optional
-	User string `json:"user,omitempty"`
+	User string `json:"user,omitempty" protobuf:"bytes,2,opt,name=user"`
 	// +optional
-	ClientIP string `json:"clientIP,omitempty"`
+	ClientIP string `json:"clientIP,omitempty" protobuf:"bytes,3,opt,name=clientIP"`
 	// +optional
-	UserAgent string `json:"userAgent,omitempty"`
+	UserAgent string `json:"userAgent,omitempty" protobuf:"bytes,4,opt,name=userAgent"`
 }
 
 // ConnectionStatus tracks the viewer's liveness.
 type ConnectionStatus struct {
 	// +optional
-	State ConnectionState `json:"state,omitempty"`
+	State ConnectionState `json:"state,omitempty" protobuf:"bytes,1,opt,name=state,casttype=ConnectionState"`
 	// +optional
-	ConnectedAt *metav1.Time `json:"connectedAt,omitempty"`
+	ConnectedAt *metav1.Time `json:"connectedAt,omitempty" protobuf:"bytes,2,opt,name=connectedAt"`
 	// +optional
-	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty"`
+	LastHeartbeat *metav1.Time `json:"lastHeartbeat,omitempty" protobuf:"bytes,3,opt,name=lastHeartbeat"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -369,8 +369,8 @@ type ConnectionStatus struct {
 type ConnectionList struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []Connection `json:"items"`
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	Items           []Connection `json:"items" protobuf:"bytes,2,rep,name=items"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -382,14 +382,14 @@ type ConnectionList struct {
 type SessionConnectRequest struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 
 	// clientIP is the viewer's address, recorded on the Connection.
 	// +optional
-	ClientIP string `json:"clientIP,omitempty"`
+	ClientIP string `json:"clientIP,omitempty" protobuf:"bytes,2,opt,name=clientIP"`
 	// userAgent is the viewer's browser, recorded on the Connection.
 	// +optional
-	UserAgent string `json:"userAgent,omitempty"`
+	UserAgent string `json:"userAgent,omitempty" protobuf:"bytes,3,opt,name=userAgent"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -400,16 +400,16 @@ type SessionConnectResponse struct {
 
 	// connectionId is the name of the new Connection: send heartbeats to it,
 	// delete it to disconnect.
-	ConnectionID string `json:"connectionId"`
+	ConnectionID string `json:"connectionId" protobuf:"bytes,1,opt,name=connectionId"`
 	// sessionUrl is where the session is reached (status.url), when known.
 	// +optional
-	SessionURL string `json:"sessionUrl,omitempty"`
+	SessionURL string `json:"sessionUrl,omitempty" protobuf:"bytes,2,opt,name=sessionUrl"`
 	// state is the session's phase, or "Starting" when this connect woke a
 	// hibernated session.
-	State string `json:"state"`
+	State string `json:"state" protobuf:"bytes,3,opt,name=state"`
 	// message explains the state to a person.
 	// +optional
-	Message string `json:"message,omitempty"`
+	Message string `json:"message,omitempty" protobuf:"bytes,4,opt,name=message"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -419,5 +419,5 @@ type SessionConnectResponse struct {
 type ConnectionHeartbeat struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 }
