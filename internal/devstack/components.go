@@ -100,10 +100,13 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := s.startStreamspace(); err != nil {
 			return err
 		}
-		if err := s.applyRegistration(ctx); err != nil {
+		// Registered once ready, so the aggregator never advertises a group
+		// that cannot answer yet (kube-controller-manager's discovery
+		// would report it as stale).
+		if err := s.waitReady(ctx, "streamspace-apiserver", s.StreamspaceURL); err != nil {
 			return err
 		}
-		if err := s.waitReady(ctx, "streamspace-apiserver", s.StreamspaceURL); err != nil {
+		if err := s.applyRegistration(ctx); err != nil {
 			return err
 		}
 	}

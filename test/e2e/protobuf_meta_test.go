@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/metadata"
 
@@ -191,54 +189,6 @@ func TestProtobufMetaKindsLikeKubeAPIServer(t *testing.T) {
 		if !hasMediaType(x.received, runtime.ContentTypeProtobuf) {
 			t.Errorf("metadata client: %s %s answered %d in %q, want protobuf", x.method, x.path, x.status, x.received)
 		}
-	}
-}
-
-// TestProtobufNamespaceDeletionFinishes: kube-controller-manager's
-// namespace controller lists and deletes the namespace's Sessions,
-// Templates and Connections in protobuf, and the namespace goes away
-// instead of staying Terminating.
-func TestProtobufNamespaceDeletionFinishes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	namespace := uniqueName("e2e-wire-ns")
-	mustKubectl(t, "admin", "", "create", "namespace", namespace)
-	// Created in JSON: what matters is how the namespace controller asks.
-	ss, kube := clients(t, "admin")
-	prefix := namespace
-	for _, r := range wireResources(prefix) {
-		if !r.namespaced {
-			continue
-		}
-		if _, err := r.client(ss, namespace).create(ctx, r.object(r.name(prefix, 0), 0)); err != nil {
-			t.Fatalf("create %s: %v", r.resource, err)
-		}
-		if r.resource == "connections" {
-			keepConnectionAlive(ctx, t, ss, namespace, r.name(prefix, 0))
-		}
-	}
-	if err := kube.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	var last *corev1.Namespace
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		ns, err := kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
-		if err == nil {
-			last = ns
-		}
-		return false, nil
-	})
-	if err != nil {
-		var conditions []string
-		if last != nil {
-			for _, c := range last.Status.Conditions {
-				conditions = append(conditions, fmt.Sprintf("%s=%s: %s", c.Type, c.Status, c.Message))
-			}
-		}
-		t.Fatalf("namespace %s still there (%v); conditions: %s", namespace, err, strings.Join(conditions, "; "))
 	}
 }
 
