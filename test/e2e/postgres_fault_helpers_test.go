@@ -25,6 +25,7 @@ import (
 	"github.com/streamspace/controlplane/internal/devstack"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 	informers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 )
 
@@ -136,6 +137,7 @@ func faultClient(t *testing.T, s *devstack.Stack) (*http.Client, string, clients
 type ackedWrite struct {
 	op   string // create or patch
 	name string
+	seq  string // the seq label it set
 	rv   int64
 	at   time.Time
 }
@@ -143,7 +145,8 @@ type ackedWrite struct {
 // refusedWrite is a write the API refused, as the client saw it.
 type refusedWrite struct {
 	op, name   string
-	code       int // 0: no HTTP answer
+	seq        string // the seq label the write sets
+	code       int    // 0: no HTTP answer
 	retryAfter string
 	reason     string
 	message    string
@@ -187,17 +190,17 @@ func (l *writeLoad) write(w int) {
 			name := fmt.Sprintf("%s-%d-%d", l.prefix, w, n)
 			body := fmt.Sprintf(`{"apiVersion":"stream.space/v1alpha1","kind":"Template","metadata":{"name":%q,"labels":{"seq":"%d"}},`+
 				`"spec":{"displayName":"Load %d/%d","baseImage":"registry.example.org/load:1","appType":"webapp","webapp":{"enabled":true,"port":8080},"ports":[{"name":"http","containerPort":8080}]}}`, name, n, w, n)
-			if l.do("create", name, http.MethodPost, l.url, "application/json", body) {
+			if l.do("create", name, strconv.Itoa(n), http.MethodPost, l.url, "application/json", body) {
 				created = append(created, name)
 			}
 			continue
 		}
 		name := created[n%len(created)]
-		l.do("patch", name, http.MethodPatch, l.url+"/"+name, "application/merge-patch+json", fmt.Sprintf(`{"metadata":{"labels":{"seq":"%d"}}}`, n))
+		l.do("patch", name, strconv.Itoa(n), http.MethodPatch, l.url+"/"+name, "application/merge-patch+json", fmt.Sprintf(`{"metadata":{"labels":{"seq":"%d"}}}`, n))
 	}
 }
 
-func (l *writeLoad) do(op, name, method, url, contentType, body string) bool {
+func (l *writeLoad) do(op, name, seq, method, url, contentType, body string) bool {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		panic(err)
@@ -206,7 +209,7 @@ func (l *writeLoad) do(op, name, method, url, contentType, body string) bool {
 	req.Header.Set("Accept", "application/json")
 	resp, err := l.client.Do(req)
 	if err != nil {
-		l.refuse(refusedWrite{op: op, name: name, message: err.Error(), at: time.Now()})
+		l.refuse(refusedWrite{op: op, name: name, seq: seq, message: err.Error(), at: time.Now()})
 		return false
 	}
 	defer resp.Body.Close()
@@ -214,12 +217,12 @@ func (l *writeLoad) do(op, name, method, url, contentType, body string) bool {
 	if resp.StatusCode/100 == 2 {
 		var obj metav1.PartialObjectMetadata
 		if err := json.Unmarshal(data, &obj); err != nil {
-			l.refuse(refusedWrite{op: op, name: name, code: resp.StatusCode, message: "undecodable answer: " + string(data), at: time.Now()})
+			l.refuse(refusedWrite{op: op, name: name, seq: seq, code: resp.StatusCode, message: "undecodable answer: " + string(data), at: time.Now()})
 			return false
 		}
 		rv, _ := strconv.ParseInt(obj.ResourceVersion, 10, 64)
 		l.mu.Lock()
-		l.acked = append(l.acked, ackedWrite{op: op, name: obj.Name, rv: rv, at: time.Now()})
+		l.acked = append(l.acked, ackedWrite{op: op, name: obj.Name, seq: seq, rv: rv, at: time.Now()})
 		l.mu.Unlock()
 		return true
 	}
@@ -229,7 +232,7 @@ func (l *writeLoad) do(op, name, method, url, contentType, body string) bool {
 	if message == "" {
 		message = string(data)
 	}
-	l.refuse(refusedWrite{op: op, name: name, code: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"),
+	l.refuse(refusedWrite{op: op, name: name, seq: seq, code: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"),
 		reason: string(status.Reason), message: message, at: time.Now()})
 	return false
 }
@@ -646,4 +649,34 @@ func mapDiff(got, want map[string]int64) string {
 		out = append(out[:10], fmt.Sprintf("... %d more", len(out)-10))
 	}
 	return strings.Join(out, "; ")
+}
+
+// writeApplied reports whether history holds a version of template name
+// with label seq: whether a write of unknown outcome was applied.
+func writeApplied(ctx context.Context, dsn, name, seq string) (bool, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT object FROM history WHERE resource = 'templates' AND key LIKE '%/' || $1 || '/' || $2 AND object IS NOT NULL",
+		faultNamespace, name)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return false, err
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(data, nil, nil)
+		if err != nil {
+			return false, fmt.Errorf("decode a stored template: %w", err)
+		}
+		if tpl, ok := obj.(*streamv1alpha1.Template); ok && tpl.Labels["seq"] == seq {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
 }

@@ -218,13 +218,19 @@ func runFaultScenario(t *testing.T, ctx context.Context, sc faultScenario) {
 	t.Logf("first write acknowledged %s after the database was back (%s after the fault, outage %s)",
 		firstAck.Sub(backAt).Round(time.Millisecond), firstAck.Sub(faultAt).Round(time.Millisecond), outage)
 	t.Logf("raw watch: %d events, %d relists after 410, %d failed or ended streams resumed; informer equals the database", events, relists, watchFailures)
-	// What became of the writes whose outcome the client was told is unknown.
-	if templates, _, err := databaseTemplates(ctx, sc.dsn); err == nil {
-		for _, r := range refused {
-			if r.code == http.StatusGatewayTimeout && r.op == "create" {
-				_, applied := templates[r.name]
-				t.Logf("the create of %s had an unknown outcome; applied: %v", r.name, applied)
+	// What became of the writes whose outcome the client was told is unknown
+	// (checked on an acknowledged write first, so a "no" means something).
+	last := acked[len(acked)-1]
+	if found, err := writeApplied(ctx, sc.dsn, last.name, last.seq); err != nil || !found {
+		t.Errorf("history has no version of %s with seq %s, acknowledged at %d (%v)", last.name, last.seq, last.rv, err)
+	}
+	for _, r := range refused {
+		if r.code == http.StatusGatewayTimeout {
+			applied, err := writeApplied(ctx, sc.dsn, r.name, r.seq)
+			if err != nil {
+				t.Error(err)
 			}
+			t.Logf("the %s of %s (seq %s) had an unknown outcome; applied: %v", r.op, r.name, r.seq, applied)
 		}
 	}
 	answers := map[string]int{}
