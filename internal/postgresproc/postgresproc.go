@@ -186,6 +186,9 @@ func (s *Server) Stop() error {
 	case <-time.After(stopTimeout):
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
+		for _, pid := range clusterProcesses(s.dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 		err = errors.New("postgresproc: postgres did not stop in time and was killed")
 	}
 	return err
@@ -193,8 +196,8 @@ func (s *Server) Stop() error {
 
 // Kill sends SIGKILL to the postmaster alone, as a crash or `kill -9` would,
 // and returns once it and every process it had started are gone (they notice
-// its death and exit; after 30s the rest of the process group is killed too).
-// Nothing is shut down cleanly: Restart then runs crash recovery.
+// its death and exit; any still there after 30s is killed too). Nothing is
+// shut down cleanly: Restart then runs crash recovery.
 func (s *Server) Kill() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,20 +206,24 @@ func (s *Server) Kill() error {
 		return errors.New("postgresproc: postgres is not running")
 	}
 	s.proc = nil
-	pid := p.cmd.Process.Pid
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("postgresproc: kill postgres: %w", err)
 	}
 	<-p.exited
 	deadline := time.Now().Add(stopTimeout)
-	for processGroupAlive(pid) {
+	for {
+		left := clusterProcesses(s.dir)
+		if len(left) == 0 {
+			return nil
+		}
 		if time.Now().After(deadline) {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 			deadline = time.Now().Add(stopTimeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil
 }
 
 // Restart starts the cluster again, in its folder and on its port, after
@@ -279,31 +286,38 @@ func (s *Server) startPostmasterLocked(ctx context.Context) error {
 	return nil
 }
 
-// processGroupAlive reports whether a process of group pgid is still
-// running (zombies, which nobody may reap here, do not count).
-func processGroupAlive(pgid int) bool {
+// clusterProcesses are the running processes of the cluster in dir: every
+// postgres process works in its data folder. (Its children are not in the
+// postmaster's process group: each calls setsid.) Zombies do not count.
+func clusterProcesses(dir string) []int {
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return syscall.Kill(-pgid, 0) == nil
+		return nil
 	}
+	var pids []int
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil || cwd != dir {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+		// pid (comm) state ...; comm may hold spaces and parentheses.
 		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+		if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
 			continue
 		}
-		if fields[2] == strconv.Itoa(pgid) {
-			return true
-		}
+		pids = append(pids, pid)
 	}
-	return false
+	return pids
 }
 
 // startLocked starts cmd from a goroutine locked to its OS thread and keeps that
@@ -333,7 +347,7 @@ func (s *Server) waitReady(ctx context.Context, p *postmaster) error {
 	for {
 		select {
 		case <-p.exited:
-			return fmt.Errorf("postgresproc: postgres exited during start-up: %v", p.waitErr)
+			return fmt.Errorf("postgresproc: postgres exited during start-up: %v: %s", p.waitErr, logTail(s.logFile, 5))
 		default:
 		}
 		conn, err := pgx.Connect(ctx, adminDSN)
@@ -348,6 +362,19 @@ func (s *Server) waitReady(ctx context.Context, p *postmaster) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// logTail is the end of the server's log, for errors.
+func logTail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, " | ")
 }
 
 // adminDSN reaches the postgres database, which always exists.

@@ -309,11 +309,9 @@ type publishedRow struct {
 // position. Before anything else it checks that the database has not lost
 // history already published (see fenceLostHistory).
 func (b *Backend) readNewHistory(last int64) (int64, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, databaseCallTimeout)
-	defer cancel()
 	for {
 		seen := b.lastPublished
-		current, compacted, seenAt, changes, err := b.queryTail(ctx, last, seen)
+		current, compacted, seenAt, changes, err := b.queryTail(last, seen)
 		if err != nil {
 			return last, err
 		}
@@ -324,7 +322,7 @@ func (b *Backend) readNewHistory(last int64) (int64, error) {
 			lost = true
 		}
 		if lost {
-			return b.fenceLostHistory(ctx, last, current)
+			return b.fenceLostHistory(last, current)
 		}
 		if last < compacted {
 			// History we have not read is gone (this process was cut off from
@@ -366,7 +364,9 @@ func (b *Backend) readNewHistory(last int64) (int64, error) {
 // changes, so the resourceVersion moves past everything published and
 // history is compacted up to it: every watch and list from an older
 // resourceVersion gets 410 Gone and starts again from the database.
-func (b *Backend) fenceLostHistory(ctx context.Context, last, current int64) (int64, error) {
+func (b *Backend) fenceLostHistory(last, current int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, databaseCallTimeout)
+	defer cancel()
 	var fence int64
 	if err := b.reserved.QueryRow(ctx, sqlFenceHistory, last).Scan(&fence); err != nil {
 		return last, fmt.Errorf("fence lost storage history: %w", err)
@@ -383,7 +383,9 @@ func (b *Backend) fenceLostHistory(ctx context.Context, last, current int64) (in
 // queryTail reads the history after last with sqlTailHistory on the
 // reserved pool, and the commit time of the published row seen (nil when the
 // database has no such row).
-func (b *Backend) queryTail(ctx context.Context, last int64, seen publishedRow) (current, compacted int64, seenAt *time.Time, changes []change, err error) {
+func (b *Backend) queryTail(last int64, seen publishedRow) (current, compacted int64, seenAt *time.Time, changes []change, err error) {
+	ctx, cancel := context.WithTimeout(b.ctx, databaseCallTimeout)
+	defer cancel()
 	rows, err := b.reserved.Query(ctx, sqlTailHistory, last, tailBatch, seen.rv, seen.key)
 	if err != nil {
 		return 0, 0, nil, nil, err
