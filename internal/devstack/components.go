@@ -59,7 +59,7 @@ func (s *Stack) start(ctx context.Context) error {
 	// Postgres starts beside etcd and kube-apiserver; only
 	// streamspace-apiserver needs it.
 	postgresReady := make(chan error, 1)
-	if s.cfg.WithoutStreamspace {
+	if s.cfg.WithoutStreamspace || s.cfg.PostgresDSN != "" {
 		postgresReady <- nil
 	} else {
 		go func() { postgresReady <- s.startPostgres(ctx) }()
@@ -95,8 +95,13 @@ func (s *Stack) start(ctx context.Context) error {
 		if err := waitPostgres(); err != nil {
 			return err
 		}
-		s.PostgresDSN = s.postgres.DSN()
-		s.Ports.Postgres = s.postgres.Port()
+		if s.cfg.PostgresDSN != "" {
+			s.PostgresDSN = s.cfg.PostgresDSN
+			s.Ports.Postgres = 0
+		} else {
+			s.PostgresDSN = s.postgres.DSN()
+			s.Ports.Postgres = s.postgres.Port()
+		}
 		if err := s.startStreamspace(); err != nil {
 			return err
 		}

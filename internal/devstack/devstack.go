@@ -67,6 +67,12 @@ type Config struct {
 	Ports Ports
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// PostgresDSN, when set, is the database streamspace-apiserver uses
+	// instead of a Postgres the stack starts in Dir; the stack neither starts
+	// nor stops it. A multi-host DSN (postgres://u@h1:p1,h2:p2/db?target_session_attrs=read-write)
+	// lets the server follow a failover; tests of database faults bring
+	// their own Postgres this way, to kill it without harming other tests.
+	PostgresDSN string
 	// StreamspaceArgs are extra flags for streamspace-apiserver.
 	StreamspaceArgs []string
 	// ControllerArgs are extra flags for streamspace-controller (e.g. short
@@ -96,7 +102,7 @@ type Stack struct {
 	AdminKubeconfig  string // cluster-admin (system:masters client certificate)
 	KubeAPIServerURL string // https://127.0.0.1:<port>
 	StreamspaceURL   string // https://127.0.0.1:<port>, direct (not through the aggregator)
-	PostgresDSN      string
+	PostgresDSN      string // Config.PostgresDSN, or the DSN of the stack's own Postgres
 	CACert           string // CA of kube-apiserver's serving and client certificates
 	StreamspaceCA    string // CA of streamspace-apiserver's serving certificate (the APIService caBundle)
 	BridgeURL        string // http://127.0.0.1:<port> of streamspace-bridge (also in <Dir>/bridge.url)

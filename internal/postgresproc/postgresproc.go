@@ -42,17 +42,25 @@ type Options struct {
 	Settings []string
 }
 
-// Server is a running postmaster started by Start.
+// Server is a cluster started by Start or StartStandby. Stop or Kill end its
+// postmaster; Restart starts it again in the same folder on the same port.
 type Server struct {
 	dir      string
 	port     int
 	database string
+	settings []string
+	logFile  string
+	cred     *syscall.Credential
 
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the postmaster has exited
-	waitErr  error
-	stopOnce sync.Once
-	stopErr  error
+	mu   sync.Mutex
+	proc *postmaster // nil once stopped or killed
+}
+
+// postmaster is one run of the server process.
+type postmaster struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the postmaster has exited
+	waitErr error
 }
 
 // BinDir is where initdb and postgres are: $POSTGRES_BIN_DIR or /usr/lib/postgresql/15/bin.
@@ -94,12 +102,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	logFile, err := os.OpenFile(opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("postgresproc: open log file: %w", err)
-	}
-	defer logFile.Close() // the child keeps its own descriptor
-	_, _ = logFile.Write(initdbOutput)
+	_ = appendLog(opts.LogFile, initdbOutput)
 
 	settings := append([]string(nil), opts.Settings...)
 	if extra := os.Getenv("POSTGRES_EXTRA_SETTINGS"); extra != "" {
@@ -109,27 +112,35 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			}
 		}
 	}
+	s := &Server{dir: dir, port: opts.Port, database: opts.Database, settings: settings, logFile: opts.LogFile, cred: cred}
 
 	// A port picked by us may be taken by someone else before postgres binds it: retry.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port := opts.Port
-		if port == 0 {
-			if port, err = freePort(); err != nil {
+		if opts.Port == 0 {
+			if s.port, err = freePort(); err != nil {
 				return nil, err
 			}
 		}
-		s, err := startPostmaster(ctx, dir, port, opts.Database, settings, cred, logFile)
-		if err == nil {
-			klog.V(2).InfoS("postgres started", "dir", dir, "port", port, "database", opts.Database)
+		if lastErr = s.startPostmaster(ctx); lastErr == nil {
+			klog.V(2).InfoS("postgres started", "dir", dir, "port", s.port, "database", opts.Database)
 			return s, nil
 		}
-		lastErr = err
 		if opts.Port != 0 || ctx.Err() != nil {
 			break
 		}
 	}
 	return nil, fmt.Errorf("%w (log: %s)", lastErr, opts.LogFile)
+}
+
+func appendLog(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("postgresproc: open log file: %w", err)
+	}
+	defer f.Close()
+	_, err = f.Write(data)
+	return err
 }
 
 // DSN is a connection string for the database, over TCP, as the superuser.
@@ -140,38 +151,116 @@ func (s *Server) DSN() string {
 // Port is the TCP port postgres listens on.
 func (s *Server) Port() int { return s.port }
 
-// Stop asks postgres for a fast shutdown (SIGINT) and waits for it to exit;
-// it kills the process group if that takes longer than 30s.
-func (s *Server) Stop() error {
-	s.stopOnce.Do(func() {
-		select {
-		case <-s.exited:
-			return
-		default:
-		}
-		if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.stopErr = fmt.Errorf("postgresproc: signal postgres: %w", err)
-		}
-		select {
-		case <-s.exited:
-		case <-time.After(stopTimeout):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.exited
-			s.stopErr = errors.New("postgresproc: postgres did not stop in time and was killed")
-		}
-	})
-	return s.stopErr
+// PID is the postmaster's process id, 0 when it is not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
 }
 
-func startPostmaster(ctx context.Context, dir string, port int, database string, settings []string, cred *syscall.Credential, logFile *os.File) (*Server, error) {
+// Stop asks postgres for a fast shutdown (SIGINT) and waits for it to exit;
+// it kills the process group if that takes longer than 30s. Stopping a
+// stopped server does nothing.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return nil
+	}
+	s.proc = nil
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	var err error
+	if sigErr := p.cmd.Process.Signal(syscall.SIGINT); sigErr != nil && !errors.Is(sigErr, os.ErrProcessDone) {
+		err = fmt.Errorf("postgresproc: signal postgres: %w", sigErr)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(stopTimeout):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		for _, pid := range clusterProcesses(s.dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		err = errors.New("postgresproc: postgres did not stop in time and was killed")
+	}
+	return err
+}
+
+// Kill sends SIGKILL to the postmaster alone, as a crash or `kill -9` would,
+// and returns once it and every process it had started are gone (they notice
+// its death and exit; any still there after 30s is killed too). Nothing is
+// shut down cleanly: Restart then runs crash recovery.
+func (s *Server) Kill() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proc
+	if p == nil {
+		return errors.New("postgresproc: postgres is not running")
+	}
+	s.proc = nil
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("postgresproc: kill postgres: %w", err)
+	}
+	<-p.exited
+	deadline := time.Now().Add(stopTimeout)
+	for {
+		left := clusterProcesses(s.dir)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			deadline = time.Now().Add(stopTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Restart starts the cluster again, in its folder and on its port, after
+// Stop or Kill, and returns once it accepts connections (after Kill, once
+// crash recovery is done).
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return errors.New("postgresproc: postgres is running")
+	}
+	if err := s.startPostmasterLocked(ctx); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, s.logFile)
+	}
+	return nil
+}
+
+func (s *Server) startPostmaster(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startPostmasterLocked(ctx)
+}
+
+func (s *Server) startPostmasterLocked(ctx context.Context) error {
+	logFile, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("postgresproc: open log file: %w", err)
+	}
+	defer logFile.Close() // the child keeps its own descriptor
 	args := []string{
-		"-D", dir,
-		"-p", strconv.Itoa(port),
-		"-k", dir,
+		"-D", s.dir,
+		"-p", strconv.Itoa(s.port),
+		"-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1",
 	}
-	for _, s := range settings {
-		args = append(args, "-c", s)
+	for _, setting := range s.settings {
+		args = append(args, "-c", setting)
 	}
 	cmd := exec.Command(filepath.Join(BinDir(), "postgres"), args...)
 	cmd.Stdout = logFile
@@ -179,20 +268,56 @@ func startPostmaster(ctx context.Context, dir string, port int, database string,
 	cmd.Env = childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
-		Credential: cred,
+		Credential: s.cred,
 		// If this process dies without Stop (a test timeout, a crash), postgres
 		// gets SIGQUIT (immediate shutdown) instead of running on forever.
 		Pdeathsig: syscall.SIGQUIT,
 	}
-	s := &Server{dir: dir, port: port, database: database, cmd: cmd, exited: make(chan struct{})}
-	if err := startLocked(cmd, s.exited, &s.waitErr); err != nil {
-		return nil, fmt.Errorf("postgresproc: start postgres: %w", err)
+	p := &postmaster{cmd: cmd, exited: make(chan struct{})}
+	if err := startLocked(cmd, p.exited, &p.waitErr); err != nil {
+		return fmt.Errorf("postgresproc: start postgres: %w", err)
 	}
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.Stop()
-		return nil, err
+	if err := s.waitReady(ctx, p); err != nil {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		<-p.exited
+		return err
 	}
-	return s, nil
+	s.proc = p
+	return nil
+}
+
+// clusterProcesses are the running processes of the cluster in dir: every
+// postgres process works in its data folder. (Its children are not in the
+// postmaster's process group: each calls setsid.) Zombies do not count.
+func clusterProcesses(dir string) []int {
+	if resolved, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = resolved
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil || cwd != dir {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ...; comm may hold spaces and parentheses.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
 }
 
 // startLocked starts cmd from a goroutine locked to its OS thread and keeps that
@@ -215,14 +340,14 @@ func startLocked(cmd *exec.Cmd, exited chan struct{}, waitErr *error) error {
 	return <-started
 }
 
-func (s *Server) waitReady(ctx context.Context) error {
+func (s *Server) waitReady(ctx context.Context, p *postmaster) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	adminDSN := fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", superuser, s.port)
+	adminDSN := s.adminDSN()
 	for {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("postgresproc: postgres exited during start-up: %v", s.waitErr)
+		case <-p.exited:
+			return fmt.Errorf("postgresproc: postgres exited during start-up: %v: %s", p.waitErr, logTail(s.logFile, 5))
 		default:
 		}
 		conn, err := pgx.Connect(ctx, adminDSN)
@@ -233,10 +358,28 @@ func (s *Server) waitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("postgresproc: postgres not ready: %w (last error: %v)", ctx.Err(), err)
-		case <-s.exited:
+		case <-p.exited:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// logTail is the end of the server's log, for errors.
+func logTail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, " | ")
+}
+
+// adminDSN reaches the postgres database, which always exists.
+func (s *Server) adminDSN() string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", superuser, s.port)
 }
 
 func ensureDatabase(ctx context.Context, conn *pgx.Conn, database string) error {

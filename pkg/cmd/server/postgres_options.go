@@ -38,8 +38,9 @@ func NewPostgresOptions() *PostgresOptions {
 
 // AddFlags registers the flags.
 func (o *PostgresOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.URL, "postgres-url", o.URL, "PostgreSQL connection URL, e.g. postgres://user@host:5432/streamspace (default from $STREAMSPACE_POSTGRES_URL).")
-	fs.Int32Var(&o.MaxConns, "postgres-max-conns", o.MaxConns, "Maximum connections in the PostgreSQL pool.")
+	fs.StringVar(&o.URL, "postgres-url", o.URL, "PostgreSQL connection URL, e.g. postgres://user@host:5432/streamspace (default from $STREAMSPACE_POSTGRES_URL). "+
+		"With a synchronous standby, name both hosts: postgres://user@primary:5432,standby:5432/streamspace?target_session_attrs=read-write, and new connections follow a promotion.")
+	fs.Int32Var(&o.MaxConns, "postgres-max-conns", o.MaxConns, "Maximum connections of the PostgreSQL read pool; the storage opens 3 more (committer, tailer, LISTEN).")
 	fs.BoolVar(&o.EnableWatchCache, "watch-cache", o.EnableWatchCache, "Serve lists and watches from the apiserver's watch cache in front of PostgreSQL.")
 	fs.DurationVar(&o.HistoryRetention, "history-retention", o.HistoryRetention, "How long change history is kept; watches may resume that far back, older resource versions get 410 Gone.")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "How often history older than --history-retention is compacted.")

@@ -62,6 +62,10 @@ func (o *BackendOptions) complete() {
 const (
 	// tailBatch is how many history rows the tailer and a replaying watcher read at once.
 	tailBatch = 1000
+	// databaseCallTimeout bounds a commit or a tailer read: a connection to a
+	// host that vanished without closing it would otherwise hang until TCP
+	// gives up, and every write would queue behind it.
+	databaseCallTimeout = 30 * time.Second
 	// notReadyAfter is how long the tailer may go without reading the database
 	// before ReadinessCheck fails.
 	notReadyAfter = 15 * time.Second
@@ -70,10 +74,19 @@ const (
 // Backend is one process's connection to the storage database: it owns the
 // tailer that reads new history rows and fans them out to watchers, and the
 // background compaction. Stores for individual resources come from NewStore.
+//
+// Connections: reads use the caller's pool, where lists, initial watch
+// states and history replays together hold at most readSlots connections, so
+// point reads (Get, the read before an update) always find one. The committer
+// and the tailer share a pool of their own with one connection each, so no
+// number of reads can keep a write from committing or watchers from hearing
+// of it; LISTEN holds one more connection.
 type Backend struct {
-	pool    *pgxpool.Pool
-	opts    BackendOptions
-	changes *broadcast.Broadcaster[change]
+	pool      *pgxpool.Pool // reads
+	reserved  *pgxpool.Pool // the committer's and the tailer's connections
+	readSlots chan struct{} // one token per long read in flight on pool
+	opts      BackendOptions
+	changes   *broadcast.Broadcaster[change]
 
 	commitQueue     chan *commitRequest // writes waiting for the committer
 	wake            chan struct{}       // a commit happened: read history now
@@ -82,13 +95,24 @@ type Backend struct {
 	compactedRV  atomic.Int64
 	lastPollUnix atomic.Int64
 
+	// lastPublished is the newest history row the tailer has handed to
+	// watchers; the tailer checks on every read that the database still has
+	// it (see readNewHistory). Only the tailer goroutine uses it.
+	lastPublished publishedRow
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
+// reservedConns is the size of the pool of the committer and the tailer: one
+// connection each, so neither ever waits for the other.
+const reservedConns = 2
+
 // NewBackend migrates the schema and starts the tailer and the compactor.
-// Close stops them; the pool stays the caller's.
+// Close stops them; the pool stays the caller's. The Backend opens
+// reservedConns+1 connections of its own besides the pool's (committer,
+// tailer, LISTEN), with the pool's configuration.
 func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*Backend, error) {
 	opts.complete()
 	registerMetrics()
@@ -101,9 +125,17 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*
 	if err := pool.QueryRow(ctx, sqlRevisions).Scan(&current, &compacted); err != nil {
 		return nil, fmt.Errorf("read storage revisions: %w", err)
 	}
+	reservedConfig := pool.Config()
+	reservedConfig.MaxConns, reservedConfig.MinConns = reservedConns, 0
+	reserved, err := pgxpool.NewWithConfig(ctx, reservedConfig)
+	if err != nil {
+		return nil, fmt.Errorf("open the committer's connection pool: %w", err)
+	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Backend{
 		pool:            pool,
+		reserved:        reserved,
+		readSlots:       make(chan struct{}, readSlotsFor(pool.Config().MaxConns)),
 		opts:            opts,
 		changes:         broadcast.New[change](current),
 		commitQueue:     make(chan *commitRequest, maxCommitBatch),
@@ -133,6 +165,32 @@ func (b *Backend) Close() {
 	b.cancel()
 	b.wg.Wait()
 	b.changes.Close()
+	b.reserved.Close()
+}
+
+// readSlotsFor is how many long reads may hold connections of a pool of
+// maxConns at once: a quarter of the pool (at least one) stays free for
+// point reads and compaction.
+func readSlotsFor(maxConns int32) int {
+	return int(max(1, maxConns-max(1, maxConns/4)))
+}
+
+// acquireReadSlot waits until a long read (a list, an initial watch state, a
+// history replay) may take a connection of the read pool; release gives the
+// slot back.
+func (b *Backend) acquireReadSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case b.readSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-b.ctx.Done():
+		return nil, errStorageClosed
+	}
+	readSlotsInUse.Inc()
+	return func() {
+		readSlotsInUse.Dec()
+		<-b.readSlots
+	}, nil
 }
 
 // StoreOption adjusts a store made by NewStore.
@@ -240,15 +298,32 @@ func (b *Backend) tailHistory(last int64) {
 	}
 }
 
-// readNewHistory publishes every history row after last and returns the new position.
+// publishedRow identifies a history row the tailer has published.
+type publishedRow struct {
+	rv          int64
+	key         string
+	committedAt time.Time
+}
+
+// readNewHistory publishes every history row after last and returns the new
+// position. Before anything else it checks that the database has not lost
+// history already published (see fenceLostHistory).
 func (b *Backend) readNewHistory(last int64) (int64, error) {
 	for {
-		current, compacted, changes, err := b.queryHistory(b.ctx, sqlTailHistory, last, tailBatch)
+		seen := b.lastPublished
+		current, compacted, seenAt, changes, err := b.queryTail(last, seen)
 		if err != nil {
 			return last, err
 		}
 		b.lastPollUnix.Store(time.Now().Unix())
 		b.noteCompaction(compacted)
+		lost := current < last
+		if seen.rv > compacted && (seenAt == nil || !seenAt.Equal(seen.committedAt)) {
+			lost = true
+		}
+		if lost {
+			return b.fenceLostHistory(last, current)
+		}
 		if last < compacted {
 			// History we have not read is gone (this process was cut off from
 			// the database for longer than the retention): watchers must catch
@@ -266,7 +341,9 @@ func (b *Backend) readNewHistory(last int64) (int64, error) {
 			}
 			return last, nil
 		}
-		last = changes[len(changes)-1].rv
+		newest := changes[len(changes)-1]
+		b.lastPublished = publishedRow{rv: newest.rv, key: newest.key, committedAt: newest.committedAt}
+		last = newest.rv
 		if len(changes) < tailBatch && current > last {
 			last = current
 		}
@@ -277,13 +354,66 @@ func (b *Backend) readNewHistory(last int64) (int64, error) {
 	}
 }
 
-// queryHistory runs one of the history statements (sqlTailHistory and its
-// replay variants) and returns the current and compacted revisions with the rows.
+// fenceLostHistory handles a database that no longer has history this
+// process has published: its resourceVersion is below the tailer's position,
+// or the newest published row is gone or is another write. That happens when
+// a standby that had not received the latest commits is promoted (with
+// synchronous replication only commits nobody was told about, which the old
+// primary showed for an instant as it died) or a backup is restored. Watchers
+// may then hold resourceVersions that new writes would reuse for other
+// changes, so the resourceVersion moves past everything published and
+// history is compacted up to it: every watch and list from an older
+// resourceVersion gets 410 Gone and starts again from the database.
+func (b *Backend) fenceLostHistory(last, current int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, databaseCallTimeout)
+	defer cancel()
+	var fence int64
+	if err := b.reserved.QueryRow(ctx, sqlFenceHistory, last).Scan(&fence); err != nil {
+		return last, fmt.Errorf("fence lost storage history: %w", err)
+	}
+	klog.InfoS("the database lost storage history this server had published; every watcher starts again",
+		"published", last, "lastPublishedRow", b.lastPublished.rv, "databaseResourceVersion", current, "fence", fence)
+	historyFences.Inc()
+	b.noteCompaction(fence)
+	b.lastPublished = publishedRow{}
+	b.changes.Publish(fence, change{rv: fence, resync: true})
+	return fence, nil
+}
+
+// queryTail reads the history after last with sqlTailHistory on the
+// reserved pool, and the commit time of the published row seen (nil when the
+// database has no such row).
+func (b *Backend) queryTail(last int64, seen publishedRow) (current, compacted int64, seenAt *time.Time, changes []change, err error) {
+	ctx, cancel := context.WithTimeout(b.ctx, databaseCallTimeout)
+	defer cancel()
+	rows, err := b.reserved.Query(ctx, sqlTailHistory, last, tailBatch, seen.rv, seen.key)
+	if err != nil {
+		return 0, 0, nil, nil, err
+	}
+	current, compacted, seenAt, changes, err = scanHistory(rows)
+	return current, compacted, seenAt, changes, err
+}
+
+// queryHistory runs one of the replay statements on the read pool, in a read
+// slot, and returns the current and compacted revisions with the rows.
 func (b *Backend) queryHistory(ctx context.Context, sql string, args ...any) (current, compacted int64, changes []change, err error) {
+	release, err := b.acquireReadSlot(ctx)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer release()
 	rows, err := b.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return 0, 0, nil, err
 	}
+	current, compacted, _, changes, err = scanHistory(rows)
+	return current, compacted, changes, err
+}
+
+// scanHistory reads the rows of a history statement: current and compacted
+// revision, the commit time of a row asked about, then one history row per
+// row (all NULL when there is none).
+func scanHistory(rows pgx.Rows) (current, compacted int64, seenAt *time.Time, changes []change, err error) {
 	defer rows.Close()
 	for rows.Next() {
 		var (
@@ -292,8 +422,8 @@ func (b *Backend) queryHistory(ctx context.Context, sql string, args ...any) (cu
 			object, prevObject   []byte
 			committedAt          *time.Time
 		)
-		if err := rows.Scan(&current, &compacted, &rv, &resource, &key, &event, &object, &prevRV, &prevObject, &committedAt); err != nil {
-			return 0, 0, nil, err
+		if err := rows.Scan(&current, &compacted, &seenAt, &rv, &resource, &key, &event, &object, &prevRV, &prevObject, &committedAt); err != nil {
+			return 0, 0, nil, nil, err
 		}
 		if rv == nil {
 			continue
@@ -307,7 +437,7 @@ func (b *Backend) queryHistory(ctx context.Context, sql string, args ...any) (cu
 		}
 		changes = append(changes, c)
 	}
-	return current, compacted, changes, rows.Err()
+	return current, compacted, seenAt, changes, rows.Err()
 }
 
 // listenForCommits turns NOTIFYs from every replica's commits into wake-ups of

@@ -16,7 +16,8 @@ import (
 // object with the resourceVersion of the deletion.
 func (s *store) Delete(
 	ctx context.Context, key string, out runtime.Object, preconditions *storage.Preconditions,
-	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) error {
+	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) (err error) {
+	defer func() { err = apiError(err, "delete", key) }()
 	preparedKey, err := s.prepareKey(key, false)
 	if err != nil {
 		return err

@@ -47,7 +47,8 @@ type listRow struct {
 // pages of one call are read in one REPEATABLE READ snapshot; an exact or
 // continued resourceVersion older than the latest state is answered from
 // history, which must not be compacted past it.
-func (s *store) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) error {
+func (s *store) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) (err error) {
+	defer func() { err = apiError(err, "list", key) }()
 	keyPrefix, err := s.prepareKey(key, opts.Recursive)
 	if err != nil {
 		return err
@@ -70,6 +71,11 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 	}
 	requestedRev := withRev
 
+	release, err := s.backend.acquireReadSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.backend.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("list %s: %w", s.groupResource, err)
@@ -314,6 +320,11 @@ func getNewItemFunc(listObj runtime.Object, v reflect.Value) func() runtime.Obje
 // keyPrefix (or of the key), calling each in key order, and returns the
 // snapshot's resourceVersion. Watches use it to send initial events.
 func (s *store) scanLatest(ctx context.Context, keyPrefix string, recursive bool, each func(listRow) error) (int64, error) {
+	release, err := s.backend.acquireReadSlot(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	tx, err := s.backend.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, err

@@ -96,6 +96,17 @@ func databaseDSN(name string) string {
 // newTestPool returns a pool on a new, migrated database of its own.
 func newTestPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	pool, err := NewPool(context.Background(), databaseDSN(newTestDatabase(t)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// newTestDatabase creates a new, migrated database and returns its name.
+func newTestDatabase(t testing.TB) string {
+	t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("test_%d", databases.Add(1))
 	conn, err := pgx.Connect(ctx, testServer.DSN())
@@ -106,12 +117,7 @@ func newTestPool(t testing.TB) *pgxpool.Pool {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateDatabase); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
-	pool, err := NewPool(ctx, databaseDSN(name), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return name
 }
 
 func newTestBackend(t testing.TB, pool *pgxpool.Pool, opts BackendOptions) *Backend {

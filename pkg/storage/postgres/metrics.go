@@ -60,6 +60,24 @@ var (
 		Help:           "Open watches served directly by the storage, by resource.",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"resource"})
+	databaseErrors = metrics.NewCounterVec(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "database_errors_total",
+		Help:           "Requests failed by the database, by kind: unavailable (503), unknown_outcome (504, a write whose commit was not answered), internal (500).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"kind"})
+	historyFences = metrics.NewCounter(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "history_fences_total",
+		Help:           "Times the database was found without history this server had published (a lossy failover or a restore), and every watcher was sent 410.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	readSlotsInUse = metrics.NewGauge(&metrics.GaugeOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "read_slots_in_use",
+		Help:           "Lists, initial watch states and history replays holding a connection of the read pool.",
+		StabilityLevel: metrics.ALPHA,
+	})
 )
 
 var registerOnce sync.Once
@@ -67,6 +85,6 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(writeDuration, commitBatchSize, writeConflicts, historyRows, compactions,
-			compactedRows, compactedRevision, watchers)
+			compactedRows, compactedRevision, watchers, databaseErrors, historyFences, readSlotsInUse)
 	})
 }

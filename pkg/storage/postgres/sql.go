@@ -23,10 +23,13 @@ const (
 	sqlRevisions = `SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction)`
 
 	// sqlTailHistory returns, in one snapshot, the current and compacted
-	// resourceVersions and the next history rows after $1 (at most $2). With no
+	// resourceVersions, the commit time of the history row $3 if its key is
+	// $4 (the newest row the tailer has published: NULL when the database no
+	// longer has it), and the next history rows after $1 (at most $2). With no
 	// new row it returns a single row whose history columns are NULL.
 	sqlTailHistory = `
 SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction),
+    (SELECT committed_at FROM history WHERE rv = $3 AND key = $4),
     h.rv, h.resource, h.key, h.event, h.object, h.prev_rv, h.prev_object, h.committed_at
 FROM (VALUES (1)) AS one (x)
 LEFT JOIN LATERAL (
@@ -34,9 +37,10 @@ LEFT JOIN LATERAL (
 ) h ON true
 ORDER BY h.rv`
 
-	// sqlReplayHistory is sqlTailHistory for one resource and a key range [$4, $5).
+	// sqlReplayHistory is sqlTailHistory for one resource and a key range
+	// [$4, $5), without the check of a published row.
 	sqlReplayHistory = `
-SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction),
+SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction), NULL::timestamptz,
     h.rv, h.resource, h.key, h.event, h.object, h.prev_rv, h.prev_object, h.committed_at
 FROM (VALUES (1)) AS one (x)
 LEFT JOIN LATERAL (
@@ -48,7 +52,7 @@ ORDER BY h.rv`
 
 	// sqlReplayKeyHistory is sqlReplayHistory for a single key $4.
 	sqlReplayKeyHistory = `
-SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction),
+SELECT (SELECT current FROM resource_version), (SELECT revision FROM compaction), NULL::timestamptz,
     h.rv, h.resource, h.key, h.event, h.object, h.prev_rv, h.prev_object, h.committed_at
 FROM (VALUES (1)) AS one (x)
 LEFT JOIN LATERAL (
@@ -57,6 +61,18 @@ LEFT JOIN LATERAL (
     ORDER BY history.rv LIMIT $2
 ) h ON true
 ORDER BY h.rv`
+
+	// sqlFenceHistory moves the resourceVersion past $1 (the newest one a
+	// tailer published) and compacts all history up to the new value, in one
+	// transaction; it returns the new compaction point.
+	sqlFenceHistory = `
+WITH fence AS (
+    UPDATE resource_version SET current = greatest(current, $1) + 1 RETURNING current
+), gone AS (
+    DELETE FROM history WHERE rv <= (SELECT current FROM fence)
+)
+UPDATE compaction SET revision = greatest(revision, (SELECT current FROM fence)), compacted_at = now()
+RETURNING revision`
 
 	// sqlRetentionCutoff is the first resourceVersion written in the last $1 seconds
 	// (NULL when no history row is that recent).

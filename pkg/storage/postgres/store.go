@@ -79,7 +79,8 @@ func (s *store) RequestWatchProgress(ctx context.Context) error {
 	return nil
 }
 
-func (s *store) GetCurrentResourceVersion(ctx context.Context) (uint64, error) {
+func (s *store) GetCurrentResourceVersion(ctx context.Context) (rv uint64, err error) {
+	defer func() { err = apiError(err, "get current resourceVersion", "") }()
 	current, _, err := s.backend.revisions(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read current resourceVersion: %w", err)
@@ -102,16 +103,22 @@ func (s *store) EnableResourceSizeEstimation(getKeys storage.KeysFunc) error {
 	return nil
 }
 
-func (s *store) Stats(ctx context.Context) (storage.Stats, error) {
+func (s *store) Stats(ctx context.Context) (stats storage.Stats, err error) {
+	defer func() { err = apiError(err, "count", s.resourcePrefix) }()
 	prefix, err := s.prepareKey(s.resourcePrefix, true)
 	if err != nil {
 		return storage.Stats{}, err
 	}
+	release, err := s.backend.acquireReadSlot(ctx)
+	if err != nil {
+		return storage.Stats{}, err
+	}
+	defer release()
 	var count, size int64
 	if err := s.backend.pool.QueryRow(ctx, s.stmts.stats, prefix, prefixEnd(prefix)).Scan(&count, &size); err != nil {
 		return storage.Stats{}, fmt.Errorf("count %s: %w", s.groupResource, err)
 	}
-	stats := storage.Stats{ObjectCount: count}
+	stats = storage.Stats{ObjectCount: count}
 	if s.estimateSize.Load() && count > 0 {
 		stats.EstimatedAverageObjectSizeBytes = size / count
 	}

@@ -16,7 +16,8 @@ import (
 // bytes writes nothing and keeps the resourceVersion.
 func (s *store) GuaranteedUpdate(
 	ctx context.Context, key string, destination runtime.Object, ignoreNotFound bool,
-	preconditions *storage.Preconditions, tryUpdate storage.UpdateFunc, cachedExistingObject runtime.Object) error {
+	preconditions *storage.Preconditions, tryUpdate storage.UpdateFunc, cachedExistingObject runtime.Object) (err error) {
+	defer func() { err = apiError(err, "update", key) }()
 	preparedKey, err := s.prepareKey(key, false)
 	if err != nil {
 		return err

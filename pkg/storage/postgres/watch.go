@@ -36,7 +36,8 @@ var errWatchCompacted = apierrors.NewResourceExpired("The resourceVersion for th
 // ADDED events; SendInitialEvents (WatchList) does the same and ends the
 // initial events with the k8s.io/initial-events-end bookmark when bookmarks
 // are allowed; an RV below the compaction point ends with 410 Gone.
-func (s *store) Watch(ctx context.Context, key string, opts storage.ListOptions) (watch.Interface, error) {
+func (s *store) Watch(ctx context.Context, key string, opts storage.ListOptions) (w watch.Interface, err error) {
+	defer func() { err = apiError(err, "watch", key) }()
 	preparedKey, err := s.prepareKey(key, opts.Recursive)
 	if err != nil {
 		return nil, err
@@ -441,6 +442,7 @@ func (wc *watchChan) sendError(err error) {
 	if errors.Is(err, context.Canceled) || wc.ctx.Err() != nil {
 		return
 	}
+	err = apiError(err, "watch", wc.key)
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
 		status = apierrors.NewInternalError(err)

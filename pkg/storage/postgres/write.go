@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"k8s.io/klog/v2"
 )
 
@@ -45,7 +46,8 @@ type commitRequest struct {
 //
 // If ctx ends (or the Backend closes) before the commit is known, commit
 // returns an error and the ops may or may not have been applied (as with a
-// timed-out etcd request).
+// timed-out etcd request). If the connection is lost after the COMMIT was
+// sent, it returns an *unknownOutcomeError: the ops may have been applied.
 func (b *Backend) commit(ctx context.Context, ops ...*writeOp) error {
 	req := &commitRequest{ops: ops, enqueued: time.Now(), done: make(chan error, 1)}
 	select {
@@ -53,7 +55,7 @@ func (b *Backend) commit(ctx context.Context, ops ...*writeOp) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.ctx.Done():
-		return errors.New("postgres storage is closed")
+		return errStorageClosed
 	}
 	select {
 	case err := <-req.done:
@@ -66,7 +68,7 @@ func (b *Backend) commit(ctx context.Context, ops ...*writeOp) error {
 		case err := <-req.done:
 			return err
 		default:
-			return errors.New("postgres storage is closed")
+			return errStorageClosed
 		}
 	}
 }
@@ -106,29 +108,33 @@ func (b *Backend) failPendingCommits() {
 	for {
 		select {
 		case req := <-b.commitQueue:
-			req.done <- errors.New("postgres storage is closed")
+			req.done <- errStorageClosed
 		default:
 			return
 		}
 	}
 }
 
-// commitBatch commits the requests of one batch in one transaction. If the
-// transaction fails (an op's statement errs, which aborts the whole
-// transaction in Postgres), each request is retried in a transaction of its
-// own, so only the request at fault sees the error.
+// commitBatch commits the requests of one batch in one transaction. If an
+// op's statement fails (the server refused it, which aborts the whole
+// transaction before its COMMIT, so nothing was applied), each request is
+// retried in a transaction of its own, so only the request at fault sees the
+// error. Any other failure is every request's: a lost connection before the
+// COMMIT applied nothing, and after it (*unknownOutcomeError) the batch may
+// have been applied, so running its ops again could apply them twice or
+// report conflicts with themselves.
 func (b *Backend) commitBatch(batch []*commitRequest) {
 	var ops []*writeOp
 	for _, req := range batch {
 		ops = append(ops, req.ops...)
 	}
 	commitBatchSize.Observe(float64(len(ops)))
-	err := b.commitOps(b.ctx, ops)
+	err := b.commitOps(ops)
 	var opErr *opFailedError
 	if errors.As(err, &opErr) && len(batch) > 1 {
 		klog.V(2).InfoS("group commit failed; committing its requests one by one", "requests", len(batch), "err", err)
 		for _, req := range batch {
-			b.finishCommit(req, b.commitOps(b.ctx, req.ops))
+			b.finishCommit(req, b.commitOps(req.ops))
 		}
 		return
 	}
@@ -151,18 +157,32 @@ func (b *Backend) finishCommit(req *commitRequest, err error) {
 	req.done <- err
 }
 
-// commitOps runs ops in one transaction. It first takes len(ops)
-// resourceVersions from the resource_version row, whose lock orders this
-// transaction's commit against every other writer's (of this and of other
-// replicas). The ops' statements are sent in one pipeline. An op that
+// commitOps runs ops in one transaction on the reserved pool. It first takes
+// len(ops) resourceVersions from the resource_version row, whose lock orders
+// this transaction's commit against every other writer's (of this and of
+// other replicas). The ops' statements are sent in one pipeline. An op that
 // conflicts is left unapplied and its resourceVersion stays unused (a gap,
 // harmless: resourceVersions are only ordered, never dense); when none
 // applies, the transaction is rolled back and the resourceVersion does not move.
-func (b *Backend) commitOps(ctx context.Context, ops []*writeOp) error {
+//
+// Errors: *opFailedError when the server refused a statement; an
+// *unknownOutcomeError when the COMMIT was sent and its answer lost; any
+// other error means nothing was applied.
+func (b *Backend) commitOps(ops []*writeOp) error {
+	ctx, cancel := context.WithTimeout(b.ctx, databaseCallTimeout)
+	defer cancel()
+	err := b.runOps(ctx, ops)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		err = &databaseTimeoutError{err}
+	}
+	return err
+}
+
+func (b *Backend) runOps(ctx context.Context, ops []*writeOp) error {
 	for _, op := range ops {
 		op.rv, op.applied = 0, false
 	}
-	tx, err := b.pool.Begin(ctx)
+	tx, err := b.reserved.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
 	}
@@ -189,7 +209,12 @@ func (b *Backend) commitOps(ctx context.Context, ops []*writeOp) error {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
 			_ = results.Close()
-			return &opFailedError{fmt.Errorf("%s %s: %w", op.operation, op.resource, err)}
+			err = fmt.Errorf("%s %s: %w", op.operation, op.resource, err)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && !isUnavailable(err) {
+				return &opFailedError{err}
+			}
+			return err
 		default:
 			op.rv, op.applied = got, true
 			applied++
@@ -209,7 +234,10 @@ func (b *Backend) commitOps(ctx context.Context, ops []*writeOp) error {
 		for _, op := range ops {
 			op.rv, op.applied = 0, false
 		}
-		return fmt.Errorf("commit write: %w", err)
+		if commitNotApplied(err) {
+			return fmt.Errorf("commit write: %w", err)
+		}
+		return &unknownOutcomeError{fmt.Errorf("commit write: %w", err)}
 	}
 	b.nudgeTailer() // local watchers need not wait for the NOTIFY round trip
 	return nil
