@@ -49,7 +49,9 @@ func TestBridgeIdentityMayOnlyRequestSync(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = admin.CatalogV1alpha1().TemplateRepositories().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = admin.CatalogV1alpha1().TemplateRepositories().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
 
 	patch := func(body string) error {
 		_, err := bridge.CatalogV1alpha1().TemplateRepositories().Patch(ctx, name, types.MergePatchType, []byte(body), metav1.PatchOptions{})
