@@ -152,6 +152,19 @@ func TestControllerWritesOnlyInSessionNamespaces(t *testing.T) {
 			t.Errorf("the controller creating a Deployment in %s: got %v, want 403 saying %q", tc.ns, err, tc.message)
 		}
 	}
+	event := func(ns string) *corev1.Event {
+		return &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Name: uniqueName("fence"), Namespace: ns},
+			InvolvedObject: corev1.ObjectReference{Kind: "Namespace", Name: ns, APIVersion: "v1"},
+			Reason:         "Fence", Message: "fence", Type: corev1.EventTypeNormal,
+		}
+	}
+	if _, err := controller.CoreV1().Events("kube-system").Create(ctx, event("kube-system"), dryRun); !apierrors.IsForbidden(err) {
+		t.Errorf("the controller creating an Event in kube-system: got %v, want 403", err)
+	}
+	if _, err := controller.CoreV1().Events(plain).Create(ctx, event(plain), dryRun); err != nil {
+		t.Errorf("the controller creating an Event in %s (to explain a refusal there): %v", plain, err)
+	}
 	if _, err := controller.AppsV1().Deployments(enabled).Create(ctx, deployment(enabled), dryRun); err != nil {
 		t.Errorf("the controller creating a Deployment in the enabled namespace %s: %v", enabled, err)
 	}
