@@ -218,6 +218,15 @@ func sessionsNamespace(name string) *corev1.Namespace {
 	}}}
 }
 
+// createSessionsNamespace creates a namespace enabled for sessions with
+// kubectl and deletes it when the test ends.
+func createSessionsNamespace(t *testing.T, namespace string) {
+	t.Helper()
+	mustKubectl(t, "admin", "", "create", "namespace", namespace)
+	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "namespace", namespace, "--wait=false") })
+	mustKubectl(t, "admin", "", "label", "namespace", namespace, stream.SessionsNamespaceLabel+"="+stream.SessionsNamespaceEnabled)
+}
+
 func sessionObject(name, template string) *streamv1alpha1.Session {
 	return &streamv1alpha1.Session{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
