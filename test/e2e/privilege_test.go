@@ -155,7 +155,7 @@ func TestControllerWritesOnlyInSessionNamespaces(t *testing.T) {
 	event := func(ns string) *corev1.Event {
 		return &corev1.Event{
 			ObjectMeta:     metav1.ObjectMeta{Name: uniqueName("fence"), Namespace: ns},
-			InvolvedObject: corev1.ObjectReference{Kind: "Namespace", Name: ns, APIVersion: "v1"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "fence", APIVersion: "v1"},
 			Reason:         "Fence", Message: "fence", Type: corev1.EventTypeNormal,
 		}
 	}
