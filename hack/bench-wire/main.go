@@ -24,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -134,7 +135,7 @@ func fill(ctx context.Context, cfg *rest.Config, o options) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace, Labels: map[string]string{stream.SessionsNamespaceLabel: stream.SessionsNamespaceEnabled}}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", benchNamespace, err)
 	}
 	ss, err := clientset.NewForConfig(cfg)

@@ -41,7 +41,7 @@ func main() {
 	flags.StringVar(&o.caDir, "ca-dir", "", "directory of the CA (ca.crt, ca.key) that signs the serving certificate; a new CA is created there when it holds none (default OUT/pki)")
 	flags.StringArrayVar(&o.trustCAs, "trust-ca", nil, "PEM file of another CA to trust in caBundle as well, e.g. the previous CA while rotating the CA (repeatable)")
 	flags.StringVar(&o.postgresURL, "postgres-url", "", "PostgreSQL URL for Secret streamspace-postgres (default $STREAMSPACE_POSTGRES_URL)")
-	flags.StringVar(&o.image, "image", "", "container image of every workload in the manifests: streamspace-apiserver, its bridge sidecar and streamspace-controller (default: the one in the manifests)")
+	flags.StringVar(&o.image, "image", "", "container image of every workload in the manifests: streamspace-apiserver, streamspace-bridge and streamspace-controller (default: the one in the manifests)")
 	flags.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for the certificate's fully qualified service name")
 	flags.DurationVar(&o.validity, "cert-validity", 365*24*time.Hour, "how long the serving certificate is valid")
 	_ = flags.Parse(os.Args[1:])

@@ -24,7 +24,7 @@ const (
 )
 
 // workloadKinds run pods: --image sets the image of every container of
-// every one of them (streamspace-apiserver with its bridge sidecar,
+// every one of them (streamspace-apiserver, streamspace-bridge,
 // streamspace-controller; one image holds every command).
 var workloadKinds = map[string]bool{"Deployment": true, "StatefulSet": true, "DaemonSet": true}
 

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 )
 
 const (
@@ -30,7 +32,8 @@ var streamspaceAPIServices = []string{"v1alpha1.stream.space", "v1alpha1.catalog
 // bootstrapTemplate holds what must exist before the components start: the
 // identity of streamspace-apiserver (delegated authentication and
 // authorization, as k8s.io/sample-apiserver's artifacts grant), the fake
-// node, and the sample users' namespaces and bindings.
+// node, the metrics scraper's binding, and the sample users' namespaces
+// (enabled for sessions) and bindings.
 var bootstrapTemplate = template.Must(template.New("bootstrap").Parse(`apiVersion: v1
 kind: Namespace
 metadata:
@@ -100,12 +103,21 @@ status:
     kubeProxyVersion: fake
     operatingSystem: linux
   phase: Running
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: streamspace-metrics-reader:{{.MetricsScraper}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-metrics-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.MetricsScraper}}}]
 {{- range .Users}}
 ---
 apiVersion: v1
 kind: Namespace
 metadata:
   name: {{.}}
+  labels:
+    {{$.SessionsLabel}}: {{$.SessionsEnabled}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -153,6 +165,7 @@ func (s *Stack) applyBootstrap(ctx context.Context) error {
 	if err := renderTo(path, bootstrapTemplate, map[string]any{
 		"Namespace": streamspaceNamespace, "User": streamspaceUser,
 		"Node": kwokNodeName, "NodeAnnotation": kwokNodeAnnotation, "Users": s.cfg.Users,
+		"MetricsScraper": MetricsScraper, "SessionsLabel": stream.SessionsNamespaceLabel, "SessionsEnabled": stream.SessionsNamespaceEnabled,
 	}); err != nil {
 		return err
 	}

@@ -18,14 +18,15 @@ import (
 // bridgeComponent is streamspace-bridge's name for logs and pid files.
 const bridgeComponent = "streamspace-bridge"
 
-// The bridge's Git webhook acts with the identity of the pod it runs in,
-// in production the ServiceAccount streamspace-system/streamspace-apiserver
+// The bridge's Git webhook acts with the bridge's own identity, in
+// production the ServiceAccount streamspace-system/streamspace-bridge
 // (artifacts/rbac/catalog-controller.yaml lets it list and patch
-// templaterepositories); here a client certificate that kube-apiserver
+// templaterepositories, artifacts/rbac/policy-bridge.yaml limits the patch
+// to the sync annotation); here a client certificate that kube-apiserver
 // reports as that ServiceAccount, as for streamspace-controller.
 const (
 	bridgeWebhookComponent = bridgeComponent + "-webhook"
-	bridgeWebhookUser      = "system:serviceaccount:" + streamspaceNamespace + ":streamspace-apiserver"
+	bridgeWebhookUser      = "system:serviceaccount:" + streamspaceNamespace + ":streamspace-bridge"
 )
 
 // WebhookSecretFile holds the shared secret of the bridge's Git webhook
@@ -91,7 +92,9 @@ func (s *Stack) prepareBridgeWebhook() error {
 	if err != nil {
 		return fmt.Errorf("load the cluster CA: %w", err)
 	}
-	if err := s.ensureLeaf(ca, leafSpec{name: bridgeWebhookComponent + "-client", cn: bridgeWebhookUser, orgs: controllerGroups, client: true}); err != nil {
+	// The certificate's name is new with the bridge's own identity: an older
+	// dev stack's certificate named streamspace-apiserver's ServiceAccount.
+	if err := s.ensureLeaf(ca, leafSpec{name: bridgeWebhookComponent + "-identity", cn: bridgeWebhookUser, orgs: controllerGroups, client: true}); err != nil {
 		return fmt.Errorf("issue the certificate of the bridge's webhook: %w", err)
 	}
 	cfg := clientcmdapi.NewConfig()
@@ -100,8 +103,8 @@ func (s *Stack) prepareBridgeWebhook() error {
 	cluster.CertificateAuthorityData = readFile(s.CACert)
 	cfg.Clusters["streamspace-dev"] = cluster
 	auth := clientcmdapi.NewAuthInfo()
-	auth.ClientCertificateData = readFile(s.paths.pkiFile(bridgeWebhookComponent + "-client.crt"))
-	auth.ClientKeyData = readFile(s.paths.pkiFile(bridgeWebhookComponent + "-client.key"))
+	auth.ClientCertificateData = readFile(s.paths.pkiFile(bridgeWebhookComponent + "-identity.crt"))
+	auth.ClientKeyData = readFile(s.paths.pkiFile(bridgeWebhookComponent + "-identity.key"))
 	cfg.AuthInfos[bridgeWebhookComponent] = auth
 	kctx := clientcmdapi.NewContext()
 	kctx.Cluster, kctx.AuthInfo = "streamspace-dev", bridgeWebhookComponent

@@ -334,6 +334,8 @@ func PrintUsage(w io.Writer, info Info) {
 	if kc, ok := info.UserKubeconfigs["alice"]; ok && info.BridgeURL != "" {
 		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/sessions    # the bridge, as alice\n",
 			rel(strings.TrimSuffix(kc, ".kubeconfig")+".token"), info.BridgeURL)
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" %s/metrics    # needs get on /metrics: alice gets 403\n",
+			rel(filepath.Join(filepath.Dir(kc), MetricsScraper+".token")), info.BridgeURL)
 	}
 	if info.BridgeURL != "" {
 		// A Git push as GitHub signs it, for a TemplateRepository with that URL.

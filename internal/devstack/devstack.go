@@ -242,6 +242,20 @@ func (s *Stack) FrontProxyClientCert() (certFile, keyFile string) {
 // UserTokenFile is the path of a sample user's bearer token (no newline).
 func (s *Stack) UserTokenFile(user string) string { return s.paths.userToken(user) }
 
+// MetricsScraper is the identity that reads the components' /metrics in the
+// dev stack, as Prometheus would in a cluster: a bearer token (UserToken)
+// bound to the ClusterRole streamspace-metrics-reader and nothing else.
+const MetricsScraper = "metrics-scraper"
+
+// BridgeKubeconfig is the kubeconfig of streamspace-bridge's own identity
+// (ServiceAccount streamspace-system/streamspace-bridge), which its Git
+// webhook uses.
+func (s *Stack) BridgeKubeconfig() string { return s.paths.kubeconfig(bridgeWebhookComponent) }
+
+// ControllerKubeconfig is the kubeconfig of streamspace-controller's
+// identity (ServiceAccount streamspace-system/streamspace-controller).
+func (s *Stack) ControllerKubeconfig() string { return s.paths.kubeconfig(controllerComponent) }
+
 // UserToken is the bearer token of a sample user.
 func (s *Stack) UserToken(user string) (string, error) {
 	data, err := os.ReadFile(s.paths.userToken(user))

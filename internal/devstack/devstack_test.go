@@ -128,8 +128,13 @@ func TestTokensSurviveRestart(t *testing.T) {
 	if again, _ := s.UserToken("alice"); again != first {
 		t.Fatal("token changed across ensureTokens")
 	}
-	if csv := string(readFile(s.paths.pkiFile("tokens.csv"))); csv != first+",alice,alice\n" {
-		t.Fatalf("tokens.csv = %q", csv)
+	scraper, err := s.UserToken(MetricsScraper)
+	if err != nil || len(scraper) < 32 {
+		t.Fatalf("token of %s %q, %v", MetricsScraper, scraper, err)
+	}
+	want := first + ",alice,alice\n" + scraper + "," + MetricsScraper + "," + MetricsScraper + "\n"
+	if csv := string(readFile(s.paths.pkiFile("tokens.csv"))); csv != want {
+		t.Fatalf("tokens.csv = %q, want %q", csv, want)
 	}
 }
 

@@ -11,11 +11,12 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// ensureTokens gives each sample user a random bearer token, kept across
-// restarts, and writes kube-apiserver's --token-auth-file from them.
+// ensureTokens gives each sample user, and the metrics scraper, a random
+// bearer token, kept across restarts, and writes kube-apiserver's
+// --token-auth-file from them.
 func (s *Stack) ensureTokens() error {
 	var csv strings.Builder
-	for _, user := range s.cfg.Users {
+	for _, user := range append(append([]string(nil), s.cfg.Users...), MetricsScraper) {
 		path := s.paths.userToken(user)
 		token := strings.TrimSpace(string(readFile(path)))
 		if token == "" {

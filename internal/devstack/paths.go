@@ -10,7 +10,7 @@ import (
 //
 //	kubeconfig                  admin (system:masters)
 //	users/<user>.kubeconfig     sample users (bearer token)
-//	users/<user>.token
+//	users/<user>.token          also metrics-scraper.token (get on /metrics only)
 //	kubeconfigs/<component>.kubeconfig
 //	pki/                        certificates, keys, tokens.csv (made once)
 //	postgres/  etcd/            data

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -244,7 +243,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 	if offered {
 		// The API's connect creates the Connection and wakes a hibernated
 		// session in one call, and answers in the old shape.
-		body, _ := json.Marshal(map[string]string{"clientIP": clientIP(r), "userAgent": r.UserAgent()})
+		body, _ := json.Marshal(map[string]string{"clientIP": s.cfg.TrustedProxies.ClientIP(r), "userAgent": r.UserAgent()})
 		raw, err := c.stream.StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
 			SubResource("connect").Body(body).SetHeader("Content-Type", "application/json").Do(r.Context()).Raw()
 		if err != nil {
@@ -266,7 +265,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := c.stream.StreamV1alpha1().Connections(ns).Create(r.Context(), &streamv1alpha1.Connection{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "conn-"},
-		Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: clientIP(r), UserAgent: r.UserAgent()},
+		Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: s.cfg.TrustedProxies.ClientIP(r), UserAgent: r.UserAgent()},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		writeAPIError(w, r, "connect to session "+name, err)
@@ -277,18 +276,6 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 		message = "connected; the session is hibernated and starts now"
 	}
 	writeJSON(w, http.StatusOK, connectResponse{ConnectionID: conn.Name, SessionURL: session.Status.URL, State: state, Message: message})
-}
-
-func clientIP(r *http.Request) string {
-	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-		first, _, _ := strings.Cut(fwd, ",")
-		return strings.TrimSpace(first)
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // disconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=

@@ -9,6 +9,7 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
+	"github.com/streamspace/controlplane/pkg/metricsauth"
 )
 
 // route is one endpoint. Every endpoint of the bridge is in routes(): adding
@@ -26,7 +27,8 @@ func (s *Server) routes() []route {
 		{pattern: "GET /health", handler: s.health, public: true},
 		{pattern: "GET /healthz", handler: s.healthz, public: true},
 		{pattern: "GET /version", handler: s.version, public: true},
-		{pattern: "GET /metrics", handler: legacyregistry.Handler().ServeHTTP, public: true},
+		// Checked with the caller's token (get on the non-resource URL /metrics).
+		{pattern: "GET /metrics", handler: metricsauth.Handler(s.cfg.Cluster, legacyregistry.Handler()).ServeHTTP, public: true},
 		{pattern: "GET /{$}", handler: s.dashboard, public: true},
 		{pattern: "GET /dashboard/", handler: s.dashboardAssets, public: true},
 		// Git hosts have no Kubernetes token: the delivery's signature is its

@@ -44,6 +44,9 @@ type Config struct {
 	// identity of its own (its client is built in pkg/cmd/bridge and never
 	// reaches this package's per-caller clients).
 	Webhook http.Handler
+	// TrustedProxies may set X-Forwarded-For (the ingress); empty means
+	// the TCP peer is the client.
+	TrustedProxies TrustedProxies
 }
 
 func (c *Config) setDefaults() {

@@ -131,8 +131,30 @@ func TestDeployArtifacts(t *testing.T) {
 		}
 	}
 	find(t, objects, "Deployment", "streamspace-controller")
-	if workloads < 2 {
-		t.Errorf("the rendered manifests hold %d Deployments, want streamspace-apiserver and streamspace-controller", workloads)
+	if workloads < 3 {
+		t.Errorf("the rendered manifests hold %d Deployments, want streamspace-apiserver, streamspace-bridge and streamspace-controller", workloads)
+	}
+	// Each component runs under its own ServiceAccount: the bridge does not
+	// share streamspace-apiserver's pod, whose token may review tokens and
+	// access.
+	for name, account := range map[string]string{
+		"streamspace-apiserver":  "streamspace-apiserver",
+		"streamspace-bridge":     "streamspace-bridge",
+		"streamspace-controller": "streamspace-controller",
+	} {
+		var workload appsv1.Deployment
+		decode(t, find(t, objects, "Deployment", name), &workload)
+		pod := workload.Spec.Template.Spec
+		if pod.ServiceAccountName != account {
+			t.Errorf("Deployment %s runs as ServiceAccount %q, want %q", name, pod.ServiceAccountName, account)
+		}
+		if len(pod.Containers) != 1 {
+			t.Errorf("Deployment %s has %d containers, want 1 (one identity per component)", name, len(pod.Containers))
+		}
+	}
+	for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		find(t, objects, kind, "streamspace-bridge-sync-request-only")
+		find(t, objects, kind, "streamspace-controller-session-namespaces")
 	}
 	container := deployment.Spec.Template.Spec.Containers[0]
 	var fromSecret bool
@@ -163,23 +185,26 @@ func TestDeployArtifacts(t *testing.T) {
 		t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "namespace", namespace, "--wait=false") })
 		mustKubectl(t, "admin", "", "label", "namespace", namespace,
 			"pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted")
-		var obj map[string]any
-		decode(t, find(t, objects, "Deployment", "streamspace-apiserver"), &obj)
-		obj["metadata"].(map[string]any)["namespace"] = namespace
-		manifest, err := json.Marshal(obj)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := stack.Kubectl(ctx, "admin", "apply", "--dry-run=server", "-f", "-")
-		var stderr bytes.Buffer
-		cmd.Stdin, cmd.Stderr = bytes.NewReader(manifest), &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("kubectl apply the Deployment in %s: %v\n%s", namespace, err, stderr.String())
-		}
-		if strings.Contains(stderr.String(), "PodSecurity") {
-			t.Errorf("the pod template violates the restricted Pod Security Standard:\n%s", stderr.String())
+		for _, name := range []string{"streamspace-apiserver", "streamspace-bridge", "streamspace-controller"} {
+			var obj map[string]any
+			decode(t, find(t, objects, "Deployment", name), &obj)
+			obj["metadata"].(map[string]any)["namespace"] = namespace
+			manifest, err := json.Marshal(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := stack.Kubectl(ctx, "admin", "apply", "--dry-run=server", "-f", "-")
+			var stderr bytes.Buffer
+			cmd.Stdin, cmd.Stderr = bytes.NewReader(manifest), &stderr
+			err = cmd.Run()
+			cancel()
+			if err != nil {
+				t.Fatalf("kubectl apply the Deployment %s in %s: %v\n%s", name, namespace, err, stderr.String())
+			}
+			if strings.Contains(stderr.String(), "PodSecurity") {
+				t.Errorf("the pod template of %s violates the restricted Pod Security Standard:\n%s", name, stderr.String())
+			}
 		}
 	})
 

@@ -346,16 +346,17 @@ func filePaths(files []catalogv1alpha1.FileError) []string {
 }
 
 // startWebhook serves the bridge's webhook handler with the bridge's
-// service identity (a token of ServiceAccount streamspace-system/streamspace-apiserver,
-// the pod's, whose webhook RBAC is artifacts/rbac/catalog-controller.yaml).
+// service identity (a token of ServiceAccount streamspace-system/streamspace-bridge,
+// whose webhook RBAC is artifacts/rbac/catalog-controller.yaml and whose
+// writes artifacts/rbac/policy-bridge.yaml limits to the sync annotation).
 func startWebhook(t *testing.T, kube kubernetes.Interface) (string, string) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := kube.CoreV1().ServiceAccounts(catalogNamespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "streamspace-apiserver"}}, metav1.CreateOptions{})
+	_, err := kube.CoreV1().ServiceAccounts(catalogNamespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "streamspace-bridge"}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	token, err := kube.CoreV1().ServiceAccounts(catalogNamespace).CreateToken(ctx, "streamspace-apiserver", &authenticationv1.TokenRequest{
+	token, err := kube.CoreV1().ServiceAccounts(catalogNamespace).CreateToken(ctx, "streamspace-bridge", &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
 	}, metav1.CreateOptions{})
 	if err != nil {

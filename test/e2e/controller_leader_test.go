@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/streamspace/controlplane/internal/devstack"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
@@ -186,7 +187,7 @@ func scrapeSum(t *testing.T, url, prefix string) float64 {
 }
 
 func scrape(url string, each func(line string)) error {
-	resp, err := http.Get(url + "/metrics")
+	resp, err := getMetrics(url, devstack.MetricsScraper)
 	if err != nil {
 		return err
 	}
@@ -200,4 +201,20 @@ func scrape(url string, each func(line string)) error {
 		each(scanner.Text())
 	}
 	return scanner.Err()
+}
+
+// getMetrics GETs url/metrics with the bearer token of user ("" for none).
+func getMetrics(url, user string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	if user != "" {
+		token, err := stack.UserToken(user)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return http.DefaultClient.Do(req)
 }

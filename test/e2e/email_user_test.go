@@ -30,8 +30,7 @@ func TestEmailUserSessionNames(t *testing.T) {
 	)
 	ctx := context.Background()
 	adminSS, adminKube := clients(t, "admin")
-	mustKubectl(t, "admin", "", "create", "namespace", namespace)
-	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "namespace", namespace, "--wait=false") })
+	createSessionsNamespace(t, namespace)
 	if _, err := adminKube.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "email-user"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "streamspace-user"},

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -197,7 +198,7 @@ var aboutOurGroups = regexp.MustCompile(`stream\.space|v1alpha1\.(Session|Templa
 func newNamespace(t *testing.T, kube kubernetes.Interface, prefix string) string {
 	t.Helper()
 	name := uniqueName(prefix)
-	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), sessionsNamespace(name), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -207,6 +208,23 @@ func newNamespace(t *testing.T, kube kubernetes.Interface, prefix string) string
 		}
 	})
 	return name
+}
+
+// sessionsNamespace is a namespace where streamspace-controller may create
+// session workloads (artifacts/rbac/policy-controller-namespaces.yaml).
+func sessionsNamespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		stream.SessionsNamespaceLabel: stream.SessionsNamespaceEnabled,
+	}}}
+}
+
+// createSessionsNamespace creates a namespace enabled for sessions with
+// kubectl and deletes it when the test ends.
+func createSessionsNamespace(t *testing.T, namespace string) {
+	t.Helper()
+	mustKubectl(t, "admin", "", "create", "namespace", namespace)
+	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "namespace", namespace, "--wait=false") })
+	mustKubectl(t, "admin", "", "label", "namespace", namespace, stream.SessionsNamespaceLabel+"="+stream.SessionsNamespaceEnabled)
 }
 
 func sessionObject(name, template string) *streamv1alpha1.Session {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/streamspace/controlplane/internal/devstack"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -124,11 +125,14 @@ func deploymentReplicas(t *testing.T, kube kubernetes.Interface, namespace, name
 // (the first line starting with series), 0 when absent.
 func controllerMetric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(stack.ControllerURL() + "/metrics")
+	resp, err := getMetrics(stack.ControllerURL(), devstack.MetricsScraper)
 	if err != nil {
 		t.Fatalf("scrape controller metrics: %v", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape controller metrics: %s", resp.Status)
+	}
 	scanner := bufio.NewScanner(resp.Body)
 	scanner.Buffer(make([]byte, 1<<20), 1<<20)
 	for scanner.Scan() {

@@ -35,8 +35,7 @@ func TestProtobufMetaKindsLikeKubeAPIServer(t *testing.T) {
 	namespace := uniqueName("e2e-wire-meta")
 	label := map[string]string{"e2e-wire": namespace}
 	selector := "e2e-wire=" + namespace
-	mustKubectl(t, "admin", "", "create", "namespace", namespace)
-	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "namespace", namespace, "--wait=false") })
+	createSessionsNamespace(t, namespace)
 	ss, kube := clients(t, "admin")
 	if _, err := ss.StreamV1alpha1().Sessions(namespace).Create(ctx, &streamv1alpha1.Session{
 		ObjectMeta: metav1.ObjectMeta{Name: "meta", Labels: label}, Spec: streamv1alpha1.SessionSpec{Template: "none"},

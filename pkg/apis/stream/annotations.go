@@ -5,3 +5,14 @@ package stream
 // to the time of the wake in RFC 3339 with nanoseconds. The session
 // controller measures the time from it to Running, then removes it.
 const WokenAtAnnotation = "stream.space/woken-at"
+
+// SessionsNamespaceLabel marks a namespace where streamspace-controller may
+// create session workloads: with the value SessionsNamespaceEnabled, the
+// ValidatingAdmissionPolicy streamspace-controller-session-namespaces
+// (artifacts/rbac/policy-controller-namespaces.yaml) lets the controller
+// write Deployments, Services, Ingresses and claims there; anywhere else
+// kube-apiserver refuses it.
+const (
+	SessionsNamespaceLabel   = "stream.space/sessions"
+	SessionsNamespaceEnabled = "enabled"
+)

@@ -57,6 +57,8 @@ type Options struct {
 	// in-cluster: the pod's service account token. It is kept apart from
 	// the per-caller clients, so no user request ever runs with it.
 	WebhookKubeconfig string
+	// TrustedProxyCIDRs may set X-Forwarded-For; empty trusts no one.
+	TrustedProxyCIDRs []string
 }
 
 // NewOptions returns the defaults.
@@ -90,6 +92,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "On SIGTERM, how long requests in flight get to finish; feeds are closed with 1001 (going away) at once.")
 	fs.Float32Var(&o.APIQPS, "api-qps", o.APIQPS, "Queries per second to the API per user token.")
 	fs.IntVar(&o.APIBurst, "api-burst", o.APIBurst, "Burst of queries to the API per user token.")
+	fs.StringSliceVar(&o.TrustedProxyCIDRs, "trusted-proxy-cidrs", o.TrustedProxyCIDRs, "CIDRs of the proxies (ingress, load balancer) whose X-Forwarded-For is believed; from any other peer the header is ignored. Empty: the TCP peer is always the client.")
 	o.Webhook.AddFlags(fs)
 	fs.StringVar(&o.WebhookKubeconfig, "webhook-kubeconfig", o.WebhookKubeconfig, "Kubeconfig with the bridge's own identity, used only by the Git webhook to request repository syncs (RBAC: list and patch templaterepositories). Empty: the in-cluster service account. Needs --webhook-secret-file.")
 }
@@ -128,6 +131,9 @@ func (o *Options) Validate() error {
 	}
 	if o.APIQPS <= 0 || o.APIBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--api-qps and --api-burst must be positive, got %v and %d", o.APIQPS, o.APIBurst))
+	}
+	if _, err := bridge.ParseTrustedProxies(o.TrustedProxyCIDRs); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxy-cidrs: %w", err))
 	}
 	errs = append(errs, o.Webhook.Validate()...)
 	if o.WebhookKubeconfig != "" && o.Webhook.SecretFile == "" {
@@ -180,6 +186,10 @@ func (o *Options) Config() (bridge.Config, error) {
 	if err != nil {
 		return bridge.Config{}, err
 	}
+	proxies, err := bridge.ParseTrustedProxies(o.TrustedProxyCIDRs)
+	if err != nil {
+		return bridge.Config{}, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
+	}
 	return bridge.Config{
 		Webhook:           webhookHandler,
 		Cluster:           cluster,
@@ -190,6 +200,7 @@ func (o *Options) Config() (bridge.Config, error) {
 		ClientBuffer:      o.ClientBuffer,
 		PingInterval:      o.PingInterval,
 		WriteTimeout:      o.WriteTimeout,
+		TrustedProxies:    proxies,
 	}, nil
 }
 

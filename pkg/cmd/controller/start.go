@@ -34,6 +34,7 @@ import (
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamscheme "github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
+	"github.com/streamspace/controlplane/pkg/metricsauth"
 )
 
 func metav1Duration(d time.Duration) metav1.Duration { return metav1.Duration{Duration: d} }
@@ -97,7 +98,7 @@ func (o *Options) Run(ctx context.Context) error {
 		electionHealth = leaderelection.NewLeaderHealthzAdaptor(20 * time.Second)
 		checks = append(checks, electionHealth)
 	}
-	if err := o.serveHealthAndMetrics(ctx, checks); err != nil {
+	if err := o.serveHealthAndMetrics(ctx, cfg, checks); err != nil {
 		return err
 	}
 
@@ -208,11 +209,12 @@ func (o *Options) runWithLeaderElection(ctx context.Context, kube kubernetes.Int
 }
 
 // serveHealthAndMetrics serves /healthz (with the leader election watchdog)
-// and /metrics on HealthAddr until ctx ends.
-func (o *Options) serveHealthAndMetrics(ctx context.Context, checks []healthz.HealthChecker) error {
+// and /metrics on HealthAddr until ctx ends. /healthz is open to the
+// probes; /metrics only to callers RBAC allows get on /metrics.
+func (o *Options) serveHealthAndMetrics(ctx context.Context, cluster *rest.Config, checks []healthz.HealthChecker) error {
 	mux := http.NewServeMux()
 	healthz.InstallHandler(mux, append([]healthz.HealthChecker{healthz.PingHealthz}, checks...)...)
-	mux.Handle("/metrics", legacyregistry.Handler())
+	mux.Handle(metricsauth.Path, metricsauth.Handler(cluster, legacyregistry.Handler()))
 	listener, err := net.Listen("tcp", o.HealthAddr)
 	if err != nil {
 		return fmt.Errorf("listen on --health-addr %s: %w", o.HealthAddr, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -269,6 +270,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			return err
 		}
 	} else if err := c.syncWorkload(ctx, s, status, now); err != nil {
+		if apierrors.IsForbidden(err) {
+			return c.failForbiddenWorkload(ctx, cached, status, now, err)
+		}
 		if !apierrors.IsConflict(err) {
 			c.recorder.Eventf(s, "Warning", ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
 		}
@@ -284,6 +288,26 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	// conflicts, so no Event is recorded twice.
 	c.recordTransition(cached, status)
 	return c.observeWake(ctx, written, status, now)
+}
+
+// failForbiddenWorkload records that the API refused the controller the
+// session's workload, typically because the namespace is not labelled
+// stream.space/sessions=enabled: Failed with the API's message, so that the
+// user sees why, and the error back to the queue, so that the session
+// starts (with backoff) once an admin enables the namespace.
+func (c *Controller) failForbiddenWorkload(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time, refused error) error {
+	msg := fmt.Sprintf("streamspace-controller may not create this session's workload in namespace %s (an admin enables a namespace with the label %s=%s): %v",
+		cached.Namespace, stream.SessionsNamespaceLabel, stream.SessionsNamespaceEnabled, refused)
+	failedBefore := cached.Status.Phase == streamv1alpha1.SessionPhaseFailed && cached.Status.Reason == ReasonWorkloadForbidden
+	setFailed(status, cached.Generation, now, ConditionDeploymentReady, ReasonWorkloadForbidden, msg)
+	status.ObservedGeneration = cached.Generation
+	if _, err := c.patchStatus(ctx, cached, status); err != nil {
+		return err
+	}
+	if !failedBefore {
+		c.recorder.Event(cached, corev1.EventTypeWarning, ReasonWorkloadForbidden, msg)
+	}
+	return refused
 }
 
 // MaxDurationDeadline is creation + maxSessionDuration, when there is a limit.

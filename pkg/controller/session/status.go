@@ -36,6 +36,7 @@ const (
 	ReasonTerminated         = "Terminated"
 	ReasonMaxDuration        = "MaxSessionDurationExceeded"
 	ReasonWorkloadSyncFailed = "WorkloadSyncFailed"
+	ReasonWorkloadForbidden  = "WorkloadForbidden"
 	ReasonWoke               = "Woke"
 )
 
