@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -277,18 +276,6 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 		message = "connected; the session is hibernated and starts now"
 	}
 	writeJSON(w, http.StatusOK, connectResponse{ConnectionID: conn.Name, SessionURL: session.Status.URL, State: state, Message: message})
-}
-
-func clientIP(r *http.Request) string {
-	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
-		first, _, _ := strings.Cut(fwd, ",")
-		return strings.TrimSpace(first)
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // disconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=
