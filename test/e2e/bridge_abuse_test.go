@@ -290,7 +290,9 @@ func TestBridgeSlowFeedReaderIsDroppedOthersKeepReceiving(t *testing.T) {
 	// what fills.
 	slowDialer := websocket.Dialer{HandshakeTimeout: 20 * time.Second, NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var sockErr error
-		err := c.Control(func(fd uintptr) { sockErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		err := c.Control(func(fd uintptr) {
+			sockErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
 		if err != nil {
 			return err
 		}
