@@ -173,6 +173,10 @@ func newUserClientCache(cluster *rest.Config, ttl time.Duration, maxEntries int)
 	// Reviews are bounded by the bridge's own rate limits per client IP;
 	// a shared client-side limiter would make users queue behind an attacker.
 	cfg.QPS, cfg.Burst = -1, 0
+	// Over HTTP/2, every refused review left a closed connection reachable
+	// in the client's pool (3,000 made-up tokens: +82 MiB of heap, against
+	// +0.8 MiB over HTTP/1.1), so reviews use HTTP/1.1.
+	cfg.TLSClientConfig.NextProtos = []string{"http/1.1"}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			token, _ := req.Context().Value(reviewTokenKey{}).(string)

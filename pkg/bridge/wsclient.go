@@ -118,7 +118,9 @@ func (c *wsClient) send(m outgoing) bool {
 	default:
 	}
 	size := int64(len(m.data))
-	if queued := c.queuedBytes.Add(size); queued > c.maxQueuedBytes {
+	// The bound is on the backlog: one message larger than it (a big
+	// snapshot) still goes to a client that has nothing else queued.
+	if queued := c.queuedBytes.Add(size); queued > c.maxQueuedBytes && queued > size {
 		c.queuedBytes.Add(-size)
 		c.dropSlow(fmt.Sprintf("client too slow: more than %d bytes queued", c.maxQueuedBytes))
 		return false

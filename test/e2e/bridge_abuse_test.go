@@ -259,7 +259,7 @@ func TestBridgeOversizedBodyIs413(t *testing.T) {
 // A client that does not read its feed is disconnected once its queue is
 // over its bound in bytes, while a client that reads keeps receiving.
 func TestBridgeSlowFeedReaderIsDroppedOthersKeepReceiving(t *testing.T) {
-	b := startBridge(t, "streamspace-bridge-slow-reader", "--client-buffer-bytes=65536", "--snapshot-interval=1ms", "--user-request-rate=0")
+	b := startBridge(t, "streamspace-bridge-slow-reader", "--client-buffer-bytes=1048576", "--snapshot-interval=1ms", "--user-request-rate=0")
 	ss, _ := clients(t, "alice")
 	ctx := context.Background()
 	prefix := uniqueName("slow")
@@ -309,7 +309,9 @@ func TestBridgeSlowFeedReaderIsDroppedOthersKeepReceiving(t *testing.T) {
 	}
 	fast.next(t, feedTimeout, "first snapshot", func(m feedMessage) bool { return m.Type == "sessions_update" })
 
-	// Each patch sends a change and a snapshot of the 40 sessions (~150 KiB).
+	// Each patch sends a change and a snapshot of the 40 sessions (~170 KiB):
+	// 100 of them are far more than the slow client's socket buffers and
+	// its 1 MiB queue can hold.
 	var last string
 	for i := range 100 {
 		last = fmt.Sprintf("round-%d", i)
