@@ -116,10 +116,10 @@ func run(o *options) error {
 		dir = tmp
 	}
 	began := time.Now()
-	// The bench opens 1,000 feeds of two users: far over the per-user limits
-	// a bridge has by default.
+	// The bench opens 1,000 feeds of two users from one address: far over
+	// the per-user limits and the per-IP burst a bridge has by default.
 	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr, BridgeArgs: []string{
-		"--max-feeds-per-user=0", "--user-request-rate=0",
+		"--max-feeds-per-user=0", "--user-request-rate=0", fmt.Sprintf("--ip-request-burst=%d", o.clients+100),
 	}})
 	if err != nil {
 		return fmt.Errorf("start the control plane: %w", err)
