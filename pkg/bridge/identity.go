@@ -157,6 +157,8 @@ const (
 	// maxRefusedTokens and refusedTTL bound the cache of refused tokens.
 	maxRefusedTokens = 1024
 	refusedTTL       = 10 * time.Second
+	// tokenReviewTimeout bounds one SelfSubjectReview.
+	tokenReviewTimeout = 10 * time.Second
 )
 
 type reviewTokenKey struct{}
@@ -240,7 +242,9 @@ func (c *userClientCache) forToken(ctx context.Context, token string) (*userClie
 // admit reviews the token and, when kube-apiserver accepts it, builds and
 // caches its clients.
 func (c *userClientCache) admit(ctx context.Context, key, token string) (*userClients, error) {
-	reviewCtx, cancel := context.WithTimeout(context.WithValue(ctx, reviewTokenKey{}, token), 10*time.Second)
+	// Not bound to the request that started the review: concurrent requests
+	// of the token wait for it too (singleflight).
+	reviewCtx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), reviewTokenKey{}, token), tokenReviewTimeout)
 	defer cancel()
 	review, err := c.reviewer.AuthenticationV1().SelfSubjectReviews().Create(reviewCtx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 	if err != nil {
