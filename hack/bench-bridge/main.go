@@ -479,5 +479,11 @@ func describeMachine() string {
 			mem = fmt.Sprintf(", %.1f GiB", float64(kb)/(1<<20))
 		}
 	}
-	return fmt.Sprintf("%s, %d cores%s, %s", model, runtime.NumCPU(), mem, runtime.Version())
+	load := ""
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) >= 3 {
+			load = fmt.Sprintf(", load average %s %s %s at the start", fields[0], fields[1], fields[2])
+		}
+	}
+	return fmt.Sprintf("%s, %d cores%s, %s%s", model, runtime.NumCPU(), mem, runtime.Version(), load)
 }
