@@ -268,3 +268,14 @@ func responseStatus(resp *http.Response) string {
 	data, _ := io.ReadAll(resp.Body)
 	return resp.Status + " " + string(data)
 }
+
+// The per-IP limit cannot be dodged by writing another address into
+// X-Forwarded-For: the client is the connection's peer.
+func TestClientIPIsTheConnectionsPeer(t *testing.T) {
+	r := httptest.NewRequest("GET", "/api/v1/sessions", nil)
+	r.RemoteAddr = "192.0.2.7:51234"
+	r.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if got := clientIP(r); got != "192.0.2.7" {
+		t.Errorf("clientIP = %q, want the peer 192.0.2.7", got)
+	}
+}
