@@ -38,6 +38,11 @@ type options struct {
 	clients int
 	writes  int
 	timeout time.Duration
+	// attack: requests with made-up tokens sent while the writes are timed
+	// a second time; 0 skips the attack.
+	attack            int
+	attackConcurrency int
+	attackSources     int
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
@@ -46,9 +51,15 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "clients", 1000, "concurrent WebSocket clients, half alice's, half bob's")
 	fs.IntVar(&o.writes, "writes", 40, "timed writes: half creates, half patches, alternating between alice and bob")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound of the whole run")
+	fs.IntVar(&o.attack, "attack", 100000, "requests with distinct made-up tokens sent to the bridge while the writes are timed again (0: no attack)")
+	fs.IntVar(&o.attackConcurrency, "attack-concurrency", 16, "attack requests in flight")
+	fs.IntVar(&o.attackSources, "attack-sources", 64, "loopback source addresses (127.0.0.2, ...) the attack comes from, so it is not only the per-IP limit that answers it")
 }
 
 func (o *options) validate() error {
+	if o.attack < 0 || o.attackConcurrency < 1 || o.attackSources < 1 || o.attackSources > 60000 {
+		return fmt.Errorf("--attack must not be negative, --attack-concurrency at least 1, --attack-sources 1-60000")
+	}
 	if o.clients < 2 || o.writes < 4 || o.writes%2 != 0 {
 		return fmt.Errorf("--clients must be at least 2 and --writes even and at least 4, got %d and %d", o.clients, o.writes)
 	}
@@ -105,7 +116,11 @@ func run(o *options) error {
 		dir = tmp
 	}
 	began := time.Now()
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr})
+	// The bench opens 1,000 feeds of two users from one address: far over
+	// the per-user limits and the per-IP burst a bridge has by default.
+	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr, BridgeArgs: []string{
+		"--max-feeds-per-user=0", "--user-request-rate=0", fmt.Sprintf("--ip-request-burst=%d", o.clients+100),
+	}})
 	if err != nil {
 		return fmt.Errorf("start the control plane: %w", err)
 	}
@@ -142,14 +157,58 @@ func run(o *options) error {
 	connectTime := time.Since(connectStart)
 	fmt.Fprintf(os.Stderr, "%d feeds open in %s\n", len(feeds), connectTime.Round(time.Millisecond))
 
-	var all, lastPerWrite []time.Duration
+	all, lastPerWrite, created, err := timeWrites(ctx, o.writes, users, writers, feeds)
+	if err != nil {
+		return err
+	}
+	var attacked *attackResult
+	if o.attack > 0 {
+		pid, err := stack.PID("streamspace-bridge")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "timing %d writes again during %d requests with made-up tokens…\n", o.writes, o.attack)
+		attacked, err = runAttack(ctx, stack.BridgeURL, pid, o, func() ([]time.Duration, []time.Duration, []string, error) {
+			return timeWrites(ctx, o.writes, users, writers, feeds)
+		})
+		if err != nil {
+			return err
+		}
+		created = append(created, attacked.created...)
+	}
+	leaked := 0
+	for _, f := range feeds {
+		leaked += int(f.foreign.Load())
+	}
+	for _, u := range users {
+		for _, n := range created {
+			_ = writers[u].StreamV1alpha1().Sessions(u).Delete(context.Background(), n, metav1.DeleteOptions{})
+		}
+	}
+
+	r := result{
+		machine: describeMachine(), date: began, clients: len(feeds), writes: o.writes,
+		connect: connectTime, all: all, last: lastPerWrite, leaked: leaked, attack: attacked,
+	}
+	fmt.Print(r.markdown())
+	if o.out != "" {
+		if err := writeSection(o.out, r.markdown()); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wrote the bridge section of %s\n", o.out)
+	}
+	return nil
+}
+
+// timeWrites makes writes one at a time as the users in turn (half creates,
+// half patches) and times each to its delivery on every feed of that user.
+func timeWrites(ctx context.Context, writes int, users []string, writers map[string]clientset.Interface, feeds []*feed) (all, lastPerWrite []time.Duration, created []string, err error) {
 	prefix := fmt.Sprintf("bench-%x", time.Now().UnixNano()&0xffffff)
-	var created []string
-	for i := 0; i < o.writes; i++ {
+	for i := 0; i < writes; i++ {
 		user := users[i%2]
 		var name, change, tag string
 		var write func() error
-		if i < o.writes/2 {
+		if i < writes/2 {
 			name, change = fmt.Sprintf("%s-%d", prefix, i), "added"
 			created = append(created, name)
 			write = func() error {
@@ -161,7 +220,7 @@ func run(o *options) error {
 			}
 		} else {
 			// patch a session of this user created earlier (same parity)
-			name, change = created[(i-o.writes/2)/2*2+i%2], "modified"
+			name, change = created[(i-writes/2)/2*2+i%2], "modified"
 			tag = fmt.Sprintf("t%d", i)
 			write = func() error {
 				_, err := writers[user].StreamV1alpha1().Sessions(user).Patch(ctx, name, types.MergePatchType,
@@ -179,7 +238,7 @@ func run(o *options) error {
 		}
 		start := time.Now()
 		if err := write(); err != nil {
-			return fmt.Errorf("write %d (%s %s as %s): %w", i, change, name, user, err)
+			return nil, nil, nil, fmt.Errorf("write %d (%s %s as %s): %w", i, change, name, user, err)
 		}
 		var last time.Duration
 		for _, f := range audience {
@@ -189,35 +248,14 @@ func run(o *options) error {
 				all = append(all, d)
 				last = max(last, d)
 			case <-time.After(30 * time.Second):
-				return fmt.Errorf("write %d (%s %s): a feed of %s got nothing within 30s", i, change, name, user)
+				return nil, nil, nil, fmt.Errorf("write %d (%s %s): a feed of %s got nothing within 30s", i, change, name, user)
 			}
 		}
 		lastPerWrite = append(lastPerWrite, last)
 		// Let the coalesced snapshots of this write go out before the next.
 		time.Sleep(300 * time.Millisecond)
 	}
-	leaked := 0
-	for _, f := range feeds {
-		leaked += int(f.foreign.Load())
-	}
-	for _, u := range users {
-		for _, n := range created {
-			_ = writers[u].StreamV1alpha1().Sessions(u).Delete(context.Background(), n, metav1.DeleteOptions{})
-		}
-	}
-
-	r := result{
-		machine: describeMachine(), date: began, clients: len(feeds), writes: o.writes,
-		connect: connectTime, all: all, last: lastPerWrite, leaked: leaked,
-	}
-	fmt.Print(r.markdown())
-	if o.out != "" {
-		if err := writeSection(o.out, r.markdown()); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "wrote the bridge section of %s\n", o.out)
-	}
-	return nil
+	return all, lastPerWrite, created, nil
 }
 
 // expectation is the message a write must produce: its change, the
@@ -353,6 +391,7 @@ type result struct {
 	connect   time.Duration
 	all, last []time.Duration
 	leaked    int
+	attack    *attackResult
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -397,6 +436,9 @@ func (r result) markdown() string {
 	fmt.Fprintln(&b, "API (`pkg/bridge/watchpool.go`), so a write costs one watch event per user and the fan-out to that user's")
 	fmt.Fprintln(&b, "clients happens in the bridge; the time is mostly the API (create/patch through the aggregator, then the")
 	fmt.Fprintln(&b, "watch event) plus queueing a message on 500 clients.")
+	if r.attack != nil {
+		r.attack.markdown(&b, r.clients)
+	}
 	fmt.Fprintln(&b, sectionEnd)
 	return b.String()
 }
@@ -437,5 +479,11 @@ func describeMachine() string {
 			mem = fmt.Sprintf(", %.1f GiB", float64(kb)/(1<<20))
 		}
 	}
-	return fmt.Sprintf("%s, %d cores%s, %s", model, runtime.NumCPU(), mem, runtime.Version())
+	load := ""
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) >= 3 {
+			load = fmt.Sprintf(", load average %s %s %s at the start", fields[0], fields[1], fields[2])
+		}
+	}
+	return fmt.Sprintf("%s, %d cores%s, %s%s", model, runtime.NumCPU(), mem, runtime.Version(), load)
 }

@@ -53,13 +53,13 @@ func (s *Stack) startBridge(ctx context.Context) error {
 		return err
 	}
 	address := "127.0.0.1:" + strconv.Itoa(s.Ports.Bridge)
-	p, err := s.startProcess(bridgeComponent, binary, []string{
+	p, err := s.startProcess(bridgeComponent, binary, append([]string{
 		"--kubeconfig=" + kubeconfig,
 		"--listen=" + address,
 		"--webhook-secret-file=" + s.WebhookSecretFile(),
 		"--webhook-kubeconfig=" + s.paths.kubeconfig(bridgeWebhookComponent),
 		"--v=2",
-	}, nil)
+	}, s.cfg.BridgeArgs...), nil)
 	if err != nil {
 		return err
 	}

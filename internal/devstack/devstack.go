@@ -78,6 +78,9 @@ type Config struct {
 	// ControllerArgs are extra flags for streamspace-controller (e.g. short
 	// timeouts in tests).
 	ControllerArgs []string
+	// BridgeArgs are extra flags for streamspace-bridge (e.g. limits raised
+	// for a benchmark).
+	BridgeArgs []string
 	// RBACDir: every *.yaml in it is applied before the user bindings.
 	// Default: <repository root>/artifacts/rbac when it exists.
 	RBACDir string

@@ -5,16 +5,20 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/lru"
 
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -27,8 +31,6 @@ const (
 	// tokenSubprotocolPrefix carries a bearer token in Sec-WebSocket-Protocol,
 	// base64url-encoded without padding, the form kube-apiserver accepts.
 	tokenSubprotocolPrefix = "base64url.bearer.authorization.k8s.io."
-	// userClientIdleTTL is how long a token's clients are kept unused.
-	userClientIdleTTL = 10 * time.Minute
 )
 
 // AnonymousConfig copies cfg without any credentials: the bridge never acts
@@ -84,8 +86,9 @@ func isWebSocketHandshake(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// caller is the authenticated-by-token user of one request. The token is
-// checked by kube-apiserver on every call the bridge makes with it.
+// caller is the authenticated-by-token user of one request. kube-apiserver
+// accepted the token before the request got here, and checks it again on
+// every call the bridge makes with it.
 type caller struct {
 	*userClients
 }
@@ -101,80 +104,163 @@ func callerFrom(ctx context.Context) caller {
 	return c
 }
 
-// userClients are the API clients of one token.
+// userClients are the API clients of one token, which kube-apiserver has
+// accepted (see userClientCache.forToken).
 type userClients struct {
 	// key identifies the token (a hash, so maps and logs never hold it).
 	key    string
 	config *rest.Config
 	stream clientset.Interface
 	kube   kubernetes.Interface
-
-	mu       sync.Mutex
-	lastUsed time.Time
+	// username is who kube-apiserver says the token belongs to.
 	username string
+	// expires is when the cache forgets these clients: the token's own
+	// expiry when it says (JWT exp), else the cache's TTL.
+	expires time.Time
 }
 
-// Username asks kube-apiserver who the token belongs to (SelfSubjectReview,
-// allowed to every authenticated user) and remembers the answer.
-func (u *userClients) Username(ctx context.Context) (string, error) {
-	u.mu.Lock()
-	name := u.username
-	u.mu.Unlock()
-	if name != "" {
-		return name, nil
-	}
-	review, err := u.kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-	if err != nil {
-		return "", err
-	}
-	name = review.Status.UserInfo.Username
-	u.mu.Lock()
-	u.username = name
-	u.mu.Unlock()
-	return name, nil
-}
+// Username is the user the token belongs to, as kube-apiserver answered the
+// SelfSubjectReview that admitted the token.
+func (u *userClients) Username(context.Context) (string, error) { return u.username, nil }
 
-// userClientCache keeps one set of clients per token, dropped after
-// userClientIdleTTL unused. client-go shares the TLS transport between them
-// (the token is added per request), so a user costs little.
+// userClientCache keeps the clients of tokens kube-apiserver accepted, in
+// an LRU of at most maxEntries, each for at most ttl and never past the
+// token's own expiry. A token is checked before anything is built for it:
+// one SelfSubjectReview made with the token (every authenticated user may
+// make one; the bridge needs no rights of its own), so a made-up token costs
+// one request and nothing that stays. Refused tokens are remembered, by
+// hash only, in a small LRU for refusedTTL, so repeating one does not reach
+// kube-apiserver each time.
 type userClientCache struct {
-	cluster *rest.Config
+	cluster  *rest.Config
+	reviewer kubernetes.Interface // anonymous; the token comes from the context
+	ttl      time.Duration
+	now      func() time.Time
 
-	mu     sync.Mutex
-	byHash map[string]*userClients
-	swept  time.Time
+	accepted *lru.Cache // tokenHash → *userClients
+	refused  *lru.Cache // tokenHash → refusal
+	inFlight singleflight.Group
 }
 
-func newUserClientCache(cluster *rest.Config) *userClientCache {
-	return &userClientCache{cluster: cluster, byHash: map[string]*userClients{}, swept: time.Now()}
+// refusal is a remembered answer of kube-apiserver to a token.
+type refusal struct {
+	err     error
+	expires time.Time
 }
 
+const (
+	// defaultUserClientTTL bounds how long a token that carries no expiry
+	// is trusted without asking kube-apiserver again.
+	defaultUserClientTTL = 5 * time.Minute
+	// defaultMaxCachedTokens bounds the accepted-token cache.
+	defaultMaxCachedTokens = 10000
+	// maxRefusedTokens and refusedTTL bound the cache of refused tokens.
+	maxRefusedTokens = 1024
+	refusedTTL       = 10 * time.Second
+	// tokenReviewTimeout bounds one SelfSubjectReview.
+	tokenReviewTimeout = 10 * time.Second
+)
+
+type reviewTokenKey struct{}
+
+func newUserClientCache(cluster *rest.Config, ttl time.Duration, maxEntries int) (*userClientCache, error) {
+	if ttl <= 0 {
+		ttl = defaultUserClientTTL
+	}
+	if maxEntries <= 0 {
+		maxEntries = defaultMaxCachedTokens
+	}
+	cfg := rest.CopyConfig(cluster)
+	cfg.UserAgent = "streamspace-bridge"
+	// Reviews are bounded by the bridge's own rate limits per client IP;
+	// a shared client-side limiter would make users queue behind an attacker.
+	cfg.QPS, cfg.Burst = -1, 0
+	// Over HTTP/2, every refused review left a closed connection reachable
+	// in the client's pool (3,000 made-up tokens: +82 MiB of heap, against
+	// +0.8 MiB over HTTP/1.1), so reviews use HTTP/1.1.
+	cfg.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			token, _ := req.Context().Value(reviewTokenKey{}).(string)
+			if token == "" {
+				return nil, errors.New("no token to review")
+			}
+			req = req.Clone(req.Context())
+			req.Header.Set("Authorization", "Bearer "+token)
+			return rt.RoundTrip(req)
+		})
+	})
+	reviewer, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create the token reviewer: %w", err)
+	}
+	return &userClientCache{
+		cluster: cluster, reviewer: reviewer, ttl: ttl, now: time.Now,
+		accepted: lru.New(maxEntries), refused: lru.New(maxRefusedTokens),
+	}, nil
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// tokenHash keys every map that concerns a token, so none holds the token.
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:16])
 }
 
-func (c *userClientCache) forToken(token string) (*userClients, error) {
+// forToken returns the clients of token once kube-apiserver accepted it;
+// a refusal is the API's error (401 for a token it does not know).
+func (c *userClientCache) forToken(ctx context.Context, token string) (*userClients, error) {
 	key := tokenHash(token)
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.Sub(c.swept) > time.Minute {
-		for k, u := range c.byHash {
-			u.mu.Lock()
-			idle := now.Sub(u.lastUsed) > userClientIdleTTL
-			u.mu.Unlock()
-			if idle {
-				delete(c.byHash, k)
-			}
+	now := c.now()
+	if v, ok := c.accepted.Get(key); ok {
+		u := v.(*userClients)
+		if now.Before(u.expires) {
+			return u, nil
 		}
-		c.swept = now
+		c.accepted.Remove(key)
 	}
-	if u, ok := c.byHash[key]; ok {
-		u.mu.Lock()
-		u.lastUsed = now
-		u.mu.Unlock()
-		return u, nil
+	if v, ok := c.refused.Get(key); ok {
+		r := v.(refusal)
+		if now.Before(r.expires) {
+			return nil, r.err
+		}
+		c.refused.Remove(key)
+	}
+	// Concurrent first requests of one token share one review.
+	v, err, _ := c.inFlight.Do(key, func() (any, error) {
+		return c.admit(ctx, key, token)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*userClients), nil
+}
+
+// admit reviews the token and, when kube-apiserver accepts it, builds and
+// caches its clients.
+func (c *userClientCache) admit(ctx context.Context, key, token string) (*userClients, error) {
+	// Not bound to the request that started the review: concurrent requests
+	// of the token wait for it too (singleflight).
+	reviewCtx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), reviewTokenKey{}, token), tokenReviewTimeout)
+	defer cancel()
+	review, err := c.reviewer.AuthenticationV1().SelfSubjectReviews().Create(reviewCtx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		if apierrors.IsUnauthorized(err) {
+			tokenReviews.WithLabelValues("refused").Inc()
+			c.refused.Add(key, refusal{err: err, expires: c.now().Add(refusedTTL)})
+		} else {
+			tokenReviews.WithLabelValues("error").Inc()
+		}
+		return nil, err
+	}
+	tokenReviews.WithLabelValues("accepted").Inc()
+	now := c.now()
+	expires := now.Add(c.ttl)
+	if exp, ok := jwtExpiry(token); ok && exp.Before(expires) {
+		expires = exp
 	}
 	cfg := rest.CopyConfig(c.cluster)
 	cfg.BearerToken = token
@@ -187,14 +273,40 @@ func (c *userClientCache) forToken(token string) (*userClients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the core client for a caller: %w", err)
 	}
-	u := &userClients{key: key, config: cfg, stream: stream, kube: kube, lastUsed: now}
-	c.byHash[key] = u
+	u := &userClients{key: key, config: cfg, stream: stream, kube: kube, username: review.Status.UserInfo.Username, expires: expires}
+	if now.Before(expires) {
+		c.accepted.Add(key, u)
+	}
 	return u, nil
 }
 
-// authenticated requires a bearer token and puts the caller's clients in the
-// request context. The token itself is checked by kube-apiserver on the
-// first call made with it.
+// jwtExpiry reads the exp claim of a token that is a JWT. The signature is
+// not checked: kube-apiserver has just accepted the token, and the claim
+// only shortens how long the bridge remembers that.
+func jwtExpiry(token string) (time.Time, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp *json.Number `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == nil {
+		return time.Time{}, false
+	}
+	seconds, err := claims.Exp.Float64()
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(seconds), 0), true
+}
+
+// authenticated requires a bearer token that kube-apiserver accepts, puts
+// the caller's clients in the request context and limits the user's rate.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, err := bearerToken(r, s.cfg.AllowTokenInQuery)
@@ -206,9 +318,12 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+tokenSubprotocolPrefix+"<base64url token>\")")
 			return
 		}
-		clients, err := s.clients.forToken(token)
+		clients, err := s.clients.forToken(r.Context(), token)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
+			writeAPIError(w, r, "authenticate the bearer token", err)
+			return
+		}
+		if !s.limits.allowUser(w, clients.username) {
 			return
 		}
 		next(w, r.WithContext(withCaller(r.Context(), caller{clients})))

@@ -48,13 +48,25 @@ var (
 		Help:           "Errors of upstream lists and watches (the watch resumes from its last resource version; 410 relists).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"resource"})
+	tokenReviews = metrics.NewCounterVec(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "token_reviews_total",
+		Help:           "SelfSubjectReviews made to admit a bearer token not in the cache, by result (accepted, refused, error).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"result"})
+	rateLimited = metrics.NewCounterVec(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "rate_limited_total",
+		Help:           "Requests answered 429 by the bridge's own limits, by limit (requests, feeds, user_log_streams, container_log_streams).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"limit"})
 
 	registerMetricsOnce sync.Once
 )
 
 func registerMetrics() {
 	registerMetricsOnce.Do(func() {
-		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors)
+		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors, tokenReviews, rateLimited)
 	})
 }
 

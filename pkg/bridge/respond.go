@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -31,6 +32,47 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 
 func writeError(w http.ResponseWriter, status int, message string) {
 	writeJSON(w, status, errorBody{Error: message})
+}
+
+// statusBody is the old API's error shape and a Kubernetes Status in one
+// object, for the answers of the bridge's own limits (413, 429): old
+// clients read "error", Kubernetes clients read the Status.
+type statusBody struct {
+	Error string `json:"error"`
+	metav1.TypeMeta
+	Status  string                `json:"status"`
+	Message string                `json:"message"`
+	Reason  metav1.StatusReason   `json:"reason"`
+	Details *metav1.StatusDetails `json:"details,omitempty"`
+	Code    int32                 `json:"code"`
+}
+
+func writeStatus(w http.ResponseWriter, status int, reason metav1.StatusReason, message string) {
+	writeJSON(w, status, statusBody{
+		Error: message, TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status: metav1.StatusFailure, Message: message, Reason: reason, Code: int32(status),
+	})
+}
+
+// capBody bounds the body of every request that goes through it, before any
+// handler reads it: a body announced larger than maxBodyBytes is answered
+// 413 at once, and reading past the bound fails (see decodeBody).
+func capBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBodyBytes {
+			writeBodyTooLarge(w)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeBodyTooLarge(w http.ResponseWriter) {
+	// The rest of the body is not read: the connection closes after the answer.
+	w.Header().Set("Connection", "close")
+	writeStatus(w, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge,
+		fmt.Sprintf("the request body is larger than %d bytes", maxBodyBytes))
 }
 
 // writeAPIError answers with the status kube-apiserver (or our server behind
@@ -57,8 +99,13 @@ func writeAPIError(w http.ResponseWriter, r *http.Request, doing string, err err
 // decodeBody reads a JSON request body into v, rejecting unknown garbage with 400.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("read the request body: %v", err))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeBodyTooLarge(w)
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("read the request body: %v", err))
 		return false
 	}
 	if len(body) == 0 {

@@ -20,12 +20,26 @@ type route struct {
 	// public routes need no bearer token; all others get the caller's
 	// clients in their context (see authenticated).
 	public bool
+	// feed routes hold a WebSocket open: they count against the user's
+	// open feeds (and logs feeds against the log stream limits).
+	feed feedKind
+	// unlimited routes skip the per-IP rate limit and the body cap: probes,
+	// and the Git webhook, whose handler bounds its own body.
+	unlimited bool
 }
+
+type feedKind int
+
+const (
+	notAFeed feedKind = iota
+	watchFeed
+	logsFeed
+)
 
 func (s *Server) routes() []route {
 	return []route{
 		{pattern: "GET /health", handler: s.health, public: true},
-		{pattern: "GET /healthz", handler: s.healthz, public: true},
+		{pattern: "GET /healthz", handler: s.healthz, public: true, unlimited: true},
 		{pattern: "GET /version", handler: s.version, public: true},
 		// Checked with the caller's token (get on the non-resource URL /metrics).
 		{pattern: "GET /metrics", handler: metricsauth.Handler(s.cfg.Cluster, legacyregistry.Handler()).ServeHTTP, public: true},
@@ -33,11 +47,11 @@ func (s *Server) routes() []route {
 		{pattern: "GET /dashboard/", handler: s.dashboardAssets, public: true},
 		// Git hosts have no Kubernetes token: the delivery's signature is its
 		// authentication (checked by the handler).
-		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true},
+		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true, unlimited: true},
 
-		{pattern: "GET /api/v1/ws/sessions", handler: s.sessionsFeed},
-		{pattern: "GET /api/v1/ws/cluster", handler: s.clusterFeed},
-		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.logsFeed},
+		{pattern: "GET /api/v1/ws/sessions", handler: s.sessionsFeed, feed: watchFeed},
+		{pattern: "GET /api/v1/ws/cluster", handler: s.clusterFeed, feed: watchFeed},
+		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.logsFeed, feed: logsFeed},
 
 		{pattern: "GET /api/v1/sessions", handler: s.listSessions},
 		{pattern: "POST /api/v1/sessions", handler: s.createSession},
@@ -74,16 +88,55 @@ func (s *Server) newRouter() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		h := rt.handler
+		if rt.feed != notAFeed {
+			h = s.limitFeeds(h, rt.feed)
+		}
 		if !rt.public {
 			h = s.authenticated(h)
 		}
-		mux.Handle(rt.pattern, instrument(rt.pattern, h))
+		var handler http.Handler = h
+		if !rt.unlimited {
+			handler = s.limitIP(capBody(handler))
+		}
+		mux.Handle(rt.pattern, instrument(rt.pattern, handler.ServeHTTP))
 	}
 	// Unknown paths and methods answer in the API's error shape.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// limitIP applies the per-client-IP request rate. The client is the TCP
+// peer unless that is a trusted proxy (see TrustedProxies.ClientIP).
+func (s *Server) limitIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limits.allowIP(w, s.cfg.TrustedProxies.ClientIP(r)) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// limitFeeds holds one of the user's feed slots (and for logs, log stream
+// slots) while a WebSocket feed is open; over the limit the handshake is
+// answered 429.
+func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !isWebSocketHandshake(r) {
+			next(w, r) // answered 400 by the handler
+			return
+		}
+		container := ""
+		if kind == logsFeed {
+			container = r.PathValue("namespace") + "/" + r.PathValue("pod") + "/" + r.URL.Query().Get("container")
+		}
+		slot, ok := s.limits.acquireFeed(w, callerFrom(r.Context()).username, container)
+		if !ok {
+			return
+		}
+		defer slot.release()
+		next(w, r)
+	}
 }
 
 // repositoryWebhook: POST /webhooks/repository/sync, when the bridge has a

@@ -33,12 +33,22 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// MetricsInterval is the longest time between two metrics_update.
 	MetricsInterval time.Duration
-	// ClientBuffer is the queue length per WebSocket client.
+	// ClientBuffer is the queue length per WebSocket client, in messages.
 	ClientBuffer int
+	// ClientBufferBytes bounds the bytes queued per WebSocket client; a
+	// client over either bound is disconnected.
+	ClientBufferBytes int
 	// PingInterval of WebSocket keep-alives; no pong for two intervals disconnects.
 	PingInterval time.Duration
 	// WriteTimeout bounds writing one message.
 	WriteTimeout time.Duration
+	// Limits bound request rates and open feeds per client IP and user.
+	Limits Limits
+	// TokenCacheTTL is how long an accepted token that carries no expiry
+	// is trusted before kube-apiserver is asked again; MaxCachedTokens
+	// bounds how many are kept.
+	TokenCacheTTL   time.Duration
+	MaxCachedTokens int
 	// Webhook serves POST /webhooks/repository/sync (pkg/bridge/webhook);
 	// nil answers 404. It is the one handler that acts with a service
 	// identity of its own (its client is built in pkg/cmd/bridge and never
@@ -65,12 +75,19 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.ClientBufferBytes <= 0 {
+		c.ClientBufferBytes = 8 << 20
+	}
+	if c.Limits == (Limits{}) {
+		c.Limits = DefaultLimits()
+	}
 }
 
 // Server is the bridge. Create it with New.
 type Server struct {
 	cfg      Config
 	clients  *userClientCache
+	limits   *limiter
 	watches  *watchPool
 	upgrader websocket.Upgrader
 	handler  http.Handler
@@ -92,9 +109,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	registerMetrics()
+	clients, err := newUserClientCache(cfg.Cluster, cfg.TokenCacheTTL, cfg.MaxCachedTokens)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:      cfg,
-		clients:  newUserClientCache(cfg.Cluster),
+		clients:  clients,
+		limits:   newLimiter(cfg.Limits),
 		stopping: make(chan struct{}),
 		features: newAPIFeatures(),
 	}
@@ -119,7 +141,19 @@ type ServeOptions struct {
 	TLSCertFile       string
 	TLSPrivateKeyFile string
 	ShutdownTimeout   time.Duration
+	// RequestTimeout bounds reading a whole request and writing its answer
+	// on the REST API (http.Server's ReadTimeout and WriteTimeout).
+	// WebSocket feeds are not bound by it: once upgraded, a feed has a
+	// write deadline per message and a read deadline renewed by pongs.
+	RequestTimeout time.Duration
 }
+
+// Timeouts of every connection; RequestTimeout is ServeOptions'.
+const (
+	readHeaderTimeout     = 10 * time.Second
+	idleTimeout           = 2 * time.Minute
+	defaultRequestTimeout = time.Minute
+)
 
 // ListenAndServe serves until ctx ends, then shuts down: WebSocket feeds are
 // closed with 1001 (going away) so clients reconnect elsewhere, and plain
@@ -134,10 +168,17 @@ func (s *Server) ListenAndServe(ctx context.Context, opts ServeOptions) error {
 
 // Serve is ListenAndServe on a listener of the caller's.
 func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOptions) error {
+	requestTimeout := opts.RequestTimeout
+	if requestTimeout <= 0 {
+		requestTimeout = defaultRequestTimeout
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       requestTimeout,
+		WriteTimeout:      requestTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
 	served := make(chan error, 1)

@@ -75,7 +75,7 @@ func scriptedSessionList(rv string, items ...*streamv1alpha1.Session) *streamv1a
 // testClient is a feed client without a connection: its queue is what the
 // client would receive.
 func testClient(buffer int) *wsClient {
-	return &wsClient{feed: "sessions", queue: make(chan outgoing, buffer), done: make(chan struct{})}
+	return &wsClient{feed: "sessions", queue: make(chan outgoing, buffer), done: make(chan struct{}), maxQueuedBytes: 1 << 40}
 }
 
 // nextChange reads the client's queue until a session_change, skipping

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -45,15 +46,20 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// wsClient is one WebSocket connection. Messages go through a bounded queue
-// drained by one writer goroutine: a client that lets the queue fill up is
-// disconnected, so it never slows anyone else down. A reader goroutine
-// answers pings and notices pongs; no pong for two ping intervals ends it.
+// wsClient is one WebSocket connection. Messages go through a queue bounded
+// in messages and in bytes, drained by one writer goroutine: a client that
+// lets the queue fill up is disconnected, so it never slows anyone else down
+// and never holds more than maxQueuedBytes of the bridge's memory. A reader
+// goroutine answers pings and notices pongs; no pong for two ping intervals
+// ends it.
 type wsClient struct {
 	feed  string
 	conn  *websocket.Conn
 	queue chan outgoing
 	done  chan struct{} // closed when the client is finished, for any reason
+
+	maxQueuedBytes int64
+	queuedBytes    atomic.Int64
 
 	closeOnce sync.Once
 	closeCode int
@@ -72,7 +78,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, feed string) (*
 	if err != nil {
 		return nil, fmt.Errorf("upgrade to WebSocket: %w", err)
 	}
-	c := &wsClient{feed: feed, conn: conn, queue: make(chan outgoing, s.cfg.ClientBuffer), done: make(chan struct{})}
+	// The HTTP server's request deadlines stay on a hijacked connection;
+	// from here the pumps set their own, per message and per pong.
+	_ = conn.NetConn().SetDeadline(time.Time{})
+	c := &wsClient{
+		feed: feed, conn: conn, queue: make(chan outgoing, s.cfg.ClientBuffer), done: make(chan struct{}),
+		maxQueuedBytes: int64(s.cfg.ClientBufferBytes),
+	}
 	feedClients.WithLabelValues(feed).Inc()
 	s.feeds.Add(1)
 	go c.readPump(s.cfg.PingInterval)
@@ -105,17 +117,37 @@ func (c *wsClient) send(m outgoing) bool {
 		return false
 	default:
 	}
+	size := int64(len(m.data))
+	// The bound is on the backlog: one message larger than it (a big
+	// snapshot) still goes to a client that has nothing else queued.
+	if queued := c.queuedBytes.Add(size); queued > c.maxQueuedBytes && queued > size {
+		c.queuedBytes.Add(-size)
+		c.dropSlow(fmt.Sprintf("client too slow: more than %d bytes queued", c.maxQueuedBytes))
+		return false
+	}
 	select {
 	case c.queue <- m:
 		return true
 	default:
-		feedClientsDropped.WithLabelValues(c.feed, "slow").Inc()
-		klog.V(2).InfoS("disconnecting a slow WebSocket client", "feed", c.feed, "remote", c.conn.RemoteAddr().String(), "queued", len(c.queue))
-		c.close(websocket.CloseTryAgainLater, fmt.Sprintf("client too slow: %d messages queued", cap(c.queue)))
-		// A writer blocked on this client's full TCP window gives up soon.
-		_ = c.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+		c.queuedBytes.Add(-size)
+		c.dropSlow(fmt.Sprintf("client too slow: %d messages queued", cap(c.queue)))
 		return false
 	}
+}
+
+// dropSlow disconnects a client that does not keep up with its feed.
+func (c *wsClient) dropSlow(reason string) {
+	feedClientsDropped.WithLabelValues(c.feed, "slow").Inc()
+	klog.V(2).InfoS("disconnecting a slow WebSocket client", "feed", c.feed, "remote", c.conn.RemoteAddr().String(),
+		"queuedMessages", len(c.queue), "queuedBytes", c.queuedBytes.Load())
+	c.close(websocket.CloseTryAgainLater, reason)
+	// A writer blocked on this client's full TCP window gives up soon.
+	_ = c.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+}
+
+// written accounts for a message that left the queue.
+func (c *wsClient) written(m outgoing) {
+	c.queuedBytes.Add(-int64(len(m.data)))
 }
 
 // close ends the client with a close frame; the first reason wins.
@@ -133,6 +165,7 @@ func (c *wsClient) writePump(pingInterval, writeTimeout time.Duration, stopping 
 	for {
 		select {
 		case m := <-c.queue:
+			c.written(m)
 			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
@@ -162,6 +195,7 @@ func (c *wsClient) flush(writeTimeout time.Duration) {
 	for {
 		select {
 		case m := <-c.queue:
+			c.written(m)
 			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
 				return

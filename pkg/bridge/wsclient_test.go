@@ -13,16 +13,29 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 )
 
-// A client that stops reading is dropped once its bounded queue is full,
-// while another client of the same broadcast receives every message: the
-// sender never waits for the slow one.
+// A client that stops reading is dropped once its bounded queue is full (in
+// messages or in bytes), while another client of the same broadcast receives
+// every message: the sender never waits for the slow one.
 func TestSlowClientIsDroppedWithoutSlowingOthers(t *testing.T) {
+	tests := []struct {
+		name          string
+		buffer, bytes int
+		wantReason    string
+	}{
+		{"queue bounded in messages", 16, 64 << 20, "messages queued"},
+		{"queue bounded in bytes", 100000, 512 << 10, "bytes queued"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testSlowClientIsDropped(t, tt.buffer, tt.bytes, tt.wantReason) })
+	}
+}
+
+func testSlowClientIsDropped(t *testing.T, buffer, maxBytes int, wantReason string) {
 	const (
-		buffer   = 16
 		messages = 1000
 		size     = 32 << 10 // 32 MiB in all: more than the kernel buffers a stalled reader can absorb
 	)
-	s, err := New(Config{Cluster: &rest.Config{Host: "https://127.0.0.1:1"}, ClientBuffer: buffer, WriteTimeout: 5 * time.Second, PingInterval: time.Minute})
+	s, err := New(Config{Cluster: &rest.Config{Host: "https://127.0.0.1:1"}, ClientBuffer: buffer, ClientBufferBytes: maxBytes, WriteTimeout: 5 * time.Second, PingInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +97,7 @@ func TestSlowClientIsDroppedWithoutSlowingOthers(t *testing.T) {
 		}
 		// Messages come no faster than the fast client reads them (as watch
 		// events do); the slow client reads nothing.
-		for len(fast.queue) >= buffer-1 {
+		for len(fast.queue) >= buffer-1 || fast.queuedBytes.Load()+size > int64(maxBytes) {
 			select {
 			case <-fast.done:
 				t.Fatalf("fast client closed after %d messages (code %d)", i, fast.closeCode)
@@ -100,8 +113,8 @@ func TestSlowClientIsDroppedWithoutSlowingOthers(t *testing.T) {
 	default:
 		t.Fatalf("slow client still connected after %d messages (%d accepted)", messages, slowAccepted)
 	}
-	if slow.closeCode != websocket.CloseTryAgainLater {
-		t.Errorf("slow client closed with %d, want %d (try again later)", slow.closeCode, websocket.CloseTryAgainLater)
+	if slow.closeCode != websocket.CloseTryAgainLater || !strings.Contains(slow.closeText, wantReason) {
+		t.Errorf("slow client closed with %d %q, want %d (try again later) for %s", slow.closeCode, slow.closeText, websocket.CloseTryAgainLater, wantReason)
 	}
 	if slowAccepted >= messages {
 		t.Errorf("slow client accepted all %d messages", slowAccepted)
@@ -113,6 +126,53 @@ func TestSlowClientIsDroppedWithoutSlowingOthers(t *testing.T) {
 	select {
 	case <-fast.done:
 		t.Errorf("fast client was closed too (code %d)", fast.closeCode)
+	default:
+	}
+}
+
+// The HTTP server's read and write timeouts bound REST requests; a feed
+// outlives them (its deadlines are per message and per pong).
+func TestFeedOutlivesServerRequestTimeouts(t *testing.T) {
+	s, err := New(Config{Cluster: &rest.Config{Host: "https://127.0.0.1:1"}, PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.beginShutdown()
+	upgraded := make(chan *wsClient, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.upgrade(w, r, "test")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		upgraded <- c
+		<-c.done
+	}))
+	const requestTimeout = 200 * time.Millisecond
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = requestTimeout, requestTimeout
+	srv.Start()
+	defer srv.Close()
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := <-upgraded
+	go func() { // the client's reader answers pings with pongs
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(5 * requestTimeout)
+	if !c.sendText("after the request timeouts") {
+		t.Fatal("the feed was closed by the server's request timeouts")
+	}
+	time.Sleep(5 * requestTimeout)
+	select {
+	case <-c.done:
+		t.Fatalf("feed closed (code %d %q) after the server's request timeouts", c.closeCode, c.closeText)
 	default:
 	}
 }

@@ -113,17 +113,28 @@ type feed struct {
 // a browser sends it. It returns the handshake response on failure.
 func dialFeed(t testing.TB, user, path string) (*feed, *http.Response, error) {
 	t.Helper()
+	return dialFeedAt(t, stack.BridgeURL, user, path)
+}
+
+// dialFeedAt is dialFeed on the bridge at bridgeURL.
+func dialFeedAt(t testing.TB, bridgeURL, user, path string) (*feed, *http.Response, error) {
+	t.Helper()
 	header := http.Header{}
 	if user != "" {
 		header.Set("Sec-WebSocket-Protocol", "streamspace.v1, base64url.bearer.authorization.k8s.io."+
 			base64.RawURLEncoding.EncodeToString([]byte(userToken(t, user))))
 	}
-	return dialFeedWithHeader(t, path, header)
+	return dialFeedAtWithHeader(t, bridgeURL, path, header)
 }
 
 func dialFeedWithHeader(t testing.TB, path string, header http.Header) (*feed, *http.Response, error) {
 	t.Helper()
-	url := "ws" + strings.TrimPrefix(stack.BridgeURL, "http") + path
+	return dialFeedAtWithHeader(t, stack.BridgeURL, path, header)
+}
+
+func dialFeedAtWithHeader(t testing.TB, bridgeURL, path string, header http.Header) (*feed, *http.Response, error) {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(bridgeURL, "http") + path
 	dialer := websocket.Dialer{HandshakeTimeout: 20 * time.Second}
 	conn, resp, err := dialer.Dial(url, header)
 	if err != nil {

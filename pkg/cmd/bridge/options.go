@@ -42,9 +42,17 @@ type Options struct {
 	SnapshotInterval  time.Duration
 	MetricsInterval   time.Duration
 	ClientBuffer      int
+	ClientBufferBytes int
 	PingInterval      time.Duration
 	WriteTimeout      time.Duration
 	ShutdownTimeout   time.Duration
+	// RequestTimeout bounds reading a REST request and writing its answer.
+	RequestTimeout time.Duration
+	// Limits per client IP and per user (429 with Retry-After).
+	Limits bridge.Limits
+	// TokenCacheTTL and MaxCachedTokens bound the cache of accepted tokens.
+	TokenCacheTTL   time.Duration
+	MaxCachedTokens int
 	// APIQPS and APIBurst limit each user's client (one per token).
 	APIQPS   float32
 	APIBurst int
@@ -64,15 +72,20 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		Listen:           ":8080",
-		SnapshotInterval: 250 * time.Millisecond,
-		MetricsInterval:  5 * time.Second,
-		ClientBuffer:     256,
-		PingInterval:     20 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		ShutdownTimeout:  15 * time.Second,
-		APIQPS:           50,
-		APIBurst:         100,
+		Listen:            ":8080",
+		SnapshotInterval:  250 * time.Millisecond,
+		MetricsInterval:   5 * time.Second,
+		ClientBuffer:      256,
+		ClientBufferBytes: 8 << 20,
+		PingInterval:      20 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+		RequestTimeout:    time.Minute,
+		Limits:            bridge.DefaultLimits(),
+		TokenCacheTTL:     5 * time.Minute,
+		MaxCachedTokens:   10000,
+		APIQPS:            50,
+		APIBurst:          100,
 	}
 }
 
@@ -87,9 +100,21 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "Changes are coalesced into at most one sessions_update snapshot per interval.")
 	fs.DurationVar(&o.MetricsInterval, "metrics-interval", o.MetricsInterval, "metrics_update is sent on change and at least this often.")
 	fs.IntVar(&o.ClientBuffer, "client-buffer", o.ClientBuffer, "Messages queued per WebSocket client; a client that falls this far behind is disconnected.")
+	fs.IntVar(&o.ClientBufferBytes, "client-buffer-bytes", o.ClientBufferBytes, "Bytes queued per WebSocket client; a client that falls this far behind is disconnected (1013).")
 	fs.DurationVar(&o.PingInterval, "ping-interval", o.PingInterval, "WebSocket ping interval; a client that does not answer within two intervals is disconnected.")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", o.WriteTimeout, "Time allowed to write one message to a client.")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "On SIGTERM, how long requests in flight get to finish; feeds are closed with 1001 (going away) at once.")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "Time allowed to read a REST request and write its answer (WebSocket feeds have per-message deadlines instead).")
+	fs.Float64Var(&o.Limits.RequestsPerIP, "ip-request-rate", o.Limits.RequestsPerIP, "Requests per second per client IP (token bucket); over it: 429 with Retry-After. 0: no limit.")
+	fs.IntVar(&o.Limits.BurstPerIP, "ip-request-burst", o.Limits.BurstPerIP, "Burst of requests per client IP.")
+	fs.Float64Var(&o.Limits.RequestsPerUser, "user-request-rate", o.Limits.RequestsPerUser, "Requests per second per user (token bucket, after the token is accepted); over it: 429 with Retry-After. 0: no limit.")
+	fs.IntVar(&o.Limits.BurstPerUser, "user-request-burst", o.Limits.BurstPerUser, "Burst of requests per user.")
+	fs.IntVar(&o.Limits.FeedsPerUser, "max-feeds-per-user", o.Limits.FeedsPerUser, "WebSocket feeds one user may have open at once (logs feeds included); over it: 429. 0: no limit.")
+	fs.IntVar(&o.Limits.LogStreamsPerUser, "max-log-streams-per-user", o.Limits.LogStreamsPerUser, "Logs feeds one user may have open at once; each holds a log stream of the API. 0: no limit.")
+	fs.IntVar(&o.Limits.LogStreamsPerContainer, "max-log-streams-per-container", o.Limits.LogStreamsPerContainer, "Logs feeds open at once on one pod's container, whoever opens them. 0: no limit.")
+	fs.IntVar(&o.Limits.MaxTrackedClients, "max-rate-limited-clients", o.Limits.MaxTrackedClients, "Client IPs and users whose request rate is tracked at once (least recently seen forgotten first).")
+	fs.DurationVar(&o.TokenCacheTTL, "token-cache-ttl", o.TokenCacheTTL, "How long a token kube-apiserver accepted is remembered (never past a JWT's exp); then it is reviewed again.")
+	fs.IntVar(&o.MaxCachedTokens, "max-cached-tokens", o.MaxCachedTokens, "Accepted tokens whose clients are kept (least recently used dropped first).")
 	fs.Float32Var(&o.APIQPS, "api-qps", o.APIQPS, "Queries per second to the API per user token.")
 	fs.IntVar(&o.APIBurst, "api-burst", o.APIBurst, "Burst of queries to the API per user token.")
 	fs.StringSliceVar(&o.TrustedProxyCIDRs, "trusted-proxy-cidrs", o.TrustedProxyCIDRs, "CIDRs of the proxies (ingress, load balancer) whose X-Forwarded-For is believed; from any other peer the header is ignored. Empty: the TCP peer is always the client.")
@@ -117,6 +142,7 @@ func (o *Options) Validate() error {
 	}{
 		{"--snapshot-interval", o.SnapshotInterval}, {"--metrics-interval", o.MetricsInterval},
 		{"--ping-interval", o.PingInterval}, {"--write-timeout", o.WriteTimeout}, {"--shutdown-timeout", o.ShutdownTimeout},
+		{"--request-timeout", o.RequestTimeout}, {"--token-cache-ttl", o.TokenCacheTTL},
 	}
 	for _, p := range positive {
 		if p.value <= 0 {
@@ -128,6 +154,31 @@ func (o *Options) Validate() error {
 	}
 	if o.ClientBuffer < 2 {
 		errs = append(errs, fmt.Errorf("--client-buffer must be at least 2, got %d", o.ClientBuffer))
+	}
+	if o.ClientBufferBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("--client-buffer-bytes must be at least 64Ki (one message can be that large), got %d", o.ClientBufferBytes))
+	}
+	notNegative := []struct {
+		flag  string
+		value float64
+	}{
+		{"--ip-request-rate", o.Limits.RequestsPerIP}, {"--user-request-rate", o.Limits.RequestsPerUser},
+		{"--max-feeds-per-user", float64(o.Limits.FeedsPerUser)}, {"--max-log-streams-per-user", float64(o.Limits.LogStreamsPerUser)},
+		{"--max-log-streams-per-container", float64(o.Limits.LogStreamsPerContainer)},
+	}
+	for _, n := range notNegative {
+		if n.value < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative (0 means no limit), got %v", n.flag, n.value))
+		}
+	}
+	if o.Limits.RequestsPerIP > 0 && o.Limits.BurstPerIP < 1 {
+		errs = append(errs, fmt.Errorf("--ip-request-burst must be at least 1, got %d", o.Limits.BurstPerIP))
+	}
+	if o.Limits.RequestsPerUser > 0 && o.Limits.BurstPerUser < 1 {
+		errs = append(errs, fmt.Errorf("--user-request-burst must be at least 1, got %d", o.Limits.BurstPerUser))
+	}
+	if o.Limits.MaxTrackedClients < 1 || o.MaxCachedTokens < 1 {
+		errs = append(errs, fmt.Errorf("--max-rate-limited-clients and --max-cached-tokens must be at least 1, got %d and %d", o.Limits.MaxTrackedClients, o.MaxCachedTokens))
 	}
 	if o.APIQPS <= 0 || o.APIBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--api-qps and --api-burst must be positive, got %v and %d", o.APIQPS, o.APIBurst))
@@ -198,9 +249,13 @@ func (o *Options) Config() (bridge.Config, error) {
 		SnapshotInterval:  o.SnapshotInterval,
 		MetricsInterval:   o.MetricsInterval,
 		ClientBuffer:      o.ClientBuffer,
+		ClientBufferBytes: o.ClientBufferBytes,
 		PingInterval:      o.PingInterval,
 		WriteTimeout:      o.WriteTimeout,
 		TrustedProxies:    proxies,
+		Limits:            o.Limits,
+		TokenCacheTTL:     o.TokenCacheTTL,
+		MaxCachedTokens:   o.MaxCachedTokens,
 	}, nil
 }
 
@@ -249,6 +304,7 @@ func (o *Options) Run(ctx context.Context) error {
 	klog.InfoS("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.AllowedOrigins, "webhook", cfg.Webhook != nil)
 	return server.ListenAndServe(ctx, bridge.ServeOptions{
 		Address: o.Listen, TLSCertFile: o.TLSCertFile, TLSPrivateKeyFile: o.TLSPrivateKeyFile, ShutdownTimeout: o.ShutdownTimeout,
+		RequestTimeout: o.RequestTimeout,
 	})
 }
 
