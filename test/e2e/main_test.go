@@ -44,7 +44,28 @@ func run(m *testing.M) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
+	adminCfg, err := stack.RESTConfig("admin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	secrets := startSecretCollector(kubernetes.NewForConfigOrDie(adminCfg))
 	code := m.Run()
+	// After every test: no credential they used appears in a log, an
+	// Event, an object of our API or a table.
+	leakCtx, leakCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	leaks, err := secrets.findLeaks(leakCtx)
+	leakCancel()
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "FAIL: look for leaked credentials: %v\n", err)
+		code = 1
+	case len(leaks) > 0:
+		fmt.Fprintf(os.Stderr, "FAIL: %d credentials leaked:\n  %s\n", len(leaks), strings.Join(leaks, "\n  "))
+		code = 1
+	default:
+		fmt.Fprintln(os.Stderr, "no credential used by the tests appears in any log, Event, object or table")
+	}
 	if code != 0 {
 		dumpLog("streamspace-apiserver")
 		dumpLog("streamspace-controller")
