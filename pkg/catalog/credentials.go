@@ -4,8 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
-	"os"
+		"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,8 +112,12 @@ func (c *Credentials) authMethod(rawURL string) (transport.AuthMethod, error) {
 	}
 	switch c.Type {
 	case AuthToken, AuthBasic:
-		if ep.Protocol != "http" && ep.Protocol != "https" {
-			return nil, fmt.Errorf("auth type %s works with http(s) URLs, not %s", c.Type, ep.Protocol)
+		// Never in clear: a password over http:// is readable by anyone on the path.
+		if ep.Protocol == "http" {
+			return nil, fmt.Errorf("auth type %s needs an https:// URL: credentials are never sent over plain http", c.Type)
+		}
+		if ep.Protocol != "https" {
+			return nil, fmt.Errorf("auth type %s works with https URLs, not %s", c.Type, ep.Protocol)
 		}
 		return &githttp.BasicAuth{Username: c.Username, Password: c.Password}, nil
 	case AuthSSH:
@@ -197,16 +200,3 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
-
-// RedactURL drops a password from a URL (validation refuses them, but an
-// error message must never carry one).
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
-	}
-	return u.String()
-}

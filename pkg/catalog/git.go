@@ -49,6 +49,7 @@ type Fetcher struct {
 // DNS subdomain and so a safe folder name) up to date with the branch head.
 // Errors never contain credentials.
 func (f *Fetcher) Fetch(ctx context.Context, name string, src Source, creds *Credentials) (*Checkout, error) {
+	useRedirectCheckingTransport()
 	auth, err := creds.authMethod(src.URL)
 	if err != nil {
 		return nil, err

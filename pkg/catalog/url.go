@@ -35,3 +35,49 @@ func NormalizeURL(raw string) string {
 	}
 	return strings.ToLower(host + "/" + p)
 }
+
+// UnparseableURL stands for a URL that cannot be shown safely.
+const UnparseableURL = "<unparseable URL>"
+
+// RedactURL is the form of a clone URL fit for status, Events, logs and
+// errors: user information is dropped (an SSH user name such as git@ is
+// kept, it is not a secret), and so are the query and the fragment, which
+// some hosts use for tokens. A URL that does not parse is never echoed.
+func RedactURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if !strings.Contains(raw, "://") {
+		if m := scpLike.FindStringSubmatch(raw); m != nil && !strings.ContainsAny(raw, "?#") {
+			return raw
+		}
+		return UnparseableURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return UnparseableURL
+	}
+	if u.User != nil {
+		if u.Scheme == "ssh" && u.User.Username() != "" {
+			u.User = url.User(u.User.Username())
+		} else {
+			u.User = nil
+		}
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.String()
+}
+
+// SameHost reports whether two http(s) URLs name the same host and port,
+// the origin credentials configured for one may be sent to.
+func SameHost(a, b *url.URL) bool {
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && effectivePort(a) == effectivePort(b)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "http") {
+		return "80"
+	}
+	return "443"
+}
