@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-		"os"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +13,8 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
+
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // Keys of the credentials Secret.
@@ -108,7 +110,7 @@ func (c *Credentials) authMethod(rawURL string) (transport.AuthMethod, error) {
 	}
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse url %s: %w", RedactURL(rawURL), err)
+		return nil, fmt.Errorf("parse url %s: %w", giturl.Redact(rawURL), err)
 	}
 	switch c.Type {
 	case AuthToken, AuthBasic:

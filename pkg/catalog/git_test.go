@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamspace/controlplane/internal/gittest"
 	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 func template(name, image string) []byte {
@@ -129,14 +130,14 @@ func TestRedactURL(t *testing.T) {
 		"ssh://git@github.com/org/repo.git":                "ssh://git@github.com/org/repo.git",
 		"ssh://git:pw@github.com/org/repo.git":             "ssh://git@github.com/org/repo.git",
 		"git@github.com:org/repo.git":                      "git@github.com:org/repo.git",
-		"https://ghp_abc@github.com/%zz":                   catalog.UnparseableURL,
-		"ghp_secret":                                       catalog.UnparseableURL,
+		"https://ghp_abc@github.com/%zz":                   giturl.Unparseable,
+		"ghp_secret":                                       giturl.Unparseable,
 		"https://github.com/org/repo.git":                  "https://github.com/org/repo.git",
 		"file:///srv/git/repo.git":                         "file:///srv/git/repo.git",
 	}
 	for in, want := range cases {
-		if got := catalog.RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		if got := giturl.Redact(in); got != want {
+			t.Errorf("giturl.Redact(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -212,8 +213,8 @@ func TestNormalizeURL(t *testing.T) {
 		"not a url":                            "",
 		"https://github.com":                   "",
 	} {
-		if got := catalog.NormalizeURL(in); got != want {
-			t.Errorf("NormalizeURL(%q) = %q, want %q", in, got, want)
+		if got := giturl.Normalize(in); got != want {
+			t.Errorf("giturl.Normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // maxRedirects bounds a chain of same-host redirects.
@@ -25,7 +27,7 @@ func refuseCrossHostRedirect(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("refused redirect: more than %d redirects", maxRedirects)
 	}
 	origin := via[0].URL
-	if !SameHost(origin, req.URL) {
+	if !giturl.SameHost(origin, req.URL) {
 		return fmt.Errorf("refused redirect from %s to another host (%s): credentials and requests stay with the host in spec.url", origin.Host, req.URL.Host)
 	}
 	if origin.Scheme == "https" && req.URL.Scheme != "https" {

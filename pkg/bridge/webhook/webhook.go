@@ -29,7 +29,7 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // Path is where the handler is served.
@@ -102,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	matched := map[string]bool{}
 	var names []string
 	for _, u := range p.urls {
-		normal := catalog.NormalizeURL(u)
+		normal := giturl.Normalize(u)
 		if normal == "" || matched["url:"+normal] {
 			continue
 		}
@@ -246,7 +246,7 @@ func parseGeneric(body []byte) (*push, int, error) {
 
 func urlsOrError(p *push) (*push, int, error) {
 	for _, u := range p.urls {
-		if catalog.NormalizeURL(u) != "" {
+		if giturl.Normalize(u) != "" {
 			return p, 0, nil
 		}
 	}

@@ -1,4 +1,8 @@
-package catalog
+// Package giturl reads Git clone URLs: the normal form webhooks match
+// repositories by, and the redacted form that may be shown anywhere. It
+// depends on nothing but the standard library, so the API's validation, the
+// webhook and the Git client share it.
+package giturl
 
 import (
 	"net/url"
@@ -8,12 +12,12 @@ import (
 
 var scpLike = regexp.MustCompile(`^(?:[^@/\s]+@)?([^:/\s]+):(.+)$`)
 
-// NormalizeURL reduces a clone URL to "host/path" so that the forms a Git
+// Normalize reduces a clone URL to "host/path" so that the forms a Git
 // host uses for one repository compare equal: https://GitHub.com/Org/Repo.git,
 // ssh://git@github.com:22/org/repo and git@github.com:org/repo all give
 // "github.com/org/repo". User, port, scheme, a trailing ".git" or "/" and
 // case are dropped: a false match only costs a sync. "" when raw is not a URL.
-func NormalizeURL(raw string) string {
+func Normalize(raw string) string {
 	raw = strings.TrimSpace(raw)
 	var host, p string
 	if strings.Contains(raw, "://") {
@@ -36,24 +40,24 @@ func NormalizeURL(raw string) string {
 	return strings.ToLower(host + "/" + p)
 }
 
-// UnparseableURL stands for a URL that cannot be shown safely.
-const UnparseableURL = "<unparseable URL>"
+// Unparseable stands for a URL that cannot be shown safely.
+const Unparseable = "<unparseable URL>"
 
-// RedactURL is the form of a clone URL fit for status, Events, logs and
+// Redact is the form of a clone URL fit for status, Events, logs and
 // errors: user information is dropped (an SSH user name such as git@ is
 // kept, it is not a secret), and so are the query and the fragment, which
 // some hosts use for tokens. A URL that does not parse is never echoed.
-func RedactURL(raw string) string {
+func Redact(raw string) string {
 	raw = strings.TrimSpace(raw)
 	if !strings.Contains(raw, "://") {
 		if m := scpLike.FindStringSubmatch(raw); m != nil && !strings.ContainsAny(raw, "?#") {
 			return raw
 		}
-		return UnparseableURL
+		return Unparseable
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
-		return UnparseableURL
+		return Unparseable
 	}
 	if u.User != nil {
 		if u.Scheme == "ssh" && u.User.Username() != "" {
