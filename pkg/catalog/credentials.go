@@ -14,6 +14,7 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 
+	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
 	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
@@ -49,6 +50,18 @@ type Credentials struct {
 	SSHPassphrase string
 	KnownHosts    []byte
 	CABundle      []byte
+}
+
+// SecretAllowsRepository reports whether a credentials Secret's annotations
+// list the repository in catalog.stream.space/repositories (comma-separated
+// names; spaces around them are ignored; no wildcard).
+func SecretAllowsRepository(annotations map[string]string, repository string) bool {
+	for _, name := range strings.Split(annotations[catalogapi.RepositoriesAnnotation], ",") {
+		if strings.TrimSpace(name) == repository && repository != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // CredentialsFromSecret reads the keys authType needs from a Secret's data.

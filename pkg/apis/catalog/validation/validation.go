@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 	streamvalidation "github.com/streamspace/controlplane/pkg/apis/stream/validation"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 var (
