@@ -167,6 +167,8 @@ func TestCatalogCredentialsRefusedByValidation(t *testing.T) {
 func TestCatalogCredentialsNeedGetOnTheSecret(t *testing.T) {
 	ss, kube := clients(t, "admin")
 	git := gittest.Start(t)
+	git.CreateRepo("private", false).Commit("one", map[string][]byte{"apps/a.yaml": catalogTemplateFile("a", "example.org/a:1")})
+	git.CreateRepo("public", true).Commit("one", map[string][]byte{"apps/a.yaml": catalogTemplateFile("a", "example.org/a:1")})
 	createSecret(t, kube, "e2e-cred-admins-only", map[string][]byte{"token": []byte(git.Token), "ca.crt": git.CACert}, "e2e-cred-by-admin", "e2e-cred-by-dave")
 	mustKubectl(t, "admin", `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -207,7 +209,7 @@ subjects:
 	repos := daveSS.CatalogV1alpha1().TemplateRepositories()
 	// RBAC lets dave write repositories (bindings take a moment to reach the authorizer's cache).
 	public := &catalogv1alpha1.TemplateRepository{ObjectMeta: metav1.ObjectMeta{Name: "e2e-cred-by-dave"},
-		Spec: catalogv1alpha1.TemplateRepositorySpec{URL: git.HTTPSRepoURL("public"), Branch: "main", Auth: catalogv1alpha1.RepositoryAuth{Type: catalogv1alpha1.AuthTypeNone}}}
+		Spec: catalogv1alpha1.TemplateRepositorySpec{URL: git.HTTPRepoURL("public"), Branch: "main", Auth: catalogv1alpha1.RepositoryAuth{Type: catalogv1alpha1.AuthTypeNone}}}
 	eventually(t, time.Minute, "dave to be allowed to create a repository without credentials", func() (bool, error) {
 		_, err := repos.Create(ctx, public, metav1.CreateOptions{})
 		return err == nil, err
