@@ -12,7 +12,6 @@ import (
 
 	"github.com/streamspace/controlplane/internal/gittest"
 	"github.com/streamspace/controlplane/pkg/catalog"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 func template(name, image string) []byte {
@@ -121,27 +120,6 @@ func TestFetchRefusesCrossHostRedirects(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	cases := map[string]string{
-		"https://ghp_abcdef@github.com/org/repo":           "https://github.com/org/repo",
-		"https://user:hunter2@github.com/org/repo.git":     "https://github.com/org/repo.git",
-		"https://github.com/org/repo?access_token=ghp_x#f": "https://github.com/org/repo",
-		"http://x-access-token:tok@host:8080/r.git":        "http://host:8080/r.git",
-		"ssh://git@github.com/org/repo.git":                "ssh://git@github.com/org/repo.git",
-		"ssh://git:pw@github.com/org/repo.git":             "ssh://git@github.com/org/repo.git",
-		"git@github.com:org/repo.git":                      "git@github.com:org/repo.git",
-		"https://ghp_abc@github.com/%zz":                   giturl.Unparseable,
-		"ghp_secret":                                       giturl.Unparseable,
-		"https://github.com/org/repo.git":                  "https://github.com/org/repo.git",
-		"file:///srv/git/repo.git":                         "file:///srv/git/repo.git",
-	}
-	for in, want := range cases {
-		if got := giturl.Redact(in); got != want {
-			t.Errorf("giturl.Redact(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestFetchFollowsTheBranch(t *testing.T) {
 	srv := gittest.Start(t)
 	repo := srv.CreateRepo("public", true)
@@ -200,21 +178,4 @@ func paths(files []catalog.File) string {
 		out = append(out, f.Path)
 	}
 	return strings.Join(out, ",")
-}
-
-func TestNormalizeURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://GitHub.com/Org/Repo.git":      "github.com/org/repo",
-		"https://github.com/org/repo/":         "github.com/org/repo",
-		"ssh://git@github.com:22/org/repo.git": "github.com/org/repo",
-		"git@github.com:org/repo.git":          "github.com/org/repo",
-		"http://127.0.0.1:8080/catalog.git":    "127.0.0.1/catalog",
-		"https://gitlab.example.org/a/b/c.git": "gitlab.example.org/a/b/c",
-		"not a url":                            "",
-		"https://github.com":                   "",
-	} {
-		if got := giturl.Normalize(in); got != want {
-			t.Errorf("giturl.Normalize(%q) = %q, want %q", in, got, want)
-		}
-	}
 }
