@@ -1,6 +1,7 @@
-// Package gittest runs a real Git server for tests: smart HTTP through
-// `git http-backend` behind net/http/cgi (anonymous for public repositories,
-// else HTTP basic auth with a user name and password or with a token), and
+// Package gittest runs a real Git server for tests: smart HTTP, plain and
+// over TLS, through `git http-backend` behind net/http/cgi (anonymous for
+// public repositories, else HTTP basic auth with a user name and password or
+// with a token; every Authorization header is recorded), and
 // SSH through an in-process golang.org/x/crypto/ssh server that runs
 // `git-upload-pack` for one authorised key, with a generated host key.
 package gittest
