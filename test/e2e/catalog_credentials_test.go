@@ -231,6 +231,7 @@ subjects:
 	if err != nil {
 		t.Fatal(err)
 	}
+	withSecret.Spec.URL = git.HTTPSRepoURL("private")
 	withSecret.Spec.Auth = catalogv1alpha1.RepositoryAuth{Type: catalogv1alpha1.AuthTypeToken, SecretRef: &catalogv1alpha1.SecretReference{Name: "e2e-cred-admins-only"}}
 	_, err = repos.Update(ctx, withSecret, metav1.UpdateOptions{})
 	wantForbidden("dave adds the Secret to his repository", err)
