@@ -110,6 +110,10 @@ func validateGitURL(raw string, fld *field.Path) field.ErrorList {
 			return field.ErrorList{field.Invalid(fld, shown, "must not contain credentials or a user name (only ssh:// URLs may name a user): put credentials in the Secret named by auth.secretRef")}
 		}
 	}
+	// Some hosts take tokens in the query; a clone URL needs neither query nor fragment.
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return field.ErrorList{field.Invalid(fld, shown, "must not have a query or a fragment: put credentials in the Secret named by auth.secretRef")}
+	}
 	return nil
 }
 
