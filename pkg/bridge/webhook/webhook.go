@@ -17,7 +17,9 @@
 // Headers are checked before the body is read, and the body is capped at
 // MaxBodySize (413). Anything unsigned or wrongly signed gets 401 and
 // changes nothing. A delivery seen before (same delivery ID or nonce, or the
-// same signed body) gets 409: see deliveryStore for what is remembered.
+// same signed body) gets 409: the bridge remembers deliveries in memory
+// (deliveryStore) and on the repositories they synced (AnnotationTrigger),
+// which every replica sees.
 package webhook
 
 import (
