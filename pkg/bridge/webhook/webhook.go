@@ -192,7 +192,7 @@ type deliveryHeaders struct {
 
 // checkHeaders finds the provider and checks that its signature, delivery
 // ID and (generic) timestamp are there, of a sane size and, for the
-// timestamp, within ReplayWindow.
+// timestamp, within ReplayWindow; a GitLab token is compared here.
 func (h *Handler) checkHeaders(header http.Header) (*deliveryHeaders, int, error) {
 	d := &deliveryHeaders{}
 	var idHeader string
@@ -213,6 +213,10 @@ func (h *Handler) checkHeaders(header http.Header) (*deliveryHeaders, int, error
 		if len(v) > maxHeaderValue {
 			return nil, http.StatusBadRequest, fmt.Errorf("%s header longer than %d bytes", name, maxHeaderValue)
 		}
+	}
+	// GitLab's token is the secret itself: checked here, so that a wrong one costs no body read.
+	if d.provider == "gitlab" && subtle.ConstantTimeCompare([]byte(d.token), h.secret) != 1 {
+		return nil, http.StatusUnauthorized, fmt.Errorf("X-Gitlab-Token is not the webhook secret")
 	}
 	if d.id == "" {
 		return nil, http.StatusBadRequest, fmt.Errorf("%s delivery without %s: every delivery needs an ID, to refuse replays", d.provider, idHeader)
@@ -255,9 +259,7 @@ func (h *Handler) verifyAndParse(d *deliveryHeaders, body []byte) (*push, int, e
 		}
 		return parseGitHub(d.event, body)
 	case "gitlab":
-		if subtle.ConstantTimeCompare([]byte(d.token), h.secret) != 1 {
-			return nil, http.StatusUnauthorized, fmt.Errorf("X-Gitlab-Token is not the webhook secret")
-		}
+		// The token was checked with the headers.
 		return parseGitLab(d.event, body)
 	default:
 		signed := append([]byte(d.timestamp+"."+d.id+"."), body...)
