@@ -251,6 +251,17 @@ func TestWebhookCapsTheBody(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized || body.n != 0 {
 		t.Errorf("unsigned: status %d after reading %d bytes, want 401 after none", rec.Code, body.n)
 	}
+	// Nor with a wrong GitLab token.
+	body = &countingReader{r: strings.NewReader(big)}
+	req = httptest.NewRequest(http.MethodPost, Path, body)
+	req.ContentLength = -1
+	req.Header.Set("X-Gitlab-Token", "a-guess-at-the-secret")
+	req.Header.Set("X-Gitlab-Event-UUID", "u-1")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || body.n != 0 {
+		t.Errorf("wrong GitLab token: status %d after reading %d bytes, want 401 after none", rec.Code, body.n)
+	}
 }
 
 type countingReader struct {
