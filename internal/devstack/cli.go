@@ -340,7 +340,7 @@ func PrintUsage(w io.Writer, info Info) {
 	if info.BridgeURL != "" {
 		// A Git push as GitHub signs it, for a TemplateRepository with that URL.
 		fmt.Fprintf(w, "  body='{\"ref\":\"refs/heads/main\",\"repository\":{\"clone_url\":\"https://github.com/org/templates.git\"}}'   # a TemplateRepository's spec.url\n")
-		fmt.Fprintf(w, "  curl -X POST -H 'X-GitHub-Event: push' -H \"X-Hub-Signature-256: sha256=$(printf %%s \"$body\" | openssl dgst -sha256 -hmac \"$(cat %s)\" | sed 's/.* //')\" -d \"$body\" %s/webhooks/repository/sync\n",
+		fmt.Fprintf(w, "  curl -X POST -H 'X-GitHub-Event: push' -H \"X-GitHub-Delivery: $(date +%%s%%N)\" -H \"X-Hub-Signature-256: sha256=$(printf %%s \"$body\" | openssl dgst -sha256 -hmac \"$(cat %s)\" | sed 's/.* //')\" -d \"$body\" %s/webhooks/repository/sync\n",
 			rel(filepath.Join(info.Dir, "webhook.secret")), info.BridgeURL)
 	}
 	fmt.Fprintln(w)

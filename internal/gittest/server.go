@@ -1,6 +1,7 @@
-// Package gittest runs a real Git server for tests: smart HTTP through
-// `git http-backend` behind net/http/cgi (anonymous for public repositories,
-// else HTTP basic auth with a user name and password or with a token), and
+// Package gittest runs a real Git server for tests: smart HTTP, plain and
+// over TLS, through `git http-backend` behind net/http/cgi (anonymous for
+// public repositories, else HTTP basic auth with a user name and password or
+// with a token; every Authorization header is recorded), and
 // SSH through an in-process golang.org/x/crypto/ssh server that runs
 // `git-upload-pack` for one authorised key, with a generated host key.
 package gittest
@@ -33,6 +34,10 @@ type Server struct {
 	Root string
 	// HTTPURL is the base of the smart-HTTP URLs: HTTPURL + "/" + name + ".git".
 	HTTPURL string
+	// HTTPSURL serves the same repositories over TLS; CACert (PEM) is the
+	// certificate to trust for it (the ca.crt of a credentials Secret).
+	HTTPSURL string
+	CACert   []byte
 	// SSHHost is 127.0.0.1:<port>; SSH URLs are ssh://git@SSHHost/<name>.git.
 	SSHHost string
 	// KnownHosts is a known_hosts line for the SSH server's host key.
@@ -45,11 +50,16 @@ type Server struct {
 
 	t        testing.TB
 	http     *httptest.Server
+	https    *httptest.Server
 	ssh      net.Listener
 	sshWG    sync.WaitGroup
 	mu       sync.Mutex
 	public   map[string]bool
 	requests map[string]int
+	// auth holds the Authorization headers received, per repository.
+	auth map[string][]string
+	// redirects sends every request for a repository elsewhere.
+	redirects map[string]string
 }
 
 // Start starts both servers; they stop when the test ends.
@@ -58,10 +68,12 @@ func Start(t testing.TB) *Server {
 	s := &Server{
 		Root:     t.TempDir(),
 		Username: "catalog-reader", Password: "s3cret-Passw0rd",
-		Token:    "ghp_" + randomHex(t, 18),
-		t:        t,
-		public:   map[string]bool{},
-		requests: map[string]int{},
+		Token:     "ghp_" + randomHex(t, 18),
+		t:         t,
+		public:    map[string]bool{},
+		requests:  map[string]int{},
+		auth:      map[string][]string{},
+		redirects: map[string]string{},
 	}
 	s.startHTTP(t)
 	s.startSSH(t)
@@ -78,6 +90,25 @@ func randomHex(t testing.TB, n int) string {
 
 // HTTPRepoURL is the smart-HTTP clone URL of a repository.
 func (s *Server) HTTPRepoURL(name string) string { return s.HTTPURL + "/" + name + ".git" }
+
+// HTTPSRepoURL is the smart-HTTP clone URL of a repository over TLS.
+func (s *Server) HTTPSRepoURL(name string) string { return s.HTTPSURL + "/" + name + ".git" }
+
+// AuthorizationHeaders returns the Authorization headers of every request
+// for the repository so far, over HTTP and HTTPS ("" for a request without one).
+func (s *Server) AuthorizationHeaders(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.auth[name]...)
+}
+
+// Redirect answers every request for repository name with a 302 to
+// target + the rest of the request's path after "<name>.git" (and its query).
+func (s *Server) Redirect(name, target string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redirects[name] = target
+}
 
 // SSHRepoURL is the SSH clone URL of a repository.
 func (s *Server) SSHRepoURL(name string) string {
@@ -102,8 +133,20 @@ func (s *Server) startHTTP(t testing.TB) {
 		Root: "/",
 		Env:  []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
-	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := repoName(r.URL.Path)
+		s.mu.Lock()
+		s.auth[name] = append(s.auth[name], r.Header.Get("Authorization"))
+		target, redirected := s.redirects[name]
+		s.mu.Unlock()
+		if redirected {
+			rest := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/"), name+".git")
+			if r.URL.RawQuery != "" {
+				rest += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target+rest, http.StatusFound)
+			return
+		}
 		// Every fetch starts with the ref advertisement (an up-to-date one ends there).
 		if r.Method == http.MethodGet && r.URL.Query().Get("service") == "git-upload-pack" {
 			s.mu.Lock()
@@ -119,9 +162,14 @@ func (s *Server) startHTTP(t testing.TB) {
 			return
 		}
 		backend.ServeHTTP(w, r)
-	}))
+	})
+	s.http = httptest.NewServer(handler)
 	t.Cleanup(s.http.Close)
 	s.HTTPURL = s.http.URL
+	s.https = httptest.NewTLSServer(handler)
+	t.Cleanup(s.https.Close)
+	s.HTTPSURL = s.https.URL
+	s.CACert = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.https.Certificate().Raw})
 }
 
 func (s *Server) authorized(r *http.Request) bool {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -14,6 +13,9 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
+
+	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // Keys of the credentials Secret.
@@ -48,6 +50,18 @@ type Credentials struct {
 	SSHPassphrase string
 	KnownHosts    []byte
 	CABundle      []byte
+}
+
+// SecretAllowsRepository reports whether a credentials Secret's annotations
+// list the repository in catalog.stream.space/repositories (comma-separated
+// names; spaces around them are ignored; no wildcard).
+func SecretAllowsRepository(annotations map[string]string, repository string) bool {
+	for _, name := range strings.Split(annotations[catalogapi.RepositoriesAnnotation], ",") {
+		if strings.TrimSpace(name) == repository && repository != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // CredentialsFromSecret reads the keys authType needs from a Secret's data.
@@ -109,12 +123,16 @@ func (c *Credentials) authMethod(rawURL string) (transport.AuthMethod, error) {
 	}
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse url %s: %w", RedactURL(rawURL), err)
+		return nil, fmt.Errorf("parse url %s: %w", giturl.Redact(rawURL), err)
 	}
 	switch c.Type {
 	case AuthToken, AuthBasic:
-		if ep.Protocol != "http" && ep.Protocol != "https" {
-			return nil, fmt.Errorf("auth type %s works with http(s) URLs, not %s", c.Type, ep.Protocol)
+		// Never in clear: a password over http:// is readable by anyone on the path.
+		if ep.Protocol == "http" {
+			return nil, fmt.Errorf("auth type %s needs an https:// URL: credentials are never sent over plain http", c.Type)
+		}
+		if ep.Protocol != "https" {
+			return nil, fmt.Errorf("auth type %s works with https URLs, not %s", c.Type, ep.Protocol)
 		}
 		return &githttp.BasicAuth{Username: c.Username, Password: c.Password}, nil
 	case AuthSSH:
@@ -197,16 +215,3 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
-
-// RedactURL drops a password from a URL (validation refuses them, but an
-// error message must never carry one).
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "redacted")
-	}
-	return u.String()
-}

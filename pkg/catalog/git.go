@@ -16,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // Source says what to fetch.
@@ -49,6 +51,7 @@ type Fetcher struct {
 // DNS subdomain and so a safe folder name) up to date with the branch head.
 // Errors never contain credentials.
 func (f *Fetcher) Fetch(ctx context.Context, name string, src Source, creds *Credentials) (*Checkout, error) {
+	useRedirectCheckingTransport()
 	auth, err := creds.authMethod(src.URL)
 	if err != nil {
 		return nil, err
@@ -72,7 +75,7 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, src Source, creds *Cre
 		})
 		if err != nil {
 			_ = os.RemoveAll(dir)
-			return nil, creds.scrub(fmt.Errorf("clone %s branch %s: %w", RedactURL(src.URL), src.Branch, explain(err)))
+			return nil, creds.scrub(fmt.Errorf("clone %s branch %s: %w", giturl.Redact(src.URL), src.Branch, explain(err)))
 		}
 	} else {
 		err = repo.FetchContext(ctx, &git.FetchOptions{
@@ -85,12 +88,12 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, src Source, creds *Cre
 			CABundle:   creds.caBundle(),
 		})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, creds.scrub(fmt.Errorf("fetch %s branch %s: %w", RedactURL(src.URL), src.Branch, explain(err)))
+			return nil, creds.scrub(fmt.Errorf("fetch %s branch %s: %w", giturl.Redact(src.URL), src.Branch, explain(err)))
 		}
 	}
 	ref, err := repo.Reference(remoteRef, true)
 	if err != nil {
-		return nil, fmt.Errorf("find branch %s after fetching %s: %w", src.Branch, RedactURL(src.URL), err)
+		return nil, fmt.Errorf("find branch %s after fetching %s: %w", src.Branch, giturl.Redact(src.URL), err)
 	}
 	wt, err := repo.Worktree()
 	if err != nil {

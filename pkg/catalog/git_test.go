@@ -35,18 +35,21 @@ func TestFetchCredentials(t *testing.T) {
 		typ     string
 		wantErr string // substring; "" = success
 	}{
-		{name: "token", url: srv.HTTPRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}},
-		{name: "basic", url: srv.HTTPRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}},
+		{name: "token", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token), "ca.crt": srv.CACert}},
+		{name: "basic", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password), "ca.crt": srv.CACert}},
 		{name: "no credentials", url: srv.HTTPRepoURL("private"), typ: catalog.AuthNone, wantErr: "authentication required"},
-		{name: "wrong token", url: srv.HTTPRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte("ghp_wrongwrongwrong")}, wantErr: "authentication required"},
-		{name: "wrong password", url: srv.HTTPRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte("hunter2-wrong")}, wantErr: "authentication required"},
+		{name: "wrong token", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte("ghp_wrongwrongwrong"), "ca.crt": srv.CACert}, wantErr: "authentication required"},
+		{name: "wrong password", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte("hunter2-wrong"), "ca.crt": srv.CACert}, wantErr: "authentication required"},
+		{name: "token over plain http is refused", url: srv.HTTPRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "never sent over plain http"},
+		{name: "basic over plain http is refused", url: srv.HTTPRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}, wantErr: "never sent over plain http"},
 		{name: "ssh", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": srv.KnownHosts}},
 		{name: "ssh, host key not the known one", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": otherKnownHosts}, wantErr: "key mismatch"},
 		{name: "ssh without known_hosts fails closed", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey}, wantErr: "needs the key(s) known_hosts"},
-		{name: "token on an ssh URL", url: srv.SSHRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "works with http(s) URLs"},
+		{name: "token on an ssh URL", url: srv.SSHRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "works with https URLs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			before := len(srv.AuthorizationHeaders("private"))
 			fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
 			creds, err := catalog.CredentialsFromSecret(tc.typ, tc.secret)
 			var checkout *catalog.Checkout
@@ -65,12 +68,55 @@ func TestFetchCredentials(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
-			for _, v := range tc.secret {
-				if len(v) > 0 && strings.Contains(err.Error(), string(v)) {
+			for k, v := range tc.secret {
+				if k != "ca.crt" && len(v) > 0 && strings.Contains(err.Error(), string(v)) {
 					t.Errorf("error shows a secret value: %v", err)
 				}
 			}
+			if strings.Contains(tc.wantErr, "plain http") {
+				if got := srv.AuthorizationHeaders("private")[before:]; len(got) != 0 {
+					t.Errorf("a refused fetch still reached the server: %q", got)
+				}
+			}
 		})
+	}
+}
+
+// TestFetchRefusesCrossHostRedirects: a Git server that redirects to another
+// host (here another origin, the same repositories over plain HTTP on another
+// port, and a second TLS server) gets no credentials there and no request at all.
+func TestFetchRefusesCrossHostRedirects(t *testing.T) {
+	srv := gittest.Start(t)
+	srv.CreateRepo("private", false).Commit("first", map[string][]byte{"a.yaml": template("a", "img:1")})
+	other := gittest.Start(t)
+	other.CreateRepo("private", false).Commit("first", map[string][]byte{"a.yaml": template("a", "img:1")})
+	srv.Redirect("moved", other.HTTPSRepoURL("private"))
+	srv.CreateRepo("renamed", false)
+	srv.Redirect("renamed", srv.HTTPSRepoURL("private"))
+
+	secret := map[string][]byte{"token": []byte(srv.Token), "ca.crt": append(append([]byte{}, srv.CACert...), other.CACert...)}
+	creds, err := catalog.CredentialsFromSecret(catalog.AuthToken, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
+	_, err = fetcher.Fetch(context.Background(), "moved", catalog.Source{URL: srv.HTTPSRepoURL("moved"), Branch: "main"}, creds)
+	if err == nil || !strings.Contains(err.Error(), "refused redirect") {
+		t.Fatalf("fetch through a cross-host redirect: error %v, want a refused redirect", err)
+	}
+	if strings.Contains(err.Error(), srv.Token) {
+		t.Errorf("error shows the token: %v", err)
+	}
+	if got := srv.AuthorizationHeaders("moved"); len(got) == 0 {
+		t.Fatalf("the first host saw no request")
+	}
+	if got := other.AuthorizationHeaders("private"); len(got) != 0 {
+		t.Errorf("the other host got requests (Authorization headers %q)", got)
+	}
+
+	// Within the host a redirect is followed, credentials included.
+	if _, err := fetcher.Fetch(context.Background(), "renamed", catalog.Source{URL: srv.HTTPSRepoURL("renamed"), Branch: "main"}, creds); err != nil {
+		t.Fatalf("fetch through a same-host redirect: %v", err)
 	}
 }
 
@@ -132,21 +178,4 @@ func paths(files []catalog.File) string {
 		out = append(out, f.Path)
 	}
 	return strings.Join(out, ",")
-}
-
-func TestNormalizeURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://GitHub.com/Org/Repo.git":      "github.com/org/repo",
-		"https://github.com/org/repo/":         "github.com/org/repo",
-		"ssh://git@github.com:22/org/repo.git": "github.com/org/repo",
-		"git@github.com:org/repo.git":          "github.com/org/repo",
-		"http://127.0.0.1:8080/catalog.git":    "127.0.0.1/catalog",
-		"https://gitlab.example.org/a/b/c.git": "gitlab.example.org/a/b/c",
-		"not a url":                            "",
-		"https://github.com":                   "",
-	} {
-		if got := catalog.NormalizeURL(in); got != want {
-			t.Errorf("NormalizeURL(%q) = %q, want %q", in, got, want)
-		}
-	}
 }

@@ -67,7 +67,7 @@ func TestBridgeWebhookRequestsSync(t *testing.T) {
 		header map[string]string
 	}{
 		{"unsigned", map[string]string{"X-GitHub-Event": "push"}},
-		{"signed with another secret", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + hmacHex("not-the-webhook-secret", payload)}},
+		{"signed with another secret", map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": name + "-forged", "X-Hub-Signature-256": "sha256=" + hmacHex("not-the-webhook-secret", payload)}},
 		{"a bearer token is no signature", map[string]string{"X-GitHub-Event": "push", "Authorization": "Bearer " + userToken(t, "alice")}},
 	} {
 		if status, body := postWebhook(t, url, payload, refused.header); status != http.StatusUnauthorized || !strings.Contains(body, `"error"`) {
@@ -78,9 +78,17 @@ func TestBridgeWebhookRequestsSync(t *testing.T) {
 		t.Fatalf("a refused push changed the repository: resourceVersion %s → %s, annotations %v", before.ResourceVersion, r.ResourceVersion, r.Annotations)
 	}
 
-	status, body := postWebhook(t, url, payload, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + hmacHex(secret, payload)})
+	signed := map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": name + "-1", "X-Hub-Signature-256": "sha256=" + hmacHex(secret, payload)}
+	status, body := postWebhook(t, url, payload, signed)
 	if status != http.StatusAccepted || !strings.Contains(body, `"`+name+`"`) {
 		t.Fatalf("signed push: %d %s, want 202 naming %s", status, body, name)
+	}
+	// The same delivery again, as is or under a new delivery ID, is a replay.
+	for _, id := range []string{name + "-1", name + "-2"} {
+		replay := map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": id, "X-Hub-Signature-256": signed["X-Hub-Signature-256"]}
+		if status, body := postWebhook(t, url, payload, replay); status != http.StatusConflict || !strings.Contains(body, "replay") {
+			t.Errorf("replayed push (delivery %s): %d %s, want 409", id, status, body)
+		}
 	}
 	waitRepository(t, ss, name, func(r *catalogv1alpha1.TemplateRepository) bool { return r.Status.LastSyncedCommit == second })
 	entry, err := ss.CatalogV1alpha1().CatalogTemplates().Get(context.Background(), name+"-hooked", metav1.GetOptions{})

@@ -44,8 +44,8 @@ func TestCatalogSync(t *testing.T) {
 	repo := git.CreateRepo("templates", false)
 	first := repo.Commit("catalog", generated.Files)
 
-	createSecret(t, kube, "catalog-e2e-token", map[string][]byte{"token": []byte(git.Token)})
-	applyRepository(t, "e2e-catalog", git.HTTPRepoURL("templates"), "token", "catalog-e2e-token")
+	createSecret(t, kube, "catalog-e2e-token", map[string][]byte{"token": []byte(git.Token), "ca.crt": git.CACert}, "e2e-catalog")
+	applyRepository(t, "e2e-catalog", git.HTTPSRepoURL("templates"), "token", "catalog-e2e-token")
 	t.Cleanup(func() {
 		_, _ = kubectl(t, "admin", "", "delete", "templaterepository", "e2e-catalog", "--ignore-not-found")
 	})
@@ -109,7 +109,7 @@ func TestCatalogSync(t *testing.T) {
 	if r := getRepository(t, ss, "e2e-catalog"); r.Annotations[catalogv1alpha1SyncAnnotation] != "" {
 		t.Fatalf("an unsigned webhook requested a sync")
 	}
-	status, body := postWebhook(t, webhookURL, payload, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + hmacHex(secret, payload)})
+	status, body := postWebhook(t, webhookURL, payload, map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "e2e-catalog-push-1", "X-Hub-Signature-256": "sha256=" + hmacHex(secret, payload)})
 	if status != http.StatusAccepted || !strings.Contains(body, `"e2e-catalog"`) {
 		t.Fatalf("signed webhook: %d %s, want 202 naming e2e-catalog", status, body)
 	}
@@ -185,11 +185,11 @@ func TestCatalogCredentials(t *testing.T) {
 		"apiVersion: stream.space/v1alpha1\nkind: Template\nmetadata: {name: a}\nspec: {displayName: A, baseImage: a, vnc: {enabled: true}}\n")})
 
 	wrong := "ghp_wrong-token-123456789"
-	createSecret(t, kube, "catalog-e2e-wrong", map[string][]byte{"token": []byte(wrong)})
-	applyRepository(t, "e2e-wrong-token", git.HTTPRepoURL("small"), "token", "catalog-e2e-wrong")
-	createSecret(t, kube, "catalog-e2e-ssh", map[string][]byte{"ssh-privatekey": git.ClientKey, "known_hosts": git.KnownHosts})
+	createSecret(t, kube, "catalog-e2e-wrong", map[string][]byte{"token": []byte(wrong), "ca.crt": git.CACert}, "e2e-wrong-token")
+	applyRepository(t, "e2e-wrong-token", git.HTTPSRepoURL("small"), "token", "catalog-e2e-wrong")
+	createSecret(t, kube, "catalog-e2e-ssh", map[string][]byte{"ssh-privatekey": git.ClientKey, "known_hosts": git.KnownHosts}, "e2e-ssh")
 	applyRepository(t, "e2e-ssh", git.SSHRepoURL("small"), "ssh", "catalog-e2e-ssh")
-	applyRepository(t, "e2e-no-secret", git.HTTPRepoURL("small"), "basic", "catalog-e2e-missing")
+	applyRepository(t, "e2e-no-secret", git.HTTPSRepoURL("small"), "basic", "catalog-e2e-missing")
 	t.Cleanup(func() {
 		_, _ = kubectl(t, "admin", "", "delete", "templaterepository", "e2e-wrong-token", "e2e-ssh", "e2e-no-secret", "--ignore-not-found")
 	})
@@ -219,12 +219,21 @@ func TestCatalogCredentials(t *testing.T) {
 	}
 }
 
-const catalogv1alpha1SyncAnnotation = "catalog.stream.space/sync-requested-at"
+const (
+	catalogv1alpha1SyncAnnotation         = "catalog.stream.space/sync-requested-at"
+	catalogv1alpha1RepositoriesAnnotation = "catalog.stream.space/repositories"
+)
 
-func createSecret(t *testing.T, kube kubernetes.Interface, name string, data map[string][]byte) {
+// createSecret creates a credentials Secret in streamspace-system that the
+// repositories named may use (annotation catalog.stream.space/repositories).
+func createSecret(t *testing.T, kube kubernetes.Interface, name string, data map[string][]byte, repositories ...string) {
 	t.Helper()
+	meta := metav1.ObjectMeta{Name: name}
+	if len(repositories) > 0 {
+		meta.Annotations = map[string]string{catalogv1alpha1RepositoriesAnnotation: strings.Join(repositories, ",")}
+	}
 	_, err := kube.CoreV1().Secrets(catalogNamespace).Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data,
+		ObjectMeta: meta, Data: data,
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create Secret %s: %v", name, err)

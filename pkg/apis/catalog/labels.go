@@ -17,3 +17,16 @@ const (
 	// SourceLabel on a Template names the CatalogTemplate it was installed from.
 	SourceLabel = "catalog.stream.space/source"
 )
+
+// Credentials of TemplateRepositories.
+const (
+	// RepositoriesAnnotation on a credentials Secret lists, comma-separated,
+	// the TemplateRepositories allowed to use it. The repository controller
+	// reads no key of a Secret that does not name the repository, so naming a
+	// Secret in spec.auth.secretRef is not enough to have it sent to a Git host.
+	RepositoriesAnnotation = "catalog.stream.space/repositories"
+	// DefaultCredentialsNamespace holds the credentials Secrets of
+	// repositories whose spec.auth.secretRef names no namespace (the
+	// controller's --secret-namespace default).
+	DefaultCredentialsNamespace = "streamspace-system"
+)

@@ -14,7 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
-	catalogsync "github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 
@@ -46,7 +46,7 @@ func (t *AnnotationTrigger) RequestSync(ctx context.Context, url, branch string)
 	}
 	var names []string
 	for _, r := range repos.Items {
-		if catalogsync.NormalizeURL(r.Spec.URL) != url || (branch != "" && r.Spec.Branch != branch) {
+		if giturl.Normalize(r.Spec.URL) != url || (branch != "" && r.Spec.Branch != branch) {
 			continue
 		}
 		if _, err := t.Client.CatalogV1alpha1().TemplateRepositories().Patch(ctx, r.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "streamspace-bridge-webhook"}); err != nil {

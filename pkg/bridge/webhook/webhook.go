@@ -7,12 +7,17 @@
 //
 // Accepted deliveries (the shared secret comes from --webhook-secret-file):
 //   - GitHub push (and ping) events, signed with X-Hub-Signature-256
-//     ("sha256=" + hex HMAC-SHA256 of the body);
-//   - GitLab push events, with the secret in X-Gitlab-Token;
-//   - the old generic JSON body {"repository_url", "branch", "ref"}, signed
-//     with X-Webhook-Signature (hex HMAC-SHA256 of the body, "sha256=" optional).
+//     ("sha256=" + hex HMAC-SHA256 of the body), with X-GitHub-Delivery;
+//   - GitLab push events, with the secret in X-Gitlab-Token and X-Gitlab-Event-UUID;
+//   - the generic JSON body {"repository_url", "branch", "ref"}, with
+//     X-Webhook-Timestamp (Unix seconds, within ReplayWindow of now),
+//     X-Webhook-Nonce and X-Webhook-Signature: hex HMAC-SHA256 of
+//     "<timestamp>.<nonce>.<body>" ("sha256=" optional).
 //
-// Anything unsigned or wrongly signed gets 401 and changes nothing.
+// Headers are checked before the body is read, and the body is capped at
+// MaxBodySize (413). Anything unsigned or wrongly signed gets 401 and
+// changes nothing. A delivery seen before (same delivery ID or nonce, or the
+// same signed body) gets 409: see deliveryStore for what is remembered.
 package webhook
 
 import (
@@ -22,22 +27,43 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // Path is where the handler is served.
 const Path = "/webhooks/repository/sync"
 
-// MaxBodySize bounds a delivery (GitHub caps payloads at 25 MB; push
-// events with a few commits are a few KB).
-const MaxBodySize = 5 << 20
+// MaxBodySize bounds a delivery (push events with a few commits are a few
+// KB; GitHub drops the commit details of very large pushes).
+const MaxBodySize = 1 << 20
+
+// ReplayWindow is how far X-Webhook-Timestamp of a generic delivery may be
+// from the bridge's clock, either way.
+const ReplayWindow = 5 * time.Minute
+
+const (
+	// maxHeaderValue bounds the signature, token, delivery ID and nonce
+	// headers (an HMAC-SHA256 in hex with its prefix has 71 characters).
+	maxHeaderValue = 256
+	// deliveryTTL is how long delivery IDs, nonces and body signatures are
+	// remembered: at least ReplayWindow (past it a generic delivery is too
+	// old anyway); GitHub and GitLab deliveries carry no signed time, so
+	// they are remembered longer.
+	deliveryTTL = 24 * time.Hour
+	// maxDeliveries bounds the memory of the store (a few MB).
+	maxDeliveries = 20000
+)
 
 // Trigger asks for a sync of the repositories whose normalised clone URL
 // (catalog.NormalizeURL) is url and, when branch is not empty, whose branch
@@ -48,8 +74,10 @@ type Trigger interface {
 
 // Handler is the webhook endpoint.
 type Handler struct {
-	secret  []byte
-	trigger Trigger
+	secret     []byte
+	trigger    Trigger
+	clock      clock.PassiveClock
+	deliveries *deliveryStore
 }
 
 // New returns the handler; secret must not be empty.
@@ -57,7 +85,8 @@ func New(secret []byte, trigger Trigger) (*Handler, error) {
 	if len(secret) == 0 {
 		return nil, fmt.Errorf("webhook: empty secret")
 	}
-	return &Handler{secret: secret, trigger: trigger}, nil
+	c := clock.RealClock{}
+	return &Handler{secret: secret, trigger: trigger, clock: c, deliveries: newDeliveryStore(c, deliveryTTL, maxDeliveries)}, nil
 }
 
 // push is what a delivery says: which repository, which branch.
@@ -80,19 +109,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use POST"})
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodySize+1))
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "read body: " + err.Error()})
-		return
-	}
-	if len(body) > MaxBodySize {
-		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", MaxBodySize)})
-		return
-	}
-	p, status, err := h.verifyAndParse(r.Header, body)
+	d, status, err := h.checkHeaders(r.Header)
 	if err != nil {
 		klog.InfoS("webhook refused", "status", status, "remote", r.RemoteAddr, "err", err)
 		writeJSON(w, status, map[string]string{"error": err.Error()})
+		return
+	}
+	if r.ContentLength > MaxBodySize {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", MaxBodySize)})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", MaxBodySize)})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "read body: " + err.Error()})
+		return
+	}
+	p, status, err := h.verifyAndParse(d, body)
+	if err != nil {
+		klog.InfoS("webhook refused", "status", status, "remote", r.RemoteAddr, "provider", d.provider, "delivery", d.id, "err", err)
+		writeJSON(w, status, map[string]string{"error": err.Error()})
+		return
+	}
+	keys := d.replayKeys(body)
+	if first, seen := h.deliveries.firstSeen(keys...); !first {
+		err := fmt.Errorf("%s delivery %s was already received at %s: refused as a replay", d.provider, d.id, seen.UTC().Format(time.RFC3339))
+		klog.InfoS("webhook refused", "status", http.StatusConflict, "remote", r.RemoteAddr, "err", err)
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	}
 	if p.ignore != "" {
@@ -102,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	matched := map[string]bool{}
 	var names []string
 	for _, u := range p.urls {
-		normal := catalog.NormalizeURL(u)
+		normal := giturl.Normalize(u)
 		if normal == "" || matched["url:"+normal] {
 			continue
 		}
@@ -110,6 +157,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		found, err := h.trigger.RequestSync(r.Context(), normal, p.branch)
 		if err != nil {
 			klog.ErrorS(err, "webhook could not request a sync", "provider", p.provider, "url", normal)
+			// The Git host may send it again.
+			h.deliveries.forget(keys...)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not request the sync"})
 			return
 		}
@@ -127,31 +176,98 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(names) == 0 {
 		msg = "no TemplateRepository has this URL and branch"
 	}
-	klog.InfoS("webhook accepted", "provider", p.provider, "branch", p.branch, "repositories", names)
+	klog.InfoS("webhook accepted", "provider", p.provider, "delivery", d.id, "branch", p.branch, "repositories", names)
 	writeJSON(w, http.StatusAccepted, Response{Message: msg, Repositories: names})
+}
+
+// deliveryHeaders is what a delivery's headers say, checked before its body is read.
+type deliveryHeaders struct {
+	provider  string // github, gitlab or generic
+	id        string // X-GitHub-Delivery, X-Gitlab-Event-UUID or X-Webhook-Nonce
+	event     string
+	signature string // X-Hub-Signature-256 or X-Webhook-Signature
+	token     string // X-Gitlab-Token
+	timestamp string // X-Webhook-Timestamp
+}
+
+// checkHeaders finds the provider and checks that its signature, delivery
+// ID and (generic) timestamp are there, of a sane size and, for the
+// timestamp, within ReplayWindow; a GitLab token is compared here.
+func (h *Handler) checkHeaders(header http.Header) (*deliveryHeaders, int, error) {
+	d := &deliveryHeaders{}
+	var idHeader string
+	switch {
+	case header.Get("X-Hub-Signature-256") != "":
+		d.provider, idHeader, d.signature, d.event = "github", "X-GitHub-Delivery", header.Get("X-Hub-Signature-256"), header.Get("X-GitHub-Event")
+		d.id = header.Get(idHeader)
+	case header.Get("X-Gitlab-Token") != "":
+		d.provider, idHeader, d.token, d.event = "gitlab", "X-Gitlab-Event-UUID", header.Get("X-Gitlab-Token"), header.Get("X-Gitlab-Event")
+		d.id = header.Get(idHeader)
+	case header.Get("X-Webhook-Signature") != "":
+		d.provider, idHeader, d.signature, d.timestamp = "generic", "X-Webhook-Nonce", header.Get("X-Webhook-Signature"), header.Get("X-Webhook-Timestamp")
+		d.id = header.Get(idHeader)
+	default:
+		return nil, http.StatusUnauthorized, fmt.Errorf("unsigned delivery: send X-Hub-Signature-256 (GitHub), X-Gitlab-Token (GitLab) or X-Webhook-Signature with X-Webhook-Timestamp and X-Webhook-Nonce")
+	}
+	for name, v := range map[string]string{"signature": d.signature, "X-Gitlab-Token": d.token, idHeader: d.id, "X-Webhook-Timestamp": d.timestamp} {
+		if len(v) > maxHeaderValue {
+			return nil, http.StatusBadRequest, fmt.Errorf("%s header longer than %d bytes", name, maxHeaderValue)
+		}
+	}
+	// GitLab's token is the secret itself: checked here, so that a wrong one costs no body read.
+	if d.provider == "gitlab" && subtle.ConstantTimeCompare([]byte(d.token), h.secret) != 1 {
+		return nil, http.StatusUnauthorized, fmt.Errorf("X-Gitlab-Token is not the webhook secret")
+	}
+	if d.id == "" {
+		return nil, http.StatusBadRequest, fmt.Errorf("%s delivery without %s: every delivery needs an ID, to refuse replays", d.provider, idHeader)
+	}
+	if d.provider == "generic" {
+		if d.timestamp == "" {
+			return nil, http.StatusBadRequest, fmt.Errorf("generic delivery without X-Webhook-Timestamp (Unix seconds, signed with the nonce and the body)")
+		}
+		sec, err := strconv.ParseInt(d.timestamp, 10, 64)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("X-Webhook-Timestamp %q is not Unix seconds", d.timestamp)
+		}
+		if skew := h.clock.Since(time.Unix(sec, 0)); skew > ReplayWindow || skew < -ReplayWindow {
+			return nil, http.StatusForbidden, fmt.Errorf("X-Webhook-Timestamp %s is more than %s from now: refused as a replay or a wrong clock", time.Unix(sec, 0).UTC().Format(time.RFC3339), ReplayWindow)
+		}
+	}
+	return d, 0, nil
+}
+
+// replayKeys are what the store remembers of a delivery: its ID, and for
+// GitHub and GitLab, whose signatures do not cover the ID header, a hash
+// of the body, so that a captured delivery resent under a new ID is still
+// recognised. (The generic form signs its nonce.)
+func (d *deliveryHeaders) replayKeys(body []byte) []string {
+	keys := []string{d.provider + "/id/" + d.id}
+	if d.provider != "generic" {
+		sum := sha256.Sum256(body)
+		keys = append(keys, d.provider+"/body/"+hex.EncodeToString(sum[:]))
+	}
+	return keys
 }
 
 // verifyAndParse checks the delivery's signature before reading anything
 // from its body.
-func (h *Handler) verifyAndParse(header http.Header, body []byte) (*push, int, error) {
-	switch {
-	case header.Get("X-Hub-Signature-256") != "":
-		if !h.validHMAC(header.Get("X-Hub-Signature-256"), body, true) {
+func (h *Handler) verifyAndParse(d *deliveryHeaders, body []byte) (*push, int, error) {
+	switch d.provider {
+	case "github":
+		if !h.validHMAC(d.signature, body, true) {
 			return nil, http.StatusUnauthorized, fmt.Errorf("X-Hub-Signature-256 does not match the body")
 		}
-		return parseGitHub(header.Get("X-GitHub-Event"), body)
-	case header.Get("X-Gitlab-Token") != "":
-		if subtle.ConstantTimeCompare([]byte(header.Get("X-Gitlab-Token")), h.secret) != 1 {
-			return nil, http.StatusUnauthorized, fmt.Errorf("X-Gitlab-Token is not the webhook secret")
-		}
-		return parseGitLab(header.Get("X-Gitlab-Event"), body)
-	case header.Get("X-Webhook-Signature") != "":
-		if !h.validHMAC(header.Get("X-Webhook-Signature"), body, false) {
-			return nil, http.StatusUnauthorized, fmt.Errorf("X-Webhook-Signature does not match the body")
+		return parseGitHub(d.event, body)
+	case "gitlab":
+		// The token was checked with the headers.
+		return parseGitLab(d.event, body)
+	default:
+		signed := append([]byte(d.timestamp+"."+d.id+"."), body...)
+		if !h.validHMAC(d.signature, signed, false) {
+			return nil, http.StatusUnauthorized, fmt.Errorf("X-Webhook-Signature does not match the timestamp, nonce and body")
 		}
 		return parseGeneric(body)
 	}
-	return nil, http.StatusUnauthorized, fmt.Errorf("unsigned delivery: send X-Hub-Signature-256 (GitHub), X-Gitlab-Token (GitLab) or X-Webhook-Signature (HMAC-SHA256 of the body)")
 }
 
 func (h *Handler) validHMAC(signature string, body []byte, needPrefix bool) bool {
@@ -246,7 +362,7 @@ func parseGeneric(body []byte) (*push, int, error) {
 
 func urlsOrError(p *push) (*push, int, error) {
 	for _, u := range p.urls {
-		if catalog.NormalizeURL(u) != "" {
+		if giturl.Normalize(u) != "" {
 			return p, 0, nil
 		}
 	}

@@ -32,6 +32,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
+	"github.com/streamspace/controlplane/pkg/admission/plugin/repositorycredentials"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/resourcequota"
 	"github.com/streamspace/controlplane/pkg/apiserver"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
@@ -69,6 +70,10 @@ func NewOptions() *Options {
 	o.RecommendedOptions.Etcd = nil
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, owner.PluginName)
+
+	// A TemplateRepository may name only a Secret its author may get.
+	repositorycredentials.Register(o.RecommendedOptions.Admission.Plugins)
+	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, repositorycredentials.PluginName)
 
 	// ResourceQuota (count/sessions.stream.space, ...) on our resources.
 	resourcequota.Register(o.RecommendedOptions.Admission.Plugins)

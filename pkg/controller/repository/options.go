@@ -8,11 +8,13 @@ import (
 
 	"github.com/spf13/pflag"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 )
 
 // DefaultSecretNamespace is where credentials Secrets are looked up when
 // spec.auth.secretRef names no namespace.
-const DefaultSecretNamespace = "streamspace-system"
+const DefaultSecretNamespace = catalog.DefaultCredentialsNamespace
 
 // Options are the repository controller's flags.
 type Options struct {

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 // setSynced records a successful sync of commit at now in repo.Status.
@@ -41,7 +41,7 @@ func setSyncing(repo *catalogv1alpha1.TemplateRepository) {
 	repo.Status.Phase = catalogv1alpha1.RepositoryPhaseSyncing
 	meta.SetStatusCondition(&repo.Status.Conditions, metav1.Condition{
 		Type: ConditionReady, Status: metav1.ConditionUnknown, Reason: ReasonSyncing, ObservedGeneration: repo.Generation,
-		Message: "fetching " + catalog.RedactURL(repo.Spec.URL) + " branch " + repo.Spec.Branch,
+		Message: "fetching " + giturl.Redact(repo.Spec.URL) + " branch " + repo.Spec.Branch,
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
+	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/catalog"
 )
@@ -24,9 +25,12 @@ const (
 	ReasonSyncing            = "Syncing"
 	ReasonSynced             = "Synced"
 	ReasonCredentialsInvalid = "CredentialsInvalid"
-	ReasonFetchFailed        = "FetchFailed"
-	ReasonPathNotFound       = "PathNotFound"
-	ReasonWriteFailed        = "WriteFailed"
+	// ReasonCredentialsNotAllowed: the Secret does not name the repository
+	// in its catalog.stream.space/repositories annotation.
+	ReasonCredentialsNotAllowed = "CredentialsNotAllowed"
+	ReasonFetchFailed           = "FetchFailed"
+	ReasonPathNotFound          = "PathNotFound"
+	ReasonWriteFailed           = "WriteFailed"
 	// ReasonRepaired is the Event of a sync that restored CatalogTemplates changed by hand.
 	ReasonRepaired = "Repaired"
 
@@ -122,7 +126,11 @@ type syncOutcome struct {
 // the CatalogTemplates. It fills repo.Status.
 func (c *Controller) fetchAndApply(ctx context.Context, repo *catalogv1alpha1.TemplateRepository) (*syncOutcome, error) {
 	creds, err := c.credentials(ctx, repo)
-	if err != nil {
+	var notAllowed *credentialsNotAllowedError
+	switch {
+	case errors.As(err, &notAllowed):
+		return nil, &syncFailure{reason: ReasonCredentialsNotAllowed, err: err}
+	case err != nil:
 		return nil, &syncFailure{reason: ReasonCredentialsInvalid, err: err}
 	}
 	src := catalog.Source{URL: repo.Spec.URL, Branch: repo.Spec.Branch, Path: repo.Spec.Path}
@@ -206,9 +214,24 @@ func (c *Controller) credentials(ctx context.Context, repo *catalogv1alpha1.Temp
 	case err != nil:
 		return nil, fmt.Errorf("read credentials from Secret %s/%s: %w", ns, auth.SecretRef.Name, err)
 	}
+	// The Secret must name the repository before any of its keys is read:
+	// referring to a Secret is not a right to have it sent to spec.url.
+	if !catalog.SecretAllowsRepository(secret.Annotations, repo.Name) {
+		return nil, &credentialsNotAllowedError{namespace: ns, name: auth.SecretRef.Name, repository: repo.Name}
+	}
 	creds, err := catalog.CredentialsFromSecret(string(auth.Type), secret.Data)
 	if err != nil {
 		return nil, fmt.Errorf("read credentials from Secret %s/%s: %w", ns, auth.SecretRef.Name, err)
 	}
 	return creds, nil
+}
+
+// credentialsNotAllowedError: the Secret does not list the repository.
+type credentialsNotAllowedError struct {
+	namespace, name, repository string
+}
+
+func (e *credentialsNotAllowedError) Error() string {
+	return fmt.Sprintf("read credentials: Secret %s/%s is not marked for repository %s: its annotation %s must list %q",
+		e.namespace, e.name, e.repository, catalogapi.RepositoriesAnnotation, e.repository)
 }

@@ -2,6 +2,7 @@
 package validation
 
 import (
+	"fmt"
 	"net/url"
 	"path"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	streamvalidation "github.com/streamspace/controlplane/pkg/apis/stream/validation"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 )
 
 var (
@@ -47,6 +49,7 @@ func ValidateTemplateRepositoryStatusUpdate(r, old *catalog.TemplateRepository) 
 func validateRepositorySpec(spec *catalog.TemplateRepositorySpec, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	allErrs = append(allErrs, validateGitURL(spec.URL, fld.Child("url"))...)
+	allErrs = append(allErrs, validateAuthTransport(spec, fld)...)
 	if spec.Branch == "" || strings.ContainsAny(spec.Branch, " \t\n~^:?*[\\") || strings.Contains(spec.Branch, "..") ||
 		strings.HasPrefix(spec.Branch, "-") || strings.HasPrefix(spec.Branch, "/") || strings.HasSuffix(spec.Branch, "/") || len(spec.Branch) > 255 {
 		allErrs = append(allErrs, field.Invalid(fld.Child("branch"), spec.Branch, "must be a valid Git branch name"))
@@ -82,23 +85,63 @@ func validateRepositorySpec(spec *catalog.TemplateRepositorySpec, fld *field.Pat
 	return allErrs
 }
 
+// validateGitURL never echoes a URL that may hold a secret: errors show its
+// redacted form (giturl.Redact).
 func validateGitURL(raw string, fld *field.Path) field.ErrorList {
 	if raw == "" {
 		return field.ErrorList{field.Required(fld, "the Git repository to sync")}
 	}
+	shown := giturl.Redact(raw)
 	if len(raw) > 2048 || strings.ContainsAny(raw, " \t\n\r") {
-		return field.ErrorList{field.Invalid(fld, raw, "must be a URL without whitespace")}
+		return field.ErrorList{field.Invalid(fld, shown, "must be a URL without whitespace")}
 	}
 	if scpLikeURL.MatchString(raw) && !strings.Contains(raw, "://") {
 		return nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !sets.New("https", "http", "ssh", "git", "file").Has(u.Scheme) || (u.Scheme != "file" && u.Host == "") {
-		return field.ErrorList{field.Invalid(fld, raw, "must be an https://, http://, ssh://, git:// or file:// URL, or user@host:path")}
+		return field.ErrorList{field.Invalid(fld, shown, "must be an https://, http://, ssh://, git:// or file:// URL, or user@host:path")}
 	}
 	if u.User != nil {
-		if _, hasPassword := u.User.Password(); hasPassword {
-			return field.ErrorList{field.Invalid(fld, "<redacted>", "must not contain credentials: put them in the Secret named by auth.secretRef")}
+		_, hasPassword := u.User.Password()
+		// An SSH user name (ssh://git@host/...) says which account to log in
+		// as; anything else there is a token or a password.
+		if u.Scheme != "ssh" || hasPassword || u.User.Username() == "" {
+			return field.ErrorList{field.Invalid(fld, shown, "must not contain credentials or a user name (only ssh:// URLs may name a user): put credentials in the Secret named by auth.secretRef")}
+		}
+	}
+	// Some hosts take tokens in the query; a clone URL needs neither query nor fragment.
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return field.ErrorList{field.Invalid(fld, shown, "must not have a query or a fragment: put credentials in the Secret named by auth.secretRef")}
+	}
+	return nil
+}
+
+// validateAuthTransport refuses auth types that the URL's scheme would carry
+// in clear or not at all.
+func validateAuthTransport(spec *catalog.TemplateRepositorySpec, fld *field.Path) field.ErrorList {
+	raw := spec.URL
+	scheme := "ssh"
+	if strings.Contains(raw, "://") {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil // validateGitURL reports it
+		}
+		scheme = u.Scheme
+	} else if !scpLikeURL.MatchString(raw) {
+		return nil
+	}
+	switch spec.Auth.Type {
+	case catalog.AuthTypeToken, catalog.AuthTypeBasic:
+		if scheme == "http" {
+			return field.ErrorList{field.Invalid(fld.Child("url"), giturl.Redact(raw), fmt.Sprintf("auth type %s needs an https:// URL: credentials are never sent over plain http", spec.Auth.Type))}
+		}
+		if scheme != "https" {
+			return field.ErrorList{field.Invalid(fld.Child("auth", "type"), spec.Auth.Type, fmt.Sprintf("works with https:// URLs only, not %s", scheme))}
+		}
+	case catalog.AuthTypeSSH:
+		if scheme != "ssh" {
+			return field.ErrorList{field.Invalid(fld.Child("auth", "type"), spec.Auth.Type, fmt.Sprintf("works with ssh:// and user@host:path URLs only, not %s", scheme))}
 		}
 	}
 	return nil

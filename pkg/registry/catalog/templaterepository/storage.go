@@ -8,6 +8,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
 	"github.com/streamspace/controlplane/pkg/registry/resttable"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 )
@@ -40,6 +41,6 @@ var table = resttable.Convertor{
 		if !ok {
 			return nil, fmt.Errorf("not a TemplateRepository: %T", obj)
 		}
-		return []interface{}{o.Spec.URL, o.Spec.Branch, string(o.Status.Phase), int64(o.Status.TemplateCount), resttable.Since(o.Status.LastSyncTime), o.Status.LastSyncedCommit}, nil
+		return []interface{}{giturl.Redact(o.Spec.URL), o.Spec.Branch, string(o.Status.Phase), int64(o.Status.TemplateCount), resttable.Since(o.Status.LastSyncTime), o.Status.LastSyncedCommit}, nil
 	},
 }
