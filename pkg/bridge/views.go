@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -161,6 +163,8 @@ func newCatalogTemplateView(c *catalogv1alpha1.CatalogTemplate) catalogTemplateV
 	return v
 }
 
+// repositoryView is a TemplateRepository in the old REST shape; its URL is
+// redacted like everywhere else it is shown.
 type repositoryView struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
@@ -179,7 +183,7 @@ type repositoryView struct {
 
 func newRepositoryView(r *catalogv1alpha1.TemplateRepository) repositoryView {
 	v := repositoryView{
-		ID: r.Name, Name: r.Name, URL: r.Spec.URL, Branch: r.Spec.Branch, Path: r.Spec.Path,
+		ID: r.Name, Name: r.Name, URL: giturl.Redact(r.Spec.URL), Branch: r.Spec.Branch, Path: r.Spec.Path,
 		AuthType: string(r.Spec.Auth.Type), Status: strings.ToLower(string(r.Status.Phase)),
 		LastSync: formatTime(r.Status.LastSyncTime), LastCommit: r.Status.LastSyncedCommit,
 		TemplateCount: r.Status.TemplateCount, ErrorMessage: r.Status.ErrorMessage,
