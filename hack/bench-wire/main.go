@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamspace/controlplane/internal/benchdoc"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -119,7 +121,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	r := report{options: o, machine: describeMachine(), began: began, finished: time.Now(), rounds: rounds}
+	r := report{options: o, machine: benchdoc.Machine(), began: began, finished: time.Now(), rounds: rounds}
 	if err := r.write(o.out); err != nil {
 		return err
 	}

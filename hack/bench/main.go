@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/streamspace/controlplane/internal/benchdoc"
+
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -123,7 +125,7 @@ func run(o options) error {
 		return err
 	}
 
-	report := report{machine: describeMachine(), began: began}
+	report := report{machine: benchdoc.Machine(), began: began}
 	kubeAPIServer, err := stack.PID("kube-apiserver")
 	if err != nil {
 		return err
