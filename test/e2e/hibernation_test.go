@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +80,10 @@ kind: Connection
 metadata: {name: `+name+`-viewer}
 spec: {session: `+name+`}
 `, "-n", "alice", "create", "-f", "-")
+	// Like a real viewer, it sends heartbeats all the time it is connected
+	// (far more often than the stale timeout, so a slow machine cannot
+	// make it look gone).
+	stopHeartbeats := sendHeartbeats(t, "alice", "alice", name+"-viewer", time.Second)
 	s = waitKubectlSession(t, "alice", name, startTimeout, "Running again with the viewer counted", func(s *streamv1alpha1.Session) bool {
 		return s.Status.Phase == streamv1alpha1.SessionPhaseRunning && s.Status.ActiveConnections == 1
 	})
@@ -87,16 +92,17 @@ spec: {session: `+name+`}
 		t.Errorf("hibernateAt %v while connected", s.Status.HibernateAt)
 	}
 
-	// Keep the viewer alive past the idle timeout: no hibernation while connected.
-	for range 3 {
-		time.Sleep(4 * time.Second)
-		mustKubectl(t, "alice", "{}", "create", "--raw", "/apis/stream.space/v1alpha1/namespaces/alice/connections/"+name+"-viewer/heartbeat", "-f", "-")
-	}
+	// The viewer stays past the idle timeout (a heartbeat sent with kubectl
+	// too): no hibernation while connected.
+	time.Sleep(idle / 2)
+	mustKubectl(t, "alice", "{}", "create", "--raw", "/apis/stream.space/v1alpha1/namespaces/alice/connections/"+name+"-viewer/heartbeat", "-f", "-")
+	time.Sleep(idle/2 + 2*time.Second)
 	if s := kubectlSession(t, "alice", name); s.Spec.State != streamv1alpha1.SessionStateRunning {
 		t.Fatalf("session hibernated while its viewer sent heartbeats: state %s", s.Spec.State)
 	}
 
 	// The viewer leaves: the countdown starts at the disconnect.
+	stopHeartbeats()
 	mustKubectl(t, "alice", "", "-n", "alice", "delete", "connection", name+"-viewer")
 	deleted := time.Now()
 	s = waitKubectlSession(t, "alice", name, 30*time.Second, "the disconnect recorded", func(s *streamv1alpha1.Session) bool {
@@ -157,4 +163,34 @@ func TestHibernationDeadlineSurvivesControllerRestart(t *testing.T) {
 		return s.Spec.State == streamv1alpha1.SessionStateHibernated
 	})
 	t.Logf("hibernated %s after the controller came back, %s after hibernateAt", time.Since(started).Round(100*time.Millisecond), time.Since(hibernateAt).Round(100*time.Millisecond))
+}
+
+// sendHeartbeats posts a heartbeat for a connection as user every interval
+// until the returned function is called (which waits for the last one).
+func sendHeartbeats(t *testing.T, user, namespace, connection string, interval time.Duration) (stop func()) {
+	t.Helper()
+	ss, _ := clients(t, user)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(interval)
+		defer ticker.Stop()
+		for {
+			_, err := ss.StreamV1alpha1().RESTClient().Post().Namespace(namespace).Resource("connections").Name(connection).
+				SubResource("heartbeat").Body([]byte("{}")).SetHeader("Content-Type", "application/json").DoRaw(ctx)
+			if err != nil && ctx.Err() == nil {
+				t.Logf("heartbeat of %s/%s: %v", namespace, connection, err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
