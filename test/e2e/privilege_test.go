@@ -61,7 +61,7 @@ func TestBridgeIdentityMayOnlyRequestSync(t *testing.T) {
 	if err := patch(fmt.Sprintf(`{"metadata":{"annotations":{"catalog.stream.space/sync-requested-at":%q}}}`, requested)); err != nil {
 		t.Fatalf("the bridge's identity could not request a sync: %v", err)
 	}
-	const policyMessage = "streamspace-bridge may only change the annotation catalog.stream.space/sync-requested-at"
+	const policyMessage = "streamspace-bridge may only change the annotations catalog.stream.space/sync-requested-at and catalog.stream.space/webhook-deliveries"
 	for _, tc := range []struct{ what, body string }{
 		{"spec.url", `{"spec":{"url":"https://git.invalid/evil.git"}}`},
 		{"spec.url beside the sync annotation", `{"metadata":{"annotations":{"catalog.stream.space/sync-requested-at":"x"}},"spec":{"url":"https://git.invalid/evil.git"}}`},

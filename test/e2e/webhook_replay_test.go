@@ -18,7 +18,7 @@ import (
 // TestWebhookGitLabAndGenericOnTheBridge: a GitLab push and a generic
 // delivery (timestamp and nonce signed with the body) reach the real
 // bridge and sync the repository; the same delivery again is a replay
-// (409), a generic delivery with an old timestamp is refused (403), and a
+// (409), also on another replica, a generic delivery with an old timestamp is refused (403), and a
 // body over 1 MiB is refused (413) whatever its headers.
 func TestWebhookGitLabAndGenericOnTheBridge(t *testing.T) {
 	ss, _ := clients(t, "admin")
@@ -57,6 +57,13 @@ func TestWebhookGitLabAndGenericOnTheBridge(t *testing.T) {
 	}
 	if status, body := postWebhook(t, url, gitlab, gitlabHeader); status != http.StatusConflict || !strings.Contains(body, "replay") {
 		t.Errorf("replayed GitLab push: %d %s, want 409", status, body)
+	}
+	// A second webhook handler (as another bridge replica would be, with its
+	// own memory) refuses it too: the repository remembers the delivery.
+	_, kube := clients(t, "admin")
+	replicaURL, replicaSecret := startWebhook(t, kube)
+	if status, body := postWebhook(t, replicaURL, gitlab, map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": replicaSecret, "X-Gitlab-Event-UUID": name + "-gitlab-1"}); status != http.StatusConflict || !strings.Contains(body, "already received by repositories "+name) {
+		t.Errorf("GitLab push replayed to another replica: %d %s, want 409", status, body)
 	}
 	delete(gitlabHeader, "X-Gitlab-Event-UUID")
 	if status, body := postWebhook(t, url, gitlab, gitlabHeader); status != http.StatusBadRequest {

@@ -30,3 +30,9 @@ const (
 	// controller's --secret-namespace default).
 	DefaultCredentialsNamespace = "streamspace-system"
 )
+
+// WebhookDeliveriesAnnotation on a TemplateRepository holds the last
+// webhook deliveries that asked for its sync (space-separated hashes of their
+// delivery IDs and signed bodies), so that every bridge replica refuses a
+// delivery another one already served.
+const WebhookDeliveriesAnnotation = "catalog.stream.space/webhook-deliveries"

@@ -10,8 +10,8 @@ import (
 
 // deliveryStore remembers the deliveries seen within ttl, at most max of
 // them (the oldest is forgotten first). It is in memory: each bridge
-// replica has its own, so a delivery replayed to another replica is not
-// recognised there (docs/bridge.md).
+// replica has its own; what the replicas share is the annotation the
+// trigger writes on the repositories (AnnotationTrigger).
 type deliveryStore struct {
 	clock clock.PassiveClock
 	ttl   time.Duration

@@ -17,7 +17,9 @@
 // Headers are checked before the body is read, and the body is capped at
 // MaxBodySize (413). Anything unsigned or wrongly signed gets 401 and
 // changes nothing. A delivery seen before (same delivery ID or nonce, or the
-// same signed body) gets 409: see deliveryStore for what is remembered.
+// same signed body) gets 409: the bridge remembers deliveries in memory
+// (deliveryStore) and on the repositories they synced (AnnotationTrigger),
+// which every replica sees.
 package webhook
 
 import (
@@ -66,10 +68,12 @@ const (
 )
 
 // Trigger asks for a sync of the repositories whose normalised clone URL
-// (catalog.NormalizeURL) is url and, when branch is not empty, whose branch
-// is branch. It returns the names of those repositories.
+// (giturl.Normalize) is url and, when branch is not empty, whose branch is
+// branch, unless a repository already received the delivery (one of its
+// keys). It returns the names of the repositories asked and of those that
+// had received it.
 type Trigger interface {
-	RequestSync(ctx context.Context, url, branch string) ([]string, error)
+	RequestSync(ctx context.Context, url, branch string, delivery []string) (requested, replayed []string, err error)
 }
 
 // Handler is the webhook endpoint.
@@ -147,14 +151,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	matched := map[string]bool{}
-	var names []string
+	var names, replayed []string
 	for _, u := range p.urls {
 		normal := giturl.Normalize(u)
 		if normal == "" || matched["url:"+normal] {
 			continue
 		}
 		matched["url:"+normal] = true
-		found, err := h.trigger.RequestSync(r.Context(), normal, p.branch)
+		found, again, err := h.trigger.RequestSync(r.Context(), normal, p.branch, keys)
 		if err != nil {
 			klog.ErrorS(err, "webhook could not request a sync", "provider", p.provider, "url", normal)
 			// The Git host may send it again.
@@ -168,6 +172,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				names = append(names, n)
 			}
 		}
+		for _, n := range again {
+			if !matched[n] {
+				matched[n] = true
+				replayed = append(replayed, n)
+			}
+		}
+	}
+	if len(names) == 0 && len(replayed) > 0 {
+		// Served before, by this replica before a restart or by another one.
+		err := fmt.Errorf("%s delivery %s was already received by repositories %s: refused as a replay", d.provider, d.id, strings.Join(replayed, ", "))
+		klog.InfoS("webhook refused", "status", http.StatusConflict, "remote", r.RemoteAddr, "err", err)
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		return
 	}
 	if names == nil {
 		names = []string{}

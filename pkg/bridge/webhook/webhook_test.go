@@ -25,9 +25,9 @@ type recordingTrigger struct {
 	repos map[string][]string // "url branch" → names
 }
 
-func (r *recordingTrigger) RequestSync(_ context.Context, url, branch string) ([]string, error) {
+func (r *recordingTrigger) RequestSync(_ context.Context, url, branch string, _ []string) ([]string, []string, error) {
 	r.calls = append(r.calls, url+" "+branch)
-	return r.repos[url+" "+branch], nil
+	return r.repos[url+" "+branch], nil, nil
 }
 
 const secret = "a-very-secret-webhook-key"
@@ -218,11 +218,11 @@ func TestWebhookRefusesReplays(t *testing.T) {
 // failingTrigger fails for fail.example.
 type failingTrigger struct{ *recordingTrigger }
 
-func (f failingTrigger) RequestSync(ctx context.Context, url, branch string) ([]string, error) {
+func (f failingTrigger) RequestSync(ctx context.Context, url, branch string, delivery []string) ([]string, []string, error) {
 	if strings.HasPrefix(url, "fail.example/") {
-		return nil, errors.New("apiserver unavailable")
+		return nil, nil, errors.New("apiserver unavailable")
 	}
-	return f.recordingTrigger.RequestSync(ctx, url, branch)
+	return f.recordingTrigger.RequestSync(ctx, url, branch, delivery)
 }
 
 func TestWebhookCapsTheBody(t *testing.T) {
