@@ -26,7 +26,7 @@ import (
 )
 
 // TestSnapshotsExactWhileWriting is the storage-level check behind "WatchList
-// is exact" (issue 3): a reader started while writers are busy, as an
+// is exact": a reader started while writers are busy, as an
 // apiserver restarted under load is, must only ever show states that existed.
 // Writers on one Backend create, update and delete pods; a second Backend
 // (the restarted replica), with and without the watch cache in front of its
