@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/streamspace/controlplane/internal/gittest"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
@@ -227,13 +228,18 @@ subjects:
 	_, err = repos.Create(ctx, tokenRepository("e2e-cred-by-dave-2", git.HTTPSRepoURL("private"), "e2e-cred-admins-only"), metav1.CreateOptions{})
 	wantForbidden("dave creates a repository with the Secret", err)
 
-	withSecret, err := repos.Get(ctx, "e2e-cred-by-dave", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	withSecret.Spec.URL = git.HTTPSRepoURL("private")
-	withSecret.Spec.Auth = catalogv1alpha1.RepositoryAuth{Type: catalogv1alpha1.AuthTypeToken, SecretRef: &catalogv1alpha1.SecretReference{Name: "e2e-cred-admins-only"}}
-	_, err = repos.Update(ctx, withSecret, metav1.UpdateOptions{})
+	// The controller writes the repository's status meanwhile: a conflict
+	// is read again, as any client would.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		withSecret, err := repos.Get(ctx, "e2e-cred-by-dave", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		withSecret.Spec.URL = git.HTTPSRepoURL("private")
+		withSecret.Spec.Auth = catalogv1alpha1.RepositoryAuth{Type: catalogv1alpha1.AuthTypeToken, SecretRef: &catalogv1alpha1.SecretReference{Name: "e2e-cred-admins-only"}}
+		_, err = repos.Update(ctx, withSecret, metav1.UpdateOptions{})
+		return err
+	})
 	wantForbidden("dave adds the Secret to his repository", err)
 
 	// An admin's repository with the Secret: dave may ask for a sync, not move it elsewhere.
