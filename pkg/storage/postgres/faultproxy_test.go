@@ -171,7 +171,8 @@ func (c *proxiedConn) clientToServer() {
 		if n > 0 {
 			chunk := buf[:n]
 			window := append(append([]byte(nil), tail...), chunk...)
-			if bytes.Contains(window, commitMessage) {
+			matched := bytes.Contains(window, commitMessage)
+			if matched {
 				if cut := c.proxy.takeCut(); cut != nil {
 					if cut.point == cutBeforeCommit {
 						close(cut.done)
@@ -186,6 +187,11 @@ func (c *proxiedConn) clientToServer() {
 				window = window[len(window)-len(commitMessage):]
 			}
 			tail = window
+			if matched {
+				// A COMMIT counts once: the next message must not match it
+				// again through the bytes kept to find one split across reads.
+				tail = nil
+			}
 			if _, werr := c.server.Write(chunk); werr != nil {
 				return
 			}
