@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamspace/controlplane/internal/benchstack"
+
 	"github.com/streamspace/controlplane/internal/benchdoc"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +27,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	"github.com/streamspace/controlplane/internal/devstack"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -74,40 +75,11 @@ func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	began := time.Now()
-	dir := o.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "streamspace-bench-wire-")
-		if err != nil {
-			return err
-		}
-		dir = d
-		if !o.keepStack {
-			defer os.RemoveAll(dir)
-		}
-	}
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr})
-	if err != nil {
-		return fmt.Errorf("start the control plane: %w", err)
-	}
-	if !o.keepStack {
-		defer func() {
-			if err := stack.Stop(); err != nil {
-				fmt.Fprintf(os.Stderr, "bench-wire: stop the control plane: %v\n", err)
-			}
-		}()
-	}
-	// The controller would turn every Session into a Deployment and keep
-	// writing status: the benchmark measures the API alone.
-	if err := stack.StopController(); err != nil {
-		return fmt.Errorf("stop streamspace-controller: %w", err)
-	}
-	cfg, err := stack.RESTConfig("admin")
+	stack, cfg, stop, err := benchstack.Start(ctx, "bench-wire", o.dir, o.keepStack)
+	defer stop()
 	if err != nil {
 		return err
 	}
-	cfg.QPS, cfg.Burst = 100000, 100000
-	cfg.Timeout = 5 * time.Minute
-	cfg.UserAgent = "streamspace-bench-wire"
 	if err := fill(ctx, cfg, o); err != nil {
 		return err
 	}

@@ -11,14 +11,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/streamspace/controlplane/internal/benchstack"
+
 	"github.com/streamspace/controlplane/internal/benchdoc"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
-
-	"github.com/streamspace/controlplane/internal/devstack"
 )
 
 // options are the command's flags.
@@ -80,43 +80,11 @@ func run(o options) error {
 	defer cancel()
 	began := time.Now()
 
-	dir := o.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "streamspace-bench-")
-		if err != nil {
-			return err
-		}
-		dir = d
-		if !o.keepStack {
-			defer os.RemoveAll(dir)
-		}
-	}
-	stack, err := devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr})
-	if err != nil {
-		return fmt.Errorf("start the control plane: %w", err)
-	}
-	if !o.keepStack {
-		defer func() {
-			if err := stack.Stop(); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: stop the control plane: %v\n", err)
-			}
-		}()
-	}
-	// The session controller would turn every benchmark Session into a
-	// Deployment: the benchmark measures the API, not the controller.
-	if err := stack.StopController(); err != nil {
-		return fmt.Errorf("stop streamspace-controller: %w", err)
-	}
-
-	cfg, err := stack.RESTConfig("admin")
+	stack, cfg, stop, err := benchstack.Start(ctx, "bench", o.dir, o.keepStack)
+	defer stop()
 	if err != nil {
 		return err
 	}
-	// client-go's default rate limit (5 QPS) would measure the client:
-	// lifted for both sides alike.
-	cfg.QPS, cfg.Burst = 100000, 100000
-	cfg.Timeout = 5 * time.Minute
-	cfg.UserAgent = "streamspace-bench"
 	if err := setUpCluster(ctx, cfg); err != nil {
 		return err
 	}
