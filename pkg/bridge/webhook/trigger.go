@@ -19,7 +19,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 

@@ -40,7 +40,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 // Path is where the handler is served.

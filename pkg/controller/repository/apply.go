@@ -11,13 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 // applyCatalogTemplates creates, updates and deletes the repository's
 // CatalogTemplates so that they are exactly the parsed templates. Objects
 // that already match are not written.
-func (c *Controller) applyCatalogTemplates(ctx context.Context, repo *catalogv1alpha1.TemplateRepository, parsed catalog.Result) (catalogPlan, error) {
+func (c *Controller) applyCatalogTemplates(ctx context.Context, repo *catalogv1alpha1.TemplateRepository, parsed gitcatalog.Result) (catalogPlan, error) {
 	all, err := c.catalogTemplates.List(labels.Everything())
 	if err != nil {
 		return catalogPlan{}, fmt.Errorf("list catalog templates: %w", err)

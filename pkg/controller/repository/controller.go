@@ -27,7 +27,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	catalogsync "github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
@@ -66,7 +66,7 @@ type Controller struct {
 	kubeClient kubernetes.Interface
 	opts       Options
 	clock      clock.Clock
-	fetcher    *catalogsync.Fetcher
+	fetcher    *gitcatalog.Fetcher
 	recorder   record.EventRecorder
 	broadcast  record.EventBroadcaster
 
@@ -103,7 +103,7 @@ func New(cfg Config) (*Controller, error) {
 		kubeClient:       cfg.KubeClient,
 		opts:             cfg.Options,
 		clock:            cfg.Clock,
-		fetcher:          &catalogsync.Fetcher{WorkDir: cfg.Options.WorkDir},
+		fetcher:          &gitcatalog.Fetcher{WorkDir: cfg.Options.WorkDir},
 		recorder:         cfg.Recorder,
 		repositories:     repoInformer.Lister(),
 		catalogTemplates: ctplInformer.Lister(),

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 )
 
@@ -21,7 +21,7 @@ func TestCredentialsNeedTheSecretToNameTheRepository(t *testing.T) {
 			Data:       map[string][]byte{"token": []byte("ghp_0123456789")},
 		}
 		if annotation != nil {
-			s.Annotations = map[string]string{catalogapi.RepositoriesAnnotation: *annotation}
+			s.Annotations = map[string]string{catalog.RepositoriesAnnotation: *annotation}
 		}
 		return s
 	}
@@ -58,7 +58,7 @@ func TestCredentialsNeedTheSecretToNameTheRepository(t *testing.T) {
 			if !errors.As(err, &notAllowed) || creds != nil {
 				t.Fatalf("credentials %v, error %v; want a credentialsNotAllowedError", creds, err)
 			}
-			if msg := err.Error(); !strings.Contains(msg, "streamspace-system/token") || !strings.Contains(msg, catalogapi.RepositoriesAnnotation) || strings.Contains(msg, "ghp_") {
+			if msg := err.Error(); !strings.Contains(msg, "streamspace-system/token") || !strings.Contains(msg, catalog.RepositoriesAnnotation) || strings.Contains(msg, "ghp_") {
 				t.Errorf("message %q should name the Secret and the annotation, and no value", msg)
 			}
 		})

@@ -13,7 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 // ContentHashAnnotation on a CatalogTemplate is the hash of what the sync
@@ -42,7 +42,7 @@ type catalogPlan struct {
 
 // planCatalogTemplates compares the parsed catalog of repo with every
 // CatalogTemplate that exists (of all repositories, to keep names unique).
-func planCatalogTemplates(repo *catalogv1alpha1.TemplateRepository, parsed catalog.Result, all []*catalogv1alpha1.CatalogTemplate) catalogPlan {
+func planCatalogTemplates(repo *catalogv1alpha1.TemplateRepository, parsed gitcatalog.Result, all []*catalogv1alpha1.CatalogTemplate) catalogPlan {
 	var plan catalogPlan
 	for _, e := range parsed.Errors {
 		plan.fileErrors = append(plan.fileErrors, catalogv1alpha1.FileError{Path: repoPath(repo, e.Path), Reason: e.Reason})
@@ -170,7 +170,7 @@ func repoPath(repo *catalogv1alpha1.TemplateRepository, p string) string {
 }
 
 // desiredCatalogTemplate is the CatalogTemplate of one parsed template.
-func desiredCatalogTemplate(repo *catalogv1alpha1.TemplateRepository, t catalog.Template) *catalogv1alpha1.CatalogTemplate {
+func desiredCatalogTemplate(repo *catalogv1alpha1.TemplateRepository, t gitcatalog.Template) *catalogv1alpha1.CatalogTemplate {
 	lbls := map[string]string{}
 	if len(validation.IsValidLabelValue(repo.Name)) == 0 {
 		lbls[RepositoryLabel] = repo.Name

@@ -10,7 +10,7 @@ import (
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 func testRepository(name, path string) *catalogv1alpha1.TemplateRepository {
@@ -20,8 +20,8 @@ func testRepository(name, path string) *catalogv1alpha1.TemplateRepository {
 	}
 }
 
-func parsedTemplate(name, image string) catalog.Template {
-	return catalog.Template{
+func parsedTemplate(name, image string) gitcatalog.Template {
+	return gitcatalog.Template{
 		Name: name, Path: "apps/" + name + ".yaml", Category: "Web Browsers", CategorySlug: "web-browsers", TagSlugs: []string{"web"},
 		Spec: streamv1alpha1.TemplateSpec{DisplayName: name, BaseImage: image, AppType: streamv1alpha1.AppTypeDesktop,
 			VNC: &streamv1alpha1.VNCConfig{Enabled: true, Port: 3000, Protocol: "websocket"}},
@@ -29,7 +29,7 @@ func parsedTemplate(name, image string) catalog.Template {
 }
 
 // stored is what the sync wrote for t, as read back (with a resourceVersion).
-func stored(repo *catalogv1alpha1.TemplateRepository, t catalog.Template) *catalogv1alpha1.CatalogTemplate {
+func stored(repo *catalogv1alpha1.TemplateRepository, t gitcatalog.Template) *catalogv1alpha1.CatalogTemplate {
 	ct := desiredCatalogTemplate(repo, t)
 	ct.ResourceVersion, ct.UID = "41", types.UID("uid-"+ct.Name)
 	return ct
@@ -59,7 +59,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 	cases := []struct {
 		name          string
 		repo          *catalogv1alpha1.TemplateRepository
-		parsed        catalog.Result
+		parsed        gitcatalog.Result
 		existing      []*catalogv1alpha1.CatalogTemplate
 		wantCreate    string
 		wantUpdate    string
@@ -71,21 +71,21 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name:          "first sync creates everything",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{chrome, firefox, gimp}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{chrome, firefox, gimp}},
 			wantCreate:    "community-chrome,community-firefox,community-gimp",
 			wantTemplates: 3,
 		},
 		{
 			name:          "nothing differs: nothing written",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{chrome, firefox}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{chrome, firefox}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{stored(repo, chrome), stored(repo, firefox)},
 			wantTemplates: 2,
 		},
 		{
 			name:          "a changed template is updated, the others are not",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{chrome, parsedTemplate("firefox", "firefox:2")}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{chrome, parsedTemplate("firefox", "firefox:2")}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{stored(repo, chrome), stored(repo, firefox)},
 			wantUpdate:    "community-firefox",
 			wantTemplates: 2,
@@ -93,7 +93,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name:          "edited by hand (spec, labels) or written without the hash: updated",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{firefox}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{firefox}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{editedByHand},
 			wantUpdate:    "community-firefox",
 			wantTemplates: 1,
@@ -101,7 +101,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name:          "written by an older version",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{firefox}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{firefox}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{olderVersion},
 			wantUpdate:    "community-firefox",
 			wantTemplates: 1,
@@ -109,7 +109,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name:          "labels edited by hand",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{firefox}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{firefox}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{labelEdited},
 			wantUpdate:    "community-firefox",
 			wantTemplates: 1,
@@ -117,7 +117,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name:          "a template gone from the repository is pruned; other repositories' are not",
 			repo:          repo,
-			parsed:        catalog.Result{Templates: []catalog.Template{firefox}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{firefox}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{stored(repo, firefox), stored(repo, gimp), stored(other, gimp)},
 			wantRemove:    "community-gimp",
 			wantTemplates: 1,
@@ -132,7 +132,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name:          `a name another repository owns ("a"+"b-c" vs "a-b"+"c") is reported, not taken`,
 			repo:          testRepository("a-b", ""),
-			parsed:        catalog.Result{Templates: []catalog.Template{parsedTemplate("c", "c:1"), firefox}},
+			parsed:        gitcatalog.Result{Templates: []gitcatalog.Template{parsedTemplate("c", "c:1"), firefox}},
 			existing:      []*catalogv1alpha1.CatalogTemplate{stored(other, parsedTemplate("b-c", "bc:1"))},
 			wantCreate:    "a-b-firefox",
 			wantTemplates: 1,
@@ -141,10 +141,10 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name: "file errors and skipped documents keep their reasons, with spec.path in front",
 			repo: testRepository("community", "templates"),
-			parsed: catalog.Result{
-				Templates: []catalog.Template{firefox},
-				Errors:    []catalog.FileError{{Path: "z/bad.yaml", Reason: "spec.baseImage: Required value"}, {Path: "b/dup.yaml", Reason: "duplicate template name"}},
-				Skipped:   []catalog.FileError{{Path: "catalog.yaml", Reason: "kind TemplateCatalog is not a Template"}},
+			parsed: gitcatalog.Result{
+				Templates: []gitcatalog.Template{firefox},
+				Errors:    []gitcatalog.FileError{{Path: "z/bad.yaml", Reason: "spec.baseImage: Required value"}, {Path: "b/dup.yaml", Reason: "duplicate template name"}},
+				Skipped:   []gitcatalog.FileError{{Path: "catalog.yaml", Reason: "kind TemplateCatalog is not a Template"}},
 			},
 			wantCreate:    "community-firefox",
 			wantTemplates: 1,
@@ -154,7 +154,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 		{
 			name: "long names sharing a prefix stay apart",
 			repo: repo,
-			parsed: catalog.Result{Templates: []catalog.Template{
+			parsed: gitcatalog.Result{Templates: []gitcatalog.Template{
 				parsedTemplate(strings.Repeat("x", 60)+"-one", "one:1"), parsedTemplate(strings.Repeat("x", 60)+"-two", "two:1"),
 			}},
 			wantCreate: sortedNames(CatalogTemplateName("community", strings.Repeat("x", 60)+"-one"),
@@ -199,13 +199,13 @@ func sortedNames(n ...string) string {
 	return strings.Join(n, ",")
 }
 
-func templateOf(parsed catalog.Result, name string, repo *catalogv1alpha1.TemplateRepository) catalog.Template {
+func templateOf(parsed gitcatalog.Result, name string, repo *catalogv1alpha1.TemplateRepository) gitcatalog.Template {
 	for _, t := range parsed.Templates {
 		if CatalogTemplateName(repo.Name, t.Name) == name {
 			return t
 		}
 	}
-	return catalog.Template{}
+	return gitcatalog.Template{}
 }
 
 func checkFiles(t *testing.T, what string, got []catalogv1alpha1.FileError, want []string) {

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 // setSynced records a successful sync of commit at now in repo.Status.

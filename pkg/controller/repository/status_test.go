@@ -12,10 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	testingclock "k8s.io/utils/clock/testing"
 
-	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	cataloginstall "github.com/streamspace/controlplane/pkg/apis/catalog/install"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 func fileErrors(n int) []catalogv1alpha1.FileError {
@@ -192,7 +192,7 @@ spec:
 	}
 	repo := testRepository("community", "")
 	for path, doc := range docs {
-		templates, errs, _ := catalog.ParseFile(path, []byte(doc))
+		templates, errs, _ := gitcatalog.ParseFile(path, []byte(doc))
 		if len(errs) > 0 || len(templates) != 1 {
 			t.Fatalf("%s: %v", path, errs)
 		}
@@ -202,7 +202,7 @@ spec:
 			t.Fatal(err)
 		}
 		// The server decodes into the internal version with defaults, stores, and serves v1alpha1.
-		internal, err := runtime.Decode(codecs.UniversalDecoder(catalogapi.SchemeGroupVersion), data)
+		internal, err := runtime.Decode(codecs.UniversalDecoder(catalog.SchemeGroupVersion), data)
 		if err != nil {
 			t.Fatal(err)
 		}

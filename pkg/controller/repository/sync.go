@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
-	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 // Condition types and reasons of a TemplateRepository.
@@ -133,7 +133,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, repo *catalogv1alpha1.Te
 	case err != nil:
 		return nil, &syncFailure{reason: ReasonCredentialsInvalid, err: err}
 	}
-	src := catalog.Source{URL: repo.Spec.URL, Branch: repo.Spec.Branch, Path: repo.Spec.Path}
+	src := gitcatalog.Source{URL: repo.Spec.URL, Branch: repo.Spec.Branch, Path: repo.Spec.Path}
 	checkout, err := c.fetcher.Fetch(ctx, repo.Name, src, creds)
 	if err != nil {
 		return nil, &syncFailure{reason: ReasonFetchFailed, err: err}
@@ -155,7 +155,7 @@ func (c *Controller) fetchAndApply(ctx context.Context, repo *catalogv1alpha1.Te
 	if err != nil {
 		return nil, &syncFailure{reason: ReasonPathNotFound, err: err}
 	}
-	parsed := catalog.Parse(files)
+	parsed := gitcatalog.Parse(files)
 	outcome.plan, err = c.applyCatalogTemplates(ctx, repo, parsed)
 	if err != nil {
 		return nil, &syncFailure{reason: ReasonWriteFailed, err: fmt.Errorf("write catalog templates: %w", err)}
@@ -191,10 +191,10 @@ func (c *Controller) writeStatus(ctx context.Context, repo *catalogv1alpha1.Temp
 
 // credentials reads the Secret named by spec.auth.secretRef. Errors name
 // the Secret and the missing key, never a value.
-func (c *Controller) credentials(ctx context.Context, repo *catalogv1alpha1.TemplateRepository) (*catalog.Credentials, error) {
+func (c *Controller) credentials(ctx context.Context, repo *catalogv1alpha1.TemplateRepository) (*gitcatalog.Credentials, error) {
 	auth := repo.Spec.Auth
 	if auth.Type == "" || auth.Type == catalogv1alpha1.AuthTypeNone {
-		return &catalog.Credentials{Type: catalog.AuthNone}, nil
+		return &gitcatalog.Credentials{Type: gitcatalog.AuthNone}, nil
 	}
 	if auth.SecretRef == nil || auth.SecretRef.Name == "" {
 		return nil, fmt.Errorf("auth type %s needs spec.auth.secretRef", auth.Type)
@@ -216,10 +216,10 @@ func (c *Controller) credentials(ctx context.Context, repo *catalogv1alpha1.Temp
 	}
 	// The Secret must name the repository before any of its keys is read:
 	// referring to a Secret is not a right to have it sent to spec.url.
-	if !catalog.SecretAllowsRepository(secret.Annotations, repo.Name) {
+	if !gitcatalog.SecretAllowsRepository(secret.Annotations, repo.Name) {
 		return nil, &credentialsNotAllowedError{namespace: ns, name: auth.SecretRef.Name, repository: repo.Name}
 	}
-	creds, err := catalog.CredentialsFromSecret(string(auth.Type), secret.Data)
+	creds, err := gitcatalog.CredentialsFromSecret(string(auth.Type), secret.Data)
 	if err != nil {
 		return nil, fmt.Errorf("read credentials from Secret %s/%s: %w", ns, auth.SecretRef.Name, err)
 	}
@@ -233,5 +233,5 @@ type credentialsNotAllowedError struct {
 
 func (e *credentialsNotAllowedError) Error() string {
 	return fmt.Sprintf("read credentials: Secret %s/%s is not marked for repository %s: its annotation %s must list %q",
-		e.namespace, e.name, e.repository, catalogapi.RepositoriesAnnotation, e.repository)
+		e.namespace, e.name, e.repository, catalog.RepositoriesAnnotation, e.repository)
 }

@@ -15,7 +15,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	streamvalidation "github.com/streamspace/controlplane/pkg/apis/stream/validation"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 var (

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 	"github.com/streamspace/controlplane/pkg/registry/resttable"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 )

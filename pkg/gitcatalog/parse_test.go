@@ -1,4 +1,4 @@
-package catalog_test
+package gitcatalog_test
 
 import (
 	"os"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/streamspace/controlplane/internal/gittest"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 func TestParseFile(t *testing.T) {
@@ -22,7 +22,7 @@ func TestParseFile(t *testing.T) {
 		wantNames   []string
 		wantError   string // substring of the one file error
 		wantSkipped string // substring of the one skip reason
-		check       func(t *testing.T, got catalog.Template)
+		check       func(t *testing.T, got gitcatalog.Template)
 	}{
 		{
 			name: "old catalog file: kasmvnc and flat resources",
@@ -38,7 +38,7 @@ spec:
   tags: [firefox, Web Browsers, web-browsers]
 `,
 			wantNames: []string{"firefox"},
-			check: func(t *testing.T, got catalog.Template) {
+			check: func(t *testing.T, got gitcatalog.Template) {
 				if got.Spec.KasmVNC != nil || got.Spec.VNC == nil || got.Spec.VNC.Port != 3000 || got.Spec.VNC.Protocol != "websocket" {
 					t.Errorf("kasmvnc not served as vnc with defaults: vnc=%+v kasmvnc=%+v", got.Spec.VNC, got.Spec.KasmVNC)
 				}
@@ -65,7 +65,7 @@ metadata: {name: code}
 spec: {displayName: Code, baseImage: "x/code:1", webapp: {enabled: true, port: 8443}}
 `,
 			wantNames: []string{"code"},
-			check: func(t *testing.T, got catalog.Template) {
+			check: func(t *testing.T, got gitcatalog.Template) {
 				if got.Spec.AppType != streamv1alpha1.AppTypeWebApp || got.Spec.WebApp.Path != "/" {
 					t.Errorf("appType=%q path=%q", got.Spec.AppType, got.Spec.WebApp.Path)
 				}
@@ -112,7 +112,7 @@ spec: {displayName: Code, baseImage: "x/code:1", webapp: {enabled: true, port: 8
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			templates, errs, skipped := catalog.ParseFile("dir/file.yaml", []byte(tc.yaml))
+			templates, errs, skipped := gitcatalog.ParseFile("dir/file.yaml", []byte(tc.yaml))
 			var names []string
 			for _, tpl := range templates {
 				names = append(names, tpl.Name)
@@ -129,7 +129,7 @@ spec: {displayName: Code, baseImage: "x/code:1", webapp: {enabled: true, port: 8
 	}
 }
 
-func checkOne(t *testing.T, what string, got []catalog.FileError, want string) {
+func checkOne(t *testing.T, what string, got []gitcatalog.FileError, want string) {
 	t.Helper()
 	if want == "" {
 		if len(got) != 0 {
@@ -144,13 +144,13 @@ func checkOne(t *testing.T, what string, got []catalog.FileError, want string) {
 
 func TestParseGeneratedCatalog(t *testing.T) {
 	generated := gittest.GenerateCatalog(200)
-	var files []catalog.File
+	var files []gitcatalog.File
 	for p, data := range generated.Files {
-		if catalog.IsCatalogFile(p) {
-			files = append(files, catalog.File{Path: p, Data: data})
+		if gitcatalog.IsCatalogFile(p) {
+			files = append(files, gitcatalog.File{Path: p, Data: data})
 		}
 	}
-	res := catalog.Parse(files)
+	res := gitcatalog.Parse(files)
 
 	var names []string
 	for _, tpl := range res.Templates {
@@ -187,10 +187,10 @@ func TestParseDuplicateWinnerDoesNotDependOnOrder(t *testing.T) {
 	doc := func(image string) []byte {
 		return []byte("apiVersion: stream.space/v1alpha1\nkind: Template\nmetadata: {name: same}\nspec: {displayName: S, baseImage: " + image + ", vnc: {enabled: true}}\n")
 	}
-	a := catalog.File{Path: "a/same.yaml", Data: doc("image-a")}
-	b := catalog.File{Path: "b/same.yaml", Data: doc("image-b")}
-	for _, files := range [][]catalog.File{{a, b}, {b, a}} {
-		res := catalog.Parse(files)
+	a := gitcatalog.File{Path: "a/same.yaml", Data: doc("image-a")}
+	b := gitcatalog.File{Path: "b/same.yaml", Data: doc("image-b")}
+	for _, files := range [][]gitcatalog.File{{a, b}, {b, a}} {
+		res := gitcatalog.Parse(files)
 		if len(res.Templates) != 1 || res.Templates[0].Spec.BaseImage != "image-a" || len(res.Errors) != 1 || res.Errors[0].Path != "b/same.yaml" {
 			t.Errorf("order %s,%s: templates %+v errors %+v", files[0].Path, files[1].Path, res.Templates, res.Errors)
 		}
@@ -207,7 +207,7 @@ func TestSlug(t *testing.T) {
 		"日本語":                   "",
 		strings.Repeat("a", 70): strings.Repeat("a", 63),
 	} {
-		if got := catalog.Slug(in); got != want {
+		if got := gitcatalog.Slug(in); got != want {
 			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -221,7 +221,7 @@ func TestIsCatalogFile(t *testing.T) {
 		".github/workflows/validate.yaml": false,
 		"icons/firefox.png":               false,
 	} {
-		if got := catalog.IsCatalogFile(p); got != want {
+		if got := gitcatalog.IsCatalogFile(p); got != want {
 			t.Errorf("IsCatalogFile(%q) = %v", p, got)
 		}
 	}
@@ -249,14 +249,14 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		templates, errs, skipped := catalog.ParseFile("fuzz/file.yaml", data)
+		templates, errs, skipped := gitcatalog.ParseFile("fuzz/file.yaml", data)
 		for _, e := range append(errs, skipped...) {
-			if e.Path != "fuzz/file.yaml" || e.Reason == "" || len(e.Reason) > catalog.MaxReasonLength {
+			if e.Path != "fuzz/file.yaml" || e.Reason == "" || len(e.Reason) > gitcatalog.MaxReasonLength {
 				t.Fatalf("bad report %+v", e)
 			}
 		}
 		for _, tpl := range templates {
-			if tpl.Name == "" || len(tpl.CategorySlug) > catalog.MaxSlugLength {
+			if tpl.Name == "" || len(tpl.CategorySlug) > gitcatalog.MaxSlugLength {
 				t.Fatalf("bad template %+v", tpl)
 			}
 		}
@@ -267,15 +267,15 @@ func FuzzParse(f *testing.F) {
 // 1,000-template catalog.
 func BenchmarkParse1000(b *testing.B) {
 	generated := gittest.GenerateCatalog(1000)
-	var files []catalog.File
+	var files []gitcatalog.File
 	for p, data := range generated.Files {
-		if catalog.IsCatalogFile(p) {
-			files = append(files, catalog.File{Path: p, Data: data})
+		if gitcatalog.IsCatalogFile(p) {
+			files = append(files, gitcatalog.File{Path: p, Data: data})
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if res := catalog.Parse(files); len(res.Templates) != 1000 {
+		if res := gitcatalog.Parse(files); len(res.Templates) != 1000 {
 			b.Fatalf("%d templates", len(res.Templates))
 		}
 	}

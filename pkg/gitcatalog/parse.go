@@ -1,9 +1,9 @@
-// Package catalog reads template catalogs: Git repositories of Template
+// Package gitcatalog reads template catalogs: Git repositories of Template
 // manifests as the public StreamSpace catalog lays them out. It parses and
 // validates them file by file and fetches repositories with go-git. It knows
 // nothing of Kubernetes clients: the repository controller
 // (pkg/controller/repository) turns its results into CatalogTemplates.
-package catalog
+package gitcatalog
 
 import (
 	"bufio"

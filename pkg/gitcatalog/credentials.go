@@ -1,4 +1,4 @@
-package catalog
+package gitcatalog
 
 import (
 	"errors"
@@ -14,8 +14,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/skeema/knownhosts"
 
-	catalogapi "github.com/streamspace/controlplane/pkg/apis/catalog"
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 // Keys of the credentials Secret.
@@ -56,7 +56,7 @@ type Credentials struct {
 // list the repository in catalog.stream.space/repositories (comma-separated
 // names; spaces around them are ignored; no wildcard).
 func SecretAllowsRepository(annotations map[string]string, repository string) bool {
-	for _, name := range strings.Split(annotations[catalogapi.RepositoriesAnnotation], ",") {
+	for _, name := range strings.Split(annotations[catalog.RepositoriesAnnotation], ",") {
 		if strings.TrimSpace(name) == repository && repository != "" {
 			return true
 		}

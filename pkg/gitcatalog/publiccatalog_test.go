@@ -1,4 +1,4 @@
-package catalog_test
+package gitcatalog_test
 
 import (
 	"sort"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/streamspace/controlplane/internal/gittest"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 // TestParsePublicStyleCatalogs parses catalogs laid out like the public
@@ -17,16 +17,16 @@ import (
 func TestParsePublicStyleCatalogs(t *testing.T) {
 	for seed := uint64(1); seed <= 40; seed++ {
 		generated := gittest.GeneratePublicCatalog(seed)
-		var files []catalog.File
+		var files []gitcatalog.File
 		for p, data := range generated.Files {
-			if catalog.IsCatalogFile(p) {
-				files = append(files, catalog.File{Path: p, Data: data})
+			if gitcatalog.IsCatalogFile(p) {
+				files = append(files, gitcatalog.File{Path: p, Data: data})
 			}
 		}
 		if n := len(generated.Files); n < 185 || n > 210 {
 			t.Errorf("seed %d: %d files, want about 195", seed, n)
 		}
-		res := catalog.Parse(files)
+		res := gitcatalog.Parse(files)
 		found := map[string]bool{}
 		for _, tpl := range res.Templates {
 			found[tpl.Name] = true
@@ -48,7 +48,7 @@ func TestParsePublicStyleCatalogs(t *testing.T) {
 	}
 }
 
-func checkReports(t *testing.T, seed uint64, what string, got []catalog.FileError, want map[string]string) {
+func checkReports(t *testing.T, seed uint64, what string, got []gitcatalog.FileError, want map[string]string) {
 	t.Helper()
 	seen := map[string]bool{}
 	for _, e := range got {

@@ -1,4 +1,4 @@
-package catalog_test
+package gitcatalog_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/streamspace/controlplane/internal/gittest"
-	"github.com/streamspace/controlplane/pkg/catalog"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
 func template(name, image string) []byte {
@@ -35,26 +35,26 @@ func TestFetchCredentials(t *testing.T) {
 		typ     string
 		wantErr string // substring; "" = success
 	}{
-		{name: "token", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token), "ca.crt": srv.CACert}},
-		{name: "basic", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password), "ca.crt": srv.CACert}},
-		{name: "no credentials", url: srv.HTTPRepoURL("private"), typ: catalog.AuthNone, wantErr: "authentication required"},
-		{name: "wrong token", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte("ghp_wrongwrongwrong"), "ca.crt": srv.CACert}, wantErr: "authentication required"},
-		{name: "wrong password", url: srv.HTTPSRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte("hunter2-wrong"), "ca.crt": srv.CACert}, wantErr: "authentication required"},
-		{name: "token over plain http is refused", url: srv.HTTPRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "never sent over plain http"},
-		{name: "basic over plain http is refused", url: srv.HTTPRepoURL("private"), typ: catalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}, wantErr: "never sent over plain http"},
-		{name: "ssh", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": srv.KnownHosts}},
-		{name: "ssh, host key not the known one", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": otherKnownHosts}, wantErr: "key mismatch"},
-		{name: "ssh without known_hosts fails closed", url: srv.SSHRepoURL("private"), typ: catalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey}, wantErr: "needs the key(s) known_hosts"},
-		{name: "token on an ssh URL", url: srv.SSHRepoURL("private"), typ: catalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "works with https URLs"},
+		{name: "token", url: srv.HTTPSRepoURL("private"), typ: gitcatalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token), "ca.crt": srv.CACert}},
+		{name: "basic", url: srv.HTTPSRepoURL("private"), typ: gitcatalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password), "ca.crt": srv.CACert}},
+		{name: "no credentials", url: srv.HTTPRepoURL("private"), typ: gitcatalog.AuthNone, wantErr: "authentication required"},
+		{name: "wrong token", url: srv.HTTPSRepoURL("private"), typ: gitcatalog.AuthToken, secret: map[string][]byte{"token": []byte("ghp_wrongwrongwrong"), "ca.crt": srv.CACert}, wantErr: "authentication required"},
+		{name: "wrong password", url: srv.HTTPSRepoURL("private"), typ: gitcatalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte("hunter2-wrong"), "ca.crt": srv.CACert}, wantErr: "authentication required"},
+		{name: "token over plain http is refused", url: srv.HTTPRepoURL("private"), typ: gitcatalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "never sent over plain http"},
+		{name: "basic over plain http is refused", url: srv.HTTPRepoURL("private"), typ: gitcatalog.AuthBasic, secret: map[string][]byte{"username": []byte(srv.Username), "password": []byte(srv.Password)}, wantErr: "never sent over plain http"},
+		{name: "ssh", url: srv.SSHRepoURL("private"), typ: gitcatalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": srv.KnownHosts}},
+		{name: "ssh, host key not the known one", url: srv.SSHRepoURL("private"), typ: gitcatalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey, "known_hosts": otherKnownHosts}, wantErr: "key mismatch"},
+		{name: "ssh without known_hosts fails closed", url: srv.SSHRepoURL("private"), typ: gitcatalog.AuthSSH, secret: map[string][]byte{"ssh-privatekey": srv.ClientKey}, wantErr: "needs the key(s) known_hosts"},
+		{name: "token on an ssh URL", url: srv.SSHRepoURL("private"), typ: gitcatalog.AuthToken, secret: map[string][]byte{"token": []byte(srv.Token)}, wantErr: "works with https URLs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(srv.AuthorizationHeaders("private"))
-			fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
-			creds, err := catalog.CredentialsFromSecret(tc.typ, tc.secret)
-			var checkout *catalog.Checkout
+			fetcher := &gitcatalog.Fetcher{WorkDir: t.TempDir()}
+			creds, err := gitcatalog.CredentialsFromSecret(tc.typ, tc.secret)
+			var checkout *gitcatalog.Checkout
 			if err == nil {
-				checkout, err = fetcher.Fetch(context.Background(), "repo", catalog.Source{URL: tc.url, Branch: "main"}, creds)
+				checkout, err = fetcher.Fetch(context.Background(), "repo", gitcatalog.Source{URL: tc.url, Branch: "main"}, creds)
 			}
 			if tc.wantErr == "" {
 				if err != nil {
@@ -95,12 +95,12 @@ func TestFetchRefusesCrossHostRedirects(t *testing.T) {
 	srv.Redirect("renamed", srv.HTTPSRepoURL("private"))
 
 	secret := map[string][]byte{"token": []byte(srv.Token), "ca.crt": append(append([]byte{}, srv.CACert...), other.CACert...)}
-	creds, err := catalog.CredentialsFromSecret(catalog.AuthToken, secret)
+	creds, err := gitcatalog.CredentialsFromSecret(gitcatalog.AuthToken, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
-	_, err = fetcher.Fetch(context.Background(), "moved", catalog.Source{URL: srv.HTTPSRepoURL("moved"), Branch: "main"}, creds)
+	fetcher := &gitcatalog.Fetcher{WorkDir: t.TempDir()}
+	_, err = fetcher.Fetch(context.Background(), "moved", gitcatalog.Source{URL: srv.HTTPSRepoURL("moved"), Branch: "main"}, creds)
 	if err == nil || !strings.Contains(err.Error(), "refused redirect") {
 		t.Fatalf("fetch through a cross-host redirect: error %v, want a refused redirect", err)
 	}
@@ -115,7 +115,7 @@ func TestFetchRefusesCrossHostRedirects(t *testing.T) {
 	}
 
 	// Within the host a redirect is followed, credentials included.
-	if _, err := fetcher.Fetch(context.Background(), "renamed", catalog.Source{URL: srv.HTTPSRepoURL("renamed"), Branch: "main"}, creds); err != nil {
+	if _, err := fetcher.Fetch(context.Background(), "renamed", gitcatalog.Source{URL: srv.HTTPSRepoURL("renamed"), Branch: "main"}, creds); err != nil {
 		t.Fatalf("fetch through a same-host redirect: %v", err)
 	}
 }
@@ -129,8 +129,8 @@ func TestFetchFollowsTheBranch(t *testing.T) {
 		"other/c.yaml": template("c", "img:1"),
 		"README.md":    []byte("hi"),
 	})
-	fetcher := &catalog.Fetcher{WorkDir: t.TempDir()}
-	src := catalog.Source{URL: srv.HTTPRepoURL("public"), Branch: "main"}
+	fetcher := &gitcatalog.Fetcher{WorkDir: t.TempDir()}
+	src := gitcatalog.Source{URL: srv.HTTPRepoURL("public"), Branch: "main"}
 	ctx := context.Background()
 
 	first, err := fetcher.Fetch(ctx, "public", src, nil)
@@ -167,12 +167,12 @@ func TestFetchFollowsTheBranch(t *testing.T) {
 	if _, err := checkout.Files("missing"); err == nil || !strings.Contains(err.Error(), `spec.path "missing" does not exist`) {
 		t.Errorf("missing sub-path: %v", err)
 	}
-	if _, err := fetcher.Fetch(ctx, "public", catalog.Source{URL: src.URL, Branch: "nope"}, nil); err == nil || !strings.Contains(err.Error(), "branch nope") {
+	if _, err := fetcher.Fetch(ctx, "public", gitcatalog.Source{URL: src.URL, Branch: "nope"}, nil); err == nil || !strings.Contains(err.Error(), "branch nope") {
 		t.Errorf("missing branch: %v", err)
 	}
 }
 
-func paths(files []catalog.File) string {
+func paths(files []gitcatalog.File) string {
 	var out []string
 	for _, f := range files {
 		out = append(out, f.Path)

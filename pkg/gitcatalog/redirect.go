@@ -1,4 +1,4 @@
-package catalog
+package gitcatalog
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 // maxRedirects bounds a chain of same-host redirects.

@@ -1,4 +1,4 @@
-package catalog
+package gitcatalog
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
-	"github.com/streamspace/controlplane/pkg/catalog/giturl"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 // Source says what to fetch.
