@@ -102,7 +102,7 @@ func (c CompletedConfig) New() (*Server, error) {
 
 	optsGetter := restOptionsGetter{
 		codec:        StorageCodec(),
-		decorator:    c.ExtraConfig.Backend.StorageDecorator(postgres.Tables, c.ExtraConfig.EnableWatchCache),
+		decorator:    c.ExtraConfig.Backend.StorageDecorator(storageTables(), c.ExtraConfig.EnableWatchCache),
 		countTracker: c.GenericConfig.StorageObjectCountTracker,
 	}
 
