@@ -231,7 +231,7 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 			err = pool.QueryRow(ctx, `SELECT `+strings.Join(columns, ", ")+` FROM `+d.Table+` WHERE namespace = $1 AND name = $2`,
 				m.GetNamespace(), m.GetName()).Scan(values...)
 			if err != nil {
-				t.Errorf("%s: read the written object from table %s: %v", resource, d.Table, err)
+				t.Errorf("%s: the written object is not in table %s: %v", resource, d.Table, err)
 				continue
 			}
 			for i, c := range d.Columns {
