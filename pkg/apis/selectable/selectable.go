@@ -71,8 +71,8 @@ type Column struct {
 	Name  string // the column, e.g. "user_name"
 }
 
-// Accepts tells whether a field selector on field is allowed for the kind.
-func (d Declaration) Accepts(field string) bool {
+// accepts tells whether a field selector on field is allowed for the kind.
+func (d Declaration) accepts(field string) bool {
 	for _, f := range MetadataFields {
 		if f == field {
 			return true
@@ -96,7 +96,7 @@ func AddFieldLabelConversions(scheme *runtime.Scheme, gv schema.GroupVersion, ki
 		}
 		err := scheme.AddFieldLabelConversionFunc(gv.WithKind(d.GroupKind.Kind),
 			func(label, value string) (string, string, error) {
-				if d.Accepts(label) {
+				if d.accepts(label) {
 					return label, value, nil
 				}
 				return "", "", fmt.Errorf("field label not supported: %s", label)

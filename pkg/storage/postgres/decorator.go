@@ -16,10 +16,9 @@ import (
 
 // StorageDecorator builds the storage of each registry (genericregistry.Store)
 // on this backend, in the table of its resource (ObjectsTable for resources
-// not in tables). With
-// enableWatchCache the store is wrapped in the apiserver's own watch cache
-// exactly as genericregistry.StorageWithCacher does, without going through
-// the etcd-only storage factory.
+// not in tables). With enableWatchCache the store is wrapped in the
+// apiserver's own watch cache exactly as genericregistry.StorageWithCacher
+// does, without going through the etcd-only storage factory.
 func (b *Backend) StorageDecorator(tables map[schema.GroupResource]Table, enableWatchCache bool) generic.StorageDecorator {
 	return func(
 		config *storagebackend.ConfigForResource,
