@@ -102,16 +102,12 @@ func (c CompletedConfig) New() (*Server, error) {
 
 	optsGetter := restOptionsGetter{
 		codec:        StorageCodec(),
-		decorator:    c.ExtraConfig.Backend.StorageDecorator(postgres.Tables, c.ExtraConfig.EnableWatchCache),
+		decorator:    c.ExtraConfig.Backend.StorageDecorator(storageTables(), c.ExtraConfig.EnableWatchCache),
 		countTracker: c.GenericConfig.StorageObjectCountTracker,
 	}
 
 	streamGroup := genericapiserver.NewDefaultAPIGroupInfo(stream.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	streamStorage, err := storageMap(optsGetter, map[string]newREST{
-		"sessions":    session.NewREST,
-		"templates":   template.NewREST,
-		"connections": connection.NewREST,
-	})
+	streamStorage, err := storageMap(optsGetter, streamResources)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +118,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 
 	catalogGroup := genericapiserver.NewDefaultAPIGroupInfo(catalog.GroupName, Scheme, metav1.ParameterCodec, Codecs)
-	catalogStorage, err := storageMap(optsGetter, map[string]newREST{
-		"templaterepositories": templaterepository.NewREST,
-		"catalogtemplates":     catalogtemplate.NewREST,
-	})
+	catalogStorage, err := storageMap(optsGetter, catalogResources)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +130,19 @@ func (c CompletedConfig) New() (*Server, error) {
 }
 
 type newREST func(*runtime.Scheme, generic.RESTOptionsGetter) (*storebuilder.REST, *storebuilder.StatusREST, error)
+
+// The resources of each group, by name, with the function that builds their storage.
+var (
+	streamResources = map[string]newREST{
+		"sessions":    session.NewREST,
+		"templates":   template.NewREST,
+		"connections": connection.NewREST,
+	}
+	catalogResources = map[string]newREST{
+		"templaterepositories": templaterepository.NewREST,
+		"catalogtemplates":     catalogtemplate.NewREST,
+	}
+)
 
 func storageMap(optsGetter generic.RESTOptionsGetter, resources map[string]newREST) (map[string]rest.Storage, error) {
 	out := map[string]rest.Storage{}

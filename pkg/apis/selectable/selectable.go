@@ -1,38 +1,102 @@
-// Package selectable declares, once per kind, the fields that list and watch
-// accept as field selectors. The same names are the indexed columns of the
-// Postgres tables, so a selector on them is answered by SQL.
+// Package selectable is how a kind declares, once, the fields that list and
+// watch accept as field selectors: each field's name, how to read it from the
+// internal object and the indexed SQL column that holds it. The field label
+// conversions, the registry's field set and the storage tables are all built
+// from that declaration.
 package selectable
 
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Fields per kind, besides metadata.name and metadata.namespace.
-var Fields = map[schema.GroupKind][]string{
-	{Group: "stream.space", Kind: "Session"}:                    {"spec.user", "spec.template", "spec.state", "status.phase"},
-	{Group: "stream.space", Kind: "Connection"}:                 {"spec.session", "spec.user", "status.state"},
-	{Group: "stream.space", Kind: "Template"}:                   {"spec.category", "spec.appType"},
-	{Group: "catalog.stream.space", Kind: "TemplateRepository"}: {"spec.url", "status.phase"},
-	{Group: "catalog.stream.space", Kind: "CatalogTemplate"}:    {"spec.category", "spec.appType", "spec.repository"},
+// MetadataFields are selectable on every kind without being declared: the
+// storage answers them from the columns every table has.
+var MetadataFields = []string{"metadata.name", "metadata.namespace"}
+
+// Field is one selectable field of the internal type T.
+type Field[T any] struct {
+	// Name is the field selector, e.g. "spec.user".
+	Name string
+	// Column is the indexed SQL column that holds the field, e.g. "user_name".
+	Column string
+	// Value reads the field from an object.
+	Value func(obj T) string
 }
 
-// AddFieldLabelConversions registers the selectable fields of every kind of
-// the group version, so that other field selectors are refused with 400.
-func AddFieldLabelConversions(scheme *runtime.Scheme, gv schema.GroupVersion) error {
-	for gk, fields := range Fields {
-		if gk.Group != gv.Group {
-			continue
+// Kind declares the selectable fields of one kind, besides MetadataFields,
+// and the SQL table its objects are stored in.
+type Kind[T any] struct {
+	GroupKind schema.GroupKind
+	// Resource is the resource the kind is served as.
+	Resource schema.GroupResource
+	// Table is the SQL table, named for whoever reads the database with psql.
+	Table  string
+	Fields []Field[T]
+}
+
+// Set returns the declared fields of obj, as the registry's GetAttrs answers them.
+func (k Kind[T]) Set(obj T) fields.Set {
+	set := make(fields.Set, len(k.Fields))
+	for _, f := range k.Fields {
+		set[f.Name] = f.Value(obj)
+	}
+	return set
+}
+
+// Declaration returns the kind without its Go type.
+func (k Kind[T]) Declaration() Declaration {
+	d := Declaration{GroupKind: k.GroupKind, Resource: k.Resource, Table: k.Table}
+	for _, f := range k.Fields {
+		d.Columns = append(d.Columns, Column{Field: f.Name, Name: f.Column})
+	}
+	return d
+}
+
+// Declaration is a Kind seen without the Go type of its objects: what the
+// field label conversions and the storage tables are built from.
+type Declaration struct {
+	GroupKind schema.GroupKind
+	Resource  schema.GroupResource
+	Table     string
+	Columns   []Column
+}
+
+// Column is the SQL column that holds a selectable field.
+type Column struct {
+	Field string // the field selector, e.g. "spec.user"
+	Name  string // the column, e.g. "user_name"
+}
+
+// accepts tells whether a field selector on field is allowed for the kind.
+func (d Declaration) accepts(field string) bool {
+	for _, f := range MetadataFields {
+		if f == field {
+			return true
 		}
-		allowed := map[string]bool{"metadata.name": true, "metadata.namespace": true}
-		for _, f := range fields {
-			allowed[f] = true
+	}
+	for _, c := range d.Columns {
+		if c.Field == field {
+			return true
 		}
-		err := scheme.AddFieldLabelConversionFunc(gv.WithKind(gk.Kind),
+	}
+	return false
+}
+
+// AddFieldLabelConversions registers, for each declared kind of the group
+// version, a conversion that accepts exactly its selectable fields, so that
+// other field selectors are refused with 400.
+func AddFieldLabelConversions(scheme *runtime.Scheme, gv schema.GroupVersion, kinds []Declaration) error {
+	for _, d := range kinds {
+		if d.GroupKind.Group != gv.Group {
+			return fmt.Errorf("selectable fields of %s registered for group version %s", d.GroupKind, gv)
+		}
+		err := scheme.AddFieldLabelConversionFunc(gv.WithKind(d.GroupKind.Kind),
 			func(label, value string) (string, string, error) {
-				if allowed[label] {
+				if d.accepts(label) {
 					return label, value, nil
 				}
 				return "", "", fmt.Errorf("field label not supported: %s", label)

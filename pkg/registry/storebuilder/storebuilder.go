@@ -5,6 +5,7 @@ package storebuilder
 
 import (
 	"context"
+	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -80,6 +81,10 @@ func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, 
 
 // New builds the stores of a resource: the main resource and its status.
 func New[T runtime.Object](o Options[T], typer runtime.ObjectTyper, optsGetter generic.RESTOptionsGetter) (*REST, *StatusREST, error) {
+	if declared := o.Rules.Fields.Resource; declared != o.Resource {
+		// The storage table is chosen by the declaration's resource.
+		return nil, nil, fmt.Errorf("selectable fields of %s are declared for %s", o.Resource, declared)
+	}
 	strategy := mainStrategy[T]{strategyDefaults: strategyDefaults{typer, names.SimpleNameGenerator}, rules: o.Rules}
 	attrs := o.Rules.AttrFunc()
 	store := &genericregistry.Store{

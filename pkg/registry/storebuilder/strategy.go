@@ -13,6 +13,8 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/storage"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/streamspace/controlplane/pkg/apis/selectable"
 )
 
 // Rules say what differs between resources: every resource here has a spec
@@ -29,7 +31,7 @@ type Rules[T runtime.Object] struct {
 	// SpecEqual tells whether an update changed the spec (a new generation).
 	SpecEqual func(a, b T) bool
 	// Fields are the selectable fields besides metadata.name and metadata.namespace.
-	Fields               func(obj T) fields.Set
+	Fields               selectable.Kind[T]
 	Validate             func(obj T) field.ErrorList
 	ValidateUpdate       func(obj, old T) field.ErrorList
 	ValidateStatusUpdate func(obj, old T) field.ErrorList
@@ -104,7 +106,7 @@ func (r Rules[T]) AttrFunc() storage.AttrFunc {
 // SelectableFields are Fields plus metadata.name (and metadata.namespace).
 func (r Rules[T]) SelectableFields(obj T) fields.Set {
 	m := mustAccessor(obj)
-	set := r.Fields(obj)
+	set := r.Fields.Set(obj)
 	set = generic.MergeFieldsSets(set, fields.Set{"metadata.name": m.GetName()})
 	if r.Namespaced {
 		set["metadata.namespace"] = m.GetNamespace()

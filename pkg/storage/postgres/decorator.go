@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/storage"
 	cacherstorage "k8s.io/apiserver/pkg/storage/cacher"
@@ -14,12 +15,11 @@ import (
 )
 
 // StorageDecorator builds the storage of each registry (genericregistry.Store)
-// on this backend, choosing the table by resource name (GroupResource.Resource;
-// the generic objects table for resources not in tables). With
-// enableWatchCache the store is wrapped in the apiserver's own watch cache
-// exactly as genericregistry.StorageWithCacher does, without going through
-// the etcd-only storage factory.
-func (b *Backend) StorageDecorator(tables map[string]Table, enableWatchCache bool) generic.StorageDecorator {
+// on this backend, in the table of its resource (ObjectsTable for resources
+// not in tables). With enableWatchCache the store is wrapped in the
+// apiserver's own watch cache exactly as genericregistry.StorageWithCacher
+// does, without going through the etcd-only storage factory.
+func (b *Backend) StorageDecorator(tables map[schema.GroupResource]Table, enableWatchCache bool) generic.StorageDecorator {
 	return func(
 		config *storagebackend.ConfigForResource,
 		resourcePrefix string,
@@ -30,7 +30,7 @@ func (b *Backend) StorageDecorator(tables map[string]Table, enableWatchCache boo
 		triggerFuncs storage.IndexerFuncs,
 		indexers *cache.Indexers) (storage.Interface, factory.DestroyFunc, error) {
 
-		table, ok := tables[config.GroupResource.Resource]
+		table, ok := tables[config.GroupResource]
 		if !ok {
 			table = ObjectsTable
 		}

@@ -48,21 +48,24 @@ FROM generate_series(1, $1) i`,
 		}
 	}
 
+	sessions := selectedByColumn("sessions", "user_name", "template", "state", "phase")
+	connections := selectedByColumn("connections", "session", "user_name", "state")
+	catalogTemplates := selectedByColumn("catalog_templates", "category", "app_type", "repository")
 	cases := []struct {
 		table    Table
 		prefix   string
 		selector string
 		index    string
 	}{
-		{SessionsTable, "/sessions/", "spec.user=user-7", "sessions_user_name"},
-		{SessionsTable, "/sessions/ns-7/", "spec.user=user-7", "sessions_"}, // the namespace range or the user index
-		{SessionsTable, "/sessions/", "spec.template=template-3", "sessions_template"},
-		{SessionsTable, "/sessions/", "spec.state=terminated", "sessions_state"},
-		{SessionsTable, "/sessions/", "status.phase=Failed", "sessions_phase"},
-		{SessionsTable, "/sessions/", "metadata.name=s-42", "sessions_namespace_name"},
-		{ConnectionsTable, "/connections/", "spec.session=s-42", "connections_session"},
-		{ConnectionsTable, "/connections/", "spec.user=user-7", "connections_user_name"},
-		{CatalogTemplatesTable, "/catalogtemplates/", "spec.category=category-9", "catalog_templates_category"},
+		{sessions, "/sessions/", "user_name=user-7", "sessions_user_name"},
+		{sessions, "/sessions/ns-7/", "user_name=user-7", "sessions_"}, // the namespace range or the user index
+		{sessions, "/sessions/", "template=template-3", "sessions_template"},
+		{sessions, "/sessions/", "state=terminated", "sessions_state"},
+		{sessions, "/sessions/", "phase=Failed", "sessions_phase"},
+		{sessions, "/sessions/", "metadata.name=s-42", "sessions_namespace_name"},
+		{connections, "/connections/", "session=s-42", "connections_session"},
+		{connections, "/connections/", "user_name=user-7", "connections_user_name"},
+		{catalogTemplates, "/catalogtemplates/", "category=category-9", "catalog_templates_category"},
 	}
 	for _, tc := range cases {
 		s := b.newStore(tc.table, examplev1Codec(), newPod, newPodList, "/"+strings.Split(tc.prefix, "/")[1]+"/", nil)
@@ -87,6 +90,16 @@ FROM generate_series(1, $1) i`,
 			})
 		}
 	}
+}
+
+// selectedByColumn describes a table of the migration whose columns are
+// filled from, and selected by, fields named like them.
+func selectedByColumn(name string, columns ...string) Table {
+	t := Table{Name: name}
+	for _, c := range columns {
+		t.Columns = append(t.Columns, Column{Name: c, Field: c})
+	}
+	return t
 }
 
 func explain(t *testing.T, b *Backend, sql string, args []any) string {

@@ -8,8 +8,8 @@ import (
 // Table describes the SQL table that holds one resource. Besides the columns
 // every table has (key, namespace, name, uid, resource_version, created_rv,
 // labels, object, updated_at), Columns are filled from the resource's field
-// set (its storage.AttrFunc), indexed, and field selectors on them are
-// answered by SQL.
+// set (its storage.AttrFunc), indexed, and equality field selectors on them
+// are answered by SQL.
 type Table struct {
 	Name    string
 	Columns []Column
@@ -18,48 +18,13 @@ type Table struct {
 // Column is an indexed SQL column filled from fields.Set[Field].
 type Column struct {
 	Name  string // SQL column name
-	Field string // field selector name, e.g. "spec.user"
+	Field string // the key of the resource's fields.Set, a field selector
 }
 
-// The tables created by the migrations. ObjectsTable holds any resource
-// without a dedicated table.
-var (
-	ObjectsTable = Table{Name: "objects"}
-
-	SessionsTable = Table{Name: "sessions", Columns: []Column{
-		{Name: "user_name", Field: "spec.user"},
-		{Name: "template", Field: "spec.template"},
-		{Name: "state", Field: "spec.state"},
-		{Name: "phase", Field: "status.phase"},
-	}}
-	ConnectionsTable = Table{Name: "connections", Columns: []Column{
-		{Name: "session", Field: "spec.session"},
-		{Name: "user_name", Field: "spec.user"},
-		{Name: "state", Field: "status.state"},
-	}}
-	TemplatesTable = Table{Name: "templates", Columns: []Column{
-		{Name: "category", Field: "spec.category"},
-		{Name: "app_type", Field: "spec.appType"},
-	}}
-	TemplateRepositoriesTable = Table{Name: "template_repositories", Columns: []Column{
-		{Name: "url", Field: "spec.url"},
-		{Name: "phase", Field: "status.phase"},
-	}}
-	CatalogTemplatesTable = Table{Name: "catalog_templates", Columns: []Column{
-		{Name: "category", Field: "spec.category"},
-		{Name: "app_type", Field: "spec.appType"},
-		{Name: "repository", Field: "spec.repository"},
-	}}
-)
-
-// Tables maps a resource name (GroupResource.Resource) to its table.
-var Tables = map[string]Table{
-	"sessions":             SessionsTable,
-	"connections":          ConnectionsTable,
-	"templates":            TemplatesTable,
-	"templaterepositories": TemplateRepositoriesTable,
-	"catalogtemplates":     CatalogTemplatesTable,
-}
+// ObjectsTable holds any resource without a table of its own. The tables
+// of the other resources are given to StorageDecorator by the server that
+// serves them; the migrations create them all.
+var ObjectsTable = Table{Name: "objects"}
 
 // metadataColumns are the field selectors every table answers by SQL.
 var metadataColumns = []Column{

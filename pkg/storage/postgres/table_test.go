@@ -14,13 +14,19 @@ import (
 	"k8s.io/apiserver/pkg/storage"
 )
 
-// podAsSession maps example Pods onto the sessions table: spec.nodeName plays spec.user.
-func podAsSession(obj runtime.Object) (labels.Set, fields.Set, error) {
+// podsAsSessions stores example Pods in the sessions table of the migration:
+// spec.nodeName fills its user_name column, status.phase its phase column.
+var podsAsSessions = Table{Name: "sessions", Columns: []Column{
+	{Name: "user_name", Field: "spec.nodeName"},
+	{Name: "phase", Field: "status.phase"},
+}}
+
+func podSessionFields(obj runtime.Object) (labels.Set, fields.Set, error) {
 	pod := obj.(*example.Pod)
 	return labels.Set(pod.Labels), fields.Set{
 		"metadata.name":      pod.Name,
 		"metadata.namespace": pod.Namespace,
-		"spec.user":          pod.Spec.NodeName,
+		"spec.nodeName":      pod.Spec.NodeName,
 		"status.phase":       string(pod.Status.Phase),
 	}, nil
 }
@@ -31,7 +37,7 @@ func podAsSession(obj runtime.Object) (labels.Set, fields.Set, error) {
 func TestTableColumnsAndFieldSelectors(t *testing.T) {
 	ctx := context.Background()
 	b := newTestBackend(t, newTestPool(t), BackendOptions{})
-	s := b.newStore(SessionsTable, apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion), newPod, newPodList, "/sessions/", podAsSession)
+	s := b.newStore(podsAsSessions, apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion), newPod, newPodList, "/sessions/", podSessionFields)
 	for _, p := range []struct{ name, user string }{{"a", "alice"}, {"b", "bob"}, {"c", "alice"}} {
 		pod := &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: p.name, Labels: map[string]string{"app": p.name}},
 			Spec: example.PodSpec{NodeName: p.user}, Status: example.PodStatus{Phase: "Running"}}
@@ -50,8 +56,8 @@ func TestTableColumnsAndFieldSelectors(t *testing.T) {
 
 	pred := storage.SelectionPredicate{
 		Label:    labels.Everything(),
-		Field:    fields.ParseSelectorOrDie("spec.user=alice,metadata.name!=c"),
-		GetAttrs: podAsSession,
+		Field:    fields.ParseSelectorOrDie("spec.nodeName=alice,metadata.name!=c"),
+		GetAttrs: podSessionFields,
 	}
 	if got := s.pushDownFields(pred); len(got) != 1 || got["user_name"] != "alice" {
 		t.Errorf("pushed down %v, want user_name=alice", got)

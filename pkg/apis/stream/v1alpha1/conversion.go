@@ -67,5 +67,5 @@ func Convert_stream_TemplateSpec_To_v1alpha1_TemplateSpec(in *stream.TemplateSpe
 }
 
 func addFieldLabelConversions(scheme *runtime.Scheme) error {
-	return selectable.AddFieldLabelConversions(scheme, SchemeGroupVersion)
+	return selectable.AddFieldLabelConversions(scheme, SchemeGroupVersion, stream.SelectableKinds)
 }

@@ -4,7 +4,6 @@ package catalogtemplate
 
 import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	"github.com/streamspace/controlplane/pkg/apis/catalog/validation"
@@ -18,16 +17,10 @@ var rules = storebuilder.Rules[*catalog.CatalogTemplate]{
 	InitStatus: func(s *catalog.CatalogTemplate) {
 		s.Status = catalog.CatalogTemplateStatus{}
 	},
-	CopyStatus: func(dst, src *catalog.CatalogTemplate) { dst.Status = src.Status },
-	CopySpec:   func(dst, src *catalog.CatalogTemplate) { dst.Spec = src.Spec },
-	SpecEqual:  func(a, b *catalog.CatalogTemplate) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
-	Fields: func(s *catalog.CatalogTemplate) fields.Set {
-		return fields.Set{
-			"spec.category":   s.Spec.Category,
-			"spec.appType":    string(s.Spec.Template.AppType),
-			"spec.repository": s.Spec.Repository,
-		}
-	},
+	CopyStatus:           func(dst, src *catalog.CatalogTemplate) { dst.Status = src.Status },
+	CopySpec:             func(dst, src *catalog.CatalogTemplate) { dst.Spec = src.Spec },
+	SpecEqual:            func(a, b *catalog.CatalogTemplate) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
+	Fields:               catalog.CatalogTemplateFields,
 	Validate:             validation.ValidateCatalogTemplate,
 	ValidateUpdate:       validation.ValidateCatalogTemplateUpdate,
 	ValidateStatusUpdate: validation.ValidateCatalogTemplateStatusUpdate,

@@ -4,7 +4,6 @@ package templaterepository
 
 import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	"github.com/streamspace/controlplane/pkg/apis/catalog/validation"
@@ -18,15 +17,10 @@ var rules = storebuilder.Rules[*catalog.TemplateRepository]{
 	InitStatus: func(s *catalog.TemplateRepository) {
 		s.Status = catalog.TemplateRepositoryStatus{Phase: catalog.RepositoryPhasePending}
 	},
-	CopyStatus: func(dst, src *catalog.TemplateRepository) { dst.Status = src.Status },
-	CopySpec:   func(dst, src *catalog.TemplateRepository) { dst.Spec = src.Spec },
-	SpecEqual:  func(a, b *catalog.TemplateRepository) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
-	Fields: func(s *catalog.TemplateRepository) fields.Set {
-		return fields.Set{
-			"spec.url":     s.Spec.URL,
-			"status.phase": string(s.Status.Phase),
-		}
-	},
+	CopyStatus:           func(dst, src *catalog.TemplateRepository) { dst.Status = src.Status },
+	CopySpec:             func(dst, src *catalog.TemplateRepository) { dst.Spec = src.Spec },
+	SpecEqual:            func(a, b *catalog.TemplateRepository) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
+	Fields:               catalog.TemplateRepositoryFields,
 	Validate:             validation.ValidateTemplateRepository,
 	ValidateUpdate:       validation.ValidateTemplateRepositoryUpdate,
 	ValidateStatusUpdate: validation.ValidateTemplateRepositoryStatusUpdate,

@@ -5,7 +5,6 @@ package connection
 import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/apis/stream/validation"
@@ -20,16 +19,10 @@ var rules = storebuilder.Rules[*stream.Connection]{
 		now := metav1.Now()
 		s.Status = stream.ConnectionStatus{State: stream.ConnectionStateActive, ConnectedAt: &now, LastHeartbeat: &now}
 	},
-	CopyStatus: func(dst, src *stream.Connection) { dst.Status = src.Status },
-	CopySpec:   func(dst, src *stream.Connection) { dst.Spec = src.Spec },
-	SpecEqual:  func(a, b *stream.Connection) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
-	Fields: func(s *stream.Connection) fields.Set {
-		return fields.Set{
-			"spec.session": s.Spec.Session,
-			"spec.user":    s.Spec.User,
-			"status.state": string(s.Status.State),
-		}
-	},
+	CopyStatus:           func(dst, src *stream.Connection) { dst.Status = src.Status },
+	CopySpec:             func(dst, src *stream.Connection) { dst.Spec = src.Spec },
+	SpecEqual:            func(a, b *stream.Connection) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
+	Fields:               stream.ConnectionFields,
 	Validate:             validation.ValidateConnection,
 	ValidateUpdate:       validation.ValidateConnectionUpdate,
 	ValidateStatusUpdate: validation.ValidateConnectionStatusUpdate,

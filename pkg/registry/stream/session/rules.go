@@ -4,7 +4,6 @@ package session
 
 import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/apis/stream/validation"
@@ -18,17 +17,10 @@ var rules = storebuilder.Rules[*stream.Session]{
 	InitStatus: func(s *stream.Session) {
 		s.Status = stream.SessionStatus{Phase: stream.SessionPhasePending}
 	},
-	CopyStatus: func(dst, src *stream.Session) { dst.Status = src.Status },
-	CopySpec:   func(dst, src *stream.Session) { dst.Spec = src.Spec },
-	SpecEqual:  func(a, b *stream.Session) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
-	Fields: func(s *stream.Session) fields.Set {
-		return fields.Set{
-			"spec.user":     s.Spec.User,
-			"spec.template": s.Spec.Template,
-			"spec.state":    string(s.Spec.State),
-			"status.phase":  string(s.Status.Phase),
-		}
-	},
+	CopyStatus:           func(dst, src *stream.Session) { dst.Status = src.Status },
+	CopySpec:             func(dst, src *stream.Session) { dst.Spec = src.Spec },
+	SpecEqual:            func(a, b *stream.Session) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
+	Fields:               stream.SessionFields,
 	Validate:             validation.ValidateSession,
 	ValidateUpdate:       validation.ValidateSessionUpdate,
 	ValidateStatusUpdate: validation.ValidateSessionStatusUpdate,

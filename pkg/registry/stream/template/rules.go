@@ -4,7 +4,6 @@ package template
 
 import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/fields"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/apis/stream/validation"
@@ -18,15 +17,10 @@ var rules = storebuilder.Rules[*stream.Template]{
 	InitStatus: func(s *stream.Template) {
 		s.Status = stream.TemplateStatus{}
 	},
-	CopyStatus: func(dst, src *stream.Template) { dst.Status = src.Status },
-	CopySpec:   func(dst, src *stream.Template) { dst.Spec = src.Spec },
-	SpecEqual:  func(a, b *stream.Template) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
-	Fields: func(s *stream.Template) fields.Set {
-		return fields.Set{
-			"spec.category": s.Spec.Category,
-			"spec.appType":  string(s.Spec.AppType),
-		}
-	},
+	CopyStatus:           func(dst, src *stream.Template) { dst.Status = src.Status },
+	CopySpec:             func(dst, src *stream.Template) { dst.Spec = src.Spec },
+	SpecEqual:            func(a, b *stream.Template) bool { return apiequality.Semantic.DeepEqual(a.Spec, b.Spec) },
+	Fields:               stream.TemplateFields,
 	Validate:             validation.ValidateTemplate,
 	ValidateUpdate:       validation.ValidateTemplateUpdate,
 	ValidateStatusUpdate: validation.ValidateTemplateStatusUpdate,

@@ -1,0 +1,39 @@
+package stream
+
+import "github.com/streamspace/controlplane/pkg/apis/selectable"
+
+// The fields each kind can be listed and watched by, besides metadata.name
+// and metadata.namespace, with the SQL column that indexes each.
+var (
+	SessionFields = selectable.Kind[*Session]{
+		GroupKind: Kind("Session"), Resource: Resource("sessions"), Table: "sessions",
+		Fields: []selectable.Field[*Session]{
+			{Name: "spec.user", Column: "user_name", Value: func(s *Session) string { return s.Spec.User }},
+			{Name: "spec.template", Column: "template", Value: func(s *Session) string { return s.Spec.Template }},
+			{Name: "spec.state", Column: "state", Value: func(s *Session) string { return string(s.Spec.State) }},
+			{Name: "status.phase", Column: "phase", Value: func(s *Session) string { return string(s.Status.Phase) }},
+		},
+	}
+	ConnectionFields = selectable.Kind[*Connection]{
+		GroupKind: Kind("Connection"), Resource: Resource("connections"), Table: "connections",
+		Fields: []selectable.Field[*Connection]{
+			{Name: "spec.session", Column: "session", Value: func(c *Connection) string { return c.Spec.Session }},
+			{Name: "spec.user", Column: "user_name", Value: func(c *Connection) string { return c.Spec.User }},
+			{Name: "status.state", Column: "state", Value: func(c *Connection) string { return string(c.Status.State) }},
+		},
+	}
+	TemplateFields = selectable.Kind[*Template]{
+		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",
+		Fields: []selectable.Field[*Template]{
+			{Name: "spec.category", Column: "category", Value: func(t *Template) string { return t.Spec.Category }},
+			{Name: "spec.appType", Column: "app_type", Value: func(t *Template) string { return string(t.Spec.AppType) }},
+		},
+	}
+)
+
+// SelectableKinds are the kinds of the group that have selectable fields.
+var SelectableKinds = []selectable.Declaration{
+	SessionFields.Declaration(),
+	ConnectionFields.Declaration(),
+	TemplateFields.Declaration(),
+}

@@ -1,0 +1,308 @@
+package apiserver
+
+import (
+	"context"
+	"math/rand"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/streamspace/controlplane/internal/postgresproc/pgtest"
+	catalogfuzzer "github.com/streamspace/controlplane/pkg/apis/catalog/fuzzer"
+	"github.com/streamspace/controlplane/pkg/apis/selectable"
+	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
+	"github.com/streamspace/controlplane/pkg/storage/postgres"
+)
+
+// TestSelectableFieldsAgree checks the selectable fields each kind declares
+// against everything built from them or written beside them: the tables and
+// indexes of the migrated schema, the registry's field sets, what the served
+// storage writes to the columns, and the field label conversions.
+func TestSelectableFieldsAgree(t *testing.T) {
+	ctx := context.Background()
+	pool, err := postgres.NewPool(ctx, pgtest.StartForTest(t).DSN(), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	backend, err := postgres.NewBackend(ctx, pool, postgres.BackendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(backend.Close)
+
+	declared := map[schema.GroupResource]selectable.Declaration{}
+	tables := map[string]bool{}
+	for _, d := range selectableKinds {
+		if _, dup := declared[d.Resource]; dup {
+			t.Errorf("%s is declared twice", d.Resource)
+		}
+		if tables[d.Table] {
+			t.Errorf("table %s is declared for two kinds", d.Table)
+		}
+		declared[d.Resource], tables[d.Table] = d, true
+	}
+
+	t.Run("migrated schema", func(t *testing.T) { checkSchema(t, readSchema(ctx, t, pool), declared) })
+	t.Run("registry and storage", func(t *testing.T) { checkRegistry(ctx, t, backend, pool, declared) })
+	t.Run("field label conversions", func(t *testing.T) { checkConversions(t, declared) })
+}
+
+// table is what the migrated schema holds of one table.
+type table struct {
+	columns map[string]string // name → data type
+	indexed sets.Set[string]  // columns that lead an index
+}
+
+func readSchema(ctx context.Context, t *testing.T, pool *pgxpool.Pool) map[string]*table {
+	tables := map[string]*table{}
+	get := func(name string) *table {
+		if tables[name] == nil {
+			tables[name] = &table{columns: map[string]string{}, indexed: sets.New[string]()}
+		}
+		return tables[name]
+	}
+	rows, err := pool.Query(ctx, `SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name, column, dataType string
+		if err := rows.Scan(&name, &column, &dataType); err != nil {
+			t.Fatal(err)
+		}
+		get(name).columns[column] = dataType
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = pool.Query(ctx, `SELECT t.relname, a.attname FROM pg_index x
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+WHERE t.relnamespace = current_schema()::regnamespace`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name, column string
+		if err := rows.Scan(&name, &column); err != nil {
+			t.Fatal(err)
+		}
+		get(name).indexed.Insert(column)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
+}
+
+// checkSchema: every declared field has an indexed text column in its
+// table, and every resource table's columns beyond those of the objects
+// table (which every resource table has) are declared fields.
+func checkSchema(t *testing.T, tables map[string]*table, declared map[schema.GroupResource]selectable.Declaration) {
+	objects := tables[postgres.ObjectsTable.Name]
+	if objects == nil {
+		t.Fatalf("the migrated schema has no table %s", postgres.ObjectsTable.Name)
+	}
+	byTable := map[string]selectable.Declaration{}
+	for _, d := range declared {
+		byTable[d.Table] = d
+		tbl := tables[d.Table]
+		if tbl == nil {
+			t.Errorf("%s: the migrated schema has no table %s", d.GroupKind, d.Table)
+			continue
+		}
+		for _, c := range d.Columns {
+			switch dataType, ok := tbl.columns[c.Name]; {
+			case !ok:
+				t.Errorf("%s field %s: table %s has no column %s", d.GroupKind, c.Field, d.Table, c.Name)
+			case dataType != "text":
+				t.Errorf("%s field %s: column %s.%s is %s, want text", d.GroupKind, c.Field, d.Table, c.Name, dataType)
+			case !tbl.indexed.Has(c.Name):
+				t.Errorf("%s field %s: no index of table %s starts with column %s", d.GroupKind, c.Field, d.Table, c.Name)
+			}
+		}
+	}
+	for name, tbl := range tables {
+		if name == postgres.ObjectsTable.Name || !hasAllColumns(tbl, objects) {
+			continue
+		}
+		d, ok := byTable[name]
+		if !ok {
+			t.Errorf("resource table %s is the table of no declared kind", name)
+			continue
+		}
+		for column := range tbl.columns {
+			_, common := objects.columns[column]
+			if !common && !slices.ContainsFunc(d.Columns, func(c selectable.Column) bool { return c.Name == column }) {
+				t.Errorf("table %s: column %s holds no declared field of %s", name, column, d.GroupKind)
+			}
+		}
+	}
+}
+
+func hasAllColumns(tbl, of *table) bool {
+	for column := range of.columns {
+		if _, ok := tbl.columns[column]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRegistry builds every served resource on the migrated database: its
+// field set has exactly the declared fields and the metadata ones, and an
+// object written through its storage lands in the declared table with each
+// field in its column.
+func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend, pool *pgxpool.Pool, declared map[schema.GroupResource]selectable.Declaration) {
+	optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: backend.StorageDecorator(storageTables(), false)}
+	fill := fuzzer.FuzzerFor(fuzzer.MergeFuzzerFuncs(metafuzzer.Funcs, streamfuzzer.Funcs, catalogfuzzer.Funcs), rand.NewSource(1), Codecs)
+	served := sets.New[schema.GroupResource]()
+	for _, resources := range []map[string]newREST{streamResources, catalogResources} {
+		for name, build := range resources {
+			store, _, err := build(Scheme, optsGetter)
+			if err != nil {
+				t.Fatalf("build storage of %s: %v", name, err)
+			}
+			t.Cleanup(store.Destroy)
+			resource := store.DefaultQualifiedResource
+			served.Insert(resource)
+			d := declared[resource]
+
+			obj := store.New()
+			fill.Fill(obj)
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.SetResourceVersion("")
+			m.SetGenerateName("")
+			m.SetName("selectable")
+			m.SetNamespace("")
+			reqCtx := ctx
+			if store.NamespaceScoped() {
+				m.SetNamespace("selectable")
+				reqCtx = genericapirequest.WithNamespace(ctx, "selectable")
+			}
+
+			_, set, err := store.PredicateFunc(labels.Everything(), fields.Everything()).GetAttrs(obj)
+			if err != nil {
+				t.Fatalf("%s: %v", resource, err)
+			}
+			want := sets.New("metadata.name")
+			if store.NamespaceScoped() {
+				want.Insert("metadata.namespace")
+			}
+			for _, c := range d.Columns {
+				want.Insert(c.Field)
+			}
+			if got := sets.KeySet(set); !got.Equal(want) {
+				t.Errorf("%s: the registry's field set has %v, the declaration %v", resource, sets.List(got), sets.List(want))
+			}
+
+			if len(d.Columns) == 0 {
+				continue
+			}
+			key, err := store.KeyFunc(reqCtx, m.GetName())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.Storage.Storage.Create(ctx, key, obj, store.New(), 0); err != nil {
+				t.Errorf("%s: write %s: %v", resource, key, err)
+				continue
+			}
+			columns := make([]string, len(d.Columns))
+			values := make([]any, len(d.Columns))
+			for i, c := range d.Columns {
+				columns[i], values[i] = c.Name, new(string)
+			}
+			err = pool.QueryRow(ctx, `SELECT `+strings.Join(columns, ", ")+` FROM `+d.Table+` WHERE namespace = $1 AND name = $2`,
+				m.GetNamespace(), m.GetName()).Scan(values...)
+			if err != nil {
+				t.Errorf("%s: the written object is not in table %s: %v", resource, d.Table, err)
+				continue
+			}
+			for i, c := range d.Columns {
+				if got := *values[i].(*string); got != set[c.Field] {
+					t.Errorf("%s: column %s.%s holds %q, field %s is %q", resource, d.Table, c.Name, got, c.Field, set[c.Field])
+				}
+			}
+		}
+	}
+	for resource := range declared {
+		if !served.Has(resource) {
+			t.Errorf("selectable fields are declared for %s, which is not served", resource)
+		}
+	}
+}
+
+// checkConversions: in every served version of a declared kind, a field
+// selector is accepted exactly on a declared field or metadata.name and
+// metadata.namespace; every other field of the type is refused. (A declared
+// name need not be a path of the type: CatalogTemplate's spec.appType
+// selects spec.template.appType.)
+func checkConversions(t *testing.T, declared map[schema.GroupResource]selectable.Declaration) {
+	for _, d := range declared {
+		want := sets.New(selectable.MetadataFields...)
+		for _, c := range d.Columns {
+			want.Insert(c.Field)
+		}
+		for _, gv := range Scheme.PrioritizedVersionsForGroup(d.GroupKind.Group) {
+			gvk := gv.WithKind(d.GroupKind.Kind)
+			obj, err := Scheme.New(gvk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paths := sets.New[string]()
+			jsonPaths(reflect.TypeOf(obj), "", paths)
+			for _, label := range sets.List(paths.Union(want).Insert("spec.undeclared")) {
+				_, _, err := Scheme.ConvertFieldLabel(gvk, label, "x")
+				if accepted := err == nil; accepted != want.Has(label) {
+					t.Errorf("%s: field selector %s accepted = %v, want %v", gvk, label, accepted, want.Has(label))
+				}
+			}
+		}
+	}
+}
+
+// jsonPaths adds the JSON paths of the scalar fields of struct type typ
+// (through pointers and nested structs, not lists or maps) to paths.
+func jsonPaths(typ reflect.Type, prefix string, paths sets.Set[string]) {
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" || (name == "" && !f.Anonymous) {
+			continue
+		}
+		path := prefix
+		if name != "" {
+			path = strings.TrimPrefix(prefix+"."+name, ".")
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct:
+			jsonPaths(ft, path, paths)
+		case reflect.Slice, reflect.Map, reflect.Array, reflect.Interface, reflect.Func, reflect.Chan:
+		default:
+			paths.Insert(path)
+		}
+	}
+}

@@ -1,0 +1,28 @@
+package apiserver
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
+	"github.com/streamspace/controlplane/pkg/apis/selectable"
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	"github.com/streamspace/controlplane/pkg/storage/postgres"
+)
+
+// selectableKinds are the kinds served with selectable fields, each stored
+// in a table of its own whose indexed columns hold those fields.
+var selectableKinds = append(append([]selectable.Declaration{}, stream.SelectableKinds...), catalog.SelectableKinds...)
+
+// storageTables are the Postgres tables of the served resources, built from
+// the selectable fields their kinds declare.
+func storageTables() map[schema.GroupResource]postgres.Table {
+	tables := make(map[schema.GroupResource]postgres.Table, len(selectableKinds))
+	for _, d := range selectableKinds {
+		t := postgres.Table{Name: d.Table}
+		for _, c := range d.Columns {
+			t.Columns = append(t.Columns, postgres.Column{Name: c.Name, Field: c.Field})
+		}
+		tables[d.Resource] = t
+	}
+	return tables
+}
