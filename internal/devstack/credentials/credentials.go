@@ -1,21 +1,24 @@
-package devstack
+// Package credentials keeps the certificates, keys and bearer tokens of a
+// dev stack's identities in its pki directory: made once, reused on every
+// start, remade only when they no longer fit.
+package credentials
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/client-go/util/keyutil"
+
+	"github.com/streamspace/controlplane/internal/pki"
 )
 
 // certValidity is long: the state directory is a developer's, reused for years.
@@ -23,16 +26,21 @@ const certValidity = 10 * 365 * 24 * time.Hour
 
 // Names of the identities the stack issues certificates to.
 const (
-	frontProxyClientName = "front-proxy-client"
-	streamspaceUser      = "streamspace-apiserver"
-	streamspaceNamespace = "streamspace-system"
-	streamspaceService   = "streamspace-apiserver"
+	FrontProxyClient   = "front-proxy-client"
+	StreamspaceUser    = "streamspace-apiserver"
+	Namespace          = "streamspace-system"
+	StreamspaceService = "streamspace-apiserver"
 )
 
-type certAuthority struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
+// ServiceAccountGroups are the groups kube-apiserver's token authenticator
+// reports for a ServiceAccount of Namespace.
+var ServiceAccountGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + Namespace}
+
+// Dir is a stack's pki directory.
+type Dir string
+
+// File is the path of a file in the directory ("ca.crt", "admin.key", ...).
+func (d Dir) File(name string) string { return filepath.Join(string(d), name) }
 
 type leafSpec struct {
 	name   string // file name without extension
@@ -44,25 +52,25 @@ type leafSpec struct {
 	client bool
 }
 
-// ensurePKI creates what is missing in <Dir>/pki and keeps what is there:
+// Ensure creates what is missing in the directory and keeps what is there:
 // a leaf is remade only when it does not verify against its CA (the CA was
 // remade) or lacks a SAN it needs.
-func (s *Stack) ensurePKI() error {
-	ca, err := s.ensureCA("ca", "streamspace-dev-ca")
+func (d Dir) Ensure() error {
+	ca, err := d.ensureCA("ca", "streamspace-dev-ca")
 	if err != nil {
 		return err
 	}
-	frontProxyCA, err := s.ensureCA("front-proxy-ca", "streamspace-dev-front-proxy-ca")
+	frontProxyCA, err := d.ensureCA("front-proxy-ca", "streamspace-dev-front-proxy-ca")
 	if err != nil {
 		return err
 	}
-	streamspaceCA, err := s.ensureCA("streamspace-ca", "streamspace-apiserver-ca")
+	streamspaceCA, err := d.ensureCA("streamspace-ca", "streamspace-apiserver-ca")
 	if err != nil {
 		return err
 	}
 	local := []net.IP{net.ParseIP("127.0.0.1")}
 	leaves := []struct {
-		ca   *certAuthority
+		ca   *pki.KeyPair
 		spec leafSpec
 	}{
 		{ca, leafSpec{name: "apiserver", cn: "kube-apiserver", server: true,
@@ -71,148 +79,126 @@ func (s *Stack) ensurePKI() error {
 		{ca, leafSpec{name: "admin", cn: "streamspace-dev-admin", orgs: []string{"system:masters"}, client: true}},
 		{ca, leafSpec{name: "controller-manager", cn: "system:kube-controller-manager", client: true}},
 		{ca, leafSpec{name: "scheduler", cn: "system:kube-scheduler", client: true}},
-		{ca, leafSpec{name: "streamspace-apiserver-client", cn: streamspaceUser, client: true}},
-		{frontProxyCA, leafSpec{name: "front-proxy-client", cn: frontProxyClientName, client: true}},
-		{streamspaceCA, leafSpec{name: "streamspace-apiserver", cn: streamspaceService + "." + streamspaceNamespace + ".svc", server: true,
+		{ca, leafSpec{name: "streamspace-apiserver-client", cn: StreamspaceUser, client: true}},
+		{frontProxyCA, leafSpec{name: "front-proxy-client", cn: FrontProxyClient, client: true}},
+		{streamspaceCA, leafSpec{name: "streamspace-apiserver", cn: StreamspaceService + "." + Namespace + ".svc", server: true,
 			dns: []string{
-				streamspaceService + "." + streamspaceNamespace + ".svc",
-				streamspaceService + "." + streamspaceNamespace + ".svc.cluster.local",
+				StreamspaceService + "." + Namespace + ".svc",
+				StreamspaceService + "." + Namespace + ".svc.cluster.local",
 				"localhost",
 			},
 			ips: local}},
 	}
 	for _, l := range leaves {
-		if err := s.ensureLeaf(l.ca, l.spec); err != nil {
+		if err := d.ensureLeaf(l.ca, l.spec); err != nil {
 			return err
 		}
 	}
 	// The service-account signing key (kube-apiserver reads the public half
 	// from the same file).
-	if _, _, err := keyutil.LoadOrGenerateKeyFile(s.paths.pkiFile("sa.key")); err != nil {
+	if _, _, err := keyutil.LoadOrGenerateKeyFile(d.File("sa.key")); err != nil {
 		return fmt.Errorf("service-account key: %w", err)
 	}
 	return nil
 }
 
-func (s *Stack) ensureCA(name, cn string) (*certAuthority, error) {
-	certPath, keyPath := s.paths.pkiFile(name+".crt"), s.paths.pkiFile(name+".key")
-	if ca, err := loadCertKey(certPath, keyPath); err == nil && ca.cert.IsCA && time.Now().Before(ca.cert.NotAfter) {
+// EnsureServiceAccountClient keeps <name>.crt and <name>.key: a client
+// certificate of the cluster CA that kube-apiserver reports as the
+// ServiceAccount Namespace/serviceAccount, so the RBAC of the production
+// ServiceAccount binds it unchanged.
+func (d Dir) EnsureServiceAccountClient(name, serviceAccount string) error {
+	ca, err := pki.Load(d.File("ca.crt"), d.File("ca.key"))
+	if err != nil {
+		return fmt.Errorf("load the cluster CA: %w", err)
+	}
+	return d.ensureLeaf(ca, leafSpec{name: name, cn: ServiceAccountUser(serviceAccount), orgs: ServiceAccountGroups, client: true})
+}
+
+// ServiceAccountUser is the user name of a ServiceAccount of Namespace.
+func ServiceAccountUser(serviceAccount string) string {
+	return "system:serviceaccount:" + Namespace + ":" + serviceAccount
+}
+
+func (d Dir) ensureCA(name, cn string) (*pki.KeyPair, error) {
+	certPath, keyPath := d.File(name+".crt"), d.File(name+".key")
+	if ca, err := pki.Load(certPath, keyPath); err == nil && ca.Cert.IsCA && time.Now().Before(ca.Cert.NotAfter) {
 		return ca, nil
 	}
-	key, err := newKey()
+	ca, err := pki.NewCA(certutil.Config{CommonName: cn})
 	if err != nil {
 		return nil, err
 	}
-	cert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: cn}, key)
-	if err != nil {
-		return nil, fmt.Errorf("create CA %s: %w", name, err)
-	}
-	ca := &certAuthority{cert: cert, key: key}
-	if err := writeCertKey(certPath, keyPath, cert, key); err != nil {
+	if err := ca.Write(certPath, keyPath); err != nil {
 		return nil, err
 	}
 	return ca, nil
 }
 
-func (s *Stack) ensureLeaf(ca *certAuthority, spec leafSpec) error {
-	certPath, keyPath := s.paths.pkiFile(spec.name+".crt"), s.paths.pkiFile(spec.name+".key")
-	if existing, err := loadCertKey(certPath, keyPath); err == nil && leafStillGood(existing.cert, ca, spec) {
+func (d Dir) ensureLeaf(ca *pki.KeyPair, spec leafSpec) error {
+	certPath, keyPath := d.File(spec.name+".crt"), d.File(spec.name+".key")
+	if existing, err := pki.Load(certPath, keyPath); err == nil && leafStillGood(existing, ca, spec) {
 		return nil
 	}
-	key, err := newKey()
-	if err != nil {
-		return err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: spec.cn, Organization: spec.orgs},
-		DNSNames:     spec.dns,
-		IPAddresses:  spec.ips,
+	cfg := certutil.Config{
+		CommonName:   spec.cn,
+		Organization: spec.orgs,
+		AltNames:     certutil.AltNames{DNSNames: spec.dns, IPs: spec.ips},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(certValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 	}
 	if spec.server {
-		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
+		cfg.Usages = append(cfg.Usages, x509.ExtKeyUsageServerAuth)
 	}
 	if spec.client {
-		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+		cfg.Usages = append(cfg.Usages, x509.ExtKeyUsageClientAuth)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	leaf, err := ca.Issue(cfg, time.Now().Add(certValidity))
 	if err != nil {
-		return fmt.Errorf("sign certificate %s: %w", spec.name, err)
+		return fmt.Errorf("certificate %s: %w", spec.name, err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return err
-	}
-	return writeCertKey(certPath, keyPath, cert, key)
+	return leaf.Write(certPath, keyPath)
 }
 
-func leafStillGood(cert *x509.Certificate, ca *certAuthority, spec leafSpec) bool {
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+func leafStillGood(leaf, ca *pki.KeyPair, spec leafSpec) bool {
+	if err := leaf.VerifyAgainst(ca.CertPEM, "", x509.ExtKeyUsageAny); err != nil {
 		return false
 	}
 	for _, d := range spec.dns {
-		if !slices.Contains(cert.DNSNames, d) {
+		if !slices.Contains(leaf.Cert.DNSNames, d) {
 			return false
 		}
 	}
-	return cert.Subject.CommonName == spec.cn && time.Now().Add(24*time.Hour).Before(cert.NotAfter)
+	return leaf.Cert.Subject.CommonName == spec.cn && time.Now().Add(24*time.Hour).Before(leaf.Cert.NotAfter)
 }
 
-func newKey() (*ecdsa.PrivateKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate key: %w", err)
+// EnsureTokens gives each user a random bearer token in tokenFile(user),
+// kept across restarts, and writes kube-apiserver's --token-auth-file
+// (tokens.csv) from them.
+func (d Dir) EnsureTokens(users []string, tokenFile func(user string) string) error {
+	var csv strings.Builder
+	for _, user := range users {
+		path := tokenFile(user)
+		data, _ := os.ReadFile(path) // none yet: a new token
+		token := strings.TrimSpace(string(data))
+		if token == "" {
+			var err error
+			if token, err = RandomHex(24); err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+				return fmt.Errorf("write token of %s: %w", user, err)
+			}
+		}
+		// token,user,uid
+		fmt.Fprintf(&csv, "%s,%s,%s\n", token, user, user)
 	}
-	return key, nil
+	return os.WriteFile(d.File("tokens.csv"), []byte(csv.String()), 0o600)
 }
 
-func loadCertKey(certPath, keyPath string) (*certAuthority, error) {
-	certs, err := certutil.CertsFromFile(certPath)
-	if err != nil {
-		return nil, err
+// RandomHex is n random bytes, hex-encoded: a token or a shared secret.
+func RandomHex(n int) (string, error) {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
 	}
-	key, err := keyutil.PrivateKeyFromFile(keyPath)
-	if err != nil {
-		return nil, err
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a signing key", keyPath)
-	}
-	return &certAuthority{cert: certs[0], key: signer}, nil
-}
-
-func writeCertKey(certPath, keyPath string, cert *x509.Certificate, key crypto.Signer) error {
-	keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
-	if err != nil {
-		return err
-	}
-	certPEM, err := certutil.EncodeCertificates(cert)
-	if err != nil {
-		return err
-	}
-	if err := keyutil.WriteKey(keyPath, keyPEM); err != nil {
-		return fmt.Errorf("write %s: %w", keyPath, err)
-	}
-	if err := certutil.WriteCert(certPath, certPEM); err != nil {
-		return fmt.Errorf("write %s: %w", certPath, err)
-	}
-	return nil
-}
-
-func readFile(path string) []byte {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	return data
+	return hex.EncodeToString(buf), nil
 }

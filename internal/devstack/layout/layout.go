@@ -1,4 +1,6 @@
-package devstack
+// Package layout names the files of a dev stack's state directory, so the
+// stack, its command line and its tests agree on where everything is.
+package layout
 
 import (
 	"fmt"
@@ -6,7 +8,7 @@ import (
 	"path/filepath"
 )
 
-// paths is the layout of the state directory:
+// Layout is the layout of the state directory:
 //
 //	kubeconfig                  admin (system:masters)
 //	users/<user>.kubeconfig     sample users (bearer token)
@@ -17,85 +19,74 @@ import (
 //	manifests/                  generated bootstrap objects, applied with kubectl
 //	logs/<component>.log
 //	run/<component>.pid  run/owner.pid  run/lock  run/ready  ports.json
-type paths struct {
-	dir, tools, bin string
+//
+// and the directories of the tools (ToolsDir) and of our binaries (BinDir).
+type Layout struct {
+	Dir, ToolsDir, BinDir string
 
-	adminKubeconfig string
-	pki             string
-	users           string
-	kubeconfigs     string
-	manifests       string
-	logs            string
-	run             string
-	etcdData        string
-	postgresData    string
-	kubectlCache    string
-	portsFile       string
-	lockFile        string
-	readyFile       string
-	ownerPidFile    string
+	AdminKubeconfig string
+	PKI             string
+	Users           string
+	Kubeconfigs     string
+	Manifests       string
+	Logs            string
+	Run             string
+	EtcdData        string
+	PostgresData    string
+	KubectlCache    string
+	PortsFile       string
+	LockFile        string
+	ReadyFile       string
+	OwnerPidFile    string
 }
 
-func newPaths(dir, tools, bin string) paths {
+// New is the layout of the state directory dir.
+func New(dir, tools, bin string) Layout {
 	run := filepath.Join(dir, "run")
-	return paths{
-		dir:             dir,
-		tools:           tools,
-		bin:             bin,
-		adminKubeconfig: filepath.Join(dir, "kubeconfig"),
-		pki:             filepath.Join(dir, "pki"),
-		users:           filepath.Join(dir, "users"),
-		kubeconfigs:     filepath.Join(dir, "kubeconfigs"),
-		manifests:       filepath.Join(dir, "manifests"),
-		logs:            filepath.Join(dir, "logs"),
-		run:             run,
-		etcdData:        filepath.Join(dir, "etcd"),
-		postgresData:    filepath.Join(dir, "postgres"),
-		kubectlCache:    filepath.Join(dir, "cache", "kubectl"),
-		portsFile:       filepath.Join(dir, "ports.json"),
-		lockFile:        filepath.Join(run, "lock"),
-		readyFile:       filepath.Join(run, "ready"),
-		ownerPidFile:    filepath.Join(run, "owner.pid"),
+	return Layout{
+		Dir:             dir,
+		ToolsDir:        tools,
+		BinDir:          bin,
+		AdminKubeconfig: filepath.Join(dir, "kubeconfig"),
+		PKI:             filepath.Join(dir, "pki"),
+		Users:           filepath.Join(dir, "users"),
+		Kubeconfigs:     filepath.Join(dir, "kubeconfigs"),
+		Manifests:       filepath.Join(dir, "manifests"),
+		Logs:            filepath.Join(dir, "logs"),
+		Run:             run,
+		EtcdData:        filepath.Join(dir, "etcd"),
+		PostgresData:    filepath.Join(dir, "postgres"),
+		KubectlCache:    filepath.Join(dir, "cache", "kubectl"),
+		PortsFile:       filepath.Join(dir, "ports.json"),
+		LockFile:        filepath.Join(run, "lock"),
+		ReadyFile:       filepath.Join(run, "ready"),
+		OwnerPidFile:    filepath.Join(run, "owner.pid"),
 	}
 }
 
-func (p paths) pkiFile(name string) string        { return filepath.Join(p.pki, name) }
-func (p paths) userKubeconfig(user string) string { return filepath.Join(p.users, user+".kubeconfig") }
-func (p paths) userToken(user string) string      { return filepath.Join(p.users, user+".token") }
-func (p paths) kubeconfig(component string) string {
-	return filepath.Join(p.kubeconfigs, component+".kubeconfig")
+func (l Layout) PKIFile(name string) string        { return filepath.Join(l.PKI, name) }
+func (l Layout) UserKubeconfig(user string) string { return filepath.Join(l.Users, user+".kubeconfig") }
+func (l Layout) UserToken(user string) string      { return filepath.Join(l.Users, user+".token") }
+func (l Layout) Kubeconfig(component string) string {
+	return filepath.Join(l.Kubeconfigs, component+".kubeconfig")
 }
-func (p paths) log(component string) string     { return filepath.Join(p.logs, component+".log") }
-func (p paths) pidFile(component string) string { return filepath.Join(p.run, component+".pid") }
-func (p paths) tool(name string) string         { return filepath.Join(p.tools, name) }
-func (p paths) manifest(name string) string     { return filepath.Join(p.manifests, name) }
+func (l Layout) Log(component string) string     { return filepath.Join(l.Logs, component+".log") }
+func (l Layout) PidFile(component string) string { return filepath.Join(l.Run, component+".pid") }
+func (l Layout) Tool(name string) string         { return filepath.Join(l.ToolsDir, name) }
+func (l Layout) Bin(name string) string          { return filepath.Join(l.BinDir, name) }
+func (l Layout) Manifest(name string) string     { return filepath.Join(l.Manifests, name) }
 
-func (s *Stack) prepareDirs() error {
-	for _, d := range []string{s.paths.dir, s.paths.pki, s.paths.users, s.paths.kubeconfigs,
-		s.paths.manifests, s.paths.logs, s.paths.run, s.paths.kubectlCache} {
+// Prepare creates the directories; those of private keys and tokens are
+// readable by their owner only.
+func (l Layout) Prepare() error {
+	for _, d := range []string{l.Dir, l.PKI, l.Users, l.Kubeconfigs, l.Manifests, l.Logs, l.Run, l.KubectlCache} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	// Private keys and tokens live here.
-	for _, d := range []string{s.paths.pki, s.paths.users} {
+	for _, d := range []string{l.PKI, l.Users} {
 		if err := os.Chmod(d, 0o700); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// checkBinaries fails early, with the make target to run, when a binary is missing.
-func (s *Stack) checkBinaries() error {
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwok-stages.yaml"} {
-		if _, err := os.Stat(s.paths.tool(name)); err != nil {
-			return fmt.Errorf("devstack: %s missing in tools dir %s (run `make tools`): %w", name, s.paths.tools, err)
-		}
-	}
-	if !s.cfg.WithoutStreamspace {
-		if _, err := os.Stat(filepath.Join(s.paths.bin, "streamspace-apiserver")); err != nil {
-			return fmt.Errorf("devstack: streamspace-apiserver missing in %s (run `make build`): %w", s.paths.bin, err)
 		}
 	}
 	return nil

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package devstack
+package process
 
 import "syscall"
 
@@ -8,4 +8,4 @@ import "syscall"
 // Linux, children of a killed owner are stopped by the next Start (killStale).
 func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
-func detachedAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
+func DetachedAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }

@@ -1,37 +1,62 @@
-package devstack
+// Package process supervises the children of a dev stack: each in a
+// process group of its own, its output in a log file, its pid in a pid
+// file, stopped with SIGTERM then SIGKILL, and reported when it exits on
+// its own. It also finds and stops what a killed owner left behind, and
+// holds the lock that keeps two owners out of one state directory.
+package process
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// stopGrace is how long a component gets between SIGTERM and SIGKILL.
-const stopGrace = 15 * time.Second
+// StopGrace is how long a component gets between SIGTERM and SIGKILL.
+const StopGrace = 15 * time.Second
 
-// process is one child of the stack, in a process group of its own, with its
-// output in a log file and its pid in <Dir>/run/<name>.pid.
-type process struct {
-	name    string
+// Group is the set of running children of one owner.
+type Group struct {
+	dir     string
+	logFile func(name string) string
+	pidFile func(name string) string
+	logf    func(format string, args ...any)
+
+	mu       sync.Mutex
+	procs    []*Process // in start order
+	stopping bool
+	failed   chan error
+}
+
+// NewGroup starts children in dir, with their output in logFile(name) and
+// their pid in pidFile(name); logf receives progress lines.
+func NewGroup(dir string, logFile, pidFile func(name string) string, logf func(format string, args ...any)) *Group {
+	return &Group{dir: dir, logFile: logFile, pidFile: pidFile, logf: logf, failed: make(chan error, 1)}
+}
+
+// Process is one child, in a process group of its own.
+type Process struct {
+	Name    string
+	LogPath string
 	cmd     *exec.Cmd
-	logPath string
 	pidPath string
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 }
 
-// startProcess starts path with args; the child's output goes to
-// logs/<name>.log (truncated), and it dies with its owner (see procAttr).
-func (s *Stack) startProcess(name, path string, args []string, env []string) (*process, error) {
-	logPath := s.paths.log(name)
+// Start starts path with args; the child's output goes to its log file
+// (truncated), and it dies with its owner (see procAttr).
+func (g *Group) Start(name, path string, args []string, env []string) (*Process, error) {
+	logPath := g.logFile(name)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -42,12 +67,12 @@ func (s *Stack) startProcess(name, path string, args []string, env []string) (*p
 	// Not exec.CommandContext: the context bounds the start-up only, and
 	// Stop kills the whole group gracefully rather than the leader with SIGKILL.
 	cmd := exec.Command(path, args...)
-	cmd.Dir = s.paths.dir
+	cmd.Dir = g.dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = procAttr()
-	p := &process{name: name, cmd: cmd, logPath: logPath, pidPath: s.paths.pidFile(name), done: make(chan struct{})}
+	p := &Process{Name: name, cmd: cmd, LogPath: logPath, pidPath: g.pidFile(name), done: make(chan struct{})}
 	// Start and wait on one locked OS thread: Linux sends Pdeathsig when the
 	// thread that forked the child ends, not only when the process does.
 	started := make(chan error, 1)
@@ -61,14 +86,14 @@ func (s *Stack) startProcess(name, path string, args []string, env []string) (*p
 		started <- nil
 		p.waitErr = cmd.Wait()
 		close(p.done)
-		s.mu.Lock()
-		unexpected := !s.stopping && s.hasProcess(p)
-		s.mu.Unlock()
+		g.mu.Lock()
+		unexpected := !g.stopping && g.has(p)
+		g.mu.Unlock()
 		if unexpected {
-			err := fmt.Errorf("%s exited unexpectedly (%v); log %s:\n%s", name, p.waitErr, logPath, tail(logPath, 20))
-			s.logf("%v", err)
+			err := fmt.Errorf("%s exited unexpectedly (%v); log %s:\n%s", name, p.waitErr, logPath, Tail(logPath, 20))
+			g.logf("%v", err)
 			select {
-			case s.failed <- err:
+			case g.failed <- err:
 			default:
 			}
 		}
@@ -76,35 +101,83 @@ func (s *Stack) startProcess(name, path string, args []string, env []string) (*p
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	if err := os.WriteFile(p.pidPath, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-		_ = p.stop()
+	if err := WritePid(p.pidPath, cmd.Process.Pid); err != nil {
+		_ = p.Stop()
 		return nil, fmt.Errorf("write pid file of %s: %w", name, err)
 	}
-	s.mu.Lock()
-	s.procs = append(s.procs, p)
-	s.mu.Unlock()
-	s.logf("started %s (pid %d, log %s)", name, cmd.Process.Pid, logPath)
+	g.mu.Lock()
+	g.procs = append(g.procs, p)
+	g.mu.Unlock()
+	g.logf("started %s (pid %d, log %s)", name, cmd.Process.Pid, logPath)
 	return p, nil
 }
 
-// exited reports whether the process has ended, with its error.
-func (p *process) exited() (bool, error) {
+// Failed delivers an error when a child exits on its own.
+func (g *Group) Failed() <-chan error { return g.failed }
+
+// Get is the running child called name, or nil.
+func (g *Group) Get(name string) *Process {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range g.procs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Remove forgets p, so its exit is no longer reported as a failure.
+func (g *Group) Remove(p *Process) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, q := range g.procs {
+		if q == p {
+			g.procs = append(g.procs[:i], g.procs[i+1:]...)
+			return
+		}
+	}
+}
+
+// Stopping marks the group as stopping (exits are expected from now on) and
+// returns its children in start order.
+func (g *Group) Stopping() []*Process {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stopping = true
+	return append([]*Process(nil), g.procs...)
+}
+
+func (g *Group) has(p *Process) bool {
+	for _, q := range g.procs {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Pid is the process id of the child (the leader of its process group).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has ended, with its error.
+func (p *Process) Exited() (bool, error) {
 	select {
 	case <-p.done:
-		return true, fmt.Errorf("%s exited (%v); log %s:\n%s", p.name, p.waitErr, p.logPath, tail(p.logPath, 30))
+		return true, fmt.Errorf("%s exited (%v); log %s:\n%s", p.Name, p.waitErr, p.LogPath, Tail(p.LogPath, 30))
 	default:
 		return false, nil
 	}
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after stopGrace.
-func (p *process) stop() error {
+// Stop sends SIGTERM to the process group, then SIGKILL after StopGrace.
+func (p *Process) Stop() error {
 	defer os.Remove(p.pidPath)
 	pgid := p.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(stopGrace):
+	case <-time.After(StopGrace):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		<-p.done
 	}
@@ -113,39 +186,35 @@ func (p *process) stop() error {
 	return nil
 }
 
-func (s *Stack) hasProcess(p *process) bool {
-	for _, q := range s.procs {
-		if q == p {
-			return true
-		}
-	}
-	return false
+// Kill sends SIGKILL to the process group and waits for the exit.
+func (p *Process) Kill() {
+	defer os.Remove(p.pidPath)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
-func (s *Stack) process(name string) *process {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range s.procs {
-		if p.name == name {
-			return p
-		}
+// StopAll stops procs in parallel.
+func StopAll(procs []*Process) []error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, p := range procs {
+		wg.Go(func() {
+			if err := p.Stop(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errs
 }
 
-func (s *Stack) removeProcess(p *process) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, q := range s.procs {
-		if q == p {
-			s.procs = append(s.procs[:i], s.procs[i+1:]...)
-			return
-		}
-	}
-}
-
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file, for error messages.
+func Tail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)
@@ -158,32 +227,13 @@ func tail(path string, n int) string {
 	return "    " + string(bytes.Join(lines, []byte("\n    ")))
 }
 
-// killStale stops processes that a previous owner of dir left behind (it was
-// killed before it could stop them): every run/<name>.pid whose process
-// still runs with dir in its command line, and a postmaster of dir's
-// Postgres.
-func killStale(run, dir string, logf func(string, ...any)) {
-	files, _ := filepath.Glob(filepath.Join(run, "*.pid"))
-	for _, f := range files {
-		if filepath.Base(f) == "owner.pid" {
-			_ = os.Remove(f)
-			continue
-		}
-		name := strings.TrimSuffix(filepath.Base(f), ".pid")
-		pid, ok := readPid(f)
-		if ok && belongsTo(pid, dir) {
-			logf("stopping leftover %s (pid %d)", name, pid)
-			sig := syscall.SIGTERM
-			if name == "postgres" {
-				sig = syscall.SIGINT // fast shutdown; SIGTERM would wait for clients
-			}
-			terminate(pid, sig)
-		}
-		_ = os.Remove(f)
-	}
+// WritePid writes pid to path.
+func WritePid(path string, pid int) error {
+	return os.WriteFile(path, []byte(strconv.Itoa(pid)), 0o644)
 }
 
-func readPid(path string) (int, bool) {
+// ReadPid reads the pid on the first line of path.
+func ReadPid(path string) (int, bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
@@ -193,45 +243,11 @@ func readPid(path string) (int, bool) {
 	return pid, err == nil && pid > 1
 }
 
-// belongsTo reports whether pid runs with dir in its command line, so a
-// recycled pid is never killed.
-func belongsTo(pid int, dir string) bool {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	return bytes.Contains(cmdline, []byte(dir))
-}
-
-func alive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
-}
-
-// terminate stops a process that is not our child (so we cannot wait for
-// it): SIGTERM to its group, poll, then SIGKILL.
-func terminate(pid int, sig syscall.Signal) {
-	target := pid
-	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-		target = -pid
-	}
-	_ = syscall.Kill(target, sig)
-	deadline := time.Now().Add(stopGrace)
-	for time.Now().Before(deadline) {
-		if !alive(pid) || zombie(pid) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_ = syscall.Kill(target, syscall.SIGKILL)
-}
-
-// zombie reports whether pid has exited but not been reaped by its parent.
-func zombie(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+// WaitGone waits up to timeout, polling every interval, until pid has exited
+// (or is a zombie its parent has yet to reap); it reports whether it has.
+func WaitGone(pid int, interval, timeout time.Duration) bool {
+	err := wait.PollUntilContextTimeout(context.Background(), interval, timeout, true, func(context.Context) (bool, error) {
+		return !Alive(pid) || Zombie(pid), nil
+	})
+	return err == nil
 }
