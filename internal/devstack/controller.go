@@ -88,8 +88,7 @@ func (s *Stack) StopController() error {
 	if p == nil {
 		return errors.New("devstack: streamspace-controller is not running")
 	}
-	s.procs.Remove(p) // first, so its exit is not reported as a failure
-	return p.Stop()
+	return s.procs.Stop(p)
 }
 
 // RestartController stops streamspace-controller and starts it again.

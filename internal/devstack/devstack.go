@@ -321,8 +321,7 @@ func (s *Stack) RestartStreamspace(ctx context.Context) error {
 	if p == nil {
 		return errors.New("devstack: streamspace-apiserver is not running")
 	}
-	s.procs.Remove(p) // first, so its exit is not reported as a failure
-	if err := p.Stop(); err != nil {
+	if err := s.procs.Stop(p); err != nil {
 		return err
 	}
 	if err := s.startStreamspace(); err != nil {

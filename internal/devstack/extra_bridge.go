@@ -55,8 +55,7 @@ func (s *Stack) StartExtraBridge(ctx context.Context, name string, args ...strin
 // Stop ends the bridge.
 func (b *ExtraBridge) Stop() error {
 	b.once.Do(func() {
-		b.stack.procs.Remove(b.proc) // its exit is expected from now on
-		b.stopErr = b.proc.Stop()
+		b.stopErr = b.stack.procs.Stop(b.proc)
 	})
 	return b.stopErr
 }

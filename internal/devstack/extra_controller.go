@@ -58,8 +58,7 @@ func (s *Stack) StartExtraController(ctx context.Context, name string) (*ExtraCo
 // it) and waits until it has exited. Safe to call more than once.
 func (e *ExtraController) Stop() error {
 	e.once.Do(func() {
-		e.stack.procs.Remove(e.proc)
-		_ = e.proc.Stop()
+		_ = e.stack.procs.Stop(e.proc)
 	})
 	return nil
 }
@@ -68,8 +67,7 @@ func (e *ExtraController) Stop() error {
 // the Lease. Safe to call more than once, and after Stop.
 func (e *ExtraController) Kill() error {
 	e.once.Do(func() {
-		e.stack.procs.Remove(e.proc)
-		e.proc.Kill()
+		e.stack.procs.Kill(e.proc)
 	})
 	return nil
 }
@@ -82,7 +80,6 @@ func (s *Stack) KillController() error {
 	if p == nil {
 		return errors.New("devstack: streamspace-controller is not running")
 	}
-	s.procs.Remove(p) // first, so its exit is not reported as a failure
-	p.Kill()
+	s.procs.Kill(p)
 	return nil
 }

@@ -53,8 +53,7 @@ func (s *Stack) LaunchExtraStreamspace(name string) (url string, stop func() err
 	)
 	stop = func() error {
 		once.Do(func() {
-			s.procs.Remove(p) // its exit is expected from now on
-			stopErr = p.Stop()
+			stopErr = s.procs.Stop(p)
 		})
 		return stopErr
 	}

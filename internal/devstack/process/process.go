@@ -139,6 +139,19 @@ func (g *Group) Remove(p *Process) {
 	}
 }
 
+// Stop stops p after removing it from the group, so its exit is not
+// reported as a failure.
+func (g *Group) Stop(p *Process) error {
+	g.Remove(p)
+	return p.Stop()
+}
+
+// Kill is Stop with SIGKILL at once, as a crash would end p.
+func (g *Group) Kill(p *Process) {
+	g.Remove(p)
+	p.Kill()
+}
+
 // Stopping marks the group as stopping (exits are expected from now on) and
 // returns its children in start order.
 func (g *Group) Stopping() []*Process {
