@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/devstack/cli"
 )
 
 func main() {
-	if err := devstack.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "streamspace-dev:", err)
 		os.Exit(1)
 	}

@@ -11,8 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/streamspace/controlplane/internal/benchstack"
@@ -118,35 +116,19 @@ func fill(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 	sessions := ss.StreamV1alpha1().Sessions(benchNamespace)
 	start := time.Now()
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range o.clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= o.objects {
-					return
-				}
-				created, err := sessions.Create(ctx, newSession(i), metav1.CreateOptions{})
-				if err == nil {
-					created.Status = runningStatus(created)
-					_, err = sessions.UpdateStatus(ctx, created, metav1.UpdateOptions{})
-				}
-				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("create session %d: %w", i, err) })
-					next.Store(int64(o.objects))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	err = benchstack.Parallel(0, o.objects, o.clients, func(i int) error {
+		created, err := sessions.Create(ctx, newSession(i), metav1.CreateOptions{})
+		if err == nil {
+			created.Status = runningStatus(created)
+			_, err = sessions.UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			return fmt.Errorf("create session %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench-wire: %d sessions with status in %s\n", o.objects, time.Since(start).Round(time.Millisecond))
 	return nil

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/streamspace/controlplane/internal/benchstack"
 )
 
 // target is one side of the comparison: a Session resource and its client.
@@ -113,32 +114,15 @@ func (t *target) newSession(i, users int) *unstructured.Unstructured {
 // createRange creates objects [from, to) with the given number of concurrent
 // clients and returns the rate.
 func createRange(ctx context.Context, o options, t *target, from, to, clients int) (float64, error) {
-	var next atomic.Int64
-	next.Store(int64(from))
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= to {
-					return
-				}
-				if _, err := t.client.Create(ctx, t.newSession(i, o.users), metav1.CreateOptions{}); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("create %s: %w", objectName(i), err) })
-					next.Store(int64(to))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, firstErr
+	err := benchstack.Parallel(from, to, clients, func(i int) error {
+		if _, err := t.client.Create(ctx, t.newSession(i, o.users), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create %s: %w", objectName(i), err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return float64(to-from) / time.Since(start).Seconds(), nil
 }

@@ -1,7 +1,8 @@
 // Package benchstack starts the local control plane the way the benchmark
 // programs under hack/ measure it: streamspace-controller stopped (it would
 // turn every benchmark Session into a Deployment and write status, so the
-// API alone is measured) and an admin client without client-go's rate limit.
+// API alone is measured) and an admin client without client-go's rate limit;
+// Parallel drives it with concurrent clients.
 package benchstack
 
 import (

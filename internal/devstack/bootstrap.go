@@ -7,17 +7,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/template"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/streamspace/controlplane/internal/devstack/credentials"
+	"github.com/streamspace/controlplane/internal/devstack/health"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 )
 
@@ -161,15 +161,15 @@ func (s *Stack) applyBootstrap(ctx context.Context) error {
 	// namespaced RBAC objects in RBACDir (e.g. the catalog controller's
 	// RoleBinding for Secrets) need. Bindings to the ClusterRoles applied
 	// next are valid before those exist.
-	path := s.paths.manifest("bootstrap.yaml")
+	path := s.paths.Manifest("bootstrap.yaml")
 	if err := renderTo(path, bootstrapTemplate, map[string]any{
-		"Namespace": streamspaceNamespace, "User": streamspaceUser,
+		"Namespace": credentials.Namespace, "User": credentials.StreamspaceUser,
 		"Node": kwokNodeName, "NodeAnnotation": kwokNodeAnnotation, "Users": s.cfg.Users,
 		"MetricsScraper": MetricsScraper, "SessionsLabel": stream.SessionsNamespaceLabel, "SessionsEnabled": stream.SessionsNamespaceEnabled,
 	}); err != nil {
 		return err
 	}
-	if err := s.kubectlApply(ctx, "-f", path); err != nil {
+	if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, "-f", path); err != nil {
 		return err
 	}
 	if s.cfg.RBACDir != "" {
@@ -178,7 +178,7 @@ func (s *Stack) applyBootstrap(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := s.kubectlApply(ctx, manifests...); err != nil {
+			if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, manifests...); err != nil {
 				return fmt.Errorf("apply %s: %w", s.cfg.RBACDir, err)
 			}
 		} else {
@@ -195,14 +195,14 @@ func (s *Stack) applyRegistration(ctx context.Context) error {
 		version, group, _ := strings.Cut(name, ".")
 		services = append(services, apiService{name, group, version})
 	}
-	path := s.paths.manifest("registration.yaml")
+	path := s.paths.Manifest("registration.yaml")
 	if err := renderTo(path, registrationTemplate, map[string]any{
-		"Namespace": streamspaceNamespace, "Service": streamspaceService, "Port": s.Ports.Streamspace,
+		"Namespace": credentials.Namespace, "Service": credentials.StreamspaceService, "Port": s.Ports.Streamspace,
 		"CABundle": base64.StdEncoding.EncodeToString(readFile(s.StreamspaceCA)), "APIServices": services,
 	}); err != nil {
 		return err
 	}
-	return s.kubectlApply(ctx, "-f", path)
+	return s.kubectl.Apply(ctx, s.AdminKubeconfig, "-f", path)
 }
 
 func (s *Stack) applySamples(ctx context.Context) error {
@@ -214,7 +214,7 @@ func (s *Stack) applySamples(ctx context.Context) error {
 		return nil
 	}
 	for _, user := range s.cfg.Users {
-		if err := s.kubectlApply(ctx, "-n", user, "-f", s.cfg.SampleTemplates); err != nil {
+		if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, "-n", user, "-f", s.cfg.SampleTemplates); err != nil {
 			return fmt.Errorf("apply sample templates in %s: %w", user, err)
 		}
 	}
@@ -229,37 +229,6 @@ func renderTo(path string, t *template.Template, data any) error {
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
 
-func (s *Stack) kubectlAs(ctx context.Context, kubeconfig string, args ...string) *exec.Cmd {
-	args = append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + s.paths.kubectlCache}, args...)
-	return exec.CommandContext(ctx, s.paths.tool("kubectl"), args...)
-}
-
-// kubectlApply runs `kubectl apply` as the admin, retrying while the API is
-// still settling (e.g. a new group not yet in discovery).
-func (s *Stack) kubectlApply(ctx context.Context, args ...string) error {
-	var out []byte
-	var err error
-	for attempt := 0; attempt < 10; attempt++ {
-		cmd := s.kubectlAs(ctx, s.AdminKubeconfig, append([]string{"apply"}, args...)...)
-		if out, err = cmd.CombinedOutput(); err == nil {
-			s.logf("kubectl apply %s:\n%s", strings.Join(args, " "), indent(out))
-			return nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	return fmt.Errorf("kubectl apply %s: %w\n%s", strings.Join(args, " "), err, indent(out))
-}
-
-func indent(out []byte) string {
-	return "    " + strings.ReplaceAll(strings.TrimRight(string(out), "\n"), "\n", "\n    ")
-}
-
 func (s *Stack) waitNodeReady(ctx context.Context) error {
 	cfg, err := s.RESTConfig("")
 	if err != nil {
@@ -269,7 +238,7 @@ func (s *Stack) waitNodeReady(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.poll(ctx, s.process("kwok"), "node "+kwokNodeName+" Ready", func() error {
+	return health.Poll(ctx, s.procs.Get("kwok"), "node "+kwokNodeName+" Ready", s.logf, func() error {
 		node, err := client.CoreV1().Nodes().Get(ctx, kwokNodeName, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -298,7 +267,7 @@ func (s *Stack) waitAPIServicesAvailable(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.poll(ctx, s.process("streamspace-apiserver"), "APIServices Available", func() error {
+	return health.Poll(ctx, s.procs.Get("streamspace-apiserver"), "APIServices Available", s.logf, func() error {
 		for _, name := range streamspaceAPIServices {
 			obj, err := client.Resource(apiServiceResource).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {

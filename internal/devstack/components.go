@@ -5,16 +5,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/streamspace/controlplane/internal/devstack/credentials"
+	"github.com/streamspace/controlplane/internal/devstack/health"
+	"github.com/streamspace/controlplane/internal/devstack/ports"
+	"github.com/streamspace/controlplane/internal/devstack/process"
 	"github.com/streamspace/controlplane/internal/postgresproc"
 )
 
@@ -30,23 +31,23 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.checkBinaries(); err != nil {
 		return err
 	}
-	killStale(s.paths.run, s.paths.dir, s.logf)
-	_ = os.Remove(s.paths.readyFile)
-	if err := writeOwnerPid(s.paths.ownerPidFile); err != nil {
+	process.KillStale(s.paths.Run, s.paths.Dir, s.logf)
+	_ = os.Remove(s.paths.ReadyFile)
+	if err := process.WritePid(s.paths.OwnerPidFile, os.Getpid()); err != nil {
 		return err
 	}
-	ports, err := resolvePorts(s.paths.portsFile, s.cfg.Ports)
+	resolved, err := ports.Resolve(s.paths.PortsFile, s.cfg.Ports)
 	if err != nil {
 		return err
 	}
-	s.Ports = ports
-	s.KubeAPIServerURL = "https://127.0.0.1:" + strconv.Itoa(ports.KubeAPIServer)
-	s.StreamspaceURL = "https://127.0.0.1:" + strconv.Itoa(ports.Streamspace)
-	s.AdminKubeconfig = s.paths.adminKubeconfig
-	s.CACert = s.paths.pkiFile("ca.crt")
-	s.StreamspaceCA = s.paths.pkiFile("streamspace-ca.crt")
+	s.Ports = resolved
+	s.KubeAPIServerURL = "https://127.0.0.1:" + strconv.Itoa(resolved.KubeAPIServer)
+	s.StreamspaceURL = "https://127.0.0.1:" + strconv.Itoa(resolved.Streamspace)
+	s.AdminKubeconfig = s.paths.AdminKubeconfig
+	s.CACert = s.paths.PKIFile("ca.crt")
+	s.StreamspaceCA = s.paths.PKIFile("streamspace-ca.crt")
 
-	if err := s.ensurePKI(); err != nil {
+	if err := s.pki().Ensure(); err != nil {
 		return err
 	}
 	if err := s.ensureTokens(); err != nil {
@@ -153,20 +154,20 @@ func waitPostgresDone(ch chan error) error {
 
 func (s *Stack) startPostgres(ctx context.Context) error {
 	srv, err := postgresproc.Start(ctx, postgresproc.Options{
-		Dir:      s.paths.postgresData,
+		Dir:      s.paths.PostgresData,
 		Port:     s.Ports.Postgres,
 		Database: postgresDatabase,
-		LogFile:  s.paths.log("postgres"),
+		LogFile:  s.paths.Log("postgres"),
 	})
 	if err != nil {
-		return fmt.Errorf("start postgres: %w (log %s:\n%s)", err, s.paths.log("postgres"), tail(s.paths.log("postgres"), 20))
+		return fmt.Errorf("start postgres: %w (log %s:\n%s)", err, s.paths.Log("postgres"), process.Tail(s.paths.Log("postgres"), 20))
 	}
 	s.mu.Lock()
 	s.postgres = srv
 	s.mu.Unlock()
 	// postmaster.pid lets a later Start or Down stop a Postgres whose owner was killed.
-	if pid, ok := readPid(filepath.Join(s.paths.postgresData, "postmaster.pid")); ok {
-		_ = os.WriteFile(s.paths.pidFile("postgres"), []byte(strconv.Itoa(pid)), 0o644)
+	if pid, ok := process.ReadPid(filepath.Join(s.paths.PostgresData, "postmaster.pid")); ok {
+		_ = process.WritePid(s.paths.PidFile("postgres"), pid)
 	}
 	s.logf("postgres ready on port %d", srv.Port())
 	return nil
@@ -175,9 +176,9 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 func (s *Stack) startEtcd(ctx context.Context) error {
 	client := "http://127.0.0.1:" + strconv.Itoa(s.Ports.Etcd)
 	peer := "http://127.0.0.1:" + strconv.Itoa(s.Ports.EtcdPeer)
-	p, err := s.startProcess("etcd", s.paths.tool("etcd"), []string{
+	p, err := s.procs.Start("etcd", s.paths.Tool("etcd"), []string{
 		"--name=devstack",
-		"--data-dir=" + s.paths.etcdData,
+		"--data-dir=" + s.paths.EtcdData,
 		"--listen-client-urls=" + client,
 		"--advertise-client-urls=" + client,
 		"--listen-peer-urls=" + peer,
@@ -188,7 +189,7 @@ func (s *Stack) startEtcd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.poll(ctx, p, "etcd healthy", func() error {
+	return health.Poll(ctx, p, "etcd healthy", s.logf, func() error {
 		resp, err := http.Get(client + "/health")
 		if err != nil {
 			return err
@@ -206,8 +207,8 @@ func (s *Stack) startEtcd(ctx context.Context) error {
 }
 
 func (s *Stack) startKubeAPIServer(ctx context.Context) error {
-	pki := s.paths.pkiFile
-	p, err := s.startProcess("kube-apiserver", s.paths.tool("kube-apiserver"), []string{
+	pki := s.paths.PKIFile
+	p, err := s.procs.Start("kube-apiserver", s.paths.Tool("kube-apiserver"), []string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(s.Ports.Etcd),
 		"--secure-port=" + strconv.Itoa(s.Ports.KubeAPIServer),
 		"--bind-address=127.0.0.1",
@@ -215,7 +216,7 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		// The endpoint reconciler refuses a loopback address; nothing in
 		// this cluster needs endpoints for the kubernetes Service.
 		"--endpoint-reconciler-type=none",
-		"--cert-dir=" + filepath.Join(s.paths.pki, "kube-apiserver"),
+		"--cert-dir=" + filepath.Join(s.paths.PKI, "kube-apiserver"),
 		"--tls-cert-file=" + pki("apiserver.crt"),
 		"--tls-private-key-file=" + pki("apiserver.key"),
 		"--client-ca-file=" + pki("ca.crt"),
@@ -229,7 +230,7 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		// front-proxy-client, which that server trusts through the
 		// extension-apiserver-authentication ConfigMap.
 		"--requestheader-client-ca-file=" + pki("front-proxy-ca.crt"),
-		"--requestheader-allowed-names=" + frontProxyClientName,
+		"--requestheader-allowed-names=" + credentials.FrontProxyClient,
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-username-headers=X-Remote-User",
@@ -246,24 +247,22 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.poll(ctx, p, "kube-apiserver ready", func() error {
-		return httpOK(client, s.KubeAPIServerURL+"/readyz")
-	})
+	return health.PollHTTP(ctx, p, "kube-apiserver ready", s.logf, client, s.KubeAPIServerURL+"/readyz")
 }
 
 func (s *Stack) startControllerManager() error {
-	kubeconfig := s.paths.kubeconfig("kube-controller-manager")
-	_, err := s.startProcess("kube-controller-manager", s.paths.tool("kube-controller-manager"), []string{
+	kubeconfig := s.paths.Kubeconfig("kube-controller-manager")
+	_, err := s.procs.Start("kube-controller-manager", s.paths.Tool("kube-controller-manager"), []string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
 		"--secure-port=" + strconv.Itoa(s.Ports.ControllerManager),
 		"--bind-address=127.0.0.1",
-		"--cert-dir=" + filepath.Join(s.paths.pki, "kube-controller-manager"),
-		"--service-account-private-key-file=" + s.paths.pkiFile("sa.key"),
-		"--root-ca-file=" + s.paths.pkiFile("ca.crt"),
-		"--cluster-signing-cert-file=" + s.paths.pkiFile("ca.crt"),
-		"--cluster-signing-key-file=" + s.paths.pkiFile("ca.key"),
+		"--cert-dir=" + filepath.Join(s.paths.PKI, "kube-controller-manager"),
+		"--service-account-private-key-file=" + s.paths.PKIFile("sa.key"),
+		"--root-ca-file=" + s.paths.PKIFile("ca.crt"),
+		"--cluster-signing-cert-file=" + s.paths.PKIFile("ca.crt"),
+		"--cluster-signing-key-file=" + s.paths.PKIFile("ca.key"),
 		"--service-cluster-ip-range=" + serviceClusterIPRange,
 		"--use-service-account-credentials=true",
 		"--leader-elect=false",
@@ -276,14 +275,14 @@ func (s *Stack) startControllerManager() error {
 }
 
 func (s *Stack) startScheduler() error {
-	kubeconfig := s.paths.kubeconfig("kube-scheduler")
-	_, err := s.startProcess("kube-scheduler", s.paths.tool("kube-scheduler"), []string{
+	kubeconfig := s.paths.Kubeconfig("kube-scheduler")
+	_, err := s.procs.Start("kube-scheduler", s.paths.Tool("kube-scheduler"), []string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
 		"--secure-port=" + strconv.Itoa(s.Ports.Scheduler),
 		"--bind-address=127.0.0.1",
-		"--cert-dir=" + filepath.Join(s.paths.pki, "kube-scheduler"),
+		"--cert-dir=" + filepath.Join(s.paths.PKI, "kube-scheduler"),
 		"--leader-elect=false",
 		"--profiling=false",
 	}, nil)
@@ -291,9 +290,9 @@ func (s *Stack) startScheduler() error {
 }
 
 func (s *Stack) startKwok() error {
-	_, err := s.startProcess("kwok", s.paths.tool("kwok"), []string{
-		"--kubeconfig=" + s.paths.kubeconfig("kwok"),
-		"--config=" + s.paths.tool("kwok-stages.yaml"),
+	_, err := s.procs.Start("kwok", s.paths.Tool("kwok"), []string{
+		"--kubeconfig=" + s.paths.Kubeconfig("kwok"),
+		"--config=" + s.paths.Tool("kwok-stages.yaml"),
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
 		"--cidr=" + podCIDR,
@@ -303,20 +302,26 @@ func (s *Stack) startKwok() error {
 }
 
 func (s *Stack) startStreamspace() error {
-	kubeconfig := s.paths.kubeconfig("streamspace-apiserver")
+	_, err := s.startStreamspaceReplica("streamspace-apiserver", s.Ports.Streamspace)
+	return err
+}
+
+// startStreamspaceReplica starts a streamspace-apiserver process called
+// name on port, with the first one's serving certificate, kubeconfig and
+// flags.
+func (s *Stack) startStreamspaceReplica(name string, port int) (*process.Process, error) {
+	kubeconfig := s.paths.Kubeconfig("streamspace-apiserver")
 	args := []string{
-		"--secure-port=" + strconv.Itoa(s.Ports.Streamspace),
+		"--secure-port=" + strconv.Itoa(port),
 		"--bind-address=127.0.0.1",
-		"--tls-cert-file=" + s.paths.pkiFile("streamspace-apiserver.crt"),
-		"--tls-private-key-file=" + s.paths.pkiFile("streamspace-apiserver.key"),
+		"--tls-cert-file=" + s.paths.PKIFile("streamspace-apiserver.crt"),
+		"--tls-private-key-file=" + s.paths.PKIFile("streamspace-apiserver.key"),
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
 		"--postgres-url=" + s.PostgresDSN,
 	}
-	args = append(args, s.cfg.StreamspaceArgs...)
-	_, err := s.startProcess("streamspace-apiserver", filepath.Join(s.paths.bin, "streamspace-apiserver"), args, nil)
-	return err
+	return s.procs.Start(name, s.paths.Bin("streamspace-apiserver"), append(args, s.cfg.StreamspaceArgs...), nil)
 }
 
 // waitHealthy waits for /healthz of a component serving on 127.0.0.1:port
@@ -333,47 +338,11 @@ func (s *Stack) waitReady(ctx context.Context, name, url string) error {
 }
 
 func (s *Stack) waitEndpoint(ctx context.Context, name, url, path, what string) error {
-	p := s.process(name)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // local self-signed health endpoint
-	}}
-	return s.poll(ctx, p, name+" "+what, func() error {
-		return httpOK(client, url+path)
-	})
-}
-
-// poll calls check until it succeeds, failing early when p exits and with
-// p's log tail when ctx ends.
-func (s *Stack) poll(ctx context.Context, p *process, what string, check func() error) error {
-	began := time.Now()
-	var last error
-	for {
-		if last = check(); last == nil {
-			s.logf("%s after %s", what, time.Since(began).Round(10*time.Millisecond))
-			return nil
-		}
-		if p != nil {
-			if done, err := p.exited(); done {
-				return fmt.Errorf("waiting for %s: %w", what, err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return fmt.Errorf("interrupted while waiting for %s", what)
-			}
-			msg := fmt.Sprintf("waiting for %s: %v (last error: %v)", what, ctx.Err(), last)
-			if p != nil {
-				msg += fmt.Sprintf("; log %s:\n%s", p.logPath, tail(p.logPath, 30))
-			}
-			return fmt.Errorf("%s", msg)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return health.PollHTTP(ctx, s.procs.Get(name), name+" "+what, s.logf, health.InsecureClient(), url+path)
 }
 
 func (s *Stack) adminHTTPClient() (*http.Client, error) {
-	cert, err := tls.LoadX509KeyPair(s.paths.pkiFile("admin.crt"), s.paths.pkiFile("admin.key"))
+	cert, err := tls.LoadX509KeyPair(s.paths.PKIFile("admin.crt"), s.paths.PKIFile("admin.key"))
 	if err != nil {
 		return nil, err
 	}
@@ -384,27 +353,17 @@ func (s *Stack) adminHTTPClient() (*http.Client, error) {
 	}}, nil
 }
 
-func httpOK(client *http.Client, url string) error {
-	resp, err := client.Get(url)
-	if err != nil {
-		return err
+// checkBinaries fails early, with the make target to run, when a binary is missing.
+func (s *Stack) checkBinaries() error {
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok", "kwok-stages.yaml"} {
+		if _, err := os.Stat(s.paths.Tool(name)); err != nil {
+			return fmt.Errorf("devstack: %s missing in tools dir %s (run `make tools`): %w", name, s.paths.ToolsDir, err)
+		}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		// A verbose health report: keep only the failing checks ("[-]...").
-		var failing []string
-		for _, line := range strings.Split(string(body), "\n") {
-			if strings.HasPrefix(line, "[-]") {
-				failing = append(failing, line)
-			}
+	if !s.cfg.WithoutStreamspace {
+		if _, err := os.Stat(s.paths.Bin("streamspace-apiserver")); err != nil {
+			return fmt.Errorf("devstack: streamspace-apiserver missing in %s (run `make build`): %w", s.paths.BinDir, err)
 		}
-		if len(failing) == 0 && len(body) > 512 {
-			body = body[:512]
-		} else if len(failing) > 0 {
-			body = []byte(strings.Join(failing, "; "))
-		}
-		return fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/streamspace/controlplane/internal/devstack/kubectl"
+	"github.com/streamspace/controlplane/internal/devstack/layout"
+	"github.com/streamspace/controlplane/internal/devstack/ports"
+	"github.com/streamspace/controlplane/internal/devstack/process"
 	"github.com/streamspace/controlplane/internal/postgresproc"
 )
 
@@ -38,17 +42,7 @@ const KubeVersion = "v1.37.2"
 
 // Ports of the stack's listeners. Zero means: reuse the port this Dir used
 // last time if it is still free, else pick a free one.
-type Ports struct {
-	Postgres          int `json:"postgres"`
-	Etcd              int `json:"etcd"`
-	EtcdPeer          int `json:"etcdPeer"`
-	KubeAPIServer     int `json:"kubeAPIServer"`
-	ControllerManager int `json:"controllerManager"`
-	Scheduler         int `json:"scheduler"`
-	Streamspace       int `json:"streamspace"`
-	Controller        int `json:"controller"` // streamspace-controller's /healthz and /metrics (HTTP on loopback)
-	Bridge            int `json:"bridge"`     // streamspace-bridge (HTTP on loopback)
-}
+type Ports = ports.Ports
 
 // Config describes a stack. Only Dir is required; see the field comments for
 // the defaults.
@@ -111,14 +105,13 @@ type Stack struct {
 	BridgeURL        string // http://127.0.0.1:<port> of streamspace-bridge (also in <Dir>/bridge.url)
 
 	cfg      Config
-	paths    paths
+	paths    layout.Layout
 	lock     *os.File
 	postgres *postgresproc.Server
 
-	mu        sync.Mutex
-	procs     []*process // in start order
-	stopping  bool
-	failed    chan error
+	procs     *process.Group
+	kubectl   kubectl.Runner
+	mu        sync.Mutex // guards postgres while it starts
 	stopOnce  sync.Once
 	stopError error
 }
@@ -144,11 +137,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	s := &Stack{cfg: cfg, Dir: cfg.Dir, paths: newPaths(cfg.Dir, cfg.ToolsDir, cfg.BinDir), failed: make(chan error, 1)}
-	if err := s.prepareDirs(); err != nil {
+	s := newStack(cfg)
+	if err := s.paths.Prepare(); err != nil {
 		return nil, err
 	}
-	lock, err := acquireLock(s.paths.lockFile)
+	lock, err := process.Lock(s.paths.LockFile)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +153,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func newStack(cfg Config) *Stack {
+	s := &Stack{cfg: cfg, Dir: cfg.Dir, paths: layout.New(cfg.Dir, cfg.ToolsDir, cfg.BinDir)}
+	s.procs = process.NewGroup(s.paths.Dir, s.paths.Log, s.paths.PidFile, s.logf)
+	s.kubectl = kubectl.Runner{Path: s.paths.Tool("kubectl"), CacheDir: s.paths.KubectlCache, Logf: s.logf}
+	return s
 }
 
 func (c *Config) complete() error {
@@ -229,21 +229,30 @@ func repositoryRoot() (string, error) {
 	}
 }
 
+// readFile is the content of path, or nil when it cannot be read.
+func readFile(path string) []byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return data
+}
+
 func (s *Stack) logf(format string, args ...any) {
 	fmt.Fprintf(s.cfg.Log, "devstack: "+format+"\n", args...)
 }
 
 // UserKubeconfig is the path of the kubeconfig of a sample user (bearer token).
-func (s *Stack) UserKubeconfig(user string) string { return s.paths.userKubeconfig(user) }
+func (s *Stack) UserKubeconfig(user string) string { return s.paths.UserKubeconfig(user) }
 
 // FrontProxyClientCert returns the certificate and key files kube-apiserver's
 // aggregator presents to streamspace-apiserver (--proxy-client-cert-file).
 func (s *Stack) FrontProxyClientCert() (certFile, keyFile string) {
-	return s.paths.pkiFile("front-proxy-client.crt"), s.paths.pkiFile("front-proxy-client.key")
+	return s.paths.PKIFile("front-proxy-client.crt"), s.paths.PKIFile("front-proxy-client.key")
 }
 
 // UserTokenFile is the path of a sample user's bearer token (no newline).
-func (s *Stack) UserTokenFile(user string) string { return s.paths.userToken(user) }
+func (s *Stack) UserTokenFile(user string) string { return s.paths.UserToken(user) }
 
 // MetricsScraper is the identity that reads the components' /metrics in the
 // dev stack, as Prometheus would in a cluster: a bearer token (UserToken)
@@ -253,15 +262,15 @@ const MetricsScraper = "metrics-scraper"
 // BridgeKubeconfig is the kubeconfig of streamspace-bridge's own identity
 // (ServiceAccount streamspace-system/streamspace-bridge), which its Git
 // webhook uses.
-func (s *Stack) BridgeKubeconfig() string { return s.paths.kubeconfig(bridgeWebhookComponent) }
+func (s *Stack) BridgeKubeconfig() string { return s.paths.Kubeconfig(bridgeWebhookComponent) }
 
 // ControllerKubeconfig is the kubeconfig of streamspace-controller's
 // identity (ServiceAccount streamspace-system/streamspace-controller).
-func (s *Stack) ControllerKubeconfig() string { return s.paths.kubeconfig(controllerComponent) }
+func (s *Stack) ControllerKubeconfig() string { return s.paths.Kubeconfig(controllerComponent) }
 
 // UserToken is the bearer token of a sample user.
 func (s *Stack) UserToken(user string) (string, error) {
-	data, err := os.ReadFile(s.paths.userToken(user))
+	data, err := os.ReadFile(s.paths.UserToken(user))
 	if err != nil {
 		return "", fmt.Errorf("read token of %s: %w", user, err)
 	}
@@ -270,7 +279,7 @@ func (s *Stack) UserToken(user string) (string, error) {
 
 // LogFile is the log of a component: postgres, etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, kwok or streamspace-apiserver.
-func (s *Stack) LogFile(component string) string { return s.paths.log(component) }
+func (s *Stack) LogFile(component string) string { return s.paths.Log(component) }
 
 // RESTConfig is a client configuration for the admin ("" or "admin") or for
 // a sample user.
@@ -293,14 +302,14 @@ func (s *Stack) Kubectl(ctx context.Context, user string, args ...string) *exec.
 	if user != "" && user != "admin" {
 		kubeconfig = s.UserKubeconfig(user)
 	}
-	return s.kubectlAs(ctx, kubeconfig, args...)
+	return s.kubectl.Command(ctx, kubeconfig, args...)
 }
 
 // KubectlPath is the path of the version-matched kubectl.
-func (s *Stack) KubectlPath() string { return s.paths.tool("kubectl") }
+func (s *Stack) KubectlPath() string { return s.paths.Tool("kubectl") }
 
 // Failed delivers an error when a component exits on its own after start-up.
-func (s *Stack) Failed() <-chan error { return s.failed }
+func (s *Stack) Failed() <-chan error { return s.procs.Failed() }
 
 // RestartStreamspace stops streamspace-apiserver and starts it again, then
 // waits until its APIServices are Available again.
@@ -308,12 +317,11 @@ func (s *Stack) RestartStreamspace(ctx context.Context) error {
 	if s.cfg.WithoutStreamspace {
 		return errors.New("devstack: stack runs without streamspace-apiserver")
 	}
-	p := s.process("streamspace-apiserver")
+	p := s.procs.Get("streamspace-apiserver")
 	if p == nil {
 		return errors.New("devstack: streamspace-apiserver is not running")
 	}
-	s.removeProcess(p) // first, so its exit is not reported as a failure
-	if err := p.stop(); err != nil {
+	if err := s.procs.Stop(p); err != nil {
 		return err
 	}
 	if err := s.startStreamspace(); err != nil {
@@ -329,27 +337,24 @@ func (s *Stack) RestartStreamspace(ctx context.Context) error {
 // the state directory. It is safe to call more than once.
 func (s *Stack) Stop() error {
 	s.stopOnce.Do(func() {
-		s.mu.Lock()
-		s.stopping = true
-		procs := append([]*process(nil), s.procs...)
-		s.mu.Unlock()
-		_ = os.Remove(s.paths.readyFile)
+		procs := s.procs.Stopping()
+		_ = os.Remove(s.paths.ReadyFile)
 
 		var errs []error
 		// Clients of kube-apiserver first (in parallel), then the server,
 		// then its storage.
-		var clients, servers []*process
+		var clients, servers []*process.Process
 		for _, p := range procs {
-			switch p.name {
+			switch p.Name {
 			case "kube-apiserver", "etcd":
 				servers = append(servers, p)
 			default:
 				clients = append(clients, p)
 			}
 		}
-		errs = append(errs, stopAll(clients)...)
+		errs = append(errs, process.StopAll(clients)...)
 		for i := len(servers) - 1; i >= 0; i-- {
-			if err := servers[i].stop(); err != nil {
+			if err := servers[i].Stop(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -357,35 +362,14 @@ func (s *Stack) Stop() error {
 			if err := s.postgres.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop postgres: %w", err))
 			}
-			_ = os.Remove(s.paths.pidFile("postgres"))
+			_ = os.Remove(s.paths.PidFile("postgres"))
 		}
 		if s.lock != nil {
-			_ = os.Remove(s.paths.ownerPidFile)
+			_ = os.Remove(s.paths.OwnerPidFile)
 			_ = s.lock.Close()
 		}
 		s.stopError = errors.Join(errs...)
 		s.logf("stopped")
 	})
 	return s.stopError
-}
-
-func stopAll(procs []*process) []error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.stop(); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errs
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
-	"time"
+
+	"github.com/streamspace/controlplane/internal/devstack/health"
+	"github.com/streamspace/controlplane/internal/devstack/ports"
+	"github.com/streamspace/controlplane/internal/devstack/process"
 )
 
 // ExtraController is one more streamspace-controller replica on the stack
@@ -22,7 +22,7 @@ type ExtraController struct {
 	URL string
 
 	stack *Stack
-	proc  *process
+	proc  *process.Process
 	once  sync.Once
 }
 
@@ -35,26 +35,19 @@ func (s *Stack) StartExtraController(ctx context.Context, name string) (*ExtraCo
 	if name == controllerComponent {
 		return nil, fmt.Errorf("devstack: %s is the first replica's name; StartController starts it", name)
 	}
-	if s.process(name) != nil {
+	if s.procs.Get(name) != nil {
 		return nil, fmt.Errorf("devstack: %s is already running", name)
 	}
-	port, err := freePort()
+	port, err := ports.Free()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{
-		"--kubeconfig=" + s.paths.kubeconfig(controllerComponent),
-		"--health-addr=127.0.0.1:" + strconv.Itoa(port),
-		"--repository-work-dir=" + filepath.Join(s.Dir, "repositories-"+name),
-	}
-	args = append(args, s.cfg.ControllerArgs...)
-	p, err := s.startProcess(name, filepath.Join(s.paths.bin, controllerComponent), args, nil)
+	p, err := s.startControllerReplica(name, port, filepath.Join(s.Dir, "repositories-"+name))
 	if err != nil {
 		return nil, err
 	}
 	extra := &ExtraController{Name: name, URL: "http://127.0.0.1:" + strconv.Itoa(port), stack: s, proc: p}
-	client := &http.Client{Timeout: 5 * time.Second}
-	if err := s.poll(ctx, p, name+" healthy", func() error { return httpOK(client, extra.URL+"/healthz") }); err != nil {
+	if err := health.PollHTTP(ctx, p, name+" healthy", s.logf, health.Client(), extra.URL+"/healthz"); err != nil {
 		_ = extra.Stop()
 		return nil, err
 	}
@@ -65,8 +58,7 @@ func (s *Stack) StartExtraController(ctx context.Context, name string) (*ExtraCo
 // it) and waits until it has exited. Safe to call more than once.
 func (e *ExtraController) Stop() error {
 	e.once.Do(func() {
-		e.stack.removeProcess(e.proc)
-		_ = e.proc.stop()
+		_ = e.stack.procs.Stop(e.proc)
 	})
 	return nil
 }
@@ -75,8 +67,7 @@ func (e *ExtraController) Stop() error {
 // the Lease. Safe to call more than once, and after Stop.
 func (e *ExtraController) Kill() error {
 	e.once.Do(func() {
-		e.stack.removeProcess(e.proc)
-		e.proc.kill()
+		e.stack.procs.Kill(e.proc)
 	})
 	return nil
 }
@@ -85,18 +76,10 @@ func (e *ExtraController) Kill() error {
 // crash would: its Lease is not released, so another replica takes over
 // only once the Lease expires. StartController starts it again.
 func (s *Stack) KillController() error {
-	p := s.process(controllerComponent)
+	p := s.procs.Get(controllerComponent)
 	if p == nil {
 		return errors.New("devstack: streamspace-controller is not running")
 	}
-	s.removeProcess(p) // first, so its exit is not reported as a failure
-	p.kill()
+	s.procs.Kill(p)
 	return nil
-}
-
-// kill sends SIGKILL to the process group and waits for the exit.
-func (p *process) kill() {
-	defer os.Remove(p.pidPath)
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
 }

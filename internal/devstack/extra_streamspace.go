@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"sync"
+
+	"github.com/streamspace/controlplane/internal/devstack/ports"
 )
 
 // StartExtraStreamspace starts one more streamspace-apiserver on the stack's
@@ -35,26 +36,14 @@ func (s *Stack) LaunchExtraStreamspace(name string) (url string, stop func() err
 	if s.cfg.WithoutStreamspace {
 		return "", nil, errors.New("devstack: stack runs without streamspace-apiserver")
 	}
-	if s.process(name) != nil {
+	if s.procs.Get(name) != nil {
 		return "", nil, fmt.Errorf("devstack: %s is already running", name)
 	}
-	port, err := freePort()
+	port, err := ports.Free()
 	if err != nil {
 		return "", nil, err
 	}
-	kubeconfig := s.paths.kubeconfig("streamspace-apiserver")
-	args := []string{
-		"--secure-port=" + strconv.Itoa(port),
-		"--bind-address=127.0.0.1",
-		"--tls-cert-file=" + s.paths.pkiFile("streamspace-apiserver.crt"),
-		"--tls-private-key-file=" + s.paths.pkiFile("streamspace-apiserver.key"),
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
-		"--postgres-url=" + s.PostgresDSN,
-	}
-	args = append(args, s.cfg.StreamspaceArgs...)
-	p, err := s.startProcess(name, filepath.Join(s.paths.bin, "streamspace-apiserver"), args, nil)
+	p, err := s.startStreamspaceReplica(name, port)
 	if err != nil {
 		return "", nil, err
 	}
@@ -64,8 +53,7 @@ func (s *Stack) LaunchExtraStreamspace(name string) (url string, stop func() err
 	)
 	stop = func() error {
 		once.Do(func() {
-			s.removeProcess(p) // its exit is expected from now on
-			stopErr = p.stop()
+			stopErr = s.procs.Stop(p)
 		})
 		return stopErr
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 )
 
@@ -210,19 +211,16 @@ func (s *Server) Kill() error {
 		return fmt.Errorf("postgresproc: kill postgres: %w", err)
 	}
 	<-p.exited
-	deadline := time.Now().Add(stopTimeout)
 	for {
-		left := clusterProcesses(s.dir)
-		if len(left) == 0 {
+		err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, stopTimeout, true, func(context.Context) (bool, error) {
+			return len(clusterProcesses(s.dir)) == 0, nil
+		})
+		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			for _, pid := range left {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			deadline = time.Now().Add(stopTimeout)
+		for _, pid := range clusterProcesses(s.dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -344,24 +342,25 @@ func (s *Server) waitReady(ctx context.Context, p *postmaster) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	adminDSN := s.adminDSN()
-	for {
+	var conn *pgx.Conn
+	var last error
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		select {
 		case <-p.exited:
-			return fmt.Errorf("postgresproc: postgres exited during start-up: %v: %s", p.waitErr, logTail(s.logFile, 5))
+			return false, fmt.Errorf("postgresproc: postgres exited during start-up: %v: %s", p.waitErr, logTail(s.logFile, 5))
 		default:
 		}
-		conn, err := pgx.Connect(ctx, adminDSN)
-		if err == nil {
-			defer conn.Close(context.Background())
-			return ensureDatabase(ctx, conn, s.database)
+		conn, last = pgx.Connect(ctx, adminDSN)
+		return last == nil, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil && last != nil {
+			return fmt.Errorf("postgresproc: postgres not ready: %w (last error: %v)", ctx.Err(), last)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("postgresproc: postgres not ready: %w (last error: %v)", ctx.Err(), err)
-		case <-p.exited:
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err
 	}
+	defer conn.Close(context.Background())
+	return ensureDatabase(ctx, conn, s.database)
 }
 
 // logTail is the end of the server's log, for errors.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // StartStandby makes a streaming-replication standby of primary in opts.Dir
@@ -88,21 +89,18 @@ func (s *Server) RequireSynchronousStandby(ctx context.Context, name string) err
 	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
 		return fmt.Errorf("postgresproc: reload the configuration: %w", err)
 	}
-	for {
+	err = wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		var state string
 		err := conn.QueryRow(ctx, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'", name).Scan(&state)
-		if err == nil && state == "sync" {
-			return nil
-		}
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("postgresproc: read pg_stat_replication: %w", err)
+			return false, fmt.Errorf("postgresproc: read pg_stat_replication: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("postgresproc: standby %s did not become synchronous: %w", name, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return err == nil && state == "sync", nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("postgresproc: standby %s did not become synchronous: %w", name, ctx.Err())
 	}
+	return err
 }
 
 // Promote turns a standby into a primary (pg_promote) and returns once it

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamspace/controlplane/internal/devstack"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -140,15 +141,14 @@ func clients(t testing.TB, user string) (clientset.Interface, kubernetes.Interfa
 // eventually polls cond until it returns true or the timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var lastErr error
-	for time.Now().Before(deadline) {
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		ok, err := cond()
-		if ok {
-			return
-		}
 		lastErr = err
-		time.Sleep(100 * time.Millisecond)
+		return ok, nil
+	})
+	if err == nil {
+		return
 	}
 	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 }

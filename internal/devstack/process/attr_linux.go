@@ -1,4 +1,4 @@
-package devstack
+package process
 
 import "syscall"
 
@@ -9,8 +9,8 @@ func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// detachedAttr is for the background owner started by Up: a session of its
+// DetachedAttr is for the background owner started by Up: a session of its
 // own, so it outlives the launcher and its terminal.
-func detachedAttr() *syscall.SysProcAttr {
+func DetachedAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setsid: true}
 }

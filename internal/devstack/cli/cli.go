@@ -1,8 +1,10 @@
-package devstack
+// Package cli is the command line of cmd/streamspace-dev: run a dev stack
+// in the foreground, start it in the background and stop it again, and
+// show how to use it.
+package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,63 +17,13 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/devstack/layout"
+	"github.com/streamspace/controlplane/internal/devstack/process"
 )
-
-// Info describes a running stack; Start writes it to <Dir>/run/ready.
-type Info struct {
-	Dir              string            `json:"dir"`
-	OwnerPid         int               `json:"ownerPid"`
-	AdminKubeconfig  string            `json:"adminKubeconfig"`
-	UserKubeconfigs  map[string]string `json:"userKubeconfigs"`
-	KubeAPIServerURL string            `json:"kubeAPIServerURL"`
-	StreamspaceURL   string            `json:"streamspaceURL,omitempty"`
-	BridgeURL        string            `json:"bridgeURL,omitempty"`
-	PostgresDSN      string            `json:"postgresDSN,omitempty"`
-	Kubectl          string            `json:"kubectl"`
-	Ports            Ports             `json:"ports"`
-}
-
-func (s *Stack) info() Info {
-	info := Info{
-		Dir: s.Dir, OwnerPid: os.Getpid(), AdminKubeconfig: s.AdminKubeconfig,
-		UserKubeconfigs: map[string]string{}, KubeAPIServerURL: s.KubeAPIServerURL,
-		PostgresDSN: s.PostgresDSN, Kubectl: s.KubectlPath(), Ports: s.Ports,
-	}
-	if !s.cfg.WithoutStreamspace {
-		info.StreamspaceURL = s.StreamspaceURL
-		info.BridgeURL = s.BridgeURL
-	}
-	for _, u := range s.cfg.Users {
-		info.UserKubeconfigs[u] = s.UserKubeconfig(u)
-	}
-	return info
-}
-
-func (s *Stack) writeReady() error {
-	data, err := json.MarshalIndent(s.info(), "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(s.paths.readyFile, data, 0o644)
-}
-
-// ReadInfo returns the Info of the stack running in dir, or an error when
-// none is running or it is still starting.
-func ReadInfo(dir string) (Info, error) {
-	p := newPaths(dir, "", "")
-	if !locked(p.lockFile) {
-		return Info{}, fmt.Errorf("no stack running in %s", dir)
-	}
-	data, err := os.ReadFile(p.readyFile)
-	if err != nil {
-		return Info{}, fmt.Errorf("stack in %s is not ready yet", dir)
-	}
-	var info Info
-	if err := json.Unmarshal(data, &info); err != nil {
-		return Info{}, fmt.Errorf("read %s: %w", p.readyFile, err)
-	}
-	return info, nil
-}
 
 // Main is the command line of cmd/streamspace-dev:
 //
@@ -88,10 +40,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	command, args := args[0], args[1:]
 	fs := flag.NewFlagSet("streamspace-dev "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cfg Config
+	var cfg devstack.Config
 	var streamspaceArgs stringList
 	fs.StringVar(&cfg.Dir, "dir", ".dev", "state directory")
-	fs.StringVar(&cfg.ToolsDir, "tools-dir", "", "control-plane binaries (default $STREAMSPACE_TOOLS_DIR or "+DefaultToolsDir()+")")
+	fs.StringVar(&cfg.ToolsDir, "tools-dir", "", "control-plane binaries (default $STREAMSPACE_TOOLS_DIR or "+devstack.DefaultToolsDir()+")")
 	fs.StringVar(&cfg.BinDir, "bin-dir", "", "directory of streamspace-apiserver (default $STREAMSPACE_BIN_DIR or <repo>/bin)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "start-up timeout")
 	fs.Var(&streamspaceArgs, "streamspace-arg", "extra flag for streamspace-apiserver (repeatable)")
@@ -117,7 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "down":
 		return Down(dir, stdout)
 	case "status":
-		info, err := ReadInfo(dir)
+		info, err := devstack.ReadInfo(dir)
 		if err != nil {
 			return err
 		}
@@ -128,15 +80,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+func run(ctx context.Context, cfg devstack.Config, stdout io.Writer) error {
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	cfg.Log = stdout
-	stack, err := Start(ctx, cfg)
+	stack, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	PrintUsage(stdout, stack.info())
+	PrintUsage(stdout, stack.Info())
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "\nstopping…")
@@ -150,13 +102,13 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 
 // up starts `<this binary> run <flags>` in a session of its own, output in
 // logs/streamspace-dev.log, and waits until it reports ready.
-func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error {
-	p := newPaths(cfg.Dir, "", "")
-	if locked(p.lockFile) {
+func up(ctx context.Context, cfg devstack.Config, flags []string, stdout io.Writer) error {
+	p := layout.New(cfg.Dir, "", "")
+	if process.Locked(p.LockFile) {
 		if err := waitReadyFile(ctx, p, cfg.Timeout, nil); err != nil {
 			return err
 		}
-		info, err := ReadInfo(cfg.Dir)
+		info, err := devstack.ReadInfo(cfg.Dir)
 		if err != nil {
 			return err
 		}
@@ -164,8 +116,8 @@ func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error
 		PrintUsage(stdout, info)
 		return nil
 	}
-	_ = os.Remove(p.readyFile)
-	for _, d := range []string{p.logs, p.run} {
+	_ = os.Remove(p.ReadyFile)
+	for _, d := range []string{p.Logs, p.Run} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
@@ -174,7 +126,7 @@ func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	logPath := p.log("streamspace-dev")
+	logPath := p.Log("streamspace-dev")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -182,7 +134,7 @@ func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error
 	defer logFile.Close()
 	cmd := exec.Command(self, append([]string{"run", "--dir=" + cfg.Dir}, withoutDir(flags)...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = detachedAttr()
+	cmd.SysProcAttr = process.DetachedAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start streamspace-dev run: %w", err)
 	}
@@ -192,9 +144,9 @@ func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error
 	began := time.Now()
 	if err := waitReadyFile(ctx, p, cfg.Timeout+30*time.Second, exited); err != nil {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		return fmt.Errorf("%w; log %s:\n%s", err, logPath, tail(logPath, 15))
+		return fmt.Errorf("%w; log %s:\n%s", err, logPath, process.Tail(logPath, 15))
 	}
-	info, err := ReadInfo(cfg.Dir)
+	info, err := devstack.ReadInfo(cfg.Dir)
 	if err != nil {
 		return err
 	}
@@ -203,93 +155,69 @@ func up(ctx context.Context, cfg Config, flags []string, stdout io.Writer) error
 	return nil
 }
 
-func waitReadyFile(ctx context.Context, p paths, timeout time.Duration, exited <-chan error) error {
-	deadline := time.After(timeout)
-	for {
-		if _, err := os.Stat(p.readyFile); err == nil {
-			return nil
+func waitReadyFile(ctx context.Context, p layout.Layout, timeout time.Duration, exited <-chan error) error {
+	var exitErr error
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		if _, err := os.Stat(p.ReadyFile); err == nil {
+			return true, nil
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("streamspace-dev run exited before the stack was ready (%v)", err)
-		case <-deadline:
-			return fmt.Errorf("stack in %s not ready after %s", p.dir, timeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case exitErr = <-exited:
+			return false, fmt.Errorf("streamspace-dev run exited before the stack was ready (%v)", exitErr)
+		default:
+			return false, nil
 		}
+	})
+	switch {
+	case err == nil || exitErr != nil:
+		return err
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
+	return fmt.Errorf("stack in %s not ready after %s", p.Dir, timeout)
 }
 
 // Down stops the stack running in dir: it asks the owner to stop (SIGTERM)
 // and waits; then it stops whatever is still recorded in run/*.pid.
 func Down(dir string, stdout io.Writer) error {
-	p := newPaths(dir, "", "")
+	p := layout.New(dir, "", "")
 	logf := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
-	if locked(p.lockFile) {
-		pid, ok := readPid(p.ownerPidFile)
+	if process.Locked(p.LockFile) {
+		pid, ok := process.ReadPid(p.OwnerPidFile)
 		if !ok {
 			return fmt.Errorf("%s is locked but has no owner pid; is a stack still starting?", dir)
 		}
 		logf("stopping the stack in %s (pid %d)…", dir, pid)
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		deadline := time.Now().Add(2 * time.Minute)
-		for locked(p.lockFile) && time.Now().Before(deadline) {
-			time.Sleep(200 * time.Millisecond)
-		}
-		if locked(p.lockFile) {
+		if !waitFor(200*time.Millisecond, 2*time.Minute, func() bool { return !process.Locked(p.LockFile) }) {
 			logf("pid %d did not stop in time; killing it", pid)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		// Wait until the owner is gone from the process table too (its
 		// parent, usually init, reaps it), so `ps` right after shows nothing.
-		for deadline := time.Now().Add(10 * time.Second); alive(pid) && time.Now().Before(deadline); {
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitFor(100*time.Millisecond, 10*time.Second, func() bool { return !process.Alive(pid) })
 		logf("stopped")
 	} else {
 		logf("no stack running in %s", dir)
 	}
-	killStale(p.run, dir, logf)
-	_ = os.Remove(p.readyFile)
-	if left := processesUsing(dir); len(left) > 0 {
+	process.KillStale(p.Run, dir, logf)
+	_ = os.Remove(p.ReadyFile)
+	if left := devstack.Leftovers(dir); len(left) > 0 {
 		return fmt.Errorf("processes still using %s: %s", dir, strings.Join(left, "; "))
 	}
 	return nil
 }
 
-// processesUsing lists processes with dir in their command line (other than
-// this one), to prove that Down left nothing behind.
-func processesUsing(dir string) []string {
-	entries, _ := os.ReadDir("/proc")
-	var found []string
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || zombie(pid) {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) > 0 && isOurComponent(args[0]) && strings.Contains(string(cmdline), dir) {
-			found = append(found, fmt.Sprintf("%d %s", pid, strings.Join(args, " ")))
-		}
-	}
-	return found
-}
-
-func isOurComponent(argv0 string) bool {
-	switch strings.TrimSuffix(filepath.Base(argv0), ":") {
-	case "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "streamspace-apiserver", "postgres", "streamspace-dev", bridgeComponent, controllerComponent:
-		return true
-	}
-	return strings.HasPrefix(argv0, "postgres")
+// waitFor polls done every interval until it is true or timeout passes,
+// and reports whether it became true.
+func waitFor(interval, timeout time.Duration, done func() bool) bool {
+	return wait.PollUntilContextTimeout(context.Background(), interval, timeout, true, func(context.Context) (bool, error) {
+		return done(), nil
+	}) == nil
 }
 
 // PrintUsage prints what to try with a running stack.
-func PrintUsage(w io.Writer, info Info) {
+func PrintUsage(w io.Writer, info devstack.Info) {
 	rel := func(path string) string {
 		if wd, err := os.Getwd(); err == nil {
 			if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
@@ -311,7 +239,7 @@ func PrintUsage(w io.Writer, info Info) {
 		fmt.Fprintf(tw, "  streamspace-bridge\t%s (dashboard, WebSocket feeds, old REST API; also in %s)\n", info.BridgeURL, rel(filepath.Join(info.Dir, "bridge.url")))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nTry (kubectl %s matches the server):\n\n", KubeVersion)
+	fmt.Fprintf(w, "\nTry (kubectl %s matches the server):\n\n", devstack.KubeVersion)
 	fmt.Fprintf(w, "  export KUBECONFIG=%s PATH=%s:$PATH\n", rel(info.AdminKubeconfig), filepath.Dir(info.Kubectl))
 	fmt.Fprintf(w, "  kubectl get nodes\n")
 	if info.StreamspaceURL != "" {
@@ -335,7 +263,7 @@ func PrintUsage(w io.Writer, info Info) {
 		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/sessions    # the bridge, as alice\n",
 			rel(strings.TrimSuffix(kc, ".kubeconfig")+".token"), info.BridgeURL)
 		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" %s/metrics    # needs get on /metrics: alice gets 403\n",
-			rel(filepath.Join(filepath.Dir(kc), MetricsScraper+".token")), info.BridgeURL)
+			rel(filepath.Join(filepath.Dir(kc), devstack.MetricsScraper+".token")), info.BridgeURL)
 	}
 	if info.BridgeURL != "" {
 		// A Git push as GitHub signs it, for a TemplateRepository with that URL.

@@ -1,4 +1,6 @@
-package devstack
+// Package ports chooses the TCP ports of a dev stack's listeners on
+// loopback and keeps them stable across restarts of one state directory.
+package ports
 
 import (
 	"encoding/json"
@@ -8,10 +10,24 @@ import (
 	"strconv"
 )
 
-// resolvePorts fills the zero ports of want: the port this directory used
+// Ports of the stack's listeners. Zero means: reuse the port this Dir used
+// last time if it is still free, else pick a free one.
+type Ports struct {
+	Postgres          int `json:"postgres"`
+	Etcd              int `json:"etcd"`
+	EtcdPeer          int `json:"etcdPeer"`
+	KubeAPIServer     int `json:"kubeAPIServer"`
+	ControllerManager int `json:"controllerManager"`
+	Scheduler         int `json:"scheduler"`
+	Streamspace       int `json:"streamspace"`
+	Controller        int `json:"controller"` // streamspace-controller's /healthz and /metrics (HTTP on loopback)
+	Bridge            int `json:"bridge"`     // streamspace-bridge (HTTP on loopback)
+}
+
+// Resolve fills the zero ports of want: the port this directory used
 // last time (ports.json) when it is still free, so URLs stay stable across
 // restarts, else a free one. The result is saved for next time.
-func resolvePorts(path string, want Ports) (Ports, error) {
+func Resolve(path string, want Ports) (Ports, error) {
 	var last Ports
 	if data, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(data, &last)
@@ -31,7 +47,7 @@ func resolvePorts(path string, want Ports) (Ports, error) {
 			*p = prev
 		} else {
 			for {
-				free, err := freePort()
+				free, err := Free()
 				if err != nil {
 					return Ports{}, err
 				}
@@ -54,7 +70,8 @@ func (p *Ports) all() []*int {
 	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace, &p.Bridge, &p.Controller}
 }
 
-func freePort() (int, error) {
+// Free is a port no one listens on at the moment, on 127.0.0.1.
+func Free() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)

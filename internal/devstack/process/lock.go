@@ -1,18 +1,17 @@
-package devstack
+package process
 
 import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"syscall"
 )
 
-// acquireLock takes the exclusive lock of a state directory for the lifetime
+// Lock takes the exclusive lock of a state directory for the lifetime
 // of the owner, so two stacks never share one directory. The lock dies with
 // the owner, whatever ends it; the descriptor is close-on-exec, so children
 // do not inherit it.
-func acquireLock(path string) (*os.File, error) {
+func Lock(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
@@ -27,8 +26,8 @@ func acquireLock(path string) (*os.File, error) {
 	return f, nil
 }
 
-// locked reports whether some live process holds the lock of a state directory.
-func locked(path string) bool {
+// Locked reports whether some live process holds the lock of a state directory.
+func Locked(path string) bool {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return false
@@ -39,8 +38,4 @@ func locked(path string) bool {
 	}
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false
-}
-
-func writeOwnerPid(path string) error {
-	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
 }
