@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/clock"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
@@ -99,7 +100,7 @@ type Controller struct {
 func New(c manager.Context, opts Options) (*Controller, error) {
 	sessionInf := c.StreamInformers.Stream().V1alpha1().Sessions()
 	connInf := c.StreamInformers.Stream().V1alpha1().Connections()
-	if err := IndexBySession(connInf); err != nil {
+	if err := connectionindex.IndexBySession(connInf); err != nil {
 		return nil, err
 	}
 	newQueue := func(name string) workqueue.TypedRateLimitingInterface[string] {
@@ -300,7 +301,7 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	conns, err := OfSession(c.connInf, namespace, name)
+	conns, err := connectionindex.OfSession(c.connInf, namespace, name)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/connection"
+	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
@@ -85,7 +85,7 @@ type Controller struct {
 func New(c manager.Context, opts Options) (*Controller, error) {
 	sessionInf := c.StreamInformers.Stream().V1alpha1().Sessions()
 	connInf := c.StreamInformers.Stream().V1alpha1().Connections()
-	if err := connection.IndexBySession(connInf); err != nil {
+	if err := connectionindex.IndexBySession(connInf); err != nil {
 		return nil, err
 	}
 	ctrl := &Controller{
@@ -145,7 +145,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	conns, err := connection.OfSession(c.connInf, namespace, name)
+	conns, err := connectionindex.OfSession(c.connInf, namespace, name)
 	if err != nil {
 		return err
 	}

@@ -27,26 +27,17 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/gitcatalog"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	cataloglisters "github.com/streamspace/controlplane/pkg/generated/listers/catalog/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
-// Labels and annotations the controller reads and writes (see pkg/apis/catalog).
-const (
-	SyncRequestedAnnotation = catalog.SyncRequestedAnnotation
-	RepositoryLabel         = catalog.RepositoryLabel
-	CategoryLabel           = catalog.CategoryLabel
-	TagLabelPrefix          = catalog.TagLabelPrefix
-	SourceLabel             = catalog.SourceLabel
-
-	// ControllerName names the controller in Events and logs.
-	ControllerName = "repository-controller"
-)
+// ControllerName names the controller in Events and logs.
+const ControllerName = "repository-controller"
 
 // Config is what the controller needs.
 type Config struct {
@@ -163,7 +154,7 @@ func (c *Controller) repositoryAdded(r *catalogv1alpha1.TemplateRepository) {
 // repositoryUpdated syncs when the spec changed or a sync was requested;
 // the controller's own status writes do not trigger one.
 func (c *Controller) repositoryUpdated(old, r *catalogv1alpha1.TemplateRepository) {
-	if old.Generation != r.Generation || old.Annotations[SyncRequestedAnnotation] != r.Annotations[SyncRequestedAnnotation] {
+	if old.Generation != r.Generation || old.Annotations[catalog.SyncRequestedAnnotation] != r.Annotations[catalog.SyncRequestedAnnotation] {
 		c.repoQueue.Add(r.Name)
 	}
 }
@@ -174,7 +165,7 @@ func (c *Controller) nextSyncDue(r *catalogv1alpha1.TemplateRepository) time.Dur
 	if st.Phase != catalogv1alpha1.RepositoryPhaseReady || st.ObservedGeneration != r.Generation || st.LastSyncTime == nil {
 		return 0
 	}
-	if requested, ok := r.Annotations[SyncRequestedAnnotation]; ok {
+	if requested, ok := r.Annotations[catalog.SyncRequestedAnnotation]; ok {
 		at, err := time.Parse(time.RFC3339, requested)
 		if err != nil || at.After(st.LastSyncTime.Time) {
 			return 0
@@ -198,7 +189,7 @@ func syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
 // longer holds what the sync wrote (edited by hand): the sync restores it.
 // The controller's own writes (and status updates) keep the content hash true.
 func (c *Controller) catalogTemplateUpdated(ct *catalogv1alpha1.CatalogTemplate) {
-	if ct.Annotations[ContentHashAnnotation] != contentHash(ct) && ct.Spec.Repository != "" {
+	if ct.Annotations[catalog.ContentHashAnnotation] != contentHash(ct) && ct.Spec.Repository != "" {
 		klog.V(2).InfoS("catalog template changed by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
 		c.repoQueue.Add(ct.Spec.Repository)
 	}
@@ -228,7 +219,7 @@ func (c *Controller) templateChanged(old, obj any) {
 			o = d.Obj
 		}
 		if t, ok := o.(*streamv1alpha1.Template); ok {
-			if source := t.Labels[SourceLabel]; source != "" {
+			if source := t.Labels[catalog.SourceLabel]; source != "" {
 				c.countQueue.Add(source)
 			}
 		}

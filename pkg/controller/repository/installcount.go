@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 )
 
 // syncInstallCount sets status.installCount of a CatalogTemplate to the
@@ -20,7 +22,7 @@ func (c *Controller) syncInstallCount(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	installed, err := c.templates.List(labels.SelectorFromSet(labels.Set{SourceLabel: name}))
+	installed, err := c.templates.List(labels.SelectorFromSet(labels.Set{catalog.SourceLabel: name}))
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
-	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
+	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -181,7 +181,7 @@ func (c *Controller) enqueueChildOwner(obj any) {
 	if err != nil {
 		return
 	}
-	if name := m.GetAnnotations()[SessionNameAnnotation]; name != "" {
+	if name := m.GetAnnotations()[stream.SessionNameAnnotation]; name != "" {
 		c.queue.Add(m.GetNamespace() + "/" + name)
 	}
 }
@@ -298,14 +298,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 func (c *Controller) failForbiddenWorkload(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time, refused error) error {
 	msg := fmt.Sprintf("streamspace-controller may not create this session's workload in namespace %s (an admin enables a namespace with the label %s=%s): %v",
 		cached.Namespace, stream.SessionsNamespaceLabel, stream.SessionsNamespaceEnabled, refused)
-	failedBefore := cached.Status.Phase == streamv1alpha1.SessionPhaseFailed && cached.Status.Reason == ReasonWorkloadForbidden
-	setFailed(status, cached.Generation, now, ConditionDeploymentReady, ReasonWorkloadForbidden, msg)
+	failedBefore := cached.Status.Phase == streamv1alpha1.SessionPhaseFailed && cached.Status.Reason == stream.SessionReasonWorkloadForbidden
+	setFailed(status, cached.Generation, now, stream.SessionConditionDeploymentReady, stream.SessionReasonWorkloadForbidden, msg)
 	status.ObservedGeneration = cached.Generation
 	if _, err := c.patchStatus(ctx, cached, status); err != nil {
 		return err
 	}
 	if !failedBefore {
-		c.recorder.Event(cached, corev1.EventTypeWarning, ReasonWorkloadForbidden, msg)
+		c.recorder.Event(cached, corev1.EventTypeWarning, stream.SessionReasonWorkloadForbidden, msg)
 	}
 	return refused
 }
@@ -325,7 +325,7 @@ func (c *Controller) terminateForMaxDuration(ctx context.Context, s *streamv1alp
 	}
 	ran := now.Sub(s.CreationTimestamp.Time).Round(time.Second)
 	klog.InfoS("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
-	c.recorder.Eventf(s, "Normal", ReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
+	c.recorder.Eventf(s, "Normal", stream.SessionReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
 		ran, s.Spec.MaxSessionDuration.Duration)
 	metrics.MaxDurationTerminations.Inc()
 	return nil
@@ -338,18 +338,18 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	tpl, err := c.templates.Templates(s.Namespace).Get(s.Spec.Template)
 	if apierrors.IsNotFound(err) {
 		msg := fmt.Sprintf("template %q does not exist in namespace %s", s.Spec.Template, s.Namespace)
-		setFailed(status, gen, now, ConditionTemplateResolved, ReasonTemplateNotFound, msg)
+		setFailed(status, gen, now, stream.SessionConditionTemplateResolved, stream.SessionReasonTemplateNotFound, msg)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if problems := templatevalidation.Check(tpl); len(problems) > 0 {
+	if problems := templatecheck.Check(tpl); len(problems) > 0 {
 		msg := fmt.Sprintf("template %q is invalid: %s", tpl.Name, problems.ToAggregate().Error())
-		setFailed(status, gen, now, ConditionTemplateResolved, ReasonTemplateInvalid, msg)
+		setFailed(status, gen, now, stream.SessionConditionTemplateResolved, stream.SessionReasonTemplateInvalid, msg)
 		return nil
 	}
-	setCondition(status, gen, now, ConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
+	setCondition(status, gen, now, stream.SessionConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
 
 	if usesHome(s) {
 		claim, err := c.ensureHomeClaim(ctx, s)
@@ -358,28 +358,28 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 		}
 		bound := claim != nil && claim.Status.Phase == "Bound"
 		msg := fmt.Sprintf("claim %s is %s", naming.HomeClaimName(s.Spec.User), claimPhase(claim))
-		setCondition(status, gen, now, ConditionPVCBound, bound, map[bool]string{true: "Bound", false: "NotBound"}[bound], msg)
+		setCondition(status, gen, now, stream.SessionConditionPVCBound, bound, map[bool]string{true: "Bound", false: "NotBound"}[bound], msg)
 	} else {
-		removeCondition(status, ConditionPVCBound)
+		removeCondition(status, stream.SessionConditionPVCBound)
 	}
 
 	deployment, err := c.ensureDeployment(ctx, s, tpl)
 	var conflict *nameConflictError
 	if asConflict(err, &conflict) {
-		setFailed(status, gen, now, ConditionDeploymentReady, ReasonNameConflict, conflict.Error())
+		setFailed(status, gen, now, stream.SessionConditionDeploymentReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	if err := c.ensureService(ctx, s, tpl); asConflict(err, &conflict) {
-		setFailed(status, gen, now, ConditionReady, ReasonNameConflict, conflict.Error())
+		setFailed(status, gen, now, stream.SessionConditionReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
 	} else if err != nil {
 		return err
 	}
 	if err := c.ensureIngress(ctx, s, tpl); asConflict(err, &conflict) {
-		setFailed(status, gen, now, ConditionReady, ReasonNameConflict, conflict.Error())
+		setFailed(status, gen, now, stream.SessionConditionReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
 	} else if err != nil {
 		return err
@@ -392,7 +392,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	}
 	ready := deployment.Status.ReadyReplicas
 	depReady := ready == want && (want > 0 || deployment.Status.Replicas == 0)
-	setCondition(status, gen, now, ConditionDeploymentReady, depReady, map[bool]string{true: "ReplicasReady", false: "ReplicasNotReady"}[depReady],
+	setCondition(status, gen, now, stream.SessionConditionDeploymentReady, depReady, map[bool]string{true: "ReplicasReady", false: "ReplicasNotReady"}[depReady],
 		fmt.Sprintf("deployment %s: %d of %d replicas ready", deployment.Name, ready, want))
 
 	pods, err := c.podsOf(s)
@@ -403,17 +403,17 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	if status.Phase == streamv1alpha1.SessionPhaseRunning && !depReady {
 		// The pod is ready before its Deployment counts it: Running waits
 		// for both, so Running never shows beside DeploymentReady=False.
-		status.Phase, status.Reason = streamv1alpha1.SessionPhasePending, ReasonStarting
+		status.Phase, status.Reason = streamv1alpha1.SessionPhasePending, stream.SessionReasonStarting
 		status.Message = fmt.Sprintf("pod %s is ready; waiting for deployment %s to count it", status.PodName, deployment.Name)
 	}
-	setCondition(status, gen, now, ConditionReady, status.Phase == streamv1alpha1.SessionPhaseRunning, status.Reason, status.Message)
+	setCondition(status, gen, now, stream.SessionConditionReady, status.Phase == streamv1alpha1.SessionPhaseRunning, status.Reason, status.Message)
 	return nil
 }
 
 func setFailed(status *streamv1alpha1.SessionStatus, gen int64, now time.Time, condition, reason, msg string) {
 	status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseFailed, reason, msg
 	setCondition(status, gen, now, condition, false, reason, msg)
-	setCondition(status, gen, now, ConditionReady, false, reason, msg)
+	setCondition(status, gen, now, stream.SessionConditionReady, false, reason, msg)
 }
 
 func removeCondition(status *streamv1alpha1.SessionStatus, typ string) {
@@ -463,22 +463,22 @@ func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Sessi
 		return err
 	}
 	gen := s.Generation
-	reason := ReasonTerminated
+	reason := stream.SessionReasonTerminated
 	why := "terminated on request"
 	if deadline, ok := MaxDurationDeadline(s); ok && !now.Before(deadline) {
-		reason, why = ReasonMaxDuration, fmt.Sprintf("terminated after its maxSessionDuration of %s", s.Spec.MaxSessionDuration.Duration)
+		reason, why = stream.SessionReasonMaxDuration, fmt.Sprintf("terminated after its maxSessionDuration of %s", s.Spec.MaxSessionDuration.Duration)
 	}
 	if remaining > 0 || len(pods) > 0 {
 		if status.Phase == "" || status.Phase == streamv1alpha1.SessionPhaseTerminated {
 			status.Phase = streamv1alpha1.SessionPhasePending
 		}
-		status.Reason, status.Message = ReasonTerminating, why+"; removing its workload"
+		status.Reason, status.Message = stream.SessionReasonTerminating, why+"; removing its workload"
 	} else {
 		status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseTerminated, reason, why+"; workload removed, home kept"
 		status.PodName, status.URL = "", ""
 	}
-	setCondition(status, gen, now, ConditionDeploymentReady, false, "Deleted", "the session is terminated")
-	setCondition(status, gen, now, ConditionReady, false, status.Reason, status.Message)
+	setCondition(status, gen, now, stream.SessionConditionDeploymentReady, false, "Deleted", "the session is terminated")
+	setCondition(status, gen, now, stream.SessionConditionReady, false, status.Reason, status.Message)
 	return nil
 }
 
@@ -489,7 +489,7 @@ func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1a
 		return
 	}
 	kind := "Normal"
-	if next.Phase == streamv1alpha1.SessionPhaseFailed || next.Reason == ReasonUnschedulable {
+	if next.Phase == streamv1alpha1.SessionPhaseFailed || next.Reason == stream.SessionReasonUnschedulable {
 		kind = "Warning"
 	}
 	klog.InfoS("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)

@@ -54,7 +54,7 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 		},
 		Spec: streamv1alpha1.SessionSpec{User: "alice", Template: "firefox", State: streamv1alpha1.SessionStateRunning, PersistentHome: &home},
 		Status: streamv1alpha1.SessionStatus{
-			Phase: streamv1alpha1.SessionPhasePending, Reason: ReasonStarting, Message: "waiting for the session's pod to be created",
+			Phase: streamv1alpha1.SessionPhasePending, Reason: stream.SessionReasonStarting, Message: "waiting for the session's pod to be created",
 		},
 	}
 	deployment := desiredDeployment(stale, tpl)
@@ -63,7 +63,7 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "woken-abc", Namespace: "alice", Labels: sessionLabels(stale),
-			Annotations: map[string]string{SessionNameAnnotation: stale.Name}, CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Second)),
+			Annotations: map[string]string{stream.SessionNameAnnotation: stale.Name}, CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Second)),
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
 	}
@@ -146,8 +146,8 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 	for e := range recorder.Events {
 		reasons[strings.Fields(e)[1]]++
 	}
-	if reasons[ReasonPodReady] != 1 || reasons[ReasonWoke] != 1 {
-		t.Errorf("events by reason %v, want one %s and one %s", reasons, ReasonPodReady, ReasonWoke)
+	if reasons[stream.SessionReasonPodReady] != 1 || reasons[ReasonWoke] != 1 {
+		t.Errorf("events by reason %v, want one %s and one %s", reasons, stream.SessionReasonPodReady, ReasonWoke)
 	}
 }
 

@@ -18,8 +18,10 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -27,9 +29,6 @@ import (
 
 // Name is the controller's name in --controllers.
 const Name = "templatevalidation"
-
-// ConditionValid is the condition type the controller sets.
-const ConditionValid = "Valid"
 
 // Registration registers the controller; it has no flags.
 func Registration() manager.Registration {
@@ -93,9 +92,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	status := t.Status.DeepCopy()
-	problems := Check(t)
+	problems := templatecheck.Check(t)
 	status.Valid = len(problems) == 0
-	cond := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: "Valid",
+	cond := metav1.Condition{Type: stream.TemplateConditionValid, Status: metav1.ConditionTrue, Reason: "Valid",
 		Message: "sessions can start from this template", ObservedGeneration: t.Generation, LastTransitionTime: metav1.NewTime(c.clock.Now())}
 	status.Message = "valid"
 	if !status.Valid {

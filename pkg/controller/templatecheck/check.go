@@ -1,4 +1,7 @@
-package templatevalidation
+// Package templatecheck says what would stop a session of a Template from
+// running: the API's validation, run again on stored templates, and checks
+// that only matter at run time.
+package templatecheck
 
 import (
 	"fmt"
