@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
@@ -28,8 +27,9 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -310,12 +310,14 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	c.mu.Unlock()
 
 	next := Counters(s.Status, conns, c.clock.Now(), disconnectedAt, sawDisconnect, c.activityResolution())
-	patch, changed, err := statuspatch.Status(s.Status, next, "activeConnections", "lastConnection", "lastDisconnect", "lastActivity")
+	desired := statusApply(&next)
+	changed, err := statusapply.Changed(statusApply(&s.Status), desired)
 	if err != nil {
 		return err
 	}
 	if changed {
-		if _, err := c.stream.StreamV1alpha1().Sessions(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		apply := streamapply.Session(name, namespace).WithStatus(desired)
+		if _, err := c.stream.StreamV1alpha1().Sessions(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
@@ -324,6 +326,25 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	}
 	c.forgetDisconnect(key, disconnectedAt)
 	return nil
+}
+
+// fieldManager owns the connection counters of a session's status:
+// activeConnections, lastConnection, lastDisconnect and lastActivity.
+const fieldManager = "connection-controller"
+
+// statusApply is the apply configuration of the connection counters.
+func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
+	a := streamapply.SessionStatus().WithActiveConnections(st.ActiveConnections)
+	if st.LastConnection != nil {
+		a.WithLastConnection(*st.LastConnection)
+	}
+	if st.LastDisconnect != nil {
+		a.WithLastDisconnect(*st.LastDisconnect)
+	}
+	if st.LastActivity != nil {
+		a.WithLastActivity(*st.LastActivity)
+	}
+	return a
 }
 
 // forgetDisconnect drops a recorded disconnect once written, unless a newer

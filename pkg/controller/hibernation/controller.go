@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -25,8 +24,9 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -164,14 +164,29 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		next.HibernateAt = &mt
 		c.queue.AddAfter(key, at.Sub(now))
 	}
-	patch, changed, err := statuspatch.Status(cached.Status, next, "hibernateAt")
+	desired := statusApply(next)
+	changed, err := statusapply.Changed(statusApply(&cached.Status), desired)
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil && !apierrors.IsNotFound(err) {
+	apply := streamapply.Session(name, namespace).WithStatus(desired)
+	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("update hibernateAt of session %s: %w", key, err)
 	}
 	return nil
+}
+
+// fieldManager owns status.hibernateAt.
+const fieldManager = "hibernation-controller"
+
+// statusApply is the apply configuration of status.hibernateAt: without
+// one, applying it removes the field.
+func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
+	a := streamapply.SessionStatus()
+	if st.HibernateAt != nil {
+		a.WithHibernateAt(*st.HibernateAt)
+	}
+	return a
 }
 
 // hibernate scales an idle session to zero. The update carries the cached

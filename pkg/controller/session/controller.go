@@ -6,6 +6,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -34,9 +35,10 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
 	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
 )
@@ -279,7 +281,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	status.ObservedGeneration = s.Generation
-	written, err := c.patchStatus(ctx, cached, status)
+	written, err := c.applyStatus(ctx, cached, status)
 	if err != nil {
 		return err
 	}
@@ -301,7 +303,7 @@ func (c *Controller) failForbiddenWorkload(ctx context.Context, cached *streamv1
 	failedBefore := cached.Status.Phase == streamv1alpha1.SessionPhaseFailed && cached.Status.Reason == stream.SessionReasonWorkloadForbidden
 	setFailed(status, cached.Generation, now, stream.SessionConditionDeploymentReady, stream.SessionReasonWorkloadForbidden, msg)
 	status.ObservedGeneration = cached.Generation
-	if _, err := c.patchStatus(ctx, cached, status); err != nil {
+	if _, err := c.applyStatus(ctx, cached, status); err != nil {
 		return err
 	}
 	if !failedBefore {
@@ -500,27 +502,51 @@ func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus)
 	return s.Status.Phase != next.Phase || s.Status.Reason != next.Reason
 }
 
-// statusFields are the status fields this controller owns.
-var statusFields = []string{"phase", "reason", "message", "podName", "url", "conditions", "observedGeneration"}
+// fieldManager owns the status fields this controller applies: phase,
+// reason, message, podName, url, conditions and observedGeneration.
+const fieldManager = "session-controller"
 
-// patchStatus writes the fields this controller owns and returns the
-// session as stored afterwards (cached when nothing changed). A phase
-// transition is written only onto the resourceVersion it was computed
-// from: when the cache is behind, the write answers 409 Conflict and the
-// session is looked at again.
-func (c *Controller) patchStatus(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus) (*streamv1alpha1.Session, error) {
-	var patch []byte
-	var changed bool
-	var err error
-	if phaseChanged(cached, status) {
-		patch, changed, err = statuspatch.StatusAt(cached.ResourceVersion, cached.Status, status, statusFields...)
-	} else {
-		patch, changed, err = statuspatch.Status(cached.Status, status, statusFields...)
+// statusApply is the apply configuration of the status fields this
+// controller owns; an empty field is left out, so applying it removes it.
+func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
+	a := streamapply.SessionStatus().WithConditions(statusapply.Conditions(st.Conditions)...)
+	if st.Phase != "" {
+		a.WithPhase(st.Phase)
 	}
+	if st.Reason != "" {
+		a.WithReason(st.Reason)
+	}
+	if st.Message != "" {
+		a.WithMessage(st.Message)
+	}
+	if st.PodName != "" {
+		a.WithPodName(st.PodName)
+	}
+	if st.URL != "" {
+		a.WithURL(st.URL)
+	}
+	if st.ObservedGeneration != 0 {
+		a.WithObservedGeneration(st.ObservedGeneration)
+	}
+	return a
+}
+
+// applyStatus writes the fields this controller owns and returns the
+// session as stored afterwards (cached when nothing changed). A phase
+// transition is applied only onto the resourceVersion it was computed
+// from: when the cache is behind, the apply answers 409 Conflict and the
+// session is looked at again.
+func (c *Controller) applyStatus(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus) (*streamv1alpha1.Session, error) {
+	desired := statusApply(status)
+	changed, err := statusapply.Changed(statusApply(&cached.Status), desired)
 	if err != nil || !changed {
 		return cached, err
 	}
-	written, err := c.stream.StreamV1alpha1().Sessions(cached.Namespace).Patch(ctx, cached.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	apply := streamapply.Session(cached.Name, cached.Namespace).WithStatus(desired)
+	if phaseChanged(cached, status) {
+		apply.WithResourceVersion(cached.ResourceVersion)
+	}
+	written, err := c.stream.StreamV1alpha1().Sessions(cached.Namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager))
 	if err != nil {
 		return nil, fmt.Errorf("update status of session %s/%s: %w", cached.Namespace, cached.Name, err)
 	}
@@ -541,9 +567,12 @@ func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session,
 	if !running && s.Spec.State == streamv1alpha1.SessionStateRunning {
 		return nil
 	}
-	patch, err := statuspatch.AnnotationsAt(s.ResourceVersion, map[string]*string{stream.WokenAtAnnotation: nil})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": s.ResourceVersion,
+		"annotations":     map[string]any{stream.WokenAtAnnotation: nil},
+	}})
 	if err != nil {
-		return err
+		return fmt.Errorf("encode the removal of the wake mark: %w", err)
 	}
 	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		if apierrors.IsNotFound(err) {

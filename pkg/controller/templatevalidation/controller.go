@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -19,10 +18,12 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
 	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
 )
@@ -107,11 +108,13 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	meta.SetStatusCondition(&status.Conditions, cond)
 	status.ObservedGeneration = t.Generation
 
-	patch, changed, err := statuspatch.Status(t.Status, status, "valid", "message", "conditions", "observedGeneration")
+	desired := statusApply(status)
+	changed, err := statusapply.Changed(statusApply(&t.Status), desired)
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := c.stream.StreamV1alpha1().Templates(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	apply := streamapply.Template(name, namespace).WithStatus(desired)
+	if _, err := c.stream.StreamV1alpha1().Templates(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil {
 		return fmt.Errorf("update status of template %s: %w", key, err)
 	}
 	if t.Status.Valid != status.Valid || t.Status.ObservedGeneration == 0 {
@@ -121,4 +124,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		}
 	}
 	return nil
+}
+
+// fieldManager owns a Template's status: valid, message, conditions and
+// observedGeneration.
+const fieldManager = "templatevalidation-controller"
+
+// statusApply is the apply configuration of a Template's status.
+func statusApply(st *streamv1alpha1.TemplateStatus) *streamapply.TemplateStatusApplyConfiguration {
+	a := streamapply.TemplateStatus().WithValid(st.Valid).WithConditions(statusapply.Conditions(st.Conditions)...)
+	if st.Message != "" {
+		a.WithMessage(st.Message)
+	}
+	if st.ObservedGeneration != 0 {
+		a.WithObservedGeneration(st.ObservedGeneration)
+	}
+	return a
 }
