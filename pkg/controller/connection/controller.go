@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -250,7 +251,7 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 	metrics.StaleConnectionsRemoved.Inc()
 	klog.InfoS("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
 	if s, err := c.sessions.Sessions(namespace).Get(conn.Spec.Session); err == nil {
-		c.recorder.Eventf(s, "Normal", ReasonStaleConnectionRemoved,
+		c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonStaleConnectionRemoved,
 			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.opts.StaleTimeout)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -204,7 +205,7 @@ func (c *Controller) hibernate(ctx context.Context, s *streamv1alpha1.Session, n
 	}
 	metrics.Hibernations.WithLabelValues("idle").Inc()
 	klog.InfoS("hibernated idle session", "session", klog.KObj(s), "idleFor", idleFor, "idleTimeout", idle)
-	c.recorder.Eventf(s, "Normal", ReasonIdleHibernation, "Hibernating: no connection for %s (idleTimeout %s)", idleFor, idle)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonIdleHibernation, "Hibernating: no connection for %s (idleTimeout %s)", idleFor, idle)
 	return nil
 }
 
@@ -222,6 +223,6 @@ func (c *Controller) wake(ctx context.Context, s *streamv1alpha1.Session, by *st
 		return fmt.Errorf("wake session %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	klog.InfoS("woke hibernated session", "session", klog.KObj(s), "connection", by.Name, "user", by.Spec.User)
-	c.recorder.Eventf(s, "Normal", ReasonWaking, "Starting: connection %s of %s attached to the hibernated session", by.Name, by.Spec.User)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonWaking, "Starting: connection %s of %s attached to the hibernated session", by.Name, by.Spec.User)
 	return nil
 }

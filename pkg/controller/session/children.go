@@ -43,13 +43,13 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, s *streamv1alpha1.Sess
 	if err != nil {
 		return nil, fmt.Errorf("create home claim %s/%s: %w", s.Namespace, name, err)
 	}
-	c.recorder.Eventf(s, "Normal", "HomeClaimCreated", "Created PersistentVolumeClaim %s for the home of %s", name, s.Spec.User)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, "HomeClaimCreated", "Created PersistentVolumeClaim %s for the home of %s", name, s.Spec.User)
 	return claim, nil
 }
 
 func claimPhase(claim *corev1.PersistentVolumeClaim) string {
 	if claim == nil || claim.Status.Phase == "" {
-		return "Pending"
+		return string(corev1.ClaimPending)
 	}
 	return string(claim.Status.Phase)
 }
@@ -76,7 +76,7 @@ func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Ses
 		if err != nil {
 			return nil, fmt.Errorf("create deployment %s/%s: %w", s.Namespace, desired.Name, err)
 		}
-		c.recorder.Eventf(s, "Normal", "DeploymentCreated", "Created Deployment %s", desired.Name)
+		c.recorder.Eventf(s, corev1.EventTypeNormal, "DeploymentCreated", "Created Deployment %s", desired.Name)
 		return created, nil
 	}
 	if err != nil {
@@ -100,7 +100,7 @@ func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Ses
 		return nil, fmt.Errorf("update deployment %s/%s: %w", s.Namespace, desired.Name, err)
 	}
 	if !sameReplicas {
-		c.recorder.Eventf(s, "Normal", "Scaled", "Scaled Deployment %s to %d", desired.Name, *desired.Spec.Replicas)
+		c.recorder.Eventf(s, corev1.EventTypeNormal, "Scaled", "Scaled Deployment %s to %d", desired.Name, *desired.Spec.Replicas)
 	}
 	return updated, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -276,7 +277,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			return c.failForbiddenWorkload(ctx, cached, status, now, err)
 		}
 		if !apierrors.IsConflict(err) {
-			c.recorder.Eventf(s, "Warning", ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
+			c.recorder.Eventf(s, corev1.EventTypeWarning, ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
 		}
 		return err
 	}
@@ -327,7 +328,7 @@ func (c *Controller) terminateForMaxDuration(ctx context.Context, s *streamv1alp
 	}
 	ran := now.Sub(s.CreationTimestamp.Time).Round(time.Second)
 	klog.InfoS("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
-	c.recorder.Eventf(s, "Normal", stream.SessionReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
+	c.recorder.Eventf(s, corev1.EventTypeNormal, stream.SessionReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
 		ran, s.Spec.MaxSessionDuration.Duration)
 	metrics.MaxDurationTerminations.Inc()
 	return nil
@@ -358,11 +359,11 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 		if err != nil {
 			return err
 		}
-		bound := claim != nil && claim.Status.Phase == "Bound"
+		bound := claim != nil && claim.Status.Phase == corev1.ClaimBound
 		msg := fmt.Sprintf("claim %s is %s", naming.HomeClaimName(s.Spec.User), claimPhase(claim))
-		setCondition(status, gen, now, stream.SessionConditionPVCBound, bound, map[bool]string{true: "Bound", false: "NotBound"}[bound], msg)
+		setCondition(status, gen, now, stream.SessionConditionPVCBound, bound, map[bool]string{true: string(corev1.ClaimBound), false: "NotBound"}[bound], msg)
 	} else {
-		removeCondition(status, stream.SessionConditionPVCBound)
+		meta.RemoveStatusCondition(&status.Conditions, stream.SessionConditionPVCBound)
 	}
 
 	deployment, err := c.ensureDeployment(ctx, s, tpl)
@@ -416,16 +417,6 @@ func setFailed(status *streamv1alpha1.SessionStatus, gen int64, now time.Time, c
 	status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseFailed, reason, msg
 	setCondition(status, gen, now, condition, false, reason, msg)
 	setCondition(status, gen, now, stream.SessionConditionReady, false, reason, msg)
-}
-
-func removeCondition(status *streamv1alpha1.SessionStatus, typ string) {
-	out := status.Conditions[:0]
-	for _, c := range status.Conditions {
-		if c.Type != typ {
-			out = append(out, c)
-		}
-	}
-	status.Conditions = out
 }
 
 // removeWorkload deletes the Deployment, Service and Ingress of a
@@ -490,9 +481,9 @@ func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1a
 	if !phaseChanged(s, next) {
 		return
 	}
-	kind := "Normal"
+	kind := corev1.EventTypeNormal
 	if next.Phase == streamv1alpha1.SessionPhaseFailed || next.Reason == stream.SessionReasonUnschedulable {
-		kind = "Warning"
+		kind = corev1.EventTypeWarning
 	}
 	klog.InfoS("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)
 	c.recorder.Eventf(s, kind, next.Reason, "%s: %s", next.Phase, next.Message)
@@ -592,6 +583,6 @@ func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session,
 	metrics.Wakes.Inc()
 	metrics.WakeDuration.Observe(took.Seconds())
 	klog.InfoS("woken session is running", "session", klog.KObj(s), "took", took)
-	c.recorder.Eventf(s, "Normal", ReasonWoke, "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
+	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonWoke, "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
 	return nil
 }

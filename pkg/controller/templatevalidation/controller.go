@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -120,7 +121,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if t.Status.Valid != status.Valid || t.Status.ObservedGeneration == 0 {
 		klog.InfoS("validated template", "template", klog.KObj(t), "valid", status.Valid, "message", status.Message)
 		if !status.Valid {
-			c.recorder.Eventf(t, "Warning", "Invalid", "Template is invalid: %s", status.Message)
+			c.recorder.Eventf(t, corev1.EventTypeWarning, "Invalid", "Template is invalid: %s", status.Message)
 		}
 	}
 	return nil
