@@ -164,10 +164,10 @@ func (c *Controller) connectionDeleted(obj any) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.connQueue.ShutDown()
 	defer c.sessionQueue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.connQueue, "reap stale connection", c.reapIfStale)
@@ -227,7 +227,7 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		c.mu.Lock()
 		c.outageNoticed, c.reachableSince = false, now
 		c.mu.Unlock()
-		klog.InfoS("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.opts.StaleTimeout)
+		klog.FromContext(ctx).Info("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.opts.StaleTimeout)
 		c.connQueue.AddAfter(key, c.opts.StaleTimeout)
 		return nil
 	}
@@ -249,7 +249,7 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		return fmt.Errorf("delete stale connection %s: %w", key, err)
 	}
 	metrics.StaleConnectionsRemoved.Inc()
-	klog.InfoS("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
+	klog.FromContext(ctx).Info("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
 	if s, err := c.sessions.Sessions(namespace).Get(conn.Spec.Session); err == nil {
 		c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonStaleConnectionRemoved,
 			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.opts.StaleTimeout)

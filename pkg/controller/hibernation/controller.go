@@ -124,9 +124,9 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.queue, "sync hibernation", c.sync)
@@ -204,7 +204,7 @@ func (c *Controller) hibernate(ctx context.Context, s *streamv1alpha1.Session, n
 		return fmt.Errorf("hibernate idle session %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	metrics.Hibernations.WithLabelValues("idle").Inc()
-	klog.InfoS("hibernated idle session", "session", klog.KObj(s), "idleFor", idleFor, "idleTimeout", idle)
+	klog.FromContext(ctx).Info("hibernated idle session", "session", klog.KObj(s), "idleFor", idleFor, "idleTimeout", idle)
 	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonIdleHibernation, "Hibernating: no connection for %s (idleTimeout %s)", idleFor, idle)
 	return nil
 }
@@ -222,7 +222,7 @@ func (c *Controller) wake(ctx context.Context, s *streamv1alpha1.Session, by *st
 		}
 		return fmt.Errorf("wake session %s/%s: %w", s.Namespace, s.Name, err)
 	}
-	klog.InfoS("woke hibernated session", "session", klog.KObj(s), "connection", by.Name, "user", by.Spec.User)
+	klog.FromContext(ctx).Info("woke hibernated session", "session", klog.KObj(s), "connection", by.Name, "user", by.Spec.User)
 	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonWaking, "Starting: connection %s of %s attached to the hibernated session", by.Name, by.Spec.User)
 	return nil
 }

@@ -49,6 +49,8 @@ type Config struct {
 	Clock clock.Clock
 	// Recorder records Events; nil means the controller records them itself.
 	Recorder record.EventRecorder
+	// Logger logs what the informer event handlers notice.
+	Logger klog.Logger
 }
 
 // Controller syncs TemplateRepositories into CatalogTemplates.
@@ -60,6 +62,7 @@ type Controller struct {
 	fetcher    *gitcatalog.Fetcher
 	recorder   record.EventRecorder
 	broadcast  record.EventBroadcaster
+	logger     klog.Logger
 
 	repositories     cataloglisters.TemplateRepositoryLister
 	catalogTemplates cataloglisters.CatalogTemplateLister
@@ -91,6 +94,7 @@ func New(cfg Config) (*Controller, error) {
 
 	c := &Controller{
 		client:           cfg.Client,
+		logger:           cfg.Logger,
 		kubeClient:       cfg.KubeClient,
 		opts:             cfg.Options,
 		clock:            cfg.Clock,
@@ -190,7 +194,7 @@ func syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
 // The controller's own writes (and status updates) keep the content hash true.
 func (c *Controller) catalogTemplateUpdated(ct *catalogv1alpha1.CatalogTemplate) {
 	if ct.Annotations[catalog.ContentHashAnnotation] != contentHash(ct) && ct.Spec.Repository != "" {
-		klog.V(2).InfoS("catalog template changed by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
+		c.logger.V(2).Info("catalog template changed by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
 		c.repoQueue.Add(ct.Spec.Repository)
 	}
 }
@@ -209,7 +213,7 @@ func (c *Controller) catalogTemplateDeleted(obj any) {
 	if _, pruned := c.pruning.LoadAndDelete(ct.Name); pruned || ct.Spec.Repository == "" {
 		return
 	}
-	klog.V(2).InfoS("catalog template deleted by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
+	c.logger.V(2).Info("catalog template deleted by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
 	c.repoQueue.Add(ct.Spec.Repository)
 }
 
@@ -228,7 +232,7 @@ func (c *Controller) templateChanged(old, obj any) {
 
 // Run syncs with workers goroutines until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.repoQueue.ShutDown()
 	defer c.countQueue.ShutDown()
 
@@ -238,13 +242,14 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		defer c.broadcast.Shutdown()
 	}
 
-	klog.InfoS("starting controller", "controller", ControllerName, "workers", workers, "workDir", c.opts.WorkDir)
-	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced...) {
+	logger := klog.FromContext(ctx)
+	logger.Info("starting controller", "controller", ControllerName, "workers", workers, "workDir", c.opts.WorkDir)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", ControllerName)
 	}
 	worker.Start(ctx, workers, c.repoQueue, "sync repository", c.syncRepository)
 	worker.Start(ctx, 1, c.countQueue, "count installs", c.syncInstallCount)
 	<-ctx.Done()
-	klog.InfoS("stopping controller", "controller", ControllerName)
+	logger.Info("stopping controller", "controller", ControllerName)
 	return nil
 }

@@ -35,6 +35,6 @@ func (c *Controller) syncInstallCount(ctx context.Context, name string) error {
 	if _, err := c.client.CatalogV1alpha1().CatalogTemplates().UpdateStatus(ctx, ct, metav1.UpdateOptions{FieldManager: ControllerName}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("write install count of catalog template %s: %w", name, err)
 	}
-	klog.V(2).InfoS("install count updated", "catalogTemplate", klog.KObj(ct), "installCount", count)
+	klog.FromContext(ctx).V(2).Info("install count updated", "catalogTemplate", klog.KObj(ct), "installCount", count)
 	return nil
 }

@@ -229,9 +229,9 @@ func objectMeta(obj any) (metav1.Object, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.queue, "sync session", c.sync)
@@ -289,7 +289,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	// Only now, once the status that records it is stored: a reconcile from
 	// a stale cache computes the same transition again, but its write
 	// conflicts, so no Event is recorded twice.
-	c.recordTransition(cached, status)
+	c.recordTransition(ctx, cached, status)
 	return c.observeWake(ctx, written, status, now)
 }
 
@@ -327,7 +327,7 @@ func (c *Controller) terminateForMaxDuration(ctx context.Context, s *streamv1alp
 		return fmt.Errorf("terminate session %s/%s at its maxSessionDuration: %w", s.Namespace, s.Name, err)
 	}
 	ran := now.Sub(s.CreationTimestamp.Time).Round(time.Second)
-	klog.InfoS("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
+	klog.FromContext(ctx).Info("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
 	c.recorder.Eventf(s, corev1.EventTypeNormal, stream.SessionReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
 		ran, s.Spec.MaxSessionDuration.Duration)
 	metrics.MaxDurationTerminations.Inc()
@@ -477,7 +477,7 @@ func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Sessi
 
 // recordTransition records an Event when the phase or its reason changed
 // from what the session's stored status said.
-func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) {
+func (c *Controller) recordTransition(ctx context.Context, s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) {
 	if !phaseChanged(s, next) {
 		return
 	}
@@ -485,7 +485,7 @@ func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1a
 	if next.Phase == streamv1alpha1.SessionPhaseFailed || next.Reason == stream.SessionReasonUnschedulable {
 		kind = corev1.EventTypeWarning
 	}
-	klog.InfoS("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)
+	klog.FromContext(ctx).Info("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)
 	c.recorder.Eventf(s, kind, next.Reason, "%s: %s", next.Phase, next.Message)
 }
 
@@ -574,15 +574,16 @@ func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session,
 	if !running {
 		return nil
 	}
+	logger := klog.FromContext(ctx)
 	wokenAt, err := time.Parse(time.RFC3339Nano, mark)
 	if err != nil {
-		klog.InfoS("ignoring an unreadable wake mark", "session", klog.KObj(s), "mark", mark)
+		logger.Info("ignoring an unreadable wake mark", "session", klog.KObj(s), "mark", mark)
 		return nil
 	}
 	took := now.Sub(wokenAt)
 	metrics.Wakes.Inc()
 	metrics.WakeDuration.Observe(took.Seconds())
-	klog.InfoS("woken session is running", "session", klog.KObj(s), "took", took)
+	logger.Info("woken session is running", "session", klog.KObj(s), "took", took)
 	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonWoke, "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
 	return nil
 }

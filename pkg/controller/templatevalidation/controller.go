@@ -71,9 +71,9 @@ func New(c manager.Context) (*Controller, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.queue, "validate template", c.sync)
@@ -119,7 +119,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return fmt.Errorf("update status of template %s: %w", key, err)
 	}
 	if t.Status.Valid != status.Valid || t.Status.ObservedGeneration == 0 {
-		klog.InfoS("validated template", "template", klog.KObj(t), "valid", status.Valid, "message", status.Message)
+		klog.FromContext(ctx).Info("validated template", "template", klog.KObj(t), "valid", status.Valid, "message", status.Message)
 		if !status.Valid {
 			c.recorder.Eventf(t, corev1.EventTypeWarning, "Invalid", "Template is invalid: %s", status.Message)
 		}
