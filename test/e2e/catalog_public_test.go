@@ -12,9 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/streamspace/controlplane/internal/gittest"
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/repository"
 )
 
 // TestCatalogPublicStyle is the check: a public-style catalog that
@@ -56,7 +56,7 @@ func TestCatalogPublicStyle(t *testing.T) {
 	// Every valid template, as kubectl lists them and as the typed client reads them.
 	var want []string
 	for name := range generated.Valid {
-		want = append(want, repository.CatalogTemplateName(repoName, name))
+		want = append(want, catalog.CatalogTemplateName(repoName, name))
 	}
 	sort.Strings(want)
 	if got := catalogTemplateNames(t, "--field-selector", "spec.repository="+repoName); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -78,10 +78,10 @@ func TestCatalogPublicStyle(t *testing.T) {
 	sort.Strings(names)
 	for _, name := range names {
 		exp := generated.Valid[name]
-		ct := byName[repository.CatalogTemplateName(repoName, name)]
-		if ct.Spec.Path != exp.Path || ct.Spec.Category != exp.CategorySlug || ct.Labels[repository.CategoryLabel] != exp.CategorySlug ||
+		ct := byName[catalog.CatalogTemplateName(repoName, name)]
+		if ct.Spec.Path != exp.Path || ct.Spec.Category != exp.CategorySlug || ct.Labels[catalog.CategoryLabel] != exp.CategorySlug ||
 			string(ct.Spec.Template.AppType) != exp.AppType {
-			t.Errorf("%s: path %q category %q/%q appType %q; want %+v", ct.Name, ct.Spec.Path, ct.Spec.Category, ct.Labels[repository.CategoryLabel], ct.Spec.Template.AppType, exp)
+			t.Errorf("%s: path %q category %q/%q appType %q; want %+v", ct.Name, ct.Spec.Path, ct.Spec.Category, ct.Labels[catalog.CategoryLabel], ct.Spec.Template.AppType, exp)
 		}
 		if installable == "" && exp.AppType == "desktop" && exp.Port == 3000 {
 			installable = ct.Name

@@ -8,13 +8,16 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 )
 
-// TestPatchAtStaleResourceVersionConflicts: the controllers write phase
-// transitions and remove wake marks with merge patches that carry the
-// resourceVersion they were computed from, so that a stale cache records
-// no Event and counts no wake twice. That only holds if the server refuses
-// such a patch, on the status subresource and on the object.
+// TestPatchAtStaleResourceVersionConflicts: the controllers apply phase
+// transitions (server-side apply of the status) and remove wake marks
+// (merge patch) with the resourceVersion they were computed from, so that
+// a stale cache records no Event and counts no wake twice. That only holds
+// if the server refuses such a write, on the status subresource and on the
+// object.
 func TestPatchAtStaleResourceVersionConflicts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -40,6 +43,11 @@ func TestPatchAtStaleResourceVersionConflicts(t *testing.T) {
 		if !apierrors.IsConflict(err) {
 			t.Errorf("merge patch of %q at a stale resourceVersion: %v, want 409 Conflict", "sessions/"+sub, err)
 		}
+	}
+	apply := streamapply.Session(s.Name, "alice").WithResourceVersion(stale).
+		WithStatus(streamapply.SessionStatus().WithMessage("from a stale cache"))
+	if _, err := ss.StreamV1alpha1().Sessions("alice").ApplyStatus(ctx, apply, metav1.ApplyOptions{FieldManager: "e2e", Force: true}); !apierrors.IsConflict(err) {
+		t.Errorf("server-side apply of sessions/status at a stale resourceVersion: %v, want 409 Conflict", err)
 	}
 	current, err := ss.StreamV1alpha1().Sessions("alice").Get(ctx, s.Name, metav1.GetOptions{})
 	if err != nil {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/streamspace/controlplane/internal/devstack"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/session"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 
@@ -177,14 +177,14 @@ func TestControllerWritesOnlyInSessionNamespaces(t *testing.T) {
 		mustKubectl(t, "admin", "", "-n", plain, "apply", "-f", "../../artifacts/samples/templates.yaml")
 		s := createSession(t, ss, plain, "desk", "firefox")
 		failed := waitSession(t, ss, plain, "desk", time.Minute, "Failed: WorkloadForbidden", func(s *streamv1alpha1.Session) bool {
-			return s.Status.Phase == streamv1alpha1.SessionPhaseFailed && s.Status.Reason == session.ReasonWorkloadForbidden
+			return s.Status.Phase == streamv1alpha1.SessionPhaseFailed && s.Status.Reason == stream.SessionReasonWorkloadForbidden
 		})
 		for _, want := range []string{"stream.space/sessions=enabled", "namespace " + plain} {
 			if !strings.Contains(failed.Status.Message, want) {
 				t.Errorf("status message %q does not say %q", failed.Status.Message, want)
 			}
 		}
-		event := waitEvent(t, kube, s, session.ReasonWorkloadForbidden)
+		event := waitEvent(t, kube, s, stream.SessionReasonWorkloadForbidden)
 		if !strings.Contains(event, "stream.space/sessions=enabled") {
 			t.Errorf("event %q does not say how to enable the namespace", event)
 		}

@@ -16,6 +16,11 @@ const (
 	TagLabelPrefix = "tag.catalog.stream.space/"
 	// SourceLabel on a Template names the CatalogTemplate it was installed from.
 	SourceLabel = "catalog.stream.space/source"
+	// ContentHashAnnotation on a CatalogTemplate is the hash of what the
+	// repository sync wrote (name, labels, owner references, spec). A no-op
+	// sync compares it with the hash of what is stored to find objects
+	// changed by hand without parsing the repository again.
+	ContentHashAnnotation = "catalog.stream.space/content-hash"
 )
 
 // Credentials of TemplateRepositories.

@@ -104,7 +104,7 @@ func (o *Options) Run(ctx context.Context) error {
 
 	run := func(ctx context.Context) {
 		if err := o.runControllers(ctx, kube, stream, recorder); err != nil {
-			klog.ErrorS(err, "controllers failed")
+			klog.FromContext(ctx).Error(err, "controllers failed")
 			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 		}
 	}
@@ -172,7 +172,8 @@ func (o *Options) runWithLeaderElection(ctx context.Context, kube kubernetes.Int
 	if err != nil {
 		return fmt.Errorf("build the leader election lock: %w", err)
 	}
-	klog.InfoS("waiting to lead", "lease", klog.KRef(le.ResourceNamespace, le.ResourceName), "identity", identity)
+	logger := klog.FromContext(ctx)
+	logger.Info("waiting to lead", "lease", klog.KRef(le.ResourceNamespace, le.ResourceName), "identity", identity)
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   le.LeaseDuration.Duration,
@@ -183,20 +184,20 @@ func (o *Options) runWithLeaderElection(ctx context.Context, kube kubernetes.Int
 		Name:            le.ResourceName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
-				klog.InfoS("started leading", "identity", identity)
+				logger.Info("started leading", "identity", identity)
 				run(ctx)
 			},
 			OnStoppedLeading: func() {
 				if ctx.Err() != nil {
-					klog.InfoS("stopped leading: shutting down", "identity", identity)
+					logger.Info("stopped leading: shutting down", "identity", identity)
 					return
 				}
-				klog.ErrorS(nil, "lost the leader lease; exiting so that a fresh process takes over", "identity", identity)
+				logger.Error(nil, "lost the leader lease; exiting so that a fresh process takes over", "identity", identity)
 				klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 			},
 			OnNewLeader: func(current string) {
 				if current != identity {
-					klog.InfoS("another replica leads", "leader", current)
+					logger.Info("another replica leads", "leader", current)
 				}
 			},
 		},
@@ -212,6 +213,7 @@ func (o *Options) runWithLeaderElection(ctx context.Context, kube kubernetes.Int
 // and /metrics on HealthAddr until ctx ends. /healthz is open to the
 // probes; /metrics only to callers RBAC allows get on /metrics.
 func (o *Options) serveHealthAndMetrics(ctx context.Context, cluster *rest.Config, checks []healthz.HealthChecker) error {
+	logger := klog.FromContext(ctx)
 	mux := http.NewServeMux()
 	healthz.InstallHandler(mux, append([]healthz.HealthChecker{healthz.PingHealthz}, checks...)...)
 	mux.Handle(metricsauth.Path, metricsauth.Handler(cluster, legacyregistry.Handler()))
@@ -228,9 +230,9 @@ func (o *Options) serveHealthAndMetrics(ctx context.Context, cluster *rest.Confi
 	}()
 	go func() {
 		if err := server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			klog.ErrorS(err, "health and metrics server failed")
+			logger.Error(err, "health and metrics server failed")
 		}
 	}()
-	klog.InfoS("serving health and metrics", "addr", listener.Addr().String())
+	logger.Info("serving health and metrics", "addr", listener.Addr().String())
 	return nil
 }

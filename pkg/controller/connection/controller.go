@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
@@ -25,10 +25,12 @@ import (
 	"k8s.io/utils/clock"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -99,7 +101,7 @@ type Controller struct {
 func New(c manager.Context, opts Options) (*Controller, error) {
 	sessionInf := c.StreamInformers.Stream().V1alpha1().Sessions()
 	connInf := c.StreamInformers.Stream().V1alpha1().Connections()
-	if err := IndexBySession(connInf); err != nil {
+	if err := connectionindex.IndexBySession(connInf); err != nil {
 		return nil, err
 	}
 	newQueue := func(name string) workqueue.TypedRateLimitingInterface[string] {
@@ -162,10 +164,10 @@ func (c *Controller) connectionDeleted(obj any) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.connQueue.ShutDown()
 	defer c.sessionQueue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.connQueue, "reap stale connection", c.reapIfStale)
@@ -225,7 +227,7 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		c.mu.Lock()
 		c.outageNoticed, c.reachableSince = false, now
 		c.mu.Unlock()
-		klog.InfoS("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.opts.StaleTimeout)
+		klog.FromContext(ctx).Info("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.opts.StaleTimeout)
 		c.connQueue.AddAfter(key, c.opts.StaleTimeout)
 		return nil
 	}
@@ -247,9 +249,9 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		return fmt.Errorf("delete stale connection %s: %w", key, err)
 	}
 	metrics.StaleConnectionsRemoved.Inc()
-	klog.InfoS("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
+	klog.FromContext(ctx).Info("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
 	if s, err := c.sessions.Sessions(namespace).Get(conn.Spec.Session); err == nil {
-		c.recorder.Eventf(s, "Normal", ReasonStaleConnectionRemoved,
+		c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonStaleConnectionRemoved,
 			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.opts.StaleTimeout)
 	}
 	return nil
@@ -300,7 +302,7 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	conns, err := OfSession(c.connInf, namespace, name)
+	conns, err := connectionindex.OfSession(c.connInf, namespace, name)
 	if err != nil {
 		return err
 	}
@@ -309,12 +311,14 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	c.mu.Unlock()
 
 	next := Counters(s.Status, conns, c.clock.Now(), disconnectedAt, sawDisconnect, c.activityResolution())
-	patch, changed, err := statuspatch.Status(s.Status, next, "activeConnections", "lastConnection", "lastDisconnect", "lastActivity")
+	desired := statusApply(&next)
+	changed, err := statusapply.Changed(statusApply(&s.Status), desired)
 	if err != nil {
 		return err
 	}
 	if changed {
-		if _, err := c.stream.StreamV1alpha1().Sessions(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		apply := streamapply.Session(name, namespace).WithStatus(desired)
+		if _, err := c.stream.StreamV1alpha1().Sessions(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
@@ -323,6 +327,25 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	}
 	c.forgetDisconnect(key, disconnectedAt)
 	return nil
+}
+
+// fieldManager owns the connection counters of a session's status:
+// activeConnections, lastConnection, lastDisconnect and lastActivity.
+const fieldManager = "connection-controller"
+
+// statusApply is the apply configuration of the connection counters.
+func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
+	a := streamapply.SessionStatus().WithActiveConnections(st.ActiveConnections)
+	if st.LastConnection != nil {
+		a.WithLastConnection(*st.LastConnection)
+	}
+	if st.LastDisconnect != nil {
+		a.WithLastDisconnect(*st.LastDisconnect)
+	}
+	if st.LastActivity != nil {
+		a.WithLastActivity(*st.LastActivity)
+	}
+	return a
 }
 
 // forgetDisconnect drops a recorded disconnect once written, unless a newer

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -22,11 +22,12 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/connection"
+	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -85,7 +86,7 @@ type Controller struct {
 func New(c manager.Context, opts Options) (*Controller, error) {
 	sessionInf := c.StreamInformers.Stream().V1alpha1().Sessions()
 	connInf := c.StreamInformers.Stream().V1alpha1().Connections()
-	if err := connection.IndexBySession(connInf); err != nil {
+	if err := connectionindex.IndexBySession(connInf); err != nil {
 		return nil, err
 	}
 	ctrl := &Controller{
@@ -123,9 +124,9 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.queue, "sync hibernation", c.sync)
@@ -145,7 +146,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	conns, err := connection.OfSession(c.connInf, namespace, name)
+	conns, err := connectionindex.OfSession(c.connInf, namespace, name)
 	if err != nil {
 		return err
 	}
@@ -164,14 +165,29 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		next.HibernateAt = &mt
 		c.queue.AddAfter(key, at.Sub(now))
 	}
-	patch, changed, err := statuspatch.Status(cached.Status, next, "hibernateAt")
+	desired := statusApply(next)
+	changed, err := statusapply.Changed(statusApply(&cached.Status), desired)
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil && !apierrors.IsNotFound(err) {
+	apply := streamapply.Session(name, namespace).WithStatus(desired)
+	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("update hibernateAt of session %s: %w", key, err)
 	}
 	return nil
+}
+
+// fieldManager owns status.hibernateAt.
+const fieldManager = "hibernation-controller"
+
+// statusApply is the apply configuration of status.hibernateAt: without
+// one, applying it removes the field.
+func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
+	a := streamapply.SessionStatus()
+	if st.HibernateAt != nil {
+		a.WithHibernateAt(*st.HibernateAt)
+	}
+	return a
 }
 
 // hibernate scales an idle session to zero. The update carries the cached
@@ -188,8 +204,8 @@ func (c *Controller) hibernate(ctx context.Context, s *streamv1alpha1.Session, n
 		return fmt.Errorf("hibernate idle session %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	metrics.Hibernations.WithLabelValues("idle").Inc()
-	klog.InfoS("hibernated idle session", "session", klog.KObj(s), "idleFor", idleFor, "idleTimeout", idle)
-	c.recorder.Eventf(s, "Normal", ReasonIdleHibernation, "Hibernating: no connection for %s (idleTimeout %s)", idleFor, idle)
+	klog.FromContext(ctx).Info("hibernated idle session", "session", klog.KObj(s), "idleFor", idleFor, "idleTimeout", idle)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonIdleHibernation, "Hibernating: no connection for %s (idleTimeout %s)", idleFor, idle)
 	return nil
 }
 
@@ -206,7 +222,7 @@ func (c *Controller) wake(ctx context.Context, s *streamv1alpha1.Session, by *st
 		}
 		return fmt.Errorf("wake session %s/%s: %w", s.Namespace, s.Name, err)
 	}
-	klog.InfoS("woke hibernated session", "session", klog.KObj(s), "connection", by.Name, "user", by.Spec.User)
-	c.recorder.Eventf(s, "Normal", ReasonWaking, "Starting: connection %s of %s attached to the hibernated session", by.Name, by.Spec.User)
+	klog.FromContext(ctx).Info("woke hibernated session", "session", klog.KObj(s), "connection", by.Name, "user", by.Spec.User)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonWaking, "Starting: connection %s of %s attached to the hibernated session", by.Name, by.Spec.User)
 	return nil
 }

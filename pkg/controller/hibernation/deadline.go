@@ -6,7 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/session"
+	"github.com/streamspace/controlplane/pkg/controller/sessionready"
 )
 
 // IdleTimeout is the session's idleTimeout, or the platform default when it
@@ -23,7 +23,7 @@ func IdleTimeout(s *streamv1alpha1.Session, platformDefault time.Duration) time.
 // connection, activity and disconnect.
 func IdleSince(s *streamv1alpha1.Session) time.Time {
 	since := s.CreationTimestamp.Time
-	for _, t := range []*metav1.Time{session.RunningSince(s), s.Status.LastConnection, s.Status.LastActivity, s.Status.LastDisconnect} {
+	for _, t := range []*metav1.Time{sessionready.RunningSince(s), s.Status.LastConnection, s.Status.LastActivity, s.Status.LastDisconnect} {
 		if t != nil && t.After(since) {
 			since = t.Time
 		}
@@ -57,7 +57,7 @@ func WakingConnection(s *streamv1alpha1.Session, conns []*streamv1alpha1.Connect
 		return nil
 	}
 	var asleepSince time.Time
-	if t := session.NotReadySince(s); t != nil {
+	if t := sessionready.NotReadySince(s); t != nil {
 		asleepSince = t.Time
 	} else if s.Status.Phase != streamv1alpha1.SessionPhaseHibernated {
 		// Still shutting down (Ready until the pod is gone): only newer

@@ -6,8 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/session"
 )
 
 var t0 = time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
@@ -19,7 +19,7 @@ func runningSession(idle *time.Duration, mutate func(*streamv1alpha1.Session)) *
 		ObjectMeta: metav1.ObjectMeta{Name: "s", CreationTimestamp: metav1.NewTime(t0)},
 		Spec:       streamv1alpha1.SessionSpec{State: streamv1alpha1.SessionStateRunning},
 		Status: streamv1alpha1.SessionStatus{Phase: streamv1alpha1.SessionPhaseRunning, Conditions: []metav1.Condition{{
-			Type: session.ConditionReady, Status: metav1.ConditionTrue, LastTransitionTime: *at(5 * time.Second),
+			Type: stream.SessionConditionReady, Status: metav1.ConditionTrue, LastTransitionTime: *at(5 * time.Second),
 		}}},
 	}
 	if idle != nil {
@@ -65,7 +65,7 @@ func TestWakingConnection(t *testing.T) {
 	hibernated := func(notReadyAt time.Duration) *streamv1alpha1.Session {
 		return runningSession(nil, func(s *streamv1alpha1.Session) {
 			s.Spec.State, s.Status.Phase = streamv1alpha1.SessionStateHibernated, streamv1alpha1.SessionPhaseHibernated
-			s.Status.Conditions = []metav1.Condition{{Type: session.ConditionReady, Status: metav1.ConditionFalse, LastTransitionTime: *at(notReadyAt)}}
+			s.Status.Conditions = []metav1.Condition{{Type: stream.SessionConditionReady, Status: metav1.ConditionFalse, LastTransitionTime: *at(notReadyAt)}}
 		})
 	}
 	conn := func(name string, created time.Duration) *streamv1alpha1.Connection {

@@ -54,6 +54,10 @@ type Context struct {
 	Clock clock.WithTicker
 	// Workers is the number of reconcile loops per controller.
 	Workers int
+	// Logger is the controller's logger, named after it, for what it logs
+	// outside a reconcile (informer event handlers). The context Run gets
+	// carries the same logger.
+	Logger klog.Logger
 }
 
 // Controller is a started-by-the-manager control loop.
@@ -123,17 +127,20 @@ func (r Registry) ValidateSelection(selection []string) error {
 // Run builds the selected controllers, starts the informers and runs the
 // controllers until ctx ends. It returns after every controller stopped.
 func (r Registry) Run(ctx context.Context, c Context, selection []string) error {
+	logger := klog.FromContext(ctx)
 	var started []namedController
 	for _, reg := range r {
 		if !Enabled(reg.Name, selection) {
-			klog.InfoS("controller disabled", "controller", reg.Name)
+			logger.Info("controller disabled", "controller", reg.Name)
 			continue
 		}
-		ctrl, err := reg.New(c)
+		built := c
+		built.Logger = klog.LoggerWithName(logger, reg.Name)
+		ctrl, err := reg.New(built)
 		if err != nil {
 			return fmt.Errorf("build controller %s: %w", reg.Name, err)
 		}
-		started = append(started, namedController{reg.Name, ctrl})
+		started = append(started, namedController{reg.Name, ctrl, built.Logger})
 	}
 	if len(started) == 0 {
 		return fmt.Errorf("no controller enabled by --controllers=%s", strings.Join(selection, ","))
@@ -147,12 +154,12 @@ func (r Registry) Run(ctx context.Context, c Context, selection []string) error 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			klog.InfoS("starting controller", "controller", nc.name, "workers", c.Workers)
+			nc.logger.Info("starting controller", "workers", c.Workers)
 			began := time.Now()
-			if err := nc.ctrl.Run(ctx, c.Workers); err != nil {
-				klog.ErrorS(err, "controller failed", "controller", nc.name)
+			if err := nc.ctrl.Run(klog.NewContext(ctx, nc.logger), c.Workers); err != nil {
+				nc.logger.Error(err, "controller failed")
 			}
-			klog.InfoS("controller stopped", "controller", nc.name, "ran", time.Since(began).Round(time.Second))
+			nc.logger.Info("controller stopped", "ran", time.Since(began).Round(time.Second))
 		}()
 	}
 	wg.Wait()
@@ -163,6 +170,7 @@ func (r Registry) Run(ctx context.Context, c Context, selection []string) error 
 }
 
 type namedController struct {
-	name string
-	ctrl Controller
+	name   string
+	ctrl   Controller
+	logger klog.Logger
 }

@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
 const subsystem = "streamspace"
@@ -89,8 +91,11 @@ func (c *cacheCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
 
 func (c *cacheCollector) CollectWithStability(ch chan<- metrics.Metric) {
 	if byPhase, err := c.sessions(); err == nil {
-		for _, phase := range []string{"Pending", "Running", "Hibernated", "Failed", "Terminated"} {
-			ch <- metrics.NewLazyConstMetric(sessionsDesc, metrics.GaugeValue, float64(byPhase[phase]), phase)
+		for _, phase := range []streamv1alpha1.SessionPhase{
+			streamv1alpha1.SessionPhasePending, streamv1alpha1.SessionPhaseRunning, streamv1alpha1.SessionPhaseHibernated,
+			streamv1alpha1.SessionPhaseFailed, streamv1alpha1.SessionPhaseTerminated,
+		} {
+			ch <- metrics.NewLazyConstMetric(sessionsDesc, metrics.GaugeValue, float64(byPhase[string(phase)]), string(phase))
 		}
 	}
 	if n, err := c.connections(); err == nil {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
@@ -71,7 +72,7 @@ func (c *Controller) updateFresh(ctx context.Context, repo *catalogv1alpha1.Temp
 		// Deleted since the plan was made: create it again.
 		fresh := &catalogv1alpha1.CatalogTemplate{
 			ObjectMeta: metav1.ObjectMeta{Name: want.Name, Labels: want.Labels, OwnerReferences: want.OwnerReferences,
-				Annotations: map[string]string{ContentHashAnnotation: want.Annotations[ContentHashAnnotation]}},
+				Annotations: map[string]string{catalog.ContentHashAnnotation: want.Annotations[catalog.ContentHashAnnotation]}},
 			Spec: want.Spec,
 		}
 		_, err = c.client.CatalogV1alpha1().CatalogTemplates().Create(ctx, fresh, metav1.CreateOptions{FieldManager: ControllerName})

@@ -27,26 +27,17 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/gitcatalog"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	cataloglisters "github.com/streamspace/controlplane/pkg/generated/listers/catalog/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
 
-// Labels and annotations the controller reads and writes (see pkg/apis/catalog).
-const (
-	SyncRequestedAnnotation = catalog.SyncRequestedAnnotation
-	RepositoryLabel         = catalog.RepositoryLabel
-	CategoryLabel           = catalog.CategoryLabel
-	TagLabelPrefix          = catalog.TagLabelPrefix
-	SourceLabel             = catalog.SourceLabel
-
-	// ControllerName names the controller in Events and logs.
-	ControllerName = "repository-controller"
-)
+// ControllerName names the controller in Events and logs.
+const ControllerName = "repository-controller"
 
 // Config is what the controller needs.
 type Config struct {
@@ -58,6 +49,8 @@ type Config struct {
 	Clock clock.Clock
 	// Recorder records Events; nil means the controller records them itself.
 	Recorder record.EventRecorder
+	// Logger logs what the informer event handlers notice.
+	Logger klog.Logger
 }
 
 // Controller syncs TemplateRepositories into CatalogTemplates.
@@ -69,6 +62,7 @@ type Controller struct {
 	fetcher    *gitcatalog.Fetcher
 	recorder   record.EventRecorder
 	broadcast  record.EventBroadcaster
+	logger     klog.Logger
 
 	repositories     cataloglisters.TemplateRepositoryLister
 	catalogTemplates cataloglisters.CatalogTemplateLister
@@ -100,6 +94,7 @@ func New(cfg Config) (*Controller, error) {
 
 	c := &Controller{
 		client:           cfg.Client,
+		logger:           cfg.Logger,
 		kubeClient:       cfg.KubeClient,
 		opts:             cfg.Options,
 		clock:            cfg.Clock,
@@ -163,7 +158,7 @@ func (c *Controller) repositoryAdded(r *catalogv1alpha1.TemplateRepository) {
 // repositoryUpdated syncs when the spec changed or a sync was requested;
 // the controller's own status writes do not trigger one.
 func (c *Controller) repositoryUpdated(old, r *catalogv1alpha1.TemplateRepository) {
-	if old.Generation != r.Generation || old.Annotations[SyncRequestedAnnotation] != r.Annotations[SyncRequestedAnnotation] {
+	if old.Generation != r.Generation || old.Annotations[catalog.SyncRequestedAnnotation] != r.Annotations[catalog.SyncRequestedAnnotation] {
 		c.repoQueue.Add(r.Name)
 	}
 }
@@ -174,7 +169,7 @@ func (c *Controller) nextSyncDue(r *catalogv1alpha1.TemplateRepository) time.Dur
 	if st.Phase != catalogv1alpha1.RepositoryPhaseReady || st.ObservedGeneration != r.Generation || st.LastSyncTime == nil {
 		return 0
 	}
-	if requested, ok := r.Annotations[SyncRequestedAnnotation]; ok {
+	if requested, ok := r.Annotations[catalog.SyncRequestedAnnotation]; ok {
 		at, err := time.Parse(time.RFC3339, requested)
 		if err != nil || at.After(st.LastSyncTime.Time) {
 			return 0
@@ -198,8 +193,8 @@ func syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
 // longer holds what the sync wrote (edited by hand): the sync restores it.
 // The controller's own writes (and status updates) keep the content hash true.
 func (c *Controller) catalogTemplateUpdated(ct *catalogv1alpha1.CatalogTemplate) {
-	if ct.Annotations[ContentHashAnnotation] != contentHash(ct) && ct.Spec.Repository != "" {
-		klog.V(2).InfoS("catalog template changed by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
+	if ct.Annotations[catalog.ContentHashAnnotation] != contentHash(ct) && ct.Spec.Repository != "" {
+		c.logger.V(2).Info("catalog template changed by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
 		c.repoQueue.Add(ct.Spec.Repository)
 	}
 }
@@ -218,7 +213,7 @@ func (c *Controller) catalogTemplateDeleted(obj any) {
 	if _, pruned := c.pruning.LoadAndDelete(ct.Name); pruned || ct.Spec.Repository == "" {
 		return
 	}
-	klog.V(2).InfoS("catalog template deleted by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
+	c.logger.V(2).Info("catalog template deleted by hand, syncing its repository", "catalogTemplate", klog.KObj(ct), "repository", ct.Spec.Repository)
 	c.repoQueue.Add(ct.Spec.Repository)
 }
 
@@ -228,7 +223,7 @@ func (c *Controller) templateChanged(old, obj any) {
 			o = d.Obj
 		}
 		if t, ok := o.(*streamv1alpha1.Template); ok {
-			if source := t.Labels[SourceLabel]; source != "" {
+			if source := t.Labels[catalog.SourceLabel]; source != "" {
 				c.countQueue.Add(source)
 			}
 		}
@@ -237,7 +232,7 @@ func (c *Controller) templateChanged(old, obj any) {
 
 // Run syncs with workers goroutines until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.repoQueue.ShutDown()
 	defer c.countQueue.ShutDown()
 
@@ -247,13 +242,14 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		defer c.broadcast.Shutdown()
 	}
 
-	klog.InfoS("starting controller", "controller", ControllerName, "workers", workers, "workDir", c.opts.WorkDir)
-	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced...) {
+	logger := klog.FromContext(ctx)
+	logger.Info("starting controller", "controller", ControllerName, "workers", workers, "workDir", c.opts.WorkDir)
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", ControllerName)
 	}
 	worker.Start(ctx, workers, c.repoQueue, "sync repository", c.syncRepository)
 	worker.Start(ctx, 1, c.countQueue, "count installs", c.syncInstallCount)
 	<-ctx.Done()
-	klog.InfoS("stopping controller", "controller", ControllerName)
+	logger.Info("stopping controller", "controller", ControllerName)
 	return nil
 }

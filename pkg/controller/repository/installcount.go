@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 )
 
 // syncInstallCount sets status.installCount of a CatalogTemplate to the
@@ -20,7 +22,7 @@ func (c *Controller) syncInstallCount(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	installed, err := c.templates.List(labels.SelectorFromSet(labels.Set{SourceLabel: name}))
+	installed, err := c.templates.List(labels.SelectorFromSet(labels.Set{catalog.SourceLabel: name}))
 	if err != nil {
 		return err
 	}
@@ -33,6 +35,6 @@ func (c *Controller) syncInstallCount(ctx context.Context, name string) error {
 	if _, err := c.client.CatalogV1alpha1().CatalogTemplates().UpdateStatus(ctx, ct, metav1.UpdateOptions{FieldManager: ControllerName}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("write install count of catalog template %s: %w", name, err)
 	}
-	klog.V(2).InfoS("install count updated", "catalogTemplate", klog.KObj(ct), "installCount", count)
+	klog.FromContext(ctx).V(2).Info("install count updated", "catalogTemplate", klog.KObj(ct), "installCount", count)
 	return nil
 }

@@ -12,15 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/gitcatalog"
 )
-
-// ContentHashAnnotation on a CatalogTemplate is the hash of what the sync
-// wrote (name, labels, owner references, spec). A no-op sync compares it
-// with the hash of what is stored to find objects changed by hand without
-// parsing the repository again.
-const ContentHashAnnotation = "catalog.stream.space/content-hash"
 
 // catalogPlan is what one sync writes so that a repository's
 // CatalogTemplates are exactly its parsed templates. It is computed from
@@ -108,7 +103,7 @@ func catalogDrift(repo *catalogv1alpha1.TemplateRepository, all []*catalogv1alph
 			continue
 		}
 		count++
-		if ct.Annotations[ContentHashAnnotation] != contentHash(ct) {
+		if ct.Annotations[catalog.ContentHashAnnotation] != contentHash(ct) {
 			changed = append(changed, ct.Name)
 		}
 	}
@@ -146,8 +141,8 @@ func contentHash(ct *catalogv1alpha1.CatalogTemplate) string {
 // upToDate tells whether have holds what want says: the same content, and
 // the annotation that says so.
 func upToDate(have, want *catalogv1alpha1.CatalogTemplate) bool {
-	wantHash := want.Annotations[ContentHashAnnotation]
-	return have.Annotations[ContentHashAnnotation] == wantHash && contentHash(have) == wantHash
+	wantHash := want.Annotations[catalog.ContentHashAnnotation]
+	return have.Annotations[catalog.ContentHashAnnotation] == wantHash && contentHash(have) == wantHash
 }
 
 // withDesired is have with want's labels, owner references, content hash and spec.
@@ -157,7 +152,7 @@ func withDesired(have, want *catalogv1alpha1.CatalogTemplate) *catalogv1alpha1.C
 	if update.Annotations == nil {
 		update.Annotations = map[string]string{}
 	}
-	update.Annotations[ContentHashAnnotation] = want.Annotations[ContentHashAnnotation]
+	update.Annotations[catalog.ContentHashAnnotation] = want.Annotations[catalog.ContentHashAnnotation]
 	return update
 }
 
@@ -173,17 +168,17 @@ func repoPath(repo *catalogv1alpha1.TemplateRepository, p string) string {
 func desiredCatalogTemplate(repo *catalogv1alpha1.TemplateRepository, t gitcatalog.Template) *catalogv1alpha1.CatalogTemplate {
 	lbls := map[string]string{}
 	if len(validation.IsValidLabelValue(repo.Name)) == 0 {
-		lbls[RepositoryLabel] = repo.Name
+		lbls[catalog.RepositoryLabel] = repo.Name
 	}
 	if t.CategorySlug != "" {
-		lbls[CategoryLabel] = t.CategorySlug
+		lbls[catalog.CategoryLabel] = t.CategorySlug
 	}
 	for _, tag := range t.TagSlugs {
-		lbls[TagLabelPrefix+tag] = ""
+		lbls[catalog.TagLabelPrefix+tag] = ""
 	}
 	ct := &catalogv1alpha1.CatalogTemplate{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   CatalogTemplateName(repo.Name, t.Name),
+			Name:   catalog.CatalogTemplateName(repo.Name, t.Name),
 			Labels: lbls,
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: catalogv1alpha1.SchemeGroupVersion.String(),
@@ -200,6 +195,6 @@ func desiredCatalogTemplate(repo *catalogv1alpha1.TemplateRepository, t gitcatal
 			Template:   t.Spec,
 		},
 	}
-	ct.Annotations = map[string]string{ContentHashAnnotation: contentHash(ct)}
+	ct.Annotations = map[string]string{catalog.ContentHashAnnotation: contentHash(ct)}
 	return ct
 }

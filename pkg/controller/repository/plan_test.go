@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/gitcatalog"
@@ -54,7 +55,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 	olderVersion := stored(repo, firefox) // written before the content hash existed
 	olderVersion.Annotations = nil
 	labelEdited := stored(repo, firefox)
-	labelEdited.Labels = map[string]string{CategoryLabel: "games"}
+	labelEdited.Labels = map[string]string{catalog.CategoryLabel: "games"}
 
 	cases := []struct {
 		name          string
@@ -157,8 +158,8 @@ func TestPlanCatalogTemplates(t *testing.T) {
 			parsed: gitcatalog.Result{Templates: []gitcatalog.Template{
 				parsedTemplate(strings.Repeat("x", 60)+"-one", "one:1"), parsedTemplate(strings.Repeat("x", 60)+"-two", "two:1"),
 			}},
-			wantCreate: sortedNames(CatalogTemplateName("community", strings.Repeat("x", 60)+"-one"),
-				CatalogTemplateName("community", strings.Repeat("x", 60)+"-two")),
+			wantCreate: sortedNames(catalog.CatalogTemplateName("community", strings.Repeat("x", 60)+"-one"),
+				catalog.CatalogTemplateName("community", strings.Repeat("x", 60)+"-two")),
 			wantTemplates: 2,
 		},
 	}
@@ -185,7 +186,7 @@ func TestPlanCatalogTemplates(t *testing.T) {
 				}
 			}
 			for _, c := range plan.create {
-				if c.Annotations[ContentHashAnnotation] != contentHash(c) || c.Spec.Repository != tc.repo.Name ||
+				if c.Annotations[catalog.ContentHashAnnotation] != contentHash(c) || c.Spec.Repository != tc.repo.Name ||
 					len(c.OwnerReferences) != 1 || c.OwnerReferences[0].UID != tc.repo.UID {
 					t.Errorf("create of %s: annotations %v, repository %q, owners %+v", c.Name, c.Annotations, c.Spec.Repository, c.OwnerReferences)
 				}
@@ -201,7 +202,7 @@ func sortedNames(n ...string) string {
 
 func templateOf(parsed gitcatalog.Result, name string, repo *catalogv1alpha1.TemplateRepository) gitcatalog.Template {
 	for _, t := range parsed.Templates {
-		if CatalogTemplateName(repo.Name, t.Name) == name {
+		if catalog.CatalogTemplateName(repo.Name, t.Name) == name {
 			return t
 		}
 	}
@@ -223,7 +224,7 @@ func checkFiles(t *testing.T, what string, got []catalogv1alpha1.FileError, want
 
 func TestDesiredCatalogTemplateLabels(t *testing.T) {
 	ct := desiredCatalogTemplate(testRepository("community", ""), parsedTemplate("firefox", "firefox:1"))
-	want := map[string]string{RepositoryLabel: "community", CategoryLabel: "web-browsers", TagLabelPrefix + "web": ""}
+	want := map[string]string{catalog.RepositoryLabel: "community", catalog.CategoryLabel: "web-browsers", catalog.TagLabelPrefix + "web": ""}
 	if len(ct.Labels) != len(want) {
 		t.Fatalf("labels %v, want %v", ct.Labels, want)
 	}
@@ -233,7 +234,7 @@ func TestDesiredCatalogTemplateLabels(t *testing.T) {
 		}
 	}
 	longRepo := strings.Repeat("r", 70)
-	if _, ok := desiredCatalogTemplate(testRepository(longRepo, ""), parsedTemplate("x", "x:1")).Labels[RepositoryLabel]; ok {
+	if _, ok := desiredCatalogTemplate(testRepository(longRepo, ""), parsedTemplate("x", "x:1")).Labels[catalog.RepositoryLabel]; ok {
 		t.Errorf("a repository name longer than a label value was put in a label")
 	}
 }

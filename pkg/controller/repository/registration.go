@@ -18,6 +18,7 @@ func Registration() manager.Registration {
 			Options:         *opts,
 			Clock:           c.Clock,
 			Recorder:        c.EventRecorder(Name),
+			Logger:          c.Logger,
 		})
 	}}
 }

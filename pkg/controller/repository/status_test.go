@@ -132,7 +132,7 @@ func TestCatalogDrift(t *testing.T) {
 	edited := stored(repo, firefox)
 	edited.Spec.Template.BaseImage = "evil:1"
 	relabelled := stored(repo, firefox)
-	relabelled.Labels[CategoryLabel] = "games"
+	relabelled.Labels[catalog.CategoryLabel] = "games"
 	copied := stored(repo, gimp) // a copy made by hand under another name, annotation and all
 	copied.Name = "community-gimp-copy"
 	otherEdited := stored(other, gimp)
@@ -214,8 +214,8 @@ spec:
 		if err := runtime.DecodeInto(codecs.UniversalDecoder(catalogv1alpha1.SchemeGroupVersion), served, &got); err != nil {
 			t.Fatal(err)
 		}
-		if h := contentHash(&got); h != want.Annotations[ContentHashAnnotation] || !upToDate(&got, want) {
-			t.Errorf("%s: the stored object hashes to %s, the written one to %s\nwritten %s\nserved  %s", path, h, want.Annotations[ContentHashAnnotation], data, served)
+		if h := contentHash(&got); h != want.Annotations[catalog.ContentHashAnnotation] || !upToDate(&got, want) {
+			t.Errorf("%s: the stored object hashes to %s, the written one to %s\nwritten %s\nserved  %s", path, h, want.Annotations[catalog.ContentHashAnnotation], data, served)
 		}
 	}
 }
@@ -228,7 +228,7 @@ func TestNextSyncDue(t *testing.T) {
 		r.Spec.SyncInterval = interval
 		setSynced(r, "abc", catalogPlan{}, now.Add(-ago))
 		if requested != "" {
-			r.Annotations = map[string]string{SyncRequestedAnnotation: requested}
+			r.Annotations = map[string]string{catalog.SyncRequestedAnnotation: requested}
 		}
 		return r
 	}

@@ -48,11 +48,12 @@ func (f *syncFailure) Error() string { return f.err.Error() }
 
 // syncRepository brings one repository's CatalogTemplates to its branch head.
 func (c *Controller) syncRepository(ctx context.Context, name string) error {
+	logger := klog.FromContext(ctx)
 	start := c.clock.Now()
 	repo, err := c.repositories.Get(name)
 	if apierrors.IsNotFound(err) {
 		// Its CatalogTemplates go with it (owner references); only the clone is ours.
-		klog.InfoS("repository deleted, removing its clone", "repository", klog.KRef("", name))
+		logger.Info("repository deleted, removing its clone", "repository", klog.KRef("", name))
 		return c.fetcher.Remove(name)
 	}
 	if err != nil {
@@ -78,7 +79,7 @@ func (c *Controller) syncRepository(ctx context.Context, name string) error {
 		result = "failed"
 		setFailed(repo, failure)
 		c.recorder.Event(repo, corev1.EventTypeWarning, "SyncFailed", failure.Error())
-		klog.InfoS("repository sync failed", "repository", klog.KObj(repo), "reason", failure.reason, "err", failure.Error())
+		logger.Info("repository sync failed", "repository", klog.KObj(repo), "reason", failure.reason, "err", failure.Error())
 	case syncErr != nil:
 		return syncErr
 	case outcome.unchanged:
@@ -88,13 +89,13 @@ func (c *Controller) syncRepository(ctx context.Context, name string) error {
 		plan := outcome.plan
 		c.recorder.Eventf(repo, corev1.EventTypeNormal, ReasonRepaired, "commit %.12s unchanged but %s: created %d, updated %d, deleted %d",
 			repo.Status.LastSyncedCommit, outcome.repaired, len(plan.create), len(plan.update), len(plan.remove))
-		klog.InfoS("repository catalog repaired", "repository", klog.KObj(repo), "commit", repo.Status.LastSyncedCommit, "drift", outcome.repaired,
+		logger.Info("repository catalog repaired", "repository", klog.KObj(repo), "commit", repo.Status.LastSyncedCommit, "drift", outcome.repaired,
 			"created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove), "duration", c.clock.Since(start))
 	default:
 		plan := outcome.plan
 		c.recorder.Eventf(repo, corev1.EventTypeNormal, ReasonSynced, "synced %d templates from commit %.12s (%d files with errors, %d skipped)",
 			repo.Status.TemplateCount, repo.Status.LastSyncedCommit, len(plan.fileErrors), len(plan.skipped))
-		klog.InfoS("repository synced", "repository", klog.KObj(repo), "commit", repo.Status.LastSyncedCommit,
+		logger.Info("repository synced", "repository", klog.KObj(repo), "commit", repo.Status.LastSyncedCommit,
 			"templates", repo.Status.TemplateCount, "created", len(plan.create), "updated", len(plan.update), "deleted", len(plan.remove),
 			"fileErrors", len(plan.fileErrors), "skipped", len(plan.skipped), "duration", c.clock.Since(start))
 	}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 )
@@ -42,13 +43,13 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, s *streamv1alpha1.Sess
 	if err != nil {
 		return nil, fmt.Errorf("create home claim %s/%s: %w", s.Namespace, name, err)
 	}
-	c.recorder.Eventf(s, "Normal", "HomeClaimCreated", "Created PersistentVolumeClaim %s for the home of %s", name, s.Spec.User)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, "HomeClaimCreated", "Created PersistentVolumeClaim %s for the home of %s", name, s.Spec.User)
 	return claim, nil
 }
 
 func claimPhase(claim *corev1.PersistentVolumeClaim) string {
 	if claim == nil || claim.Status.Phase == "" {
-		return "Pending"
+		return string(corev1.ClaimPending)
 	}
 	return string(claim.Status.Phase)
 }
@@ -75,7 +76,7 @@ func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Ses
 		if err != nil {
 			return nil, fmt.Errorf("create deployment %s/%s: %w", s.Namespace, desired.Name, err)
 		}
-		c.recorder.Eventf(s, "Normal", "DeploymentCreated", "Created Deployment %s", desired.Name)
+		c.recorder.Eventf(s, corev1.EventTypeNormal, "DeploymentCreated", "Created Deployment %s", desired.Name)
 		return created, nil
 	}
 	if err != nil {
@@ -85,7 +86,7 @@ func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Ses
 		return nil, &nameConflictError{"Deployment", s.Namespace, desired.Name}
 	}
 	sameReplicas := existing.Spec.Replicas != nil && *existing.Spec.Replicas == *desired.Spec.Replicas
-	if sameReplicas && existing.Annotations[SpecHashAnnotation] == desired.Annotations[SpecHashAnnotation] {
+	if sameReplicas && existing.Annotations[stream.SpecHashAnnotation] == desired.Annotations[stream.SpecHashAnnotation] {
 		return existing, nil
 	}
 	update := existing.DeepCopy()
@@ -99,7 +100,7 @@ func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Ses
 		return nil, fmt.Errorf("update deployment %s/%s: %w", s.Namespace, desired.Name, err)
 	}
 	if !sameReplicas {
-		c.recorder.Eventf(s, "Normal", "Scaled", "Scaled Deployment %s to %d", desired.Name, *desired.Spec.Replicas)
+		c.recorder.Eventf(s, corev1.EventTypeNormal, "Scaled", "Scaled Deployment %s to %d", desired.Name, *desired.Spec.Replicas)
 	}
 	return updated, nil
 }
@@ -131,7 +132,7 @@ func (c *Controller) ensureService(ctx context.Context, s *streamv1alpha1.Sessio
 	if !metav1.IsControlledBy(existing, s) {
 		return &nameConflictError{"Service", s.Namespace, desired.Name}
 	}
-	if existing.Annotations[SpecHashAnnotation] == desired.Annotations[SpecHashAnnotation] {
+	if existing.Annotations[stream.SpecHashAnnotation] == desired.Annotations[stream.SpecHashAnnotation] {
 		return nil
 	}
 	update := existing.DeepCopy()
@@ -183,7 +184,7 @@ func (c *Controller) ensureIngress(ctx context.Context, s *streamv1alpha1.Sessio
 			return fmt.Errorf("create ingress %s/%s: %w", s.Namespace, name, err)
 		}
 		return nil
-	case existing.Annotations[SpecHashAnnotation] == desired.Annotations[SpecHashAnnotation]:
+	case existing.Annotations[stream.SpecHashAnnotation] == desired.Annotations[stream.SpecHashAnnotation]:
 		return nil
 	}
 	update := existing.DeepCopy()
@@ -209,7 +210,7 @@ func (c *Controller) podsOf(s *streamv1alpha1.Session) ([]*corev1.Pod, error) {
 	}
 	out := pods[:0:0]
 	for _, p := range pods {
-		if p.Annotations[SessionNameAnnotation] == s.Name {
+		if p.Annotations[stream.SessionNameAnnotation] == s.Name {
 			out = append(out, p)
 		}
 	}

@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
@@ -34,8 +34,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
-	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
+	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -181,7 +180,7 @@ func (c *Controller) enqueueChildOwner(obj any) {
 	if err != nil {
 		return
 	}
-	if name := m.GetAnnotations()[SessionNameAnnotation]; name != "" {
+	if name := m.GetAnnotations()[stream.SessionNameAnnotation]; name != "" {
 		c.queue.Add(m.GetNamespace() + "/" + name)
 	}
 }
@@ -226,9 +225,9 @@ func objectMeta(obj any) (metav1.Object, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced...) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.queue, "sync session", c.sync)
@@ -274,19 +273,19 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			return c.failForbiddenWorkload(ctx, cached, status, now, err)
 		}
 		if !apierrors.IsConflict(err) {
-			c.recorder.Eventf(s, "Warning", ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
+			c.recorder.Eventf(s, corev1.EventTypeWarning, ReasonWorkloadSyncFailed, "Syncing the session's workload failed: %v", err)
 		}
 		return err
 	}
 	status.ObservedGeneration = s.Generation
-	written, err := c.patchStatus(ctx, cached, status)
+	written, err := c.applyStatus(ctx, cached, status)
 	if err != nil {
 		return err
 	}
 	// Only now, once the status that records it is stored: a reconcile from
 	// a stale cache computes the same transition again, but its write
 	// conflicts, so no Event is recorded twice.
-	c.recordTransition(cached, status)
+	c.recordTransition(ctx, cached, status)
 	return c.observeWake(ctx, written, status, now)
 }
 
@@ -298,14 +297,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 func (c *Controller) failForbiddenWorkload(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time, refused error) error {
 	msg := fmt.Sprintf("streamspace-controller may not create this session's workload in namespace %s (an admin enables a namespace with the label %s=%s): %v",
 		cached.Namespace, stream.SessionsNamespaceLabel, stream.SessionsNamespaceEnabled, refused)
-	failedBefore := cached.Status.Phase == streamv1alpha1.SessionPhaseFailed && cached.Status.Reason == ReasonWorkloadForbidden
-	setFailed(status, cached.Generation, now, ConditionDeploymentReady, ReasonWorkloadForbidden, msg)
+	failedBefore := cached.Status.Phase == streamv1alpha1.SessionPhaseFailed && cached.Status.Reason == stream.SessionReasonWorkloadForbidden
+	setFailed(status, cached.Generation, now, stream.SessionConditionDeploymentReady, stream.SessionReasonWorkloadForbidden, msg)
 	status.ObservedGeneration = cached.Generation
-	if _, err := c.patchStatus(ctx, cached, status); err != nil {
+	if _, err := c.applyStatus(ctx, cached, status); err != nil {
 		return err
 	}
 	if !failedBefore {
-		c.recorder.Event(cached, corev1.EventTypeWarning, ReasonWorkloadForbidden, msg)
+		c.recorder.Event(cached, corev1.EventTypeWarning, stream.SessionReasonWorkloadForbidden, msg)
 	}
 	return refused
 }
@@ -324,8 +323,8 @@ func (c *Controller) terminateForMaxDuration(ctx context.Context, s *streamv1alp
 		return fmt.Errorf("terminate session %s/%s at its maxSessionDuration: %w", s.Namespace, s.Name, err)
 	}
 	ran := now.Sub(s.CreationTimestamp.Time).Round(time.Second)
-	klog.InfoS("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
-	c.recorder.Eventf(s, "Normal", ReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
+	klog.FromContext(ctx).Info("terminated session at its maxSessionDuration", "session", klog.KObj(s), "ran", ran, "maxSessionDuration", s.Spec.MaxSessionDuration.Duration)
+	c.recorder.Eventf(s, corev1.EventTypeNormal, stream.SessionReasonMaxDuration, "Terminating: the session has existed for %s, its maxSessionDuration is %s",
 		ran, s.Spec.MaxSessionDuration.Duration)
 	metrics.MaxDurationTerminations.Inc()
 	return nil
@@ -338,48 +337,48 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	tpl, err := c.templates.Templates(s.Namespace).Get(s.Spec.Template)
 	if apierrors.IsNotFound(err) {
 		msg := fmt.Sprintf("template %q does not exist in namespace %s", s.Spec.Template, s.Namespace)
-		setFailed(status, gen, now, ConditionTemplateResolved, ReasonTemplateNotFound, msg)
+		setFailed(status, gen, now, stream.SessionConditionTemplateResolved, stream.SessionReasonTemplateNotFound, msg)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if problems := templatevalidation.Check(tpl); len(problems) > 0 {
+	if problems := templatecheck.Check(tpl); len(problems) > 0 {
 		msg := fmt.Sprintf("template %q is invalid: %s", tpl.Name, problems.ToAggregate().Error())
-		setFailed(status, gen, now, ConditionTemplateResolved, ReasonTemplateInvalid, msg)
+		setFailed(status, gen, now, stream.SessionConditionTemplateResolved, stream.SessionReasonTemplateInvalid, msg)
 		return nil
 	}
-	setCondition(status, gen, now, ConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
+	setCondition(status, gen, now, stream.SessionConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
 
 	if usesHome(s) {
 		claim, err := c.ensureHomeClaim(ctx, s)
 		if err != nil {
 			return err
 		}
-		bound := claim != nil && claim.Status.Phase == "Bound"
+		bound := claim != nil && claim.Status.Phase == corev1.ClaimBound
 		msg := fmt.Sprintf("claim %s is %s", naming.HomeClaimName(s.Spec.User), claimPhase(claim))
-		setCondition(status, gen, now, ConditionPVCBound, bound, map[bool]string{true: "Bound", false: "NotBound"}[bound], msg)
+		setCondition(status, gen, now, stream.SessionConditionPVCBound, bound, map[bool]string{true: string(corev1.ClaimBound), false: "NotBound"}[bound], msg)
 	} else {
-		removeCondition(status, ConditionPVCBound)
+		meta.RemoveStatusCondition(&status.Conditions, stream.SessionConditionPVCBound)
 	}
 
 	deployment, err := c.ensureDeployment(ctx, s, tpl)
 	var conflict *nameConflictError
 	if asConflict(err, &conflict) {
-		setFailed(status, gen, now, ConditionDeploymentReady, ReasonNameConflict, conflict.Error())
+		setFailed(status, gen, now, stream.SessionConditionDeploymentReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	if err := c.ensureService(ctx, s, tpl); asConflict(err, &conflict) {
-		setFailed(status, gen, now, ConditionReady, ReasonNameConflict, conflict.Error())
+		setFailed(status, gen, now, stream.SessionConditionReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
 	} else if err != nil {
 		return err
 	}
 	if err := c.ensureIngress(ctx, s, tpl); asConflict(err, &conflict) {
-		setFailed(status, gen, now, ConditionReady, ReasonNameConflict, conflict.Error())
+		setFailed(status, gen, now, stream.SessionConditionReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
 	} else if err != nil {
 		return err
@@ -392,7 +391,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	}
 	ready := deployment.Status.ReadyReplicas
 	depReady := ready == want && (want > 0 || deployment.Status.Replicas == 0)
-	setCondition(status, gen, now, ConditionDeploymentReady, depReady, map[bool]string{true: "ReplicasReady", false: "ReplicasNotReady"}[depReady],
+	setCondition(status, gen, now, stream.SessionConditionDeploymentReady, depReady, map[bool]string{true: "ReplicasReady", false: "ReplicasNotReady"}[depReady],
 		fmt.Sprintf("deployment %s: %d of %d replicas ready", deployment.Name, ready, want))
 
 	pods, err := c.podsOf(s)
@@ -403,27 +402,17 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	if status.Phase == streamv1alpha1.SessionPhaseRunning && !depReady {
 		// The pod is ready before its Deployment counts it: Running waits
 		// for both, so Running never shows beside DeploymentReady=False.
-		status.Phase, status.Reason = streamv1alpha1.SessionPhasePending, ReasonStarting
+		status.Phase, status.Reason = streamv1alpha1.SessionPhasePending, stream.SessionReasonStarting
 		status.Message = fmt.Sprintf("pod %s is ready; waiting for deployment %s to count it", status.PodName, deployment.Name)
 	}
-	setCondition(status, gen, now, ConditionReady, status.Phase == streamv1alpha1.SessionPhaseRunning, status.Reason, status.Message)
+	setCondition(status, gen, now, stream.SessionConditionReady, status.Phase == streamv1alpha1.SessionPhaseRunning, status.Reason, status.Message)
 	return nil
 }
 
 func setFailed(status *streamv1alpha1.SessionStatus, gen int64, now time.Time, condition, reason, msg string) {
 	status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseFailed, reason, msg
 	setCondition(status, gen, now, condition, false, reason, msg)
-	setCondition(status, gen, now, ConditionReady, false, reason, msg)
-}
-
-func removeCondition(status *streamv1alpha1.SessionStatus, typ string) {
-	out := status.Conditions[:0]
-	for _, c := range status.Conditions {
-		if c.Type != typ {
-			out = append(out, c)
-		}
-	}
-	status.Conditions = out
+	setCondition(status, gen, now, stream.SessionConditionReady, false, reason, msg)
 }
 
 // removeWorkload deletes the Deployment, Service and Ingress of a
@@ -463,106 +452,21 @@ func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Sessi
 		return err
 	}
 	gen := s.Generation
-	reason := ReasonTerminated
+	reason := stream.SessionReasonTerminated
 	why := "terminated on request"
 	if deadline, ok := MaxDurationDeadline(s); ok && !now.Before(deadline) {
-		reason, why = ReasonMaxDuration, fmt.Sprintf("terminated after its maxSessionDuration of %s", s.Spec.MaxSessionDuration.Duration)
+		reason, why = stream.SessionReasonMaxDuration, fmt.Sprintf("terminated after its maxSessionDuration of %s", s.Spec.MaxSessionDuration.Duration)
 	}
 	if remaining > 0 || len(pods) > 0 {
 		if status.Phase == "" || status.Phase == streamv1alpha1.SessionPhaseTerminated {
 			status.Phase = streamv1alpha1.SessionPhasePending
 		}
-		status.Reason, status.Message = ReasonTerminating, why+"; removing its workload"
+		status.Reason, status.Message = stream.SessionReasonTerminating, why+"; removing its workload"
 	} else {
 		status.Phase, status.Reason, status.Message = streamv1alpha1.SessionPhaseTerminated, reason, why+"; workload removed, home kept"
 		status.PodName, status.URL = "", ""
 	}
-	setCondition(status, gen, now, ConditionDeploymentReady, false, "Deleted", "the session is terminated")
-	setCondition(status, gen, now, ConditionReady, false, status.Reason, status.Message)
-	return nil
-}
-
-// recordTransition records an Event when the phase or its reason changed
-// from what the session's stored status said.
-func (c *Controller) recordTransition(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) {
-	if !phaseChanged(s, next) {
-		return
-	}
-	kind := "Normal"
-	if next.Phase == streamv1alpha1.SessionPhaseFailed || next.Reason == ReasonUnschedulable {
-		kind = "Warning"
-	}
-	klog.InfoS("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)
-	c.recorder.Eventf(s, kind, next.Reason, "%s: %s", next.Phase, next.Message)
-}
-
-func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) bool {
-	return s.Status.Phase != next.Phase || s.Status.Reason != next.Reason
-}
-
-// statusFields are the status fields this controller owns.
-var statusFields = []string{"phase", "reason", "message", "podName", "url", "conditions", "observedGeneration"}
-
-// patchStatus writes the fields this controller owns and returns the
-// session as stored afterwards (cached when nothing changed). A phase
-// transition is written only onto the resourceVersion it was computed
-// from: when the cache is behind, the write answers 409 Conflict and the
-// session is looked at again.
-func (c *Controller) patchStatus(ctx context.Context, cached *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus) (*streamv1alpha1.Session, error) {
-	var patch []byte
-	var changed bool
-	var err error
-	if phaseChanged(cached, status) {
-		patch, changed, err = statuspatch.StatusAt(cached.ResourceVersion, cached.Status, status, statusFields...)
-	} else {
-		patch, changed, err = statuspatch.Status(cached.Status, status, statusFields...)
-	}
-	if err != nil || !changed {
-		return cached, err
-	}
-	written, err := c.stream.StreamV1alpha1().Sessions(cached.Namespace).Patch(ctx, cached.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
-	if err != nil {
-		return nil, fmt.Errorf("update status of session %s/%s: %w", cached.Namespace, cached.Name, err)
-	}
-	return written, nil
-}
-
-// observeWake measures a wake (connect on a hibernated session → Running)
-// and removes its mark once the session runs or no longer wants to. The
-// mark is removed on the resourceVersion s was read at, and the wake is
-// counted only when that removal succeeds: a retried or stale reconcile
-// finds the mark gone, or conflicts, so one wake is counted once.
-func (c *Controller) observeWake(ctx context.Context, s *streamv1alpha1.Session, status *streamv1alpha1.SessionStatus, now time.Time) error {
-	mark, ok := s.Annotations[stream.WokenAtAnnotation]
-	if !ok {
-		return nil
-	}
-	running := status.Phase == streamv1alpha1.SessionPhaseRunning
-	if !running && s.Spec.State == streamv1alpha1.SessionStateRunning {
-		return nil
-	}
-	patch, err := statuspatch.AnnotationsAt(s.ResourceVersion, map[string]*string{stream.WokenAtAnnotation: nil})
-	if err != nil {
-		return err
-	}
-	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("remove wake mark of session %s/%s: %w", s.Namespace, s.Name, err)
-	}
-	if !running {
-		return nil
-	}
-	wokenAt, err := time.Parse(time.RFC3339Nano, mark)
-	if err != nil {
-		klog.InfoS("ignoring an unreadable wake mark", "session", klog.KObj(s), "mark", mark)
-		return nil
-	}
-	took := now.Sub(wokenAt)
-	metrics.Wakes.Inc()
-	metrics.WakeDuration.Observe(took.Seconds())
-	klog.InfoS("woken session is running", "session", klog.KObj(s), "took", took)
-	c.recorder.Eventf(s, "Normal", ReasonWoke, "Running %s after a connection woke the session", took.Round(10*time.Millisecond))
+	setCondition(status, gen, now, stream.SessionConditionDeploymentReady, false, "Deleted", "the session is terminated")
+	setCondition(status, gen, now, stream.SessionConditionReady, false, status.Reason, status.Message)
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/fake"
@@ -78,8 +79,8 @@ func TestRefusedWorkloadFailsTheSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stored.Status.Phase != streamv1alpha1.SessionPhaseFailed || stored.Status.Reason != ReasonWorkloadForbidden {
-			t.Fatalf("reconcile %d: phase %s reason %s, want Failed %s", attempt, stored.Status.Phase, stored.Status.Reason, ReasonWorkloadForbidden)
+		if stored.Status.Phase != streamv1alpha1.SessionPhaseFailed || stored.Status.Reason != stream.SessionReasonWorkloadForbidden {
+			t.Fatalf("reconcile %d: phase %s reason %s, want Failed %s", attempt, stored.Status.Phase, stored.Status.Reason, stream.SessionReasonWorkloadForbidden)
 		}
 		for _, want := range []string{refusal, "stream.space/sessions=enabled", "namespace plain"} {
 			if !strings.Contains(stored.Status.Message, want) {
@@ -94,11 +95,11 @@ func TestRefusedWorkloadFailsTheSession(t *testing.T) {
 	close(recorder.Events)
 	var warnings []string
 	for e := range recorder.Events {
-		if strings.HasPrefix(e, "Warning "+ReasonWorkloadForbidden+" ") {
+		if strings.HasPrefix(e, "Warning "+stream.SessionReasonWorkloadForbidden+" ") {
 			warnings = append(warnings, e)
 		}
 	}
 	if len(warnings) != 1 {
-		t.Errorf("%d %s events over two refused reconciles, want 1: %q", len(warnings), ReasonWorkloadForbidden, warnings)
+		t.Errorf("%d %s events over two refused reconciles, want 1: %q", len(warnings), stream.SessionReasonWorkloadForbidden, warnings)
 	}
 }

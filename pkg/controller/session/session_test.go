@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
@@ -36,13 +37,13 @@ func TestPhaseOf(t *testing.T) {
 		wantPhase  streamv1alpha1.SessionPhase
 		wantReason string
 	}{
-		{"no pod yet", running, podView{}, streamv1alpha1.SessionPhasePending, ReasonStarting},
-		{"pod not ready", running, podView{pod: pod(func(*corev1.Pod) {}), anyPods: true}, streamv1alpha1.SessionPhasePending, ReasonStarting},
-		{"pod ready", running, podView{pod: ready, anyPods: true}, streamv1alpha1.SessionPhaseRunning, ReasonPodReady},
-		{"image cannot be pulled", running, podView{pod: crashing, anyPods: true}, streamv1alpha1.SessionPhaseFailed, ReasonPodFailing},
-		{"unschedulable", running, podView{pod: unschedulable, anyPods: true}, streamv1alpha1.SessionPhasePending, ReasonUnschedulable},
-		{"scaling to zero", hibernating, podView{anyPods: true}, streamv1alpha1.SessionPhaseRunning, ReasonHibernating},
-		{"scaled to zero, pod gone", hibernating, podView{}, streamv1alpha1.SessionPhaseHibernated, ReasonHibernated},
+		{"no pod yet", running, podView{}, streamv1alpha1.SessionPhasePending, stream.SessionReasonStarting},
+		{"pod not ready", running, podView{pod: pod(func(*corev1.Pod) {}), anyPods: true}, streamv1alpha1.SessionPhasePending, stream.SessionReasonStarting},
+		{"pod ready", running, podView{pod: ready, anyPods: true}, streamv1alpha1.SessionPhaseRunning, stream.SessionReasonPodReady},
+		{"image cannot be pulled", running, podView{pod: crashing, anyPods: true}, streamv1alpha1.SessionPhaseFailed, stream.SessionReasonPodFailing},
+		{"unschedulable", running, podView{pod: unschedulable, anyPods: true}, streamv1alpha1.SessionPhasePending, stream.SessionReasonUnschedulable},
+		{"scaling to zero", hibernating, podView{anyPods: true}, streamv1alpha1.SessionPhaseRunning, stream.SessionReasonHibernating},
+		{"scaled to zero, pod gone", hibernating, podView{}, streamv1alpha1.SessionPhaseHibernated, stream.SessionReasonHibernated},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,8 +87,8 @@ func TestDeploymentFromTemplate(t *testing.T) {
 	if len(claims) != 1 || claims["user-home"] == "" || claims["user-home"] == "home-alice@example.com" {
 		t.Errorf("claims %v, want only user-home on a DNS-safe home claim", claims)
 	}
-	if d.Labels[UserLabel] == "alice@example.com" || d.Name == s.Name {
-		t.Errorf("label %q or name %q were not made valid", d.Labels[UserLabel], d.Name)
+	if d.Labels[stream.UserLabel] == "alice@example.com" || d.Name == s.Name {
+		t.Errorf("label %q or name %q were not made valid", d.Labels[stream.UserLabel], d.Name)
 	}
 
 	s.Spec.Resources = streamv1alpha1.ResourceRequirements{CPU: ptr.To(resource.MustParse("500m"))}
@@ -103,7 +104,7 @@ func TestDeploymentFromTemplate(t *testing.T) {
 			t.Errorf("persistentHome false still mounts claim %s", v.PersistentVolumeClaim.ClaimName)
 		}
 	}
-	if d.Annotations[SpecHashAnnotation] == d2.Annotations[SpecHashAnnotation] {
+	if d.Annotations[stream.SpecHashAnnotation] == d2.Annotations[stream.SpecHashAnnotation] {
 		t.Error("a different pod template has the same hash")
 	}
 }

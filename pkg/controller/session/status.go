@@ -10,33 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
-// Condition types of a Session.
+// Reasons of the session controller's Events that are not phase reasons
+// (those are in pkg/apis/stream).
 const (
-	ConditionTemplateResolved = "TemplateResolved"
-	ConditionDeploymentReady  = "DeploymentReady"
-	ConditionPVCBound         = "PVCBound"
-	ConditionReady            = "Ready"
-)
-
-// Reasons of the session phase (status.reason) and of Events.
-const (
-	ReasonTemplateNotFound   = "TemplateNotFound"
-	ReasonTemplateInvalid    = "TemplateInvalid"
-	ReasonPodFailing         = "PodFailing"
-	ReasonNameConflict       = "NameConflict"
-	ReasonStarting           = "Starting"
-	ReasonUnschedulable      = "Unschedulable"
-	ReasonPodReady           = "PodReady"
-	ReasonHibernating        = "Hibernating"
-	ReasonHibernated         = "Hibernated"
-	ReasonTerminating        = "Terminating"
-	ReasonTerminated         = "Terminated"
-	ReasonMaxDuration        = "MaxSessionDurationExceeded"
 	ReasonWorkloadSyncFailed = "WorkloadSyncFailed"
-	ReasonWorkloadForbidden  = "WorkloadForbidden"
 	ReasonWoke               = "Woke"
 )
 
@@ -119,23 +100,23 @@ func phaseOf(s *streamv1alpha1.Session, pods podView) (phase streamv1alpha1.Sess
 			if phase == "" || phase == streamv1alpha1.SessionPhaseHibernated || phase == streamv1alpha1.SessionPhaseFailed {
 				phase = streamv1alpha1.SessionPhasePending
 			}
-			return phase, ReasonHibernating, "scaling to zero; waiting for the session's pod to stop", podName
+			return phase, stream.SessionReasonHibernating, "scaling to zero; waiting for the session's pod to stop", podName
 		}
-		return streamv1alpha1.SessionPhaseHibernated, ReasonHibernated, "scaled to zero; connect to start it again", ""
+		return streamv1alpha1.SessionPhaseHibernated, stream.SessionReasonHibernated, "scaled to zero; connect to start it again", ""
 	}
 	if pods.pod == nil {
-		return streamv1alpha1.SessionPhasePending, ReasonStarting, "waiting for the session's pod to be created", ""
+		return streamv1alpha1.SessionPhasePending, stream.SessionReasonStarting, "waiting for the session's pod to be created", ""
 	}
 	if msg, failing := podProblem(pods.pod); failing {
-		return streamv1alpha1.SessionPhaseFailed, ReasonPodFailing, msg, podName
+		return streamv1alpha1.SessionPhaseFailed, stream.SessionReasonPodFailing, msg, podName
 	}
 	if podReady(pods.pod) {
-		return streamv1alpha1.SessionPhaseRunning, ReasonPodReady, fmt.Sprintf("pod %s is ready", podName), podName
+		return streamv1alpha1.SessionPhaseRunning, stream.SessionReasonPodReady, fmt.Sprintf("pod %s is ready", podName), podName
 	}
 	if msg, ok := podUnschedulable(pods.pod); ok {
-		return streamv1alpha1.SessionPhasePending, ReasonUnschedulable, msg, podName
+		return streamv1alpha1.SessionPhasePending, stream.SessionReasonUnschedulable, msg, podName
 	}
-	return streamv1alpha1.SessionPhasePending, ReasonStarting, fmt.Sprintf("waiting for pod %s to be ready", podName), podName
+	return streamv1alpha1.SessionPhasePending, stream.SessionReasonStarting, fmt.Sprintf("waiting for pod %s to be ready", podName), podName
 }
 
 // setCondition sets a condition, keeping its transition time when its
@@ -149,26 +130,6 @@ func setCondition(st *streamv1alpha1.SessionStatus, generation int64, now time.T
 		Type: typ, Status: status, Reason: reason, Message: truncate(message, 1024),
 		ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
-}
-
-// RunningSince is when the session last became Ready, or nil when it is not.
-func RunningSince(s *streamv1alpha1.Session) *metav1.Time {
-	c := meta.FindStatusCondition(s.Status.Conditions, ConditionReady)
-	if c == nil || c.Status != metav1.ConditionTrue {
-		return nil
-	}
-	t := c.LastTransitionTime
-	return &t
-}
-
-// NotReadySince is when the session last stopped being Ready, or nil.
-func NotReadySince(s *streamv1alpha1.Session) *metav1.Time {
-	c := meta.FindStatusCondition(s.Status.Conditions, ConditionReady)
-	if c == nil || c.Status != metav1.ConditionFalse {
-		return nil
-	}
-	t := c.LastTransitionTime
-	return &t
 }
 
 func truncate(s string, n int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	kubeinformers "k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -32,7 +34,7 @@ import (
 // TestRetriedReconcileCountsOneWake: a reconcile that runs again from a
 // stale cache (the informer has not yet delivered the controller's own
 // writes) must not record the Running transition twice, nor count the wake
-// twice. The fake API enforces resourceVersion preconditions on patches as
+// twice. The fake API enforces resourceVersion preconditions on patches and applies as
 // the real server does.
 func TestRetriedReconcileCountsOneWake(t *testing.T) {
 	metrics.Register()
@@ -54,7 +56,7 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 		},
 		Spec: streamv1alpha1.SessionSpec{User: "alice", Template: "firefox", State: streamv1alpha1.SessionStateRunning, PersistentHome: &home},
 		Status: streamv1alpha1.SessionStatus{
-			Phase: streamv1alpha1.SessionPhasePending, Reason: ReasonStarting, Message: "waiting for the session's pod to be created",
+			Phase: streamv1alpha1.SessionPhasePending, Reason: stream.SessionReasonStarting, Message: "waiting for the session's pod to be created",
 		},
 	}
 	deployment := desiredDeployment(stale, tpl)
@@ -63,7 +65,7 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "woken-abc", Namespace: "alice", Labels: sessionLabels(stale),
-			Annotations: map[string]string{SessionNameAnnotation: stale.Name}, CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Second)),
+			Annotations: map[string]string{stream.SessionNameAnnotation: stale.Name}, CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Second)),
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
 	}
@@ -146,22 +148,26 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 	for e := range recorder.Events {
 		reasons[strings.Fields(e)[1]]++
 	}
-	if reasons[ReasonPodReady] != 1 || reasons[ReasonWoke] != 1 {
-		t.Errorf("events by reason %v, want one %s and one %s", reasons, ReasonPodReady, ReasonWoke)
+	if reasons[stream.SessionReasonPodReady] != 1 || reasons[ReasonWoke] != 1 {
+		t.Errorf("events by reason %v, want one %s and one %s", reasons, stream.SessionReasonPodReady, ReasonWoke)
 	}
 }
 
-// preconditionedPatches applies JSON merge patches to sessions the way the
-// API server does: a patch that names a resourceVersion other than the
-// stored one answers 409 Conflict, and every write moves the
-// resourceVersion on.
+// preconditionedPatches serves merge patches and server-side applies of
+// sessions the way the API server does: one that names a resourceVersion
+// other than the stored one answers 409 Conflict, and every write moves the
+// resourceVersion on. An apply sets the status fields it names and removes
+// those its field manager applied before and no longer names, unless
+// another manager owns them too (ownership is kept per top-level status
+// field; a forced apply of a different value takes a field over).
 type preconditionedPatches struct {
 	tracker clienttesting.ObjectTracker
 	rv      int
+	owned   map[string]map[string]bool // field manager -> status fields
 }
 
 func (p *preconditionedPatches) react(action clienttesting.Action) (bool, runtime.Object, error) {
-	patch := action.(clienttesting.PatchAction)
+	patch := action.(clienttesting.PatchActionImpl)
 	gvr := streamv1alpha1.SchemeGroupVersion.WithResource("sessions")
 	obj, err := p.tracker.Get(gvr, patch.GetNamespace(), patch.GetName())
 	if err != nil {
@@ -176,13 +182,25 @@ func (p *preconditionedPatches) react(action clienttesting.Action) (bool, runtim
 			return true, nil, apierrors.NewConflict(gvr.GroupResource(), patch.GetName(),
 				fmt.Errorf("the object has been modified: patch at %s, stored %d", rv, p.rv))
 		}
+		delete(meta, "resourceVersion") // a precondition, not a change
 	}
 	current, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return true, nil, err
 	}
+	var merged map[string]any
+	switch patch.GetPatchType() {
+	case types.ApplyPatchType:
+		if patch.GetSubresource() != "status" {
+			return true, nil, fmt.Errorf("unexpected apply of %s", patch.GetSubresource())
+		}
+		merged = p.applyStatus(current, body, patch.PatchOptions.FieldManager)
+	case types.MergePatchType:
+		merged = mergePatch(current, body).(map[string]any)
+	default:
+		return true, nil, fmt.Errorf("unexpected patch type %s", patch.GetPatchType())
+	}
 	p.rv++
-	merged := mergePatch(current, body).(map[string]any)
 	merged["metadata"].(map[string]any)["resourceVersion"] = strconv.Itoa(p.rv)
 	updated := &streamv1alpha1.Session{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(merged, updated); err != nil {
@@ -192,6 +210,42 @@ func (p *preconditionedPatches) react(action clienttesting.Action) (bool, runtim
 		return true, nil, err
 	}
 	return true, updated, nil
+}
+
+func (p *preconditionedPatches) applyStatus(current, body map[string]any, manager string) map[string]any {
+	if p.owned == nil {
+		p.owned = map[string]map[string]bool{}
+	}
+	status, _ := current["status"].(map[string]any)
+	if status == nil {
+		status = map[string]any{}
+	}
+	applied, _ := body["status"].(map[string]any)
+	for f := range p.owned[manager] {
+		if _, still := applied[f]; still {
+			continue
+		}
+		shared := false
+		for other, fields := range p.owned {
+			shared = shared || (other != manager && fields[f])
+		}
+		if !shared {
+			delete(status, f)
+		}
+	}
+	mine := map[string]bool{}
+	for f, v := range applied {
+		if !reflect.DeepEqual(status[f], v) {
+			for _, fields := range p.owned {
+				delete(fields, f)
+			}
+		}
+		status[f] = v
+		mine[f] = true
+	}
+	p.owned[manager] = mine
+	current["status"] = status
+	return current
 }
 
 // mergePatch applies an RFC 7386 JSON merge patch.

@@ -15,23 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 )
 
-// Labels and annotations on a session's objects.
 const (
-	SessionLabel  = "stream.space/session"
-	UserLabel     = "stream.space/user"
-	TemplateLabel = "stream.space/template"
-	// SessionNameAnnotation holds the session's exact name (labels may be
-	// shortened), so a pod event finds its session.
-	SessionNameAnnotation = "stream.space/session-name"
-	// SpecHashAnnotation is the hash of what the controller wants an
-	// object's spec to be; the object is updated when it changes.
-	SpecHashAnnotation = "stream.space/spec-hash"
-
 	containerName = "session"
 	homeVolume    = "user-home"
 )
@@ -42,7 +32,7 @@ func ChildName(s *streamv1alpha1.Session) string { return naming.DNSLabel(s.Name
 
 // selectorLabels select the pods of one session.
 func selectorLabels(s *streamv1alpha1.Session) map[string]string {
-	return map[string]string{SessionLabel: naming.LabelValue(s.Name)}
+	return map[string]string{stream.SessionLabel: naming.LabelValue(s.Name)}
 }
 
 // sessionLabels are the labels of every object of a session.
@@ -53,9 +43,9 @@ func sessionLabels(s *streamv1alpha1.Session) map[string]string {
 		"app.kubernetes.io/component": "session",
 		"app.kubernetes.io/part-of":   "streamspace",
 		manager.ManagedByLabel:        manager.ManagedByValue,
-		SessionLabel:                  naming.LabelValue(s.Name),
-		UserLabel:                     naming.LabelValue(s.Spec.User),
-		TemplateLabel:                 naming.LabelValue(s.Spec.Template),
+		stream.SessionLabel:           naming.LabelValue(s.Name),
+		stream.UserLabel:              naming.LabelValue(s.Spec.User),
+		stream.TemplateLabel:          naming.LabelValue(s.Spec.Template),
 	}
 }
 
@@ -68,7 +58,7 @@ func childMeta(s *streamv1alpha1.Session) metav1.ObjectMeta {
 		Name:            ChildName(s),
 		Namespace:       s.Namespace,
 		Labels:          sessionLabels(s),
-		Annotations:     map[string]string{SessionNameAnnotation: s.Name},
+		Annotations:     map[string]string{stream.SessionNameAnnotation: s.Name},
 		OwnerReferences: []metav1.OwnerReference{ownerReference(s)},
 	}
 }
@@ -225,7 +215,7 @@ func podTemplate(s *streamv1alpha1.Session, t *streamv1alpha1.Template) corev1.P
 	}
 	labels := sessionLabels(s)
 	return corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{SessionNameAnnotation: s.Name}},
+		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{stream.SessionNameAnnotation: s.Name}},
 		Spec: corev1.PodSpec{
 			Containers:                   []corev1.Container{container},
 			Volumes:                      volumes,
@@ -244,7 +234,7 @@ func desiredDeployment(s *streamv1alpha1.Session, t *streamv1alpha1.Template) *a
 		replicas = 0
 	}
 	meta := childMeta(s)
-	meta.Annotations[SpecHashAnnotation] = specHash(pod)
+	meta.Annotations[stream.SpecHashAnnotation] = specHash(pod)
 	return &appsv1.Deployment{
 		ObjectMeta: meta,
 		Spec: appsv1.DeploymentSpec{
@@ -278,7 +268,7 @@ func desiredService(s *streamv1alpha1.Session, t *streamv1alpha1.Template) *core
 		ObjectMeta: childMeta(s),
 		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Selector: selectorLabels(s), Ports: ports},
 	}
-	svc.Annotations[SpecHashAnnotation] = specHash(svc.Spec)
+	svc.Annotations[stream.SpecHashAnnotation] = specHash(svc.Spec)
 	return svc
 }
 
@@ -326,7 +316,7 @@ func desiredIngress(s *streamv1alpha1.Session, t *streamv1alpha1.Template, domai
 	if class != "" {
 		ing.Spec.IngressClassName = &class
 	}
-	ing.Annotations[SpecHashAnnotation] = specHash(ing.Spec)
+	ing.Annotations[stream.SpecHashAnnotation] = specHash(ing.Spec)
 	return ing
 }
 
@@ -342,9 +332,9 @@ func desiredHomeClaim(s *streamv1alpha1.Session, size resource.Quantity, storage
 				"app.kubernetes.io/component": "home",
 				"app.kubernetes.io/part-of":   "streamspace",
 				manager.ManagedByLabel:        manager.ManagedByValue,
-				UserLabel:                     naming.LabelValue(s.Spec.User),
+				stream.UserLabel:              naming.LabelValue(s.Spec.User),
 			},
-			Annotations: map[string]string{"stream.space/user-name": s.Spec.User},
+			Annotations: map[string]string{stream.UserNameAnnotation: s.Spec.User},
 		},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},

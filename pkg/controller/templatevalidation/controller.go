@@ -7,10 +7,10 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -18,18 +18,19 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
-	"github.com/streamspace/controlplane/pkg/controller/statuspatch"
+	"github.com/streamspace/controlplane/pkg/controller/statusapply"
+	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
+	streamapply "github.com/streamspace/controlplane/pkg/generated/applyconfiguration/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
 )
 
 // Name is the controller's name in --controllers.
 const Name = "templatevalidation"
-
-// ConditionValid is the condition type the controller sets.
-const ConditionValid = "Valid"
 
 // Registration registers the controller; it has no flags.
 func Registration() manager.Registration {
@@ -70,9 +71,9 @@ func New(c manager.Context) (*Controller, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrash()
+	defer utilruntime.HandleCrashWithContext(ctx)
 	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), c.synced) {
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced) {
 		return fmt.Errorf("%s: caches did not sync", Name)
 	}
 	worker.Start(ctx, workers, c.queue, "validate template", c.sync)
@@ -93,9 +94,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	status := t.Status.DeepCopy()
-	problems := Check(t)
+	problems := templatecheck.Check(t)
 	status.Valid = len(problems) == 0
-	cond := metav1.Condition{Type: ConditionValid, Status: metav1.ConditionTrue, Reason: "Valid",
+	cond := metav1.Condition{Type: stream.TemplateConditionValid, Status: metav1.ConditionTrue, Reason: "Valid",
 		Message: "sessions can start from this template", ObservedGeneration: t.Generation, LastTransitionTime: metav1.NewTime(c.clock.Now())}
 	status.Message = "valid"
 	if !status.Valid {
@@ -108,18 +109,36 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	meta.SetStatusCondition(&status.Conditions, cond)
 	status.ObservedGeneration = t.Generation
 
-	patch, changed, err := statuspatch.Status(t.Status, status, "valid", "message", "conditions", "observedGeneration")
+	desired := statusApply(status)
+	changed, err := statusapply.Changed(statusApply(&t.Status), desired)
 	if err != nil || !changed {
 		return err
 	}
-	if _, err := c.stream.StreamV1alpha1().Templates(namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+	apply := streamapply.Template(name, namespace).WithStatus(desired)
+	if _, err := c.stream.StreamV1alpha1().Templates(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil {
 		return fmt.Errorf("update status of template %s: %w", key, err)
 	}
 	if t.Status.Valid != status.Valid || t.Status.ObservedGeneration == 0 {
-		klog.InfoS("validated template", "template", klog.KObj(t), "valid", status.Valid, "message", status.Message)
+		klog.FromContext(ctx).Info("validated template", "template", klog.KObj(t), "valid", status.Valid, "message", status.Message)
 		if !status.Valid {
-			c.recorder.Eventf(t, "Warning", "Invalid", "Template is invalid: %s", status.Message)
+			c.recorder.Eventf(t, corev1.EventTypeWarning, "Invalid", "Template is invalid: %s", status.Message)
 		}
 	}
 	return nil
+}
+
+// fieldManager owns a Template's status: valid, message, conditions and
+// observedGeneration.
+const fieldManager = "templatevalidation-controller"
+
+// statusApply is the apply configuration of a Template's status.
+func statusApply(st *streamv1alpha1.TemplateStatus) *streamapply.TemplateStatusApplyConfiguration {
+	a := streamapply.TemplateStatus().WithValid(st.Valid).WithConditions(statusapply.Conditions(st.Conditions)...)
+	if st.Message != "" {
+		a.WithMessage(st.Message)
+	}
+	if st.ObservedGeneration != 0 {
+		a.WithObservedGeneration(st.ObservedGeneration)
+	}
+	return a
 }

@@ -39,7 +39,7 @@ func ProcessNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface
 	defer queue.Done(key)
 	if err := sync(ctx, key); err != nil {
 		if apierrors.IsConflict(err) {
-			klog.V(4).InfoS("object changed meanwhile; retrying", "work", what, "key", key, "err", err)
+			klog.FromContext(ctx).V(4).Info("object changed meanwhile; retrying", "work", what, "key", key, "err", err)
 		} else {
 			utilruntime.HandleErrorWithContext(ctx, err, what, "key", key)
 		}

@@ -19,10 +19,6 @@ import (
 // PluginName is the name of the admission plugin.
 const PluginName = "StreamSpaceOwner"
 
-// AssignVerb is the RBAC verb that allows creating a session or connection
-// for a user other than oneself.
-const AssignVerb = "assign"
-
 // Register adds the plugin to the registry.
 func Register(plugins *admission.Plugins) {
 	plugins.Register(PluginName, func(io.Reader) (admission.Interface, error) {
@@ -90,7 +86,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	}
 	decision, reason, err := p.authorizer.Authorize(ctx, authorizer.AttributesRecord{
 		User:            caller,
-		Verb:            AssignVerb,
+		Verb:            stream.AssignVerb,
 		Namespace:       a.GetNamespace(),
 		APIGroup:        a.GetResource().Group,
 		APIVersion:      a.GetResource().Version,
@@ -102,7 +98,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 		return nil
 	}
 	msg := fmt.Sprintf("spec.user: %q may not create %s for user %q: that needs the %q verb on %s",
-		caller.GetName(), a.GetResource().Resource, *user, AssignVerb, a.GetResource().GroupResource())
+		caller.GetName(), a.GetResource().Resource, *user, stream.AssignVerb, a.GetResource().GroupResource())
 	if reason != "" {
 		msg += ": " + reason
 	}

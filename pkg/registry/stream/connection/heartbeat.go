@@ -14,7 +14,6 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
-	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
@@ -113,7 +112,7 @@ func (r *HeartbeatREST) authorizeBeat(ctx context.Context, caller user.Info, c *
 	gr := stream.Resource("connections")
 	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
 		User:            caller,
-		Verb:            owner.AssignVerb,
+		Verb:            stream.AssignVerb,
 		Namespace:       c.Namespace,
 		APIGroup:        gr.Group,
 		APIVersion:      streamv1alpha1.SchemeGroupVersion.Version,
@@ -125,7 +124,7 @@ func (r *HeartbeatREST) authorizeBeat(ctx context.Context, caller user.Info, c *
 		return nil
 	}
 	msg := fmt.Sprintf("connection %s belongs to user %q: only that user, or a caller with the %q verb on %s, may send its heartbeats",
-		c.Name, c.Spec.User, owner.AssignVerb, gr)
+		c.Name, c.Spec.User, stream.AssignVerb, gr)
 	if reason != "" {
 		msg += ": " + reason
 	}

@@ -1,4 +1,7 @@
-package templatevalidation
+// Package templatecheck says what would stop a session of a Template from
+// running: the API's validation, run again on stored templates, and checks
+// that only matter at run time.
+package templatecheck
 
 import (
 	"fmt"
@@ -22,33 +25,20 @@ var imageReference = regexp.MustCompile(`^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-
 // limits, and an endpoint port that is not declared with another protocol.
 func Check(t *streamv1alpha1.Template) field.ErrorList {
 	spec := field.NewPath("spec")
+	// A template stored before a default existed is checked as the API
+	// would store it today.
+	defaulted := t.DeepCopy()
+	streamv1alpha1.SetObjectDefaults_Template(defaulted)
 	var internal stream.TemplateSpec
-	if err := streamv1alpha1.Convert_v1alpha1_TemplateSpec_To_stream_TemplateSpec(&t.Spec, &internal, nil); err != nil {
+	if err := streamv1alpha1.Convert_v1alpha1_TemplateSpec_To_stream_TemplateSpec(&defaulted.Spec, &internal, nil); err != nil {
 		return field.ErrorList{field.InternalError(spec, fmt.Errorf("convert the template: %w", err))}
-	}
-	if internal.AppType == "" { // stored before defaulting inferred it
-		internal.AppType = stream.AppTypeDesktop
-		if internal.WebApp != nil && internal.WebApp.Enabled {
-			internal.AppType = stream.AppTypeWebApp
-		}
-	}
-	if v := internal.VNC; v != nil && v.Enabled {
-		if v.Port == 0 {
-			v.Port = streamv1alpha1.DefaultVNCPort
-		}
-		if v.Protocol == "" {
-			v.Protocol = streamv1alpha1.DefaultVNCProtocol
-		}
-	}
-	if w := internal.WebApp; w != nil && w.Enabled && w.Path == "" {
-		w.Path = streamv1alpha1.DefaultWebAppPath
 	}
 	errs := validation.ValidateTemplateSpec(&internal, spec)
 
-	if image := t.Spec.BaseImage; image != "" && !imageReference.MatchString(image) {
+	if image := defaulted.Spec.BaseImage; image != "" && !imageReference.MatchString(image) {
 		errs = append(errs, field.Invalid(spec.Child("baseImage"), image, "is not a valid container image reference"))
 	}
-	res := t.Spec.DefaultResources
+	res := defaulted.Spec.DefaultResources
 	for name, limit := range res.Limits {
 		if req, ok := res.Requests[name]; ok && req.Cmp(limit) > 0 {
 			errs = append(errs, field.Invalid(spec.Child("defaultResources", "requests").Key(string(name)), req.String(),
@@ -62,8 +52,8 @@ func Check(t *streamv1alpha1.Template) field.ErrorList {
 	if w := internal.WebApp; w != nil && w.Enabled {
 		endpoints[w.Port] = spec.Child("webapp", "port")
 	}
-	for i, p := range t.Spec.Ports {
-		if path, ok := endpoints[p.ContainerPort]; ok && p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+	for i, p := range defaulted.Spec.Ports {
+		if path, ok := endpoints[p.ContainerPort]; ok && p.Protocol != corev1.ProtocolTCP {
 			errs = append(errs, field.Invalid(spec.Child("ports").Index(i).Child("protocol"), p.Protocol,
 				fmt.Sprintf("port %d is the endpoint in %s, which is served over TCP", p.ContainerPort, path)))
 		}

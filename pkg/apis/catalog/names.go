@@ -1,4 +1,4 @@
-package repository
+package catalog
 
 import (
 	"crypto/sha256"

@@ -1,4 +1,4 @@
-package templatevalidation
+package templatecheck
 
 import (
 	"strings"

@@ -1,4 +1,6 @@
-package connection
+// Package connectionindex indexes the shared Connection informer by session,
+// for the controllers that count or wait for a session's viewers.
+package connectionindex
 
 import (
 	"fmt"

@@ -1,0 +1,31 @@
+package stream
+
+// Condition types of a Session's status.conditions.
+const (
+	SessionConditionTemplateResolved = "TemplateResolved"
+	SessionConditionDeploymentReady  = "DeploymentReady"
+	SessionConditionPVCBound         = "PVCBound"
+	SessionConditionReady            = "Ready"
+)
+
+// Reasons of a Session's phase (status.reason); the session controller
+// records an Event with the reason when the phase or reason changes.
+const (
+	SessionReasonTemplateNotFound  = "TemplateNotFound"
+	SessionReasonTemplateInvalid   = "TemplateInvalid"
+	SessionReasonPodFailing        = "PodFailing"
+	SessionReasonNameConflict      = "NameConflict"
+	SessionReasonStarting          = "Starting"
+	SessionReasonUnschedulable     = "Unschedulable"
+	SessionReasonPodReady          = "PodReady"
+	SessionReasonHibernating       = "Hibernating"
+	SessionReasonHibernated        = "Hibernated"
+	SessionReasonTerminating       = "Terminating"
+	SessionReasonTerminated        = "Terminated"
+	SessionReasonMaxDuration       = "MaxSessionDurationExceeded"
+	SessionReasonWorkloadForbidden = "WorkloadForbidden"
+)
+
+// TemplateConditionValid is the condition type of a Template's verdict:
+// whether sessions can start from it.
+const TemplateConditionValid = "Valid"

@@ -1,0 +1,25 @@
+package stream
+
+// Labels and annotations on the objects the session controller makes for a
+// session (Deployment, Service, Ingress, pods, home claim).
+const (
+	// SessionLabel selects a session's pods; its value is the session name,
+	// shortened to a label value when longer.
+	SessionLabel = "stream.space/session"
+	// UserLabel is the session's user, shortened to a label value.
+	UserLabel = "stream.space/user"
+	// TemplateLabel is the session's template, shortened to a label value.
+	TemplateLabel = "stream.space/template"
+	// SessionNameAnnotation holds the session's exact name (labels may be
+	// shortened), so a pod event finds its session.
+	SessionNameAnnotation = "stream.space/session-name"
+	// UserNameAnnotation on a home claim holds the user's exact name.
+	UserNameAnnotation = "stream.space/user-name"
+	// SpecHashAnnotation is the hash of what the controller wants an
+	// object's spec to be; the object is updated when it changes.
+	SpecHashAnnotation = "stream.space/spec-hash"
+)
+
+// AssignVerb is the RBAC verb that allows creating a session or connection
+// for a user other than oneself, or sending another user's heartbeats.
+const AssignVerb = "assign"
