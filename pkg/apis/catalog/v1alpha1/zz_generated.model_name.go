@@ -23,55 +23,55 @@ package v1alpha1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in CatalogTemplate) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.CatalogTemplate"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplate"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in CatalogTemplateList) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.CatalogTemplateList"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in CatalogTemplateSpec) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.CatalogTemplateSpec"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in CatalogTemplateStatus) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.CatalogTemplateStatus"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in FileError) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.FileError"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.FileError"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in RepositoryAuth) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.RepositoryAuth"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.RepositoryAuth"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SecretReference) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.SecretReference"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.SecretReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateRepository) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.TemplateRepository"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepository"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateRepositoryList) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.TemplateRepositoryList"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositoryList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateRepositorySpec) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.TemplateRepositorySpec"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositorySpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateRepositoryStatus) OpenAPIModelName() string {
-	return "space.stream.catalog.v1alpha1.TemplateRepositoryStatus"
+	return "com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositoryStatus"
 }

@@ -4,7 +4,7 @@
 // +k8s:conversion-gen=github.com/streamspace/controlplane/pkg/apis/stream
 // +k8s:defaulter-gen=TypeMeta
 // +groupName=stream.space
-// +k8s:openapi-model-package=space.stream.v1alpha1
+// +k8s:openapi-model-package=com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1
 
 // Package v1alpha1 is the v1alpha1 version of the stream.space API.
 package v1alpha1

@@ -23,110 +23,110 @@ package v1alpha1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Connection) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.Connection"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Connection"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ConnectionHeartbeat) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.ConnectionHeartbeat"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionHeartbeat"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ConnectionList) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.ConnectionList"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ConnectionSpec) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.ConnectionSpec"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ConnectionStatus) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.ConnectionStatus"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in EnvVar) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.EnvVar"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.EnvVar"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ResourceRequirements) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.ResourceRequirements"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Session) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.Session"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Session"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionConnectRequest) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.SessionConnectRequest"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConnectRequest"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionConnectResponse) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.SessionConnectResponse"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConnectResponse"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionList) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.SessionList"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionSpec) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.SessionSpec"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionStatus) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.SessionStatus"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Template) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.Template"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Template"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateList) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.TemplateList"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateList"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplatePort) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.TemplatePort"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePort"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateSource) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.TemplateSource"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateSpec) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.TemplateSpec"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSpec"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateStatus) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.TemplateStatus"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VNCConfig) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.VNCConfig"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VNCConfig"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VolumeMount) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.VolumeMount"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VolumeMount"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in WebAppConfig) OpenAPIModelName() string {
-	return "space.stream.v1alpha1.WebAppConfig"
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.WebAppConfig"
 }

@@ -40,55 +40,666 @@ var parserOnce sync.Once
 var parser *typed.Parser
 var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplate
-  scalar: untyped
-  list:
-    elementType:
-      namedType: __untyped_atomic_
-    elementRelationship: atomic
   map:
-    elementType:
-      namedType: __untyped_deduced_
-    elementRelationship: separable
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateSpec
+  map:
+    fields:
+    - name: category
+      type:
+        scalar: string
+    - name: path
+      type:
+        scalar: string
+    - name: repository
+      type:
+        scalar: string
+      default: ""
+    - name: template
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSpec
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.CatalogTemplateStatus
+  map:
+    fields:
+    - name: installCount
+      type:
+        scalar: numeric
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.FileError
+  map:
+    fields:
+    - name: path
+      type:
+        scalar: string
+      default: ""
+    - name: reason
+      type:
+        scalar: string
+      default: ""
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.RepositoryAuth
+  map:
+    fields:
+    - name: secretRef
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.SecretReference
+    - name: type
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.SecretReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: namespace
+      type:
+        scalar: string
 - name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepository
-  scalar: untyped
-  list:
-    elementType:
-      namedType: __untyped_atomic_
-    elementRelationship: atomic
   map:
-    elementType:
-      namedType: __untyped_deduced_
-    elementRelationship: separable
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositorySpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositoryStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositorySpec
+  map:
+    fields:
+    - name: auth
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.RepositoryAuth
+      default: {}
+    - name: branch
+      type:
+        scalar: string
+    - name: path
+      type:
+        scalar: string
+    - name: syncInterval
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: url
+      type:
+        scalar: string
+      default: ""
+- name: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.TemplateRepositoryStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: errorMessage
+      type:
+        scalar: string
+    - name: fileErrors
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.FileError
+          elementRelationship: atomic
+    - name: lastSyncTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastSyncedCommit
+      type:
+        scalar: string
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: phase
+      type:
+        scalar: string
+    - name: skippedFiles
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.catalog.v1alpha1.FileError
+          elementRelationship: atomic
+    - name: templateCount
+      type:
+        scalar: numeric
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Connection
-  scalar: untyped
-  list:
-    elementType:
-      namedType: __untyped_atomic_
-    elementRelationship: atomic
   map:
-    elementType:
-      namedType: __untyped_deduced_
-    elementRelationship: separable
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionSpec
+  map:
+    fields:
+    - name: clientIP
+      type:
+        scalar: string
+    - name: session
+      type:
+        scalar: string
+      default: ""
+    - name: user
+      type:
+        scalar: string
+    - name: userAgent
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ConnectionStatus
+  map:
+    fields:
+    - name: connectedAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastHeartbeat
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: state
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.EnvVar
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: value
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
+  map:
+    fields:
+    - name: cpu
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: limits
+      type:
+        map:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: memory
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: requests
+      type:
+        map:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Session
-  scalar: untyped
-  list:
-    elementType:
-      namedType: __untyped_atomic_
-    elementRelationship: atomic
   map:
-    elementType:
-      namedType: __untyped_deduced_
-    elementRelationship: separable
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec
+  map:
+    fields:
+    - name: idleTimeout
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: maxSessionDuration
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: persistentHome
+      type:
+        scalar: boolean
+    - name: resources
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
+      default: {}
+    - name: state
+      type:
+        scalar: string
+    - name: tags
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: template
+      type:
+        scalar: string
+      default: ""
+    - name: user
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionStatus
+  map:
+    fields:
+    - name: activeConnections
+      type:
+        scalar: numeric
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: hibernateAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastActivity
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastConnection
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastDisconnect
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: message
+      type:
+        scalar: string
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: phase
+      type:
+        scalar: string
+    - name: podName
+      type:
+        scalar: string
+    - name: reason
+      type:
+        scalar: string
+    - name: url
+      type:
+        scalar: string
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Template
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePort
+  map:
+    fields:
+    - name: containerPort
+      type:
+        scalar: numeric
+      default: 0
+    - name: name
+      type:
+        scalar: string
+    - name: protocol
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource
+  map:
+    fields:
+    - name: catalogTemplate
+      type:
+        scalar: string
+      default: ""
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSpec
+  map:
+    fields:
+    - name: appType
+      type:
+        scalar: string
+    - name: baseImage
+      type:
+        scalar: string
+      default: ""
+    - name: capabilities
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: category
+      type:
+        scalar: string
+    - name: defaultResources
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
+      default: {}
+    - name: description
+      type:
+        scalar: string
+    - name: displayName
+      type:
+        scalar: string
+      default: ""
+    - name: env
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.EnvVar
+          elementRelationship: atomic
+    - name: icon
+      type:
+        scalar: string
+    - name: kasmvnc
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VNCConfig
+    - name: ports
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePort
+          elementRelationship: atomic
+    - name: source
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource
+    - name: tags
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: vnc
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VNCConfig
+    - name: volumeMounts
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VolumeMount
+          elementRelationship: atomic
+    - name: webapp
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.WebAppConfig
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: message
+      type:
+        scalar: string
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: valid
+      type:
+        scalar: boolean
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VNCConfig
+  map:
+    fields:
+    - name: enabled
+      type:
+        scalar: boolean
+    - name: encryption
+      type:
+        scalar: boolean
+    - name: port
+      type:
+        scalar: numeric
+    - name: protocol
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VolumeMount
+  map:
+    fields:
+    - name: mountPath
+      type:
+        scalar: string
+      default: ""
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: readOnly
+      type:
+        scalar: boolean
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.WebAppConfig
+  map:
+    fields:
+    - name: enabled
+      type:
+        scalar: boolean
+    - name: healthCheck
+      type:
+        scalar: string
+    - name: path
+      type:
+        scalar: string
+    - name: port
+      type:
+        scalar: numeric
+- name: io.k8s.apimachinery.pkg.api.resource.Quantity
   scalar: untyped
-  list:
-    elementType:
-      namedType: __untyped_atomic_
-    elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+  map:
+    fields:
+    - name: lastTransitionTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: message
+      type:
+        scalar: string
+      default: ""
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: reason
+      type:
+        scalar: string
+      default: ""
+    - name: status
+      type:
+        scalar: string
+      default: ""
+    - name: type
+      type:
+        scalar: string
+      default: ""
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+  scalar: string
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1
   map:
     elementType:
-      namedType: __untyped_deduced_
-    elementRelationship: separable
+      scalar: untyped
+      list:
+        elementType:
+          namedType: __untyped_atomic_
+        elementRelationship: atomic
+      map:
+        elementType:
+          namedType: __untyped_deduced_
+        elementRelationship: separable
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: fieldsType
+      type:
+        scalar: string
+    - name: fieldsV1
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1
+    - name: manager
+      type:
+        scalar: string
+    - name: operation
+      type:
+        scalar: string
+    - name: subresource
+      type:
+        scalar: string
+    - name: time
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+  map:
+    fields:
+    - name: annotations
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: creationTimestamp
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: deletionGracePeriodSeconds
+      type:
+        scalar: numeric
+    - name: deletionTimestamp
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: finalizers
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: generateName
+      type:
+        scalar: string
+    - name: generation
+      type:
+        scalar: numeric
+    - name: labels
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: managedFields
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+          elementRelationship: atomic
+    - name: name
+      type:
+        scalar: string
+    - name: namespace
+      type:
+        scalar: string
+    - name: ownerReferences
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference
+          elementRelationship: associative
+          keys:
+          - uid
+    - name: resourceVersion
+      type:
+        scalar: string
+    - name: selfLink
+      type:
+        scalar: string
+    - name: uid
+      type:
+        scalar: string
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+      default: ""
+    - name: blockOwnerDeletion
+      type:
+        scalar: boolean
+    - name: controller
+      type:
+        scalar: boolean
+    - name: kind
+      type:
+        scalar: string
+      default: ""
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: uid
+      type:
+        scalar: string
+      default: ""
+    elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+  scalar: untyped
 - name: __untyped_atomic_
   scalar: untyped
   list:
