@@ -1,11 +1,11 @@
 package controller
 
 import (
-	"github.com/streamspace/controlplane/pkg/controller/connection"
+	"github.com/streamspace/controlplane/pkg/controller/connectionstate"
 	"github.com/streamspace/controlplane/pkg/controller/hibernation"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/repository"
-	"github.com/streamspace/controlplane/pkg/controller/session"
+	"github.com/streamspace/controlplane/pkg/controller/sessionworkload"
 	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
 )
 
@@ -13,8 +13,8 @@ import (
 // order; --controllers selects among them. A new controller is one line.
 func Controllers() manager.Registry {
 	return manager.Registry{
-		session.Registration(),
-		connection.Registration(),
+		sessionworkload.Registration(),
+		connectionstate.Registration(),
 		hibernation.Registration(),
 		templatevalidation.Registration(),
 		repository.Registration(),

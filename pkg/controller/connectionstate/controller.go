@@ -1,8 +1,8 @@
-// Package connection is the controller of viewers: it removes connections
+// Package connectionstate is the controller of viewers: it removes connections
 // whose heartbeats stopped (with an Event on the session) and keeps each
 // session's connection counters: activeConnections, lastConnection,
 // lastDisconnect and lastActivity.
-package connection
+package connectionstate
 
 import (
 	"context"

@@ -1,8 +1,8 @@
-// Package session is the controller that turns a Session into its workload
+// Package sessionworkload is the controller that turns a Session into its workload
 // (Deployment, Service, home PersistentVolumeClaim, Ingress) and writes the
 // truth about it into the Session's status: phase, pod, url, conditions.
 // It also enforces maxSessionDuration.
-package session
+package sessionworkload
 
 import (
 	"context"
