@@ -11,9 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The seed README's curl examples, with alice's token added, against the
+// The curl examples of the old backend's README, with alice's token added, against the
 // bridge: each answers with the old shape, as alice.
-func TestBridgeSeedREADMECurlExamples(t *testing.T) {
+func TestBridgeLegacyCurlExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("curl not found: install the Debian package curl (.ci/run does)")
 	}

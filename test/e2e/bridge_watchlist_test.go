@@ -23,7 +23,7 @@ import (
 // every write made right after the restart, and never go back: no object is
 // handed out at an older version than one the informer already handed out.
 //
-// What it must not be asked for (issue 3, item 3; docs/storage.md "WatchList
+// What it must not be asked for (docs/storage.md "WatchList
 // after a restart"): the order of B, A's patch and C. The informer's watch
 // breaks with the restart (503 from the aggregator while the server is
 // down), so it relists, and the relist usually lands after the three writes.
