@@ -124,7 +124,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			}
 		}
 		if lastErr = s.startPostmaster(ctx); lastErr == nil {
-			klog.V(2).InfoS("postgres started", "dir", dir, "port", s.port, "database", opts.Database)
+			klog.FromContext(ctx).V(2).Info("postgres started", "dir", dir, "port", s.port, "database", opts.Database)
 			return s, nil
 		}
 		if opts.Port != 0 || ctx.Err() != nil {

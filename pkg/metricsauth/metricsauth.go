@@ -77,7 +77,7 @@ func (g *guard) review(ctx context.Context, token string) (int, string) {
 	cfg.BearerToken = token
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		klog.ErrorS(err, "build the client for a /metrics access review")
+		klog.FromContext(ctx).Error(err, "build the client for a /metrics access review")
 		return http.StatusInternalServerError, "Internal error while authorizing /metrics"
 	}
 	review, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
@@ -89,7 +89,7 @@ func (g *guard) review(ctx context.Context, token string) (int, string) {
 	case apierrors.IsUnauthorized(err):
 		return http.StatusUnauthorized, "Unauthorized: the bearer token was not accepted"
 	case err != nil:
-		klog.ErrorS(err, "review access to /metrics")
+		klog.FromContext(ctx).Error(err, "review access to /metrics")
 		return http.StatusServiceUnavailable, "Could not authorize /metrics: " + err.Error()
 	case !review.Status.Allowed:
 		return http.StatusForbidden, `Forbidden: the caller may not get path "/metrics"`

@@ -251,6 +251,6 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	klog.InfoS("starting streamspace-apiserver", "watchCache", o.Postgres.EnableWatchCache)
+	klog.FromContext(ctx).Info("starting streamspace-apiserver", "watchCache", o.Postgres.EnableWatchCache)
 	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }

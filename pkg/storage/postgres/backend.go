@@ -99,6 +99,8 @@ type Backend struct {
 	// it (see readNewHistory). Only the tailer goroutine uses it.
 	lastPublished publishedRow
 
+	// logger is the caller's logger, named postgres-storage.
+	logger klog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -132,6 +134,7 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &Backend{
+		logger:          klog.FromContext(ctx).WithName("postgres-storage"),
 		pool:            pool,
 		reserved:        reserved,
 		readSlots:       make(chan struct{}, readSlotsFor(pool.Config().MaxConns)),
@@ -154,7 +157,7 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*
 		b.wg.Add(1)
 		go b.runCompaction()
 	}
-	klog.InfoS("postgres storage started", "resourceVersion", current, "compactedRevision", compacted,
+	b.logger.Info("postgres storage started", "resourceVersion", current, "compactedRevision", compacted,
 		"historyRetention", opts.HistoryRetention)
 	return b, nil
 }

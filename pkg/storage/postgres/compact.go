@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"k8s.io/klog/v2"
 )
 
 // runCompaction compacts history every CompactionInterval. Several replicas
@@ -22,7 +20,7 @@ func (b *Backend) runCompaction() {
 		case <-ticker.C:
 		}
 		if err := b.compactExpiredHistory(b.ctx); err != nil && b.ctx.Err() == nil {
-			klog.ErrorS(err, "compact storage history")
+			b.logger.Error(err, "compact storage history")
 		}
 	}
 }
@@ -73,6 +71,6 @@ func (b *Backend) compactHistory(ctx context.Context, rv int64) (int64, error) {
 	if err := b.pool.QueryRow(ctx, sqlHistoryRows).Scan(&rows); err == nil {
 		historyRows.Set(float64(rows))
 	}
-	klog.V(2).InfoS("compacted storage history", "revision", revision, "deletedRows", deleted, "duration", time.Since(start))
+	b.logger.V(2).Info("compacted storage history", "revision", revision, "deletedRows", deleted, "duration", time.Since(start))
 	return revision, nil
 }

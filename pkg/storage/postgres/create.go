@@ -11,7 +11,7 @@ import (
 // Create stores obj at key unless the key exists. ttl is ignored: expiring
 // keys are an etcd lease feature this storage does not offer (docs/storage.md).
 func (s *store) Create(ctx context.Context, key string, obj, out runtime.Object, ttl uint64) (err error) {
-	defer func() { err = apiError(err, "create", key) }()
+	defer func() { err = apiError(ctx, err, "create", key) }()
 	preparedKey, err := s.prepareKey(key, false)
 	if err != nil {
 		return err

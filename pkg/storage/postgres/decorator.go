@@ -11,7 +11,6 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 )
 
 // StorageDecorator builds the storage of each registry (genericregistry.Store)
@@ -38,7 +37,7 @@ func (b *Backend) StorageDecorator(tables map[schema.GroupResource]Table, enable
 			WithTransformer(config.Transformer),
 			WithGroupResource(config.GroupResource),
 			WithPathPrefix(config.Prefix))
-		klog.V(2).InfoS("postgres storage for resource", "resource", config.GroupResource, "table", table.Name, "watchCache", enableWatchCache)
+		b.logger.V(2).Info("postgres storage for resource", "resource", config.GroupResource, "table", table.Name, "watchCache", enableWatchCache)
 		if !enableWatchCache {
 			return s, func() {}, nil
 		}

@@ -17,7 +17,7 @@ import (
 func (s *store) Delete(
 	ctx context.Context, key string, out runtime.Object, preconditions *storage.Preconditions,
 	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) (err error) {
-	defer func() { err = apiError(err, "delete", key) }()
+	defer func() { err = apiError(ctx, err, "delete", key) }()
 	preparedKey, err := s.prepareKey(key, false)
 	if err != nil {
 		return err
@@ -90,7 +90,7 @@ func (s *store) conditionalDelete(
 			return err
 		}
 		if !op.applied {
-			klog.V(4).InfoS("deletion conflicted, retrying", "key", key)
+			klog.FromContext(ctx).V(4).Info("deletion conflicted, retrying", "key", key)
 			origState, err = getCurrentState()
 			if err != nil {
 				return err

@@ -59,7 +59,7 @@ func (e *databaseTimeoutError) Unwrap() error { return e.err }
 // database that cannot be reached becomes 503 with Retry-After, a write of
 // unknown outcome 504, and any other database error a 500 without the
 // database's words. op names the request in the server's log.
-func apiError(err error, op, key string) error {
+func apiError(ctx context.Context, err error, op, key string) error {
 	if err == nil {
 		return nil
 	}
@@ -72,11 +72,11 @@ func apiError(err error, op, key string) error {
 	switch {
 	case errors.As(err, &unknown):
 		databaseErrors.WithLabelValues("unknown_outcome").Inc()
-		klog.ErrorS(err, "postgres storage: outcome of a write is unknown", "operation", op, "key", key)
+		klog.FromContext(ctx).Error(err, "postgres storage: outcome of a write is unknown", "operation", op, "key", key)
 		return newUnknownOutcomeError()
 	case isUnavailable(err):
 		databaseErrors.WithLabelValues("unavailable").Inc()
-		unavailableLog.log(err, op, key)
+		unavailableLog.log(klog.FromContext(ctx), err, op, key)
 		return newUnavailableError()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The request ended (the client went away or its timeout passed):
@@ -88,7 +88,7 @@ func apiError(err error, op, key string) error {
 		return err // ours (decoding, validation): no database detail in it
 	}
 	databaseErrors.WithLabelValues("internal").Inc()
-	klog.ErrorS(err, "postgres storage: database error", "operation", op, "key", key)
+	klog.FromContext(ctx).Error(err, "postgres storage: database error", "operation", op, "key", key)
 	return apierrors.NewInternalError(errors.New(internalMessage))
 }
 
@@ -181,13 +181,13 @@ type throttledLog struct {
 
 var unavailableLog throttledLog
 
-func (l *throttledLog) log(err error, op, key string) {
+func (l *throttledLog) log(logger klog.Logger, err error, op, key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if time.Since(l.last) < time.Second {
 		l.suppressed++
 		return
 	}
-	klog.ErrorS(err, "postgres storage: database unavailable", "operation", op, "key", key, "suppressedSinceLastLog", l.suppressed)
+	logger.Error(err, "postgres storage: database unavailable", "operation", op, "key", key, "suppressedSinceLastLog", l.suppressed)
 	l.last, l.suppressed = time.Now(), 0
 }

@@ -240,7 +240,7 @@ func TestUnknownOutcomeBatchIsNotRetried(t *testing.T) {
 		if !errors.As(err, &unknown) {
 			t.Errorf("request %d of the batch: got %v, want an unknown outcome", i, err)
 		}
-		wantStatus(t, apiError(err, "test", ""), http.StatusGatewayTimeout, metav1.StatusReasonTimeout)
+		wantStatus(t, apiError(context.Background(), err, "test", ""), http.StatusGatewayTimeout, metav1.StatusReasonTimeout)
 	}
 	for key, want := range map[string]string{"/pods/ns/x": "ADDED", "/pods/ns/y": "ADDED", "/pods/ns/z": "ADDED MODIFIED"} {
 		if got := strings.Join(f.historyOf(t, key), " "); got != want {

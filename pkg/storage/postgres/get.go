@@ -10,7 +10,7 @@ import (
 // Get reads the latest state of key. A ResourceVersion in opts is a minimum:
 // newer than the database's current one is an error.
 func (s *store) Get(ctx context.Context, key string, opts storage.GetOptions, out runtime.Object) (err error) {
-	defer func() { err = apiError(err, "get", key) }()
+	defer func() { err = apiError(ctx, err, "get", key) }()
 	preparedKey, err := s.prepareKey(key, false)
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ type listRow struct {
 // continued resourceVersion older than the latest state is answered from
 // history, which must not be compacted past it.
 func (s *store) GetList(ctx context.Context, key string, opts storage.ListOptions, listObj runtime.Object) (err error) {
-	defer func() { err = apiError(err, "list", key) }()
+	defer func() { err = apiError(ctx, err, "list", key) }()
 	keyPrefix, err := s.prepareKey(key, opts.Recursive)
 	if err != nil {
 		return err

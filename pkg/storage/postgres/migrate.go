@@ -41,7 +41,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("migrate storage schema: %w", err)
 	}
 	for _, r := range results {
-		klog.InfoS("applied storage migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		klog.FromContext(ctx).Info("applied storage migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/apiserver/pkg/storage/value"
-	"k8s.io/klog/v2"
 )
 
 // store is the storage.Interface of one resource. Its methods live in the
@@ -80,7 +79,7 @@ func (s *store) RequestWatchProgress(ctx context.Context) error {
 }
 
 func (s *store) GetCurrentResourceVersion(ctx context.Context) (rv uint64, err error) {
-	defer func() { err = apiError(err, "get current resourceVersion", "") }()
+	defer func() { err = apiError(ctx, err, "get current resourceVersion", "") }()
 	current, _, err := s.backend.revisions(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read current resourceVersion: %w", err)
@@ -104,7 +103,7 @@ func (s *store) EnableResourceSizeEstimation(getKeys storage.KeysFunc) error {
 }
 
 func (s *store) Stats(ctx context.Context) (stats storage.Stats, err error) {
-	defer func() { err = apiError(err, "count", s.resourcePrefix) }()
+	defer func() { err = apiError(ctx, err, "count", s.resourcePrefix) }()
 	prefix, err := s.prepareKey(s.resourcePrefix, true)
 	if err != nil {
 		return storage.Stats{}, err
@@ -230,7 +229,7 @@ func (s *store) decode(data []byte, objPtr runtime.Object, rev int64) error {
 		return err
 	}
 	if err := s.versioner.UpdateObject(objPtr, uint64(rev)); err != nil {
-		klog.ErrorS(err, "failed to update object version")
+		s.backend.logger.Error(err, "failed to update object version")
 	}
 	return nil
 }
@@ -292,7 +291,7 @@ func (s *store) getStateFromObject(obj runtime.Object) (*objState, error) {
 		return nil, err
 	}
 	if err := s.versioner.UpdateObject(state.obj, uint64(rv)); err != nil {
-		klog.ErrorS(err, "failed to update object version")
+		s.backend.logger.Error(err, "failed to update object version")
 	}
 	return state, nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"k8s.io/klog/v2"
 )
 
 // change is one history row as the tailer hands it to watchers, or a marker.
@@ -40,7 +39,7 @@ func (b *Backend) tailHistory(last int64) {
 		var err error
 		last, err = b.readNewHistory(last)
 		if err != nil && b.ctx.Err() == nil {
-			klog.ErrorS(err, "read storage history")
+			b.logger.Error(err, "read storage history")
 		}
 		select {
 		case <-b.ctx.Done():
@@ -87,7 +86,7 @@ func (b *Backend) readNewHistory(last int64) (int64, error) {
 			// History we have not read is gone (this process was cut off from
 			// the database for longer than the retention): watchers must catch
 			// up from the database themselves, which answers them with 410.
-			klog.InfoS("storage history was compacted past the tailer; resynchronising watchers",
+			b.logger.Info("storage history was compacted past the tailer; resynchronising watchers",
 				"position", last, "compactedRevision", compacted)
 			last = compacted
 			b.changes.Publish(last, change{rv: last, resync: true})
@@ -130,7 +129,7 @@ func (b *Backend) fenceLostHistory(last, current int64) (int64, error) {
 	if err := b.reserved.QueryRow(ctx, sqlFenceHistory, last).Scan(&fence); err != nil {
 		return last, fmt.Errorf("fence lost storage history: %w", err)
 	}
-	klog.InfoS("the database lost storage history this server had published; every watcher starts again",
+	b.logger.Info("the database lost storage history this server had published; every watcher starts again",
 		"published", last, "lastPublishedRow", b.lastPublished.rv, "databaseResourceVersion", current, "fence", fence)
 	historyFences.Inc()
 	b.noteCompaction(fence)
@@ -208,7 +207,7 @@ func (b *Backend) listenForCommits() {
 		if b.ctx.Err() != nil {
 			return
 		}
-		klog.ErrorS(err, "storage LISTEN connection lost; polling until it is back")
+		b.logger.Error(err, "storage LISTEN connection lost; polling until it is back")
 		select {
 		case <-b.ctx.Done():
 			return

@@ -17,7 +17,7 @@ import (
 func (s *store) GuaranteedUpdate(
 	ctx context.Context, key string, destination runtime.Object, ignoreNotFound bool,
 	preconditions *storage.Preconditions, tryUpdate storage.UpdateFunc, cachedExistingObject runtime.Object) (err error) {
-	defer func() { err = apiError(err, "update", key) }()
+	defer func() { err = apiError(ctx, err, "update", key) }()
 	preparedKey, err := s.prepareKey(key, false)
 	if err != nil {
 		return err
@@ -112,7 +112,7 @@ func (s *store) GuaranteedUpdate(
 			return err
 		}
 		if !op.applied {
-			klog.V(4).InfoS("GuaranteedUpdate conflicted, retrying", "key", preparedKey)
+			klog.FromContext(ctx).V(4).Info("GuaranteedUpdate conflicted, retrying", "key", preparedKey)
 			origState, err = getCurrentState()
 			if err != nil {
 				return err

@@ -37,7 +37,7 @@ var errWatchCompacted = apierrors.NewResourceExpired("The resourceVersion for th
 // initial events with the k8s.io/initial-events-end bookmark when bookmarks
 // are allowed; an RV below the compaction point ends with 410 Gone.
 func (s *store) Watch(ctx context.Context, key string, opts storage.ListOptions) (w watch.Interface, err error) {
-	defer func() { err = apiError(err, "watch", key) }()
+	defer func() { err = apiError(ctx, err, "watch", key) }()
 	preparedKey, err := s.prepareKey(key, opts.Recursive)
 	if err != nil {
 		return nil, err
@@ -319,7 +319,7 @@ func (wc *watchChan) accepts(c change) bool {
 func (wc *watchChan) deliver(c change) bool {
 	event, err := wc.transform(c)
 	if err != nil {
-		klog.ErrorS(err, "failed to prepare watch event", "key", c.key, "resourceVersion", c.rv)
+		klog.FromContext(wc.ctx).Error(err, "failed to prepare watch event", "key", c.key, "resourceVersion", c.rv)
 		wc.sendError(err)
 		return false
 	}
@@ -442,7 +442,7 @@ func (wc *watchChan) sendError(err error) {
 	if errors.Is(err, context.Canceled) || wc.ctx.Err() != nil {
 		return
 	}
-	err = apiError(err, "watch", wc.key)
+	err = apiError(wc.ctx, err, "watch", wc.key)
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
 		status = apierrors.NewInternalError(err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"k8s.io/klog/v2"
 )
 
 // writeOp is one conditional write (insert if absent, update or delete if the
@@ -132,7 +131,7 @@ func (b *Backend) commitBatch(batch []*commitRequest) {
 	err := b.commitOps(ops)
 	var opErr *opFailedError
 	if errors.As(err, &opErr) && len(batch) > 1 {
-		klog.V(2).InfoS("group commit failed; committing its requests one by one", "requests", len(batch), "err", err)
+		b.logger.V(2).Info("group commit failed; committing its requests one by one", "requests", len(batch), "err", err)
 		for _, req := range batch {
 			b.finishCommit(req, b.commitOps(req.ops))
 		}

@@ -132,7 +132,7 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 		}
 		session = updated.(*stream.Session)
 		if woke {
-			klog.InfoS("connect woke hibernated session", "session", klog.KObj(session), "user", caller.GetName(), "connection", created.Name)
+			klog.FromContext(ctx).Info("connect woke hibernated session", "session", klog.KObj(session), "user", caller.GetName(), "connection", created.Name)
 		}
 	}
 	return connectResponse(session, created.Name, woke), nil
