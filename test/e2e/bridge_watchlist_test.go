@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -120,10 +121,9 @@ func TestInformerWithWatchListAcrossAPIServerRestart(t *testing.T) {
 	// The informer catches up within milliseconds when it works; a minute
 	// bounds the wait for a write it will never see.
 	written := time.Now()
-	deadline := written.Add(time.Minute)
-	for len(missing()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	// A timeout is reported below, with what is missing.
+	_ = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, time.Minute, true,
+		func(context.Context) (bool, error) { return len(missing()) == 0, nil })
 	reqMu.Lock()
 	streamed := 0
 	for _, r := range requests {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/streamspace/controlplane/internal/gittest"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
@@ -51,14 +52,17 @@ func BenchmarkCatalogSync(b *testing.B) {
 }
 
 func pollRepository(b *testing.B, ss clientset.Interface, name string, cond func(*catalogv1alpha1.TemplateRepository) bool) *catalogv1alpha1.TemplateRepository {
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		r, err := ss.CatalogV1alpha1().TemplateRepositories().Get(context.Background(), name, metav1.GetOptions{})
+	var got *catalogv1alpha1.TemplateRepository
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		r, err := ss.CatalogV1alpha1().TemplateRepositories().Get(ctx, name, metav1.GetOptions{})
 		if err == nil && cond(r) {
-			return r
+			got = r
+			return true, nil
 		}
-		time.Sleep(10 * time.Millisecond)
+		return false, nil
+	})
+	if err != nil {
+		b.Fatalf("repository %s did not reach the expected status: %v", name, err)
 	}
-	b.Fatalf("repository %s did not reach the expected status", name)
-	return nil
+	return got
 }
