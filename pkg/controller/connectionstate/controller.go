@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -164,16 +163,9 @@ func (c *Controller) connectionDeleted(obj any) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.connQueue.ShutDown()
-	defer c.sessionQueue.ShutDown()
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		return fmt.Errorf("%s: caches did not sync", Name)
-	}
-	worker.Start(ctx, workers, c.connQueue, "reap stale connection", c.reapIfStale)
-	worker.Start(ctx, workers, c.sessionQueue, "update connection counters", c.updateCounters)
-	<-ctx.Done()
-	return nil
+	return worker.Run(ctx, Name, c.synced,
+		worker.Queue{Queue: c.connQueue, Workers: workers, What: "reap stale connection", Sync: c.reapIfStale},
+		worker.Queue{Queue: c.sessionQueue, Workers: workers, What: "update connection counters", Sync: c.updateCounters})
 }
 
 // LastSeen is the last sign of life of a connection: its last heartbeat,

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -124,14 +123,7 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		return fmt.Errorf("%s: caches did not sync", Name)
-	}
-	worker.Start(ctx, workers, c.queue, "sync hibernation", c.sync)
-	<-ctx.Done()
-	return nil
+	return worker.Run(ctx, Name, c.synced, worker.Queue{Queue: c.queue, Workers: workers, What: "sync hibernation", Sync: c.sync})
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

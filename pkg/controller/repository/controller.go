@@ -15,7 +15,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -232,10 +231,6 @@ func (c *Controller) templateChanged(old, obj any) {
 
 // Run syncs with workers goroutines until ctx ends.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.repoQueue.ShutDown()
-	defer c.countQueue.ShutDown()
-
 	if c.broadcast != nil {
 		c.broadcast.StartStructuredLogging(3)
 		c.broadcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kubeClient.CoreV1().Events("")})
@@ -244,12 +239,8 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 
 	logger := klog.FromContext(ctx)
 	logger.Info("starting controller", "controller", ControllerName, "workers", workers, "workDir", c.opts.WorkDir)
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		return fmt.Errorf("%s: caches did not sync", ControllerName)
-	}
-	worker.Start(ctx, workers, c.repoQueue, "sync repository", c.syncRepository)
-	worker.Start(ctx, 1, c.countQueue, "count installs", c.syncInstallCount)
-	<-ctx.Done()
-	logger.Info("stopping controller", "controller", ControllerName)
-	return nil
+	defer logger.Info("stopping controller", "controller", ControllerName)
+	return worker.Run(ctx, ControllerName, c.synced,
+		worker.Queue{Queue: c.repoQueue, Workers: workers, What: "sync repository", Sync: c.syncRepository},
+		worker.Queue{Queue: c.countQueue, Workers: 1, What: "count installs", Sync: c.syncInstallCount})
 }

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -71,14 +70,7 @@ func New(c manager.Context) (*Controller, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced) {
-		return fmt.Errorf("%s: caches did not sync", Name)
-	}
-	worker.Start(ctx, workers, c.queue, "validate template", c.sync)
-	<-ctx.Done()
-	return nil
+	return worker.Run(ctx, Name, []cache.InformerSynced{c.synced}, worker.Queue{Queue: c.queue, Workers: workers, What: "validate template", Sync: c.sync})
 }
 
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -5,11 +5,13 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 )
@@ -48,4 +50,31 @@ func ProcessNext(ctx context.Context, queue workqueue.TypedRateLimitingInterface
 	}
 	queue.Forget(key)
 	return true
+}
+
+// Queue is a workqueue, the sync that drains it, its number of workers and
+// what its work is called in logs ("sync session").
+type Queue struct {
+	Queue   workqueue.TypedRateLimitingInterface[string]
+	Workers int
+	What    string
+	Sync    SyncFunc
+}
+
+// Run is a controller's Run: it waits for the informers' caches, drains
+// every queue until ctx ends, then shuts the queues down. name is the
+// controller's, for errors.
+func Run(ctx context.Context, name string, synced []cache.InformerSynced, queues ...Queue) error {
+	defer utilruntime.HandleCrashWithContext(ctx)
+	for _, q := range queues {
+		defer q.Queue.ShutDown()
+	}
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, synced...) {
+		return fmt.Errorf("%s: caches did not sync", name)
+	}
+	for _, q := range queues {
+		Start(ctx, q.Workers, q.Queue, q.What, q.Sync)
+	}
+	<-ctx.Done()
+	return nil
 }
