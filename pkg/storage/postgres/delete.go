@@ -32,72 +32,37 @@ func (s *store) Delete(
 func (s *store) conditionalDelete(
 	ctx context.Context, key string, out runtime.Object, v reflect.Value, preconditions *storage.Preconditions,
 	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object) error {
-	getCurrentState := s.getCurrentState(ctx, key, v, false)
-
-	var origState *objState
-	var err error
-	var origStateIsCurrent bool
-	if cachedExistingObject != nil {
-		origState, err = s.getStateFromObject(cachedExistingObject)
-	} else {
-		origState, err = getCurrentState()
-		origStateIsCurrent = true
-	}
+	st, err := s.startState(ctx, key, v, false, cachedExistingObject)
 	if err != nil {
 		return err
 	}
-
 	for {
 		if preconditions != nil {
-			if err := preconditions.Check(key, origState.obj); err != nil {
-				if origStateIsCurrent {
+			if err := preconditions.Check(key, st.state.obj); err != nil {
+				if err := st.recheck(err); err != nil {
 					return err
-				}
-				// The suggested object may be stale: retry with the stored one,
-				// unless it is the same version.
-				cachedRev := origState.rev
-				cachedUpdateErr := err
-				origState, err = getCurrentState()
-				if err != nil {
-					return err
-				}
-				origStateIsCurrent = true
-				if cachedRev == origState.rev {
-					return cachedUpdateErr
 				}
 				continue
 			}
 		}
-		if err := validateDeletion(ctx, origState.obj); err != nil {
-			if origStateIsCurrent {
+		if err := validateDeletion(ctx, st.state.obj); err != nil {
+			if err := st.recheck(err); err != nil {
 				return err
-			}
-			cachedRev := origState.rev
-			cachedUpdateErr := err
-			origState, err = getCurrentState()
-			if err != nil {
-				return err
-			}
-			origStateIsCurrent = true
-			if cachedRev == origState.rev {
-				return cachedUpdateErr
 			}
 			continue
 		}
 
-		op := s.deleteOp(key, origState.rev)
+		op := s.deleteOp(key, st.state.rev)
 		if err := s.backend.commit(ctx, op); err != nil {
 			return err
 		}
 		if !op.applied {
 			klog.FromContext(ctx).V(4).Info("deletion conflicted, retrying", "key", key)
-			origState, err = getCurrentState()
-			if err != nil {
+			if err := st.reread(); err != nil {
 				return err
 			}
-			origStateIsCurrent = true
 			continue
 		}
-		return s.decode(origState.data, out, op.rv)
+		return s.decode(st.state.data, out, op.rv)
 	}
 }

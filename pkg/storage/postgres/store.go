@@ -234,6 +234,57 @@ func (s *store) decode(data []byte, objPtr runtime.Object, rev int64) error {
 	return nil
 }
 
+// stateInHand is the object a conditional write works from: at first the
+// cached object the caller suggested (which may be stale) or the stored one,
+// after any retry the stored one. Like etcd3's store, a check that fails on a
+// cached object is repeated on the stored object before the error counts.
+type stateInHand struct {
+	state   *objState
+	current bool // state was read from the database, not suggested by the caller
+	read    func() (*objState, error)
+}
+
+// startState returns the state to start from: the cached object when
+// there is one, else the stored one.
+func (s *store) startState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool, cached runtime.Object) (*stateInHand, error) {
+	st := &stateInHand{read: s.getCurrentState(ctx, key, v, ignoreNotFound)}
+	var err error
+	if cached != nil {
+		st.state, err = s.getStateFromObject(cached)
+	} else {
+		st.state, err = st.read()
+		st.current = true
+	}
+	return st, err
+}
+
+// reread replaces the state with the stored one.
+func (st *stateInHand) reread() error {
+	state, err := st.read()
+	if err != nil {
+		return err
+	}
+	st.state, st.current = state, true
+	return nil
+}
+
+// recheck handles a check that failed with err: err stands when the state
+// was the stored one, or when the stored one is the same version; otherwise
+// the state is now the stored one and recheck returns nil to try again.
+func (st *stateInHand) recheck(err error) error {
+	if st.current {
+		return err
+	}
+	cachedRev := st.state.rev
+	if readErr := st.reread(); readErr != nil {
+		return readErr
+	}
+	if cachedRev == st.state.rev {
+		return err
+	}
+	return nil
+}
+
 func (s *store) getCurrentState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool) func() (*objState, error) {
 	return func() (*objState, error) {
 		_, rev, data, found, err := s.readKey(ctx, key)

@@ -26,49 +26,28 @@ func (s *store) GuaranteedUpdate(
 	if err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %v", err)
 	}
-	getCurrentState := s.getCurrentState(ctx, preparedKey, v, ignoreNotFound)
-
-	var origState *objState
-	var origStateIsCurrent bool
-	if cachedExistingObject != nil {
-		origState, err = s.getStateFromObject(cachedExistingObject)
-	} else {
-		origState, err = getCurrentState()
-		origStateIsCurrent = true
-	}
+	st, err := s.startState(ctx, preparedKey, v, ignoreNotFound, cachedExistingObject)
 	if err != nil {
 		return err
 	}
 
 	transformContext := authenticatedDataString(preparedKey)
 	for {
-		if err := preconditions.Check(preparedKey, origState.obj); err != nil {
+		if err := preconditions.Check(preparedKey, st.state.obj); err != nil {
 			// The suggested object may be stale: check against the stored one before failing.
-			if origStateIsCurrent {
+			if st.current {
 				return err
 			}
-			origState, err = getCurrentState()
-			if err != nil {
+			if err := st.reread(); err != nil {
 				return err
 			}
-			origStateIsCurrent = true
 			continue
 		}
 
-		ret, err := s.updateState(origState, tryUpdate)
+		ret, err := s.updateState(st.state, tryUpdate)
 		if err != nil {
-			if origStateIsCurrent {
+			if err := st.recheck(err); err != nil {
 				return err
-			}
-			cachedRev := origState.rev
-			cachedUpdateErr := err
-			origState, err = getCurrentState()
-			if err != nil {
-				return err
-			}
-			origStateIsCurrent = true
-			if cachedRev == origState.rev {
-				return cachedUpdateErr
 			}
 			continue
 		}
@@ -77,20 +56,18 @@ func (s *store) GuaranteedUpdate(
 		if err != nil {
 			return err
 		}
-		if !origState.stale && bytes.Equal(data, origState.data) {
+		if !st.state.stale && bytes.Equal(data, st.state.data) {
 			// No change: confirm against the stored object, then return it unwritten.
-			if !origStateIsCurrent {
-				origState, err = getCurrentState()
-				if err != nil {
+			if !st.current {
+				if err := st.reread(); err != nil {
 					return err
 				}
-				origStateIsCurrent = true
-				if !bytes.Equal(data, origState.data) {
+				if !bytes.Equal(data, st.state.data) {
 					continue
 				}
 			}
-			if !origState.stale {
-				return s.decode(origState.data, destination, origState.rev)
+			if !st.state.stale {
+				return s.decode(st.state.data, destination, st.state.rev)
 			}
 		}
 
@@ -103,21 +80,19 @@ func (s *store) GuaranteedUpdate(
 			return err
 		}
 		var op *writeOp
-		if origState.rev == 0 {
+		if st.state.rev == 0 {
 			op = s.insertOp(preparedKey, r, stored)
 		} else {
-			op = s.updateOp(preparedKey, origState.rev, r, stored)
+			op = s.updateOp(preparedKey, st.state.rev, r, stored)
 		}
 		if err := s.backend.commit(ctx, op); err != nil {
 			return err
 		}
 		if !op.applied {
 			klog.FromContext(ctx).V(4).Info("GuaranteedUpdate conflicted, retrying", "key", preparedKey)
-			origState, err = getCurrentState()
-			if err != nil {
+			if err := st.reread(); err != nil {
 				return err
 			}
-			origStateIsCurrent = true
 			continue
 		}
 		return s.decode(data, destination, op.rv)
