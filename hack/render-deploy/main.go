@@ -23,9 +23,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// manifestFile is the built overlay, in --out.
-const manifestFile = "streamspace.yaml"
-
 type options struct {
 	artifacts     string
 	out           string
@@ -123,20 +120,9 @@ func run(o options) error {
 	if err := checkBuilt(objects, in, o.image); err != nil {
 		return fmt.Errorf("build %s: %w", overlayDir, err)
 	}
-	manifest, err := built.AsYaml()
+	path, err := writeOutput(o.out, filepath.Join(o.artifacts, overlayDir), in, built)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(o.out, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", o.out, err)
-	}
-	if err := writeInputs(o.out, in); err != nil {
-		return err
-	}
-	path := filepath.Join(o.out, manifestFile)
-	header := fmt.Sprintf("# Built by hack/render-deploy from %s: render again rather than edit.\n", filepath.Join(o.artifacts, overlayDir))
-	if err := os.WriteFile(path, append([]byte(header), manifest...), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %d objects to %s; serving certificate for %v valid until %s\n",
 		len(objects), path, dnsNames, serving.cert.NotAfter.Format(time.DateOnly))

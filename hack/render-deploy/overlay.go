@@ -46,15 +46,31 @@ func (in inputs) files() map[string][]byte {
 	}
 }
 
-// writeInputs writes the overlay's input files to dir, so that the same
-// build can be made with kubectl's kustomize (docs/deploy.md).
-func writeInputs(dir string, in inputs) error {
+// manifestFile is the built overlay, in --out.
+const manifestFile = "streamspace.yaml"
+
+// writeOutput writes the overlay's input files to dir, so that the same
+// build can be made with kubectl's kustomize (docs/deploy.md), and the built
+// overlay beside them. Both hold secrets: only the owner may read them.
+func writeOutput(dir, overlay string, in inputs, built resmap.ResMap) (manifestPath string, err error) {
+	manifest, err := built.AsYaml()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
 	for name, data := range in.files() {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+			return "", fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	return nil
+	manifestPath = filepath.Join(dir, manifestFile)
+	header := fmt.Sprintf("# Built by hack/render-deploy from %s: render again rather than edit.\n", overlay)
+	if err := os.WriteFile(manifestPath, append([]byte(header), manifest...), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", manifestPath, err)
+	}
+	return manifestPath, nil
 }
 
 // buildOverlay builds the overlay from a copy of the artifacts tree in
