@@ -1,12 +1,13 @@
-// Command render-deploy turns artifacts/deploy into manifests for a real
-// cluster. It issues the serving certificate of streamspace-apiserver from a
-// CA (created on first use, reused on later runs), fills Secret
-// streamspace-apiserver-tls, the APIServices' caBundle and Secret
-// streamspace-postgres, and writes every object of the kustomization, in
-// its order, to one directory:
+// Command render-deploy builds the kustomize overlay artifacts/deploy/cluster
+// for a real cluster. It issues the serving certificate of
+// streamspace-apiserver from a CA (created on first use, reused on later
+// runs), since kustomize cannot issue certificates; writes the files the
+// overlay's generators read (the certificate, its key, the CA bundle, the
+// database URL) to one directory; and builds the overlay with them into one
+// manifest there:
 //
 //	go run ./hack/render-deploy --out ~/streamspace-deploy --postgres-url "$URL"
-//	kubectl apply --server-side -f ~/streamspace-deploy
+//	kubectl apply --server-side -f ~/streamspace-deploy/streamspace.yaml
 //
 // Run again with the same --out to renew the serving certificate under the
 // same CA (caBundle unchanged). See docs/deploy.md.
@@ -23,7 +24,7 @@ import (
 )
 
 type options struct {
-	manifests     string
+	artifacts     string
 	out           string
 	caDir         string
 	trustCAs      []string
@@ -36,12 +37,12 @@ type options struct {
 func main() {
 	var o options
 	flags := pflag.NewFlagSet("render-deploy", pflag.ExitOnError)
-	flags.StringVar(&o.manifests, "manifests", "artifacts/deploy", "directory of the kustomization to render")
-	flags.StringVar(&o.out, "out", "", "directory to write the rendered manifests to (required); it holds secrets, keep it private")
+	flags.StringVar(&o.artifacts, "artifacts", "artifacts", "directory of the kustomizations; the overlay built is "+overlayDir+" in it")
+	flags.StringVar(&o.out, "out", "", "directory to write the overlay's inputs and the built manifest to (required); it holds secrets, keep it private")
 	flags.StringVar(&o.caDir, "ca-dir", "", "directory of the CA (ca.crt, ca.key) that signs the serving certificate; a new CA is created there when it holds none (default OUT/pki)")
 	flags.StringArrayVar(&o.trustCAs, "trust-ca", nil, "PEM file of another CA to trust in caBundle as well, e.g. the previous CA while rotating the CA (repeatable)")
 	flags.StringVar(&o.postgresURL, "postgres-url", "", "PostgreSQL URL for Secret streamspace-postgres (default $STREAMSPACE_POSTGRES_URL)")
-	flags.StringVar(&o.image, "image", "", "container image of every workload in the manifests: streamspace-apiserver, streamspace-bridge and streamspace-controller (default: the one in the manifests)")
+	flags.StringVar(&o.image, "image", "", "container image of every workload: streamspace-apiserver, streamspace-bridge and streamspace-controller (default: the overlay's images: entry)")
 	flags.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain, for the certificate's fully qualified service name")
 	flags.DurationVar(&o.validity, "cert-validity", 365*24*time.Hour, "how long the serving certificate is valid")
 	_ = flags.Parse(os.Args[1:])
@@ -67,11 +68,17 @@ func run(o options) error {
 		o.caDir = filepath.Join(o.out, "pki")
 	}
 
-	manifests, err := loadKustomization(o.manifests)
+	// The names the certificate must carry come from the APIServices, so
+	// the overlay is built once before the certificate exists.
+	draft, err := buildOverlay(o.artifacts, inputs{}, "")
 	if err != nil {
 		return err
 	}
-	dnsNames, err := serviceDNSNames(manifests, o.clusterDomain)
+	objects, err := decodeObjects(draft)
+	if err != nil {
+		return err
+	}
+	dnsNames, err := serviceDNSNames(objects, o.clusterDomain)
 	if err != nil {
 		return err
 	}
@@ -97,19 +104,27 @@ func run(o options) error {
 		return err
 	}
 
-	if err := fill(manifests, values{
+	in := inputs{
 		servingCertPEM: serving.certPEM,
 		servingKeyPEM:  serving.keyPEM,
 		caBundlePEM:    bundle,
 		postgresURL:    o.postgresURL,
-		image:          o.image,
-	}); err != nil {
+	}
+	built, err := buildOverlay(o.artifacts, in, o.image)
+	if err != nil {
 		return err
 	}
-	if err := writeManifests(o.out, manifests); err != nil {
+	if objects, err = decodeObjects(built); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %d manifests to %s; serving certificate for %v valid until %s\n",
-		len(manifests), o.out, dnsNames, serving.cert.NotAfter.Format(time.DateOnly))
+	if err := checkBuilt(objects, in, o.image); err != nil {
+		return fmt.Errorf("build %s: %w", overlayDir, err)
+	}
+	path, err := writeOutput(o.out, filepath.Join(o.artifacts, overlayDir), in, built)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %d objects to %s; serving certificate for %v valid until %s\n",
+		len(objects), path, dnsNames, serving.cert.NotAfter.Format(time.DateOnly))
 	return nil
 }

@@ -158,7 +158,7 @@ spec:
 
 func (s *Stack) applyBootstrap(ctx context.Context) error {
 	// The bootstrap first: it creates the streamspace-system namespace, which
-	// namespaced RBAC objects in RBACDir (e.g. the catalog controller's
+	// namespaced objects of the kustomization (e.g. the catalog controller's
 	// RoleBinding for Secrets) need. Bindings to the ClusterRoles applied
 	// next are valid before those exist.
 	path := s.paths.Manifest("bootstrap.yaml")
@@ -172,18 +172,15 @@ func (s *Stack) applyBootstrap(ctx context.Context) error {
 	if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, "-f", path); err != nil {
 		return err
 	}
-	if s.cfg.RBACDir != "" {
-		if _, err := os.Stat(s.cfg.RBACDir); err == nil {
-			manifests, err := manifestFiles(s.cfg.RBACDir)
-			if err != nil {
-				return err
-			}
-			if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, manifests...); err != nil {
-				return fmt.Errorf("apply %s: %w", s.cfg.RBACDir, err)
-			}
-		} else {
-			s.logf("no %s yet, skipping the ClusterRoles", s.cfg.RBACDir)
-		}
+	if s.cfg.Kustomization == "" {
+		return nil
+	}
+	if _, err := os.Stat(s.cfg.Kustomization); err != nil {
+		s.logf("no %s yet, skipping the ClusterRoles", s.cfg.Kustomization)
+		return nil
+	}
+	if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, "-k", s.cfg.Kustomization); err != nil {
+		return fmt.Errorf("apply %s: %w", s.cfg.Kustomization, err)
 	}
 	return nil
 }
@@ -300,23 +297,4 @@ func (s *Stack) waitAPIServicesAvailable(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-// manifestFiles returns "-f file" arguments for every *.yaml of dir except
-// kustomization.yaml, which is kustomize's index, not an object.
-func manifestFiles(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var args []string
-	for _, f := range files {
-		if filepath.Base(f) != "kustomization.yaml" {
-			args = append(args, "-f", f)
-		}
-	}
-	if len(args) == 0 {
-		return nil, fmt.Errorf("no manifests in %s", dir)
-	}
-	return args, nil
 }

@@ -75,9 +75,11 @@ type Config struct {
 	// BridgeArgs are extra flags for streamspace-bridge (e.g. limits raised
 	// for a benchmark).
 	BridgeArgs []string
-	// RBACDir: every *.yaml in it is applied before the user bindings.
-	// Default: <repository root>/artifacts/rbac when it exists.
-	RBACDir string
+	// Kustomization is the directory of the kustomization applied
+	// (`kubectl apply -k`) after the bootstrap objects: the components'
+	// RBAC and admission policies. Default: <repository
+	// root>/artifacts/deploy/dev when it exists.
+	Kustomization string
 	// SampleTemplates is applied in every user's namespace once the
 	// APIServices are Available. Default:
 	// <repository root>/artifacts/samples/templates.yaml when it exists.
@@ -184,13 +186,13 @@ func (c *Config) complete() error {
 	if c.BinDir == "" && root != "" {
 		c.BinDir = filepath.Join(root, "bin")
 	}
-	if c.RBACDir == "" && root != "" {
-		c.RBACDir = filepath.Join(root, "artifacts", "rbac")
+	if c.Kustomization == "" && root != "" {
+		c.Kustomization = filepath.Join(root, "artifacts", "deploy", "dev")
 	}
 	if c.SampleTemplates == "" && root != "" {
 		c.SampleTemplates = filepath.Join(root, "artifacts", "samples", "templates.yaml")
 	}
-	for _, p := range []*string{&c.ToolsDir, &c.BinDir, &c.RBACDir, &c.SampleTemplates} {
+	for _, p := range []*string{&c.ToolsDir, &c.BinDir, &c.Kustomization, &c.SampleTemplates} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return fmt.Errorf("devstack: %w", err)

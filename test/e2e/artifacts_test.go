@@ -27,11 +27,11 @@ type renderedObject struct {
 	json             []byte
 }
 
-// TestDeployArtifacts renders artifacts/deploy the way docs/deploy.md says
-// and checks that kube-apiserver accepts every object (a server-side dry
-// run, so nothing in the shared stack changes), and that the aggregator
-// would trust the server: the APIServices' caBundle verifies the serving
-// certificate for the Service's DNS names.
+// TestDeployArtifacts builds the overlay artifacts/deploy/cluster the way
+// docs/deploy.md says and checks that kube-apiserver accepts every object (a
+// server-side dry run, so nothing in the shared stack changes), and that the
+// aggregator would trust the server: the APIServices' caBundle verifies the
+// serving certificate for the Service's DNS names.
 func TestDeployArtifacts(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -43,14 +43,11 @@ func TestDeployArtifacts(t *testing.T) {
 		service     = "streamspace-apiserver.streamspace-system.svc"
 	)
 	out := filepath.Join(t.TempDir(), "deploy")
-	render := exec.Command("go", "run", "./hack/render-deploy", "--out", out, "--postgres-url", postgresURL, "--image", image)
-	render.Dir = root
-	if output, err := render.CombinedOutput(); err != nil {
-		t.Fatalf("render the deployment: %v\n%s", err, output)
-	}
+	renderDeploy(t, root, "--out", out, "--postgres-url", postgresURL, "--image", image)
 
-	objects := readRendered(t, out)
-	applied := mustKubectl(t, "admin", "", "apply", "--dry-run=server", "-f", out)
+	manifest := filepath.Join(out, "streamspace.yaml")
+	objects := readRendered(t, manifest)
+	applied := mustKubectl(t, "admin", "", "apply", "--dry-run=server", "-f", manifest)
 	for _, obj := range objects {
 		if !strings.Contains(applied, "/"+obj.name+" ") {
 			t.Errorf("kubectl apply did not report %s %s (%s):\n%s", obj.kind, obj.name, obj.file, applied)
@@ -107,7 +104,7 @@ func TestDeployArtifacts(t *testing.T) {
 		}
 	}
 
-	if got := postgresSecret.StringData["url"]; got != postgresURL {
+	if got := string(postgresSecret.Data["url"]); got != postgresURL {
 		t.Errorf("Secret streamspace-postgres has url %q, want %q", got, postgresURL)
 	}
 	if got := *deployment.Spec.Replicas; got != 2 {
@@ -209,14 +206,9 @@ func TestDeployArtifacts(t *testing.T) {
 	})
 
 	t.Run("kustomization", func(t *testing.T) {
-		// The kustomization lists ../rbac; kustomize refuses single files
-		// outside its directory.
-		if _, err := os.Stat(filepath.Join(root, "artifacts", "rbac", "kustomization.yaml")); err != nil {
-			t.Fatalf("artifacts/deploy/kustomization.yaml lists ../rbac, which needs a kustomization.yaml listing clusterroles.yaml: %v", err)
-		}
 		// Every manifest beside a kustomization must be listed in it, or
-		// `kubectl apply -k` silently leaves it out.
-		for _, dir := range []string{"rbac", "deploy"} {
+		// kustomize silently leaves it out.
+		for _, dir := range []string{"rbac", "deploy/base", "deploy/cluster", "deploy/dev"} {
 			index, err := os.ReadFile(filepath.Join(root, "artifacts", dir, "kustomization.yaml"))
 			if err != nil {
 				t.Fatal(err)
@@ -228,50 +220,90 @@ func TestDeployArtifacts(t *testing.T) {
 				}
 			}
 		}
-		applied := mustKubectl(t, "admin", "", "apply", "--dry-run=server", "-k", filepath.Join(root, "artifacts", "deploy"))
-		if n := strings.Count(applied, "(server dry run)"); n != len(objects) {
-			t.Errorf("kubectl apply -k reported %d objects, the rendered manifests hold %d:\n%s", n, len(objects), applied)
+		// The base alone is every object but the two Secrets the overlay
+		// generates.
+		applied := mustKubectl(t, "admin", "", "apply", "--dry-run=server", "-k", filepath.Join(root, "artifacts", "deploy", "base"))
+		if n := strings.Count(applied, "(server dry run)"); n != len(objects)-2 {
+			t.Errorf("kubectl apply -k artifacts/deploy/base reported %d objects, want the %d built less the 2 generated Secrets:\n%s", n, len(objects), applied)
+		}
+		for _, secret := range []string{"streamspace-apiserver-tls", "streamspace-postgres"} {
+			if strings.Contains(applied, "secret/"+secret+" ") {
+				t.Errorf("artifacts/deploy/base holds Secret %s, which the overlay generates:\n%s", secret, applied)
+			}
+		}
+
+		// render-deploy builds what kubectl's kustomize builds from the
+		// overlay with the input files it wrote.
+		out := filepath.Join(t.TempDir(), "deploy")
+		renderDeploy(t, root, "--out", out, "--postgres-url", postgresURL)
+		tree := filepath.Join(t.TempDir(), "artifacts")
+		if err := os.CopyFS(tree, os.DirFS(filepath.Join(root, "artifacts"))); err != nil {
+			t.Fatal(err)
+		}
+		for _, input := range []string{"tls.crt", "tls.key", "ca.crt", "postgres-url"} {
+			data, err := os.ReadFile(filepath.Join(out, input))
+			if err != nil {
+				t.Fatalf("render-deploy wrote no input %s: %v", input, err)
+			}
+			if err := os.WriteFile(filepath.Join(tree, "deploy", "cluster", input), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		built := mustKubectl(t, "admin", "", "kustomize", filepath.Join(tree, "deploy", "cluster"))
+		rendered, err := os.ReadFile(filepath.Join(out, "streamspace.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, manifest, _ := strings.Cut(string(rendered), "\n"); manifest != built {
+			t.Errorf("render-deploy's manifest differs from kubectl kustomize of the overlay with its inputs:\n%s\nkubectl kustomize:\n%s", manifest, built)
 		}
 	})
 }
 
-// readRendered reads every object of the rendered manifests.
-func readRendered(t *testing.T, dir string) []renderedObject {
+// renderDeploy runs hack/render-deploy from the repository root.
+func renderDeploy(t *testing.T, root string, args ...string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests rendered in %s (%v)", dir, err)
+	render := exec.Command("go", append([]string{"run", "./hack/render-deploy"}, args...)...)
+	render.Dir = root
+	if output, err := render.CombinedOutput(); err != nil {
+		t.Fatalf("render the deployment: %v\n%s", err, output)
+	}
+}
+
+// readRendered reads every object of the rendered manifest.
+func readRendered(t *testing.T, file string) []renderedObject {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var objects []renderedObject
-	for _, file := range files {
-		data, err := os.ReadFile(file)
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	for {
+		var obj map[string]any
+		if err := decoder.Decode(&obj); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("parse %s: %v", file, err)
+		}
+		if len(obj) == 0 {
+			continue
+		}
+		raw, err := json.Marshal(obj)
 		if err != nil {
 			t.Fatal(err)
 		}
-		decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var obj map[string]any
-			if err := decoder.Decode(&obj); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatalf("parse %s: %v", file, err)
-			}
-			if len(obj) == 0 {
-				continue
-			}
-			raw, err := json.Marshal(obj)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var header struct {
-				Kind     string `json:"kind"`
-				Metadata struct {
-					Name string `json:"name"`
-				} `json:"metadata"`
-			}
-			decode(t, raw, &header)
-			objects = append(objects, renderedObject{filepath.Base(file), header.Kind, header.Metadata.Name, raw})
+		var header struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
 		}
+		decode(t, raw, &header)
+		objects = append(objects, renderedObject{filepath.Base(file), header.Kind, header.Metadata.Name, raw})
+	}
+	if len(objects) == 0 {
+		t.Fatalf("%s holds no object", file)
 	}
 	return objects
 }
