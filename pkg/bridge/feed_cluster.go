@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
 // metricsUpdate is the old metrics message, counted over what the caller may see.
@@ -35,13 +36,13 @@ type clusterStats struct {
 // repositories are cluster-wide. A resource the caller may not list counts 0.
 func (s *Server) clusterFeed(w http.ResponseWriter, r *http.Request) {
 	if !isWebSocketHandshake(r) {
-		writeError(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), firstListTimeout)
@@ -61,7 +62,7 @@ func (s *Server) clusterFeed(w http.ResponseWriter, r *http.Request) {
 			if !src.required && apierrors.IsForbidden(err) {
 				continue
 			}
-			writeAPIError(w, r, "watch "+string(src.resource), err)
+			httpjson.APIError(w, r, "watch "+string(src.resource), err)
 			return
 		}
 		defer release()

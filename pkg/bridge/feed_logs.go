@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gorilla/websocket"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
@@ -22,13 +23,13 @@ const logTailLines = 100
 // HTTP error before any upgrade.
 func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
 	if !isWebSocketHandshake(r) {
-		writeError(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
 	ns, pod := r.PathValue("namespace"), r.PathValue("pod")
 	for _, p := range []struct{ field, value string }{{"namespace", ns}, {"pod", pod}} {
 		if errs := validation.IsDNS1123Subdomain(p.value); len(errs) > 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p.field, p.value, strings.Join(errs, "; ")))
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p.field, p.value, strings.Join(errs, "; ")))
 			return
 		}
 	}
@@ -40,7 +41,7 @@ func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stream, err := c.kube.CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
 	if err != nil {
-		writeAPIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)
+		httpjson.APIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)
 		return
 	}
 	defer stream.Close()

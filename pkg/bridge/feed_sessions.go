@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
 // firstListTimeout bounds how long a handshake waits for a feed's first list.
@@ -46,20 +47,20 @@ type errorMessage struct {
 // per change and at most one sessions_update per --snapshot-interval.
 func (s *Server) sessionsFeed(w http.ResponseWriter, r *http.Request) {
 	if !isWebSocketHandshake(r) {
-		writeError(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), firstListTimeout)
 	defer cancel()
 	watch, release, err := s.watches.acquire(ctx, c, sessionsResource, ns)
 	if err != nil {
-		writeAPIError(w, r, "watch sessions", err)
+		httpjson.APIError(w, r, "watch sessions", err)
 		return
 	}
 	defer release()

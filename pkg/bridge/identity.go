@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/lru"
 
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 
@@ -311,16 +312,16 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, err := bearerToken(r, s.cfg.AllowTokenInQuery)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, err.Error())
+			httpjson.Error(w, http.StatusUnauthorized, err.Error())
 			return
 		}
 		if token == "" {
-			writeError(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+tokenSubprotocolPrefix+"<base64url token>\")")
+			httpjson.Error(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+tokenSubprotocolPrefix+"<base64url token>\")")
 			return
 		}
 		clients, err := s.clients.forToken(r.Context(), token)
 		if err != nil {
-			writeAPIError(w, r, "authenticate the bearer token", err)
+			httpjson.APIError(w, r, "authenticate the bearer token", err)
 			return
 		}
 		if !s.limits.allowUser(w, clients.username) {

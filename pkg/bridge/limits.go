@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"golang.org/x/time/rate"
 	"k8s.io/utils/lru"
 )
@@ -186,5 +187,5 @@ func writeTooManyRequests(w http.ResponseWriter, retryAfter time.Duration, messa
 		seconds = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(seconds))
-	writeStatus(w, http.StatusTooManyRequests, "TooManyRequests", message)
+	httpjson.Status(w, http.StatusTooManyRequests, "TooManyRequests", message)
 }

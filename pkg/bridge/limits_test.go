@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"k8s.io/client-go/rest"
 )
 
@@ -158,7 +159,7 @@ func TestRequestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 				t.Fatalf("request over the burst: %d Retry-After %q %s, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 			}
-			var status statusBody
+			var status httpjson.StatusBody
 			if err := json.Unmarshal([]byte(body), &status); err != nil || status.Code != 429 || status.Reason != "TooManyRequests" || status.Error == "" {
 				t.Errorf("body %s, want a Status with code 429 and an error", body)
 			}
@@ -173,10 +174,10 @@ func TestRequestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 
 func TestOversizedBodyIs413(t *testing.T) {
 	_, _, bridge := newTestBridge(t, Config{})
-	big := `{"template":"` + strings.Repeat("x", maxBodyBytes) + `"}`
+	big := `{"template":"` + strings.Repeat("x", httpjson.MaxBodyBytes) + `"}`
 	for _, path := range []string{"/api/v1/sessions", "/api/v1/templates", "/api/v1/repositories"} {
 		resp, body := call(t, bridge.URL+path, "user:a", "POST", big)
-		var status statusBody
+		var status httpjson.StatusBody
 		_ = json.Unmarshal([]byte(body), &status)
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || status.Reason != "RequestEntityTooLarge" {
 			t.Errorf("POST %s with %d bytes: %d %.200s, want 413 with a Status", path, len(big), resp.StatusCode, body)

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
 // SyncRequestedAnnotation on a TemplateRepository asks the catalog
@@ -24,7 +25,7 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	list, err := c.stream.CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
-		writeAPIError(w, r, "list repositories", err)
+		httpjson.APIError(w, r, "list repositories", err)
 		return
 	}
 	out := struct {
@@ -35,7 +36,7 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
 		out.Repositories = append(out.Repositories, newRepositoryView(&list.Items[i]))
 	}
 	out.Total = len(out.Repositories)
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // addRepository: POST /api/v1/repositories with the old body {name, url,
@@ -53,11 +54,11 @@ func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
 		AuthSecretNS    string `json:"authSecretNamespace"`
 		SyncIntervalStr string `json:"syncInterval"`
 	}
-	if !decodeBody(w, r, &req) {
+	if !httpjson.DecodeBody(w, r, &req) {
 		return
 	}
 	if req.Name == "" {
-		writeError(w, http.StatusUnprocessableEntity, "name: Required value: name the repository")
+		httpjson.Error(w, http.StatusUnprocessableEntity, "name: Required value: name the repository")
 		return
 	}
 	repo := &catalogv1alpha1.TemplateRepository{
@@ -73,27 +74,27 @@ func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
 	if req.SyncIntervalStr != "" {
 		d, err := time.ParseDuration(req.SyncIntervalStr)
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, "syncInterval: Invalid value: \""+req.SyncIntervalStr+"\": want a duration like 1h")
+			httpjson.Error(w, http.StatusUnprocessableEntity, "syncInterval: Invalid value: \""+req.SyncIntervalStr+"\": want a duration like 1h")
 			return
 		}
 		repo.Spec.SyncInterval = &metav1.Duration{Duration: d}
 	}
 	created, err := c.stream.CatalogV1alpha1().TemplateRepositories().Create(r.Context(), repo, metav1.CreateOptions{})
 	if err != nil {
-		writeAPIError(w, r, "add repository", err)
+		httpjson.APIError(w, r, "add repository", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, newRepositoryView(created))
+	httpjson.Write(w, http.StatusCreated, newRepositoryView(created))
 }
 
 func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	name := r.PathValue("id")
 	if err := c.stream.CatalogV1alpha1().TemplateRepositories().Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
-		writeAPIError(w, r, "delete repository "+name, err)
+		httpjson.APIError(w, r, "delete repository "+name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "repository " + name + " deleted", "name": name})
+	httpjson.Write(w, http.StatusOK, map[string]string{"message": "repository " + name + " deleted", "name": name})
 }
 
 // syncRepository: POST /api/v1/repositories/{id}/sync marks the repository
@@ -102,10 +103,10 @@ func (s *Server) syncRepository(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	name := r.PathValue("id")
 	if err := requestSync(r, c, name); err != nil {
-		writeAPIError(w, r, "request a sync of repository "+name, err)
+		httpjson.APIError(w, r, "request a sync of repository "+name, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": "sync requested", "repository": name})
+	httpjson.Write(w, http.StatusAccepted, map[string]string{"message": "sync requested", "repository": name})
 }
 
 // syncAllRepositories: POST /api/v1/catalog/sync marks every repository.
@@ -113,18 +114,18 @@ func (s *Server) syncAllRepositories(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	list, err := c.stream.CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
-		writeAPIError(w, r, "list repositories", err)
+		httpjson.APIError(w, r, "list repositories", err)
 		return
 	}
 	names := []string{}
 	for _, repo := range list.Items {
 		if err := requestSync(r, c, repo.Name); err != nil {
-			writeAPIError(w, r, "request a sync of repository "+repo.Name, err)
+			httpjson.APIError(w, r, "request a sync of repository "+repo.Name, err)
 			return
 		}
 		names = append(names, repo.Name)
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"message": "sync requested", "repositories": names, "total": len(names)})
+	httpjson.Write(w, http.StatusAccepted, map[string]any{"message": "sync requested", "repositories": names, "total": len(names)})
 }
 
 func requestSync(r *http.Request, c caller, name string) error {

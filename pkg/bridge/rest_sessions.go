@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
 // The old session endpoints, as the calling user. Sessions are addressed by
@@ -31,7 +32,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	opts := metav1.ListOptions{}
@@ -40,7 +41,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := c.stream.StreamV1alpha1().Sessions(ns).List(r.Context(), opts)
 	if err != nil {
-		writeAPIError(w, r, "list sessions", err)
+		httpjson.APIError(w, r, "list sessions", err)
 		return
 	}
 	out := sessionList{Sessions: make([]sessionView, 0, len(list.Items))}
@@ -48,22 +49,22 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		out.Sessions = append(out.Sessions, newSessionView(&list.Items[i]))
 	}
 	out.Total = len(out.Sessions)
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	session, err := c.stream.StreamV1alpha1().Sessions(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
-		writeAPIError(w, r, "get session "+r.PathValue("id"), err)
+		httpjson.APIError(w, r, "get session "+r.PathValue("id"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newSessionView(session))
+	httpjson.Write(w, http.StatusOK, newSessionView(session))
 }
 
 // createSessionRequest is the old POST /api/v1/sessions body.
@@ -87,15 +88,15 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	var req createSessionRequest
-	if !decodeBody(w, r, &req) {
+	if !httpjson.DecodeBody(w, r, &req) {
 		return
 	}
 	if req.Template == "" {
-		writeError(w, http.StatusUnprocessableEntity, "template: Required value: name the Template to start from")
+		httpjson.Error(w, http.StatusUnprocessableEntity, "template: Required value: name the Template to start from")
 		return
 	}
 	session := &streamv1alpha1.Session{
@@ -114,7 +115,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		}
 		parsed, err := time.ParseDuration(d.value)
 		if err != nil {
-			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s: Invalid value: %q: want a duration like 30m", d.field, d.value))
+			httpjson.Error(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s: Invalid value: %q: want a duration like 30m", d.field, d.value))
 			return
 		}
 		*d.into = &metav1.Duration{Duration: parsed}
@@ -123,7 +124,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		owner := req.User
 		if owner == "" {
 			if owner, err = c.Username(r.Context()); err != nil {
-				writeAPIError(w, r, "find out who the token belongs to (to name the session)", err)
+				httpjson.APIError(w, r, "find out who the token belongs to (to name the session)", err)
 				return
 			}
 		}
@@ -131,10 +132,10 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := c.stream.StreamV1alpha1().Sessions(ns).Create(r.Context(), session, metav1.CreateOptions{})
 	if err != nil {
-		writeAPIError(w, r, "create session", err)
+		httpjson.APIError(w, r, "create session", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, newSessionView(created))
+	httpjson.Write(w, http.StatusCreated, newSessionView(created))
 }
 
 // sessionName is the old <user>-<template>-<8 hex>, made a DNS label.
@@ -162,7 +163,7 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	var req struct {
@@ -171,7 +172,7 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 		MaxSessionDuration *string   `json:"maxSessionDuration"`
 		Tags               *[]string `json:"tags"`
 	}
-	if !decodeBody(w, r, &req) {
+	if !httpjson.DecodeBody(w, r, &req) {
 		return
 	}
 	spec := map[string]any{}
@@ -188,31 +189,31 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 		spec["tags"] = *req.Tags
 	}
 	if len(spec) == 0 {
-		writeError(w, http.StatusBadRequest, "nothing to change: send {\"state\": \"running|hibernated|terminated\"}")
+		httpjson.Error(w, http.StatusBadRequest, "nothing to change: send {\"state\": \"running|hibernated|terminated\"}")
 		return
 	}
 	patch, _ := json.Marshal(map[string]any{"spec": spec})
 	patched, err := c.stream.StreamV1alpha1().Sessions(ns).Patch(r.Context(), r.PathValue("id"), types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
-		writeAPIError(w, r, "update session "+r.PathValue("id"), err)
+		httpjson.APIError(w, r, "update session "+r.PathValue("id"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newSessionView(patched))
+	httpjson.Write(w, http.StatusOK, newSessionView(patched))
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	name := r.PathValue("id")
 	if err := c.stream.StreamV1alpha1().Sessions(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
-		writeAPIError(w, r, "delete session "+name, err)
+		httpjson.APIError(w, r, "delete session "+name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "session " + name + " deleted", "name": name, "namespace": ns})
+	httpjson.Write(w, http.StatusOK, map[string]string{"message": "session " + name + " deleted", "name": name, "namespace": ns})
 }
 
 // connectResponse is the old connect answer.
@@ -231,13 +232,13 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	name := r.PathValue("id")
 	offered, err := s.features.has(c, "stream.space/v1alpha1", "sessions/connect")
 	if err != nil {
-		writeAPIError(w, r, "discover the stream.space API", err)
+		httpjson.APIError(w, r, "discover the stream.space API", err)
 		return
 	}
 	if offered {
@@ -247,20 +248,20 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 		raw, err := c.stream.StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
 			SubResource("connect").Body(body).SetHeader("Content-Type", "application/json").Do(r.Context()).Raw()
 		if err != nil {
-			writeAPIError(w, r, "connect to session "+name, err)
+			httpjson.APIError(w, r, "connect to session "+name, err)
 			return
 		}
 		var answer connectResponse
 		if err := json.Unmarshal(raw, &answer); err != nil {
-			writeError(w, http.StatusBadGateway, "connect to session "+name+": unexpected answer: "+err.Error())
+			httpjson.Error(w, http.StatusBadGateway, "connect to session "+name+": unexpected answer: "+err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, answer)
+		httpjson.Write(w, http.StatusOK, answer)
 		return
 	}
 	session, err := c.stream.StreamV1alpha1().Sessions(ns).Get(r.Context(), name, metav1.GetOptions{})
 	if err != nil {
-		writeAPIError(w, r, "get session "+name, err)
+		httpjson.APIError(w, r, "get session "+name, err)
 		return
 	}
 	conn, err := c.stream.StreamV1alpha1().Connections(ns).Create(r.Context(), &streamv1alpha1.Connection{
@@ -268,14 +269,14 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 		Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: s.cfg.TrustedProxies.ClientIP(r), UserAgent: r.UserAgent()},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		writeAPIError(w, r, "connect to session "+name, err)
+		httpjson.APIError(w, r, "connect to session "+name, err)
 		return
 	}
 	state, message := string(session.Spec.State), "connected"
 	if session.Spec.State == streamv1alpha1.SessionStateHibernated || session.Status.Phase == streamv1alpha1.SessionPhaseHibernated {
 		message = "connected; the session is hibernated and starts now"
 	}
-	writeJSON(w, http.StatusOK, connectResponse{ConnectionID: conn.Name, SessionURL: session.Status.URL, State: state, Message: message})
+	httpjson.Write(w, http.StatusOK, connectResponse{ConnectionID: conn.Name, SessionURL: session.Status.URL, State: state, Message: message})
 }
 
 // disconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=
@@ -284,30 +285,30 @@ func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	name, id := r.PathValue("id"), r.URL.Query().Get("connectionId")
 	if id == "" {
-		writeError(w, http.StatusBadRequest, "connectionId: Required value: pass ?connectionId= as returned by connect")
+		httpjson.Error(w, http.StatusBadRequest, "connectionId: Required value: pass ?connectionId= as returned by connect")
 		return
 	}
 	connections := c.stream.StreamV1alpha1().Connections(ns)
 	conn, err := connections.Get(r.Context(), id, metav1.GetOptions{})
 	if err != nil {
-		writeAPIError(w, r, "get connection "+id, err)
+		httpjson.APIError(w, r, "get connection "+id, err)
 		return
 	}
 	if conn.Spec.Session != name {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("connection %s belongs to session %s, not %s", id, conn.Spec.Session, name))
+		httpjson.Error(w, http.StatusNotFound, fmt.Sprintf("connection %s belongs to session %s, not %s", id, conn.Spec.Session, name))
 		return
 	}
 	uid := conn.UID
 	if err := connections.Delete(r.Context(), id, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil {
-		writeAPIError(w, r, "disconnect "+id, err)
+		httpjson.APIError(w, r, "disconnect "+id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "disconnected", "connectionId": id})
+	httpjson.Write(w, http.StatusOK, map[string]string{"message": "disconnected", "connectionId": id})
 }
 
 // heartbeatSession: POST /api/v1/sessions/{id}/heartbeat?connectionId=.
@@ -318,30 +319,30 @@ func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	id := r.URL.Query().Get("connectionId")
 	if id == "" {
-		writeError(w, http.StatusBadRequest, "connectionId: Required value: pass ?connectionId= as returned by connect")
+		httpjson.Error(w, http.StatusBadRequest, "connectionId: Required value: pass ?connectionId= as returned by connect")
 		return
 	}
 	offered, err := s.features.has(c, "stream.space/v1alpha1", "connections/heartbeat")
 	if err != nil {
-		writeAPIError(w, r, "discover the stream.space API", err)
+		httpjson.APIError(w, r, "discover the stream.space API", err)
 		return
 	}
 	if !offered {
-		writeError(w, http.StatusNotImplemented, "heartbeat: the API server does not offer the connections/heartbeat subresource of stream.space/v1alpha1 yet (it comes with the session controller); the connection stays until it is disconnected")
+		httpjson.Error(w, http.StatusNotImplemented, "heartbeat: the API server does not offer the connections/heartbeat subresource of stream.space/v1alpha1 yet (it comes with the session controller); the connection stays until it is disconnected")
 		return
 	}
 	result := c.stream.StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("connections").Name(id).
 		SubResource("heartbeat").Body([]byte("{}")).SetHeader("Content-Type", "application/json").Do(r.Context())
 	if err := result.Error(); err != nil {
-		writeAPIError(w, r, "heartbeat of connection "+id, err)
+		httpjson.APIError(w, r, "heartbeat of connection "+id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "heartbeat recorded", "connectionId": id, "session": r.PathValue("id")})
+	httpjson.Write(w, http.StatusOK, map[string]string{"message": "heartbeat recorded", "connectionId": id, "session": r.PathValue("id")})
 }
 
 type connectionList struct {
@@ -353,14 +354,14 @@ func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) 
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	list, err := c.stream.StreamV1alpha1().Connections(ns).List(r.Context(), metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.session", r.PathValue("id")).String(),
 	})
 	if err != nil {
-		writeAPIError(w, r, "list connections of session "+r.PathValue("id"), err)
+		httpjson.APIError(w, r, "list connections of session "+r.PathValue("id"), err)
 		return
 	}
 	out := connectionList{Connections: make([]connectionView, 0, len(list.Items))}
@@ -368,5 +369,5 @@ func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) 
 		out.Connections = append(out.Connections, newConnectionView(&list.Items[i]))
 	}
 	out.Total = len(out.Connections)
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
 type templateList struct {
@@ -22,12 +23,12 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	list, err := c.stream.StreamV1alpha1().Templates(ns).List(r.Context(), metav1.ListOptions{})
 	if err != nil {
-		writeAPIError(w, r, "list templates", err)
+		httpjson.APIError(w, r, "list templates", err)
 		return
 	}
 	category := r.URL.Query().Get("category")
@@ -40,22 +41,22 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		out.Templates = append(out.Templates, newInstalledTemplateView(t))
 	}
 	out.Total = len(out.Templates)
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	t, err := c.stream.StreamV1alpha1().Templates(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
-		writeAPIError(w, r, "get template "+r.PathValue("id"), err)
+		httpjson.APIError(w, r, "get template "+r.PathValue("id"), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newInstalledTemplateView(t))
+	httpjson.Write(w, http.StatusOK, newInstalledTemplateView(t))
 }
 
 // createTemplate: POST /api/v1/templates with either a Template manifest
@@ -66,11 +67,11 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	var raw map[string]json.RawMessage
-	if !decodeBody(w, r, &raw) {
+	if !httpjson.DecodeBody(w, r, &raw) {
 		return
 	}
 	template := &streamv1alpha1.Template{}
@@ -87,35 +88,35 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "the request body is not a Template: "+err.Error())
+		httpjson.Error(w, http.StatusBadRequest, "the request body is not a Template: "+err.Error())
 		return
 	}
 	if template.Name == "" {
-		writeError(w, http.StatusUnprocessableEntity, "metadata.name: Required value: give the template a name (\"name\" or metadata.name)")
+		httpjson.Error(w, http.StatusUnprocessableEntity, "metadata.name: Required value: give the template a name (\"name\" or metadata.name)")
 		return
 	}
 	template.Namespace, template.ResourceVersion, template.UID = "", "", ""
 	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{})
 	if err != nil {
-		writeAPIError(w, r, "create template", err)
+		httpjson.APIError(w, r, "create template", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, newInstalledTemplateView(created))
+	httpjson.Write(w, http.StatusCreated, newInstalledTemplateView(created))
 }
 
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	name := r.PathValue("id")
 	if err := c.stream.StreamV1alpha1().Templates(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
-		writeAPIError(w, r, "delete template "+name, err)
+		httpjson.APIError(w, r, "delete template "+name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "template " + name + " deleted", "name": name, "namespace": ns})
+	httpjson.Write(w, http.StatusOK, map[string]string{"message": "template " + name + " deleted", "name": name, "namespace": ns})
 }
 
 // listCatalogTemplates: GET /api/v1/catalog/templates[?category=][&tag=].
@@ -123,7 +124,7 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 	c := callerFrom(r.Context())
 	list, err := c.stream.CatalogV1alpha1().CatalogTemplates().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
-		writeAPIError(w, r, "list catalog templates", err)
+		httpjson.APIError(w, r, "list catalog templates", err)
 		return
 	}
 	category, tag := r.URL.Query().Get("category"), strings.TrimSpace(r.URL.Query().Get("tag"))
@@ -142,7 +143,7 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 		out.Templates = append(out.Templates, newCatalogTemplateView(t))
 	}
 	out.Total = len(out.Templates)
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // installCatalogTemplate: POST /api/v1/catalog/templates/{id}/install creates
@@ -156,20 +157,20 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 	c := callerFrom(r.Context())
 	ns, status, err := namespaceFor(r, c)
 	if err != nil {
-		writeError(w, status, err.Error())
+		httpjson.Error(w, status, err.Error())
 		return
 	}
 	var req struct {
 		Name string `json:"name"`
 	}
-	if r.ContentLength > 0 && !decodeBody(w, r, &req) {
+	if r.ContentLength > 0 && !httpjson.DecodeBody(w, r, &req) {
 		return
 	}
 	// Read first so that an unknown entry is a 404 (the API would answer 422
 	// on spec.source.catalogTemplate).
 	entry, err := c.stream.CatalogV1alpha1().CatalogTemplates().Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
-		writeAPIError(w, r, "get catalog template "+r.PathValue("id"), err)
+		httpjson.APIError(w, r, "get catalog template "+r.PathValue("id"), err)
 		return
 	}
 	name := req.Name
@@ -182,8 +183,8 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 	}
 	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{FieldManager: "streamspace-bridge"})
 	if err != nil {
-		writeAPIError(w, r, "install catalog template "+entry.Name, err)
+		httpjson.APIError(w, r, "install catalog template "+entry.Name, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"message": "template installed", "template": newInstalledTemplateView(created)})
+	httpjson.Write(w, http.StatusCreated, map[string]any{"message": "template installed", "template": newInstalledTemplateView(created)})
 }

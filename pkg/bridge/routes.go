@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/metricsauth"
 )
@@ -96,13 +97,13 @@ func (s *Server) newRouter() http.Handler {
 		}
 		var handler http.Handler = h
 		if !rt.unlimited {
-			handler = s.limitIP(capBody(handler))
+			handler = s.limitIP(httpjson.CapBody(handler))
 		}
 		mux.Handle(rt.pattern, instrument(rt.pattern, handler.ServeHTTP))
 	}
 	// Unknown paths and methods answer in the API's error shape.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		httpjson.Error(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
 }
@@ -143,14 +144,14 @@ func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFu
 // webhook secret (--webhook-secret-file).
 func (s *Server) repositoryWebhook(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Webhook == nil {
-		writeError(w, http.StatusNotFound, "the Git webhook is not enabled on this bridge (--webhook-secret-file)")
+		httpjson.Error(w, http.StatusNotFound, "the Git webhook is not enabled on this bridge (--webhook-secret-file)")
 		return
 	}
 	s.cfg.Webhook.ServeHTTP(w, r)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "timestamp": time.Now().UTC().Format(time.RFC3339)})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "healthy", "timestamp": time.Now().UTC().Format(time.RFC3339)})
 }
 
 // healthz is for probes: the bridge is healthy while it serves; it holds no
@@ -183,5 +184,5 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, v)
+	httpjson.Write(w, http.StatusOK, v)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -32,7 +33,7 @@ func namespaceFor(r *http.Request, c caller) (string, int, error) {
 	}
 	user, err := c.Username(r.Context())
 	if err != nil {
-		return "", statusOf(err), fmt.Errorf("find out who the token belongs to (to default the namespace): %w", err)
+		return "", httpjson.StatusOf(err), fmt.Errorf("find out who the token belongs to (to default the namespace): %w", err)
 	}
 	return defaultNamespace(user)
 }
