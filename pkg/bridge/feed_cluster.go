@@ -10,6 +10,7 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // metricsUpdate is the old metrics message, counted over what the caller may see.
@@ -35,12 +36,12 @@ type clusterStats struct {
 // Sessions, connections and templates are those of the namespace;
 // repositories are cluster-wide. A resource the caller may not list counts 0.
 func (s *Server) clusterFeed(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketHandshake(r) {
+	if !identity.IsWebSocketHandshake(r) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return

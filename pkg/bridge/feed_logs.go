@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
@@ -22,7 +23,7 @@ const logTailLines = 100
 // read as the caller, so kube-apiserver decides (pods/log); a refusal is an
 // HTTP error before any upgrade.
 func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketHandshake(r) {
+	if !identity.IsWebSocketHandshake(r) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
@@ -33,13 +34,13 @@ func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := callerFrom(r.Context())
+	c := identity.FromRequest(r)
 	tail := int64(logTailLines)
 	opts := &corev1.PodLogOptions{Follow: true, Timestamps: true, TailLines: &tail, Container: r.URL.Query().Get("container")}
 	// The stream outlives the handshake request; it ends with the client.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := c.kube.CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
+	stream, err := c.Kube().CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
 	if err != nil {
 		httpjson.APIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)
 		return

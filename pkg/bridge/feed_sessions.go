@@ -13,6 +13,7 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // firstListTimeout bounds how long a handshake waits for a feed's first list.
@@ -46,12 +47,12 @@ type errorMessage struct {
 // sessions the caller may list as one sessions_update, then a session_change
 // per change and at most one sessions_update per --snapshot-interval.
 func (s *Server) sessionsFeed(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketHandshake(r) {
+	if !identity.IsWebSocketHandshake(r) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
@@ -48,12 +49,6 @@ var (
 		Help:           "Errors of upstream lists and watches (the watch resumes from its last resource version; 410 relists).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"resource"})
-	tokenReviews = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "token_reviews_total",
-		Help:           "SelfSubjectReviews made to admit a bearer token not in the cache, by result (accepted, refused, error).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"result"})
 	rateLimited = metrics.NewCounterVec(&metrics.CounterOpts{
 		Subsystem:      metricsSubsystem,
 		Name:           "rate_limited_total",
@@ -66,8 +61,9 @@ var (
 
 func registerMetrics() {
 	registerMetricsOnce.Do(func() {
-		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors, tokenReviews, rateLimited)
+		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors, rateLimited)
 	})
+	identity.RegisterMetrics()
 }
 
 // statusRecorder remembers the status code written, and passes Hijack
@@ -93,7 +89,7 @@ func instrument(pattern string, next http.HandlerFunc) http.Handler {
 		code := rec.code
 		if code == 0 {
 			code = http.StatusOK
-			if isWebSocketHandshake(r) {
+			if identity.IsWebSocketHandshake(r) {
 				code = http.StatusSwitchingProtocols
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // SyncRequestedAnnotation on a TemplateRepository asks the catalog
@@ -22,8 +23,8 @@ const SyncRequestedAnnotation = "catalog.stream.space/sync-requested-at"
 // get the API's 403.
 
 func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	list, err := c.stream.CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
+	c := identity.FromRequest(r)
+	list, err := c.Stream().CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "list repositories", err)
 		return
@@ -43,7 +44,7 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
 // branch, authType, authSecret}; authSecret names a Secret holding the
 // credentials (never the credentials themselves).
 func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
+	c := identity.FromRequest(r)
 	var req struct {
 		Name            string `json:"name"`
 		URL             string `json:"url"`
@@ -79,7 +80,7 @@ func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
 		}
 		repo.Spec.SyncInterval = &metav1.Duration{Duration: d}
 	}
-	created, err := c.stream.CatalogV1alpha1().TemplateRepositories().Create(r.Context(), repo, metav1.CreateOptions{})
+	created, err := c.Stream().CatalogV1alpha1().TemplateRepositories().Create(r.Context(), repo, metav1.CreateOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "add repository", err)
 		return
@@ -88,9 +89,9 @@ func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
+	c := identity.FromRequest(r)
 	name := r.PathValue("id")
-	if err := c.stream.CatalogV1alpha1().TemplateRepositories().Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
+	if err := c.Stream().CatalogV1alpha1().TemplateRepositories().Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
 		httpjson.APIError(w, r, "delete repository "+name, err)
 		return
 	}
@@ -100,7 +101,7 @@ func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {
 // syncRepository: POST /api/v1/repositories/{id}/sync marks the repository
 // (annotation SyncRequestedAnnotation); the catalog controller syncs it.
 func (s *Server) syncRepository(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
+	c := identity.FromRequest(r)
 	name := r.PathValue("id")
 	if err := requestSync(r, c, name); err != nil {
 		httpjson.APIError(w, r, "request a sync of repository "+name, err)
@@ -111,8 +112,8 @@ func (s *Server) syncRepository(w http.ResponseWriter, r *http.Request) {
 
 // syncAllRepositories: POST /api/v1/catalog/sync marks every repository.
 func (s *Server) syncAllRepositories(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	list, err := c.stream.CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
+	c := identity.FromRequest(r)
+	list, err := c.Stream().CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "list repositories", err)
 		return
@@ -128,10 +129,10 @@ func (s *Server) syncAllRepositories(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusAccepted, map[string]any{"message": "sync requested", "repositories": names, "total": len(names)})
 }
 
-func requestSync(r *http.Request, c caller, name string) error {
+func requestSync(r *http.Request, c *identity.Caller, name string) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
 		SyncRequestedAnnotation: time.Now().UTC().Format(time.RFC3339Nano),
 	}}})
-	_, err := c.stream.CatalogV1alpha1().TemplateRepositories().Patch(r.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err := c.Stream().CatalogV1alpha1().TemplateRepositories().Patch(r.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err
 }

@@ -16,6 +16,7 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // The old session endpoints, as the calling user. Sessions are addressed by
@@ -29,8 +30,8 @@ type sessionList struct {
 // listSessions: GET /api/v1/sessions[?user=][&namespace=]. ?user= narrows
 // what the caller may list anyway (a field selector on spec.user).
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -39,7 +40,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	if user := r.URL.Query().Get("user"); user != "" {
 		opts.FieldSelector = fields.OneTermEqualSelector("spec.user", user).String()
 	}
-	list, err := c.stream.StreamV1alpha1().Sessions(ns).List(r.Context(), opts)
+	list, err := c.Stream().StreamV1alpha1().Sessions(ns).List(r.Context(), opts)
 	if err != nil {
 		httpjson.APIError(w, r, "list sessions", err)
 		return
@@ -53,13 +54,13 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
 	}
-	session, err := c.stream.StreamV1alpha1().Sessions(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
+	session, err := c.Stream().StreamV1alpha1().Sessions(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "get session "+r.PathValue("id"), err)
 		return
@@ -85,8 +86,8 @@ type createSessionRequest struct {
 // the caller); naming someone else is the API's decision (the assign verb).
 // The name is <user>-<template>-<8 hex> as before unless "name" is given.
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -123,14 +124,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	if session.Name == "" {
 		owner := req.User
 		if owner == "" {
-			if owner, err = c.Username(r.Context()); err != nil {
-				httpjson.APIError(w, r, "find out who the token belongs to (to name the session)", err)
-				return
-			}
+			owner = c.Username()
 		}
 		session.Name = sessionName(owner, req.Template)
 	}
-	created, err := c.stream.StreamV1alpha1().Sessions(ns).Create(r.Context(), session, metav1.CreateOptions{})
+	created, err := c.Stream().StreamV1alpha1().Sessions(ns).Create(r.Context(), session, metav1.CreateOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "create session", err)
 		return
@@ -160,8 +158,8 @@ func dnsLabelPart(s string) string {
 // patchSession: PATCH /api/v1/sessions/{id} with {"state": "..."} (and
 // optionally idleTimeout, maxSessionDuration, tags), as a merge patch of the spec.
 func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -193,7 +191,7 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patch, _ := json.Marshal(map[string]any{"spec": spec})
-	patched, err := c.stream.StreamV1alpha1().Sessions(ns).Patch(r.Context(), r.PathValue("id"), types.MergePatchType, patch, metav1.PatchOptions{})
+	patched, err := c.Stream().StreamV1alpha1().Sessions(ns).Patch(r.Context(), r.PathValue("id"), types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "update session "+r.PathValue("id"), err)
 		return
@@ -202,14 +200,14 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
 	}
 	name := r.PathValue("id")
-	if err := c.stream.StreamV1alpha1().Sessions(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
+	if err := c.Stream().StreamV1alpha1().Sessions(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
 		httpjson.APIError(w, r, "delete session "+name, err)
 		return
 	}
@@ -229,8 +227,8 @@ type connectResponse struct {
 // the sessions/connect subresource when the API offers it, else by creating
 // a Connection (the session controller wakes a hibernated session for it).
 func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -245,7 +243,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 		// The API's connect creates the Connection and wakes a hibernated
 		// session in one call, and answers in the old shape.
 		body, _ := json.Marshal(map[string]string{"clientIP": s.cfg.TrustedProxies.ClientIP(r), "userAgent": r.UserAgent()})
-		raw, err := c.stream.StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
+		raw, err := c.Stream().StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
 			SubResource("connect").Body(body).SetHeader("Content-Type", "application/json").Do(r.Context()).Raw()
 		if err != nil {
 			httpjson.APIError(w, r, "connect to session "+name, err)
@@ -259,12 +257,12 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, answer)
 		return
 	}
-	session, err := c.stream.StreamV1alpha1().Sessions(ns).Get(r.Context(), name, metav1.GetOptions{})
+	session, err := c.Stream().StreamV1alpha1().Sessions(ns).Get(r.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "get session "+name, err)
 		return
 	}
-	conn, err := c.stream.StreamV1alpha1().Connections(ns).Create(r.Context(), &streamv1alpha1.Connection{
+	conn, err := c.Stream().StreamV1alpha1().Connections(ns).Create(r.Context(), &streamv1alpha1.Connection{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "conn-"},
 		Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: s.cfg.TrustedProxies.ClientIP(r), UserAgent: r.UserAgent()},
 	}, metav1.CreateOptions{})
@@ -282,8 +280,8 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 // disconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=
 // deletes the Connection, after checking it belongs to that session.
 func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -293,7 +291,7 @@ func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "connectionId: Required value: pass ?connectionId= as returned by connect")
 		return
 	}
-	connections := c.stream.StreamV1alpha1().Connections(ns)
+	connections := c.Stream().StreamV1alpha1().Connections(ns)
 	conn, err := connections.Get(r.Context(), id, metav1.GetOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "get connection "+id, err)
@@ -316,8 +314,8 @@ func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
 // connections/heartbeat subresource (session controller); until the API
 // offers it this answers 501.
 func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -336,7 +334,7 @@ func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotImplemented, "heartbeat: the API server does not offer the connections/heartbeat subresource of stream.space/v1alpha1 yet (it comes with the session controller); the connection stays until it is disconnected")
 		return
 	}
-	result := c.stream.StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("connections").Name(id).
+	result := c.Stream().StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("connections").Name(id).
 		SubResource("heartbeat").Body([]byte("{}")).SetHeader("Content-Type", "application/json").Do(r.Context())
 	if err := result.Error(); err != nil {
 		httpjson.APIError(w, r, "heartbeat of connection "+id, err)
@@ -351,13 +349,13 @@ type connectionList struct {
 }
 
 func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
 	}
-	list, err := c.stream.StreamV1alpha1().Connections(ns).List(r.Context(), metav1.ListOptions{
+	list, err := c.Stream().StreamV1alpha1().Connections(ns).List(r.Context(), metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.session", r.PathValue("id")).String(),
 	})
 	if err != nil {

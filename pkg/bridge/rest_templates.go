@@ -9,6 +9,7 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 type templateList struct {
@@ -20,13 +21,13 @@ type templateList struct {
 // whatever their spelling, word-wise: "Browsers", "web-browsers" and
 // "Web Browsers" all find "Web Browsers".
 func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
 	}
-	list, err := c.stream.StreamV1alpha1().Templates(ns).List(r.Context(), metav1.ListOptions{})
+	list, err := c.Stream().StreamV1alpha1().Templates(ns).List(r.Context(), metav1.ListOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "list templates", err)
 		return
@@ -45,13 +46,13 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
 	}
-	t, err := c.stream.StreamV1alpha1().Templates(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
+	t, err := c.Stream().StreamV1alpha1().Templates(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "get template "+r.PathValue("id"), err)
 		return
@@ -64,8 +65,8 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
 // displayName, baseImage, ...}). Validation errors come back as 422 naming
 // the field.
 func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -96,7 +97,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	template.Namespace, template.ResourceVersion, template.UID = "", "", ""
-	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{})
+	created, err := c.Stream().StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "create template", err)
 		return
@@ -105,14 +106,14 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
 	}
 	name := r.PathValue("id")
-	if err := c.stream.StreamV1alpha1().Templates(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
+	if err := c.Stream().StreamV1alpha1().Templates(ns).Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
 		httpjson.APIError(w, r, "delete template "+name, err)
 		return
 	}
@@ -121,8 +122,8 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
 
 // listCatalogTemplates: GET /api/v1/catalog/templates[?category=][&tag=].
 func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	list, err := c.stream.CatalogV1alpha1().CatalogTemplates().List(r.Context(), metav1.ListOptions{})
+	c := identity.FromRequest(r)
+	list, err := c.Stream().CatalogV1alpha1().CatalogTemplates().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "list catalog templates", err)
 		return
@@ -154,8 +155,8 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 // so the entry's install count counts it. The name is the catalog entry's
 // unless the optional body says {"name": "..."}.
 func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) {
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
+	c := identity.FromRequest(r)
+	ns, status, err := identity.Namespace(r, c)
 	if err != nil {
 		httpjson.Error(w, status, err.Error())
 		return
@@ -168,7 +169,7 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 	}
 	// Read first so that an unknown entry is a 404 (the API would answer 422
 	// on spec.source.catalogTemplate).
-	entry, err := c.stream.CatalogV1alpha1().CatalogTemplates().Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
+	entry, err := c.Stream().CatalogV1alpha1().CatalogTemplates().Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "get catalog template "+r.PathValue("id"), err)
 		return
@@ -181,7 +182,7 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec:       streamv1alpha1.TemplateSpec{Source: &streamv1alpha1.TemplateSource{CatalogTemplate: entry.Name}},
 	}
-	created, err := c.stream.StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{FieldManager: "streamspace-bridge"})
+	created, err := c.Stream().StreamV1alpha1().Templates(ns).Create(r.Context(), template, metav1.CreateOptions{FieldManager: "streamspace-bridge"})
 	if err != nil {
 		httpjson.APIError(w, r, "install catalog template "+entry.Name, err)
 		return

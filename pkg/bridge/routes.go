@@ -9,6 +9,7 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/metricsauth"
 )
@@ -123,7 +124,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 // answered 429.
 func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !isWebSocketHandshake(r) {
+		if !identity.IsWebSocketHandshake(r) {
 			next(w, r) // answered 400 by the handler
 			return
 		}
@@ -131,7 +132,7 @@ func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFu
 		if kind == logsFeed {
 			container = r.PathValue("namespace") + "/" + r.PathValue("pod") + "/" + r.URL.Query().Get("container")
 		}
-		slot, ok := s.limits.acquireFeed(w, callerFrom(r.Context()).username, container)
+		slot, ok := s.limits.acquireFeed(w, identity.FromRequest(r).Username(), container)
 		if !ok {
 			return
 		}
@@ -185,4 +186,29 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpjson.Write(w, http.StatusOK, v)
+}
+
+// authenticated requires a bearer token that kube-apiserver accepts, puts
+// the caller's clients in the request context and limits the user's rate.
+func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, err := identity.BearerToken(r, s.cfg.AllowTokenInQuery)
+		if err != nil {
+			httpjson.Error(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if token == "" {
+			httpjson.Error(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+identity.TokenSubprotocolPrefix+"<base64url token>\")")
+			return
+		}
+		caller, err := s.clients.ForToken(r.Context(), token)
+		if err != nil {
+			httpjson.APIError(w, r, "authenticate the bearer token", err)
+			return
+		}
+		if !s.limits.allowUser(w, caller.Username()) {
+			return
+		}
+		next(w, r.WithContext(identity.NewContext(r.Context(), caller)))
+	}
 }

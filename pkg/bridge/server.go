@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
@@ -56,7 +57,7 @@ type Config struct {
 	Webhook http.Handler
 	// TrustedProxies may set X-Forwarded-For (the ingress); empty means
 	// the TCP peer is the client.
-	TrustedProxies TrustedProxies
+	TrustedProxies identity.TrustedProxies
 }
 
 func (c *Config) setDefaults() {
@@ -86,7 +87,7 @@ func (c *Config) setDefaults() {
 // Server is the bridge. Create it with New.
 type Server struct {
 	cfg      Config
-	clients  *userClientCache
+	clients  *identity.Cache
 	limits   *limiter
 	watches  *watchPool
 	upgrader websocket.Upgrader
@@ -104,12 +105,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Cluster == nil || cfg.Cluster.Host == "" {
 		return nil, errors.New("bridge: Config.Cluster with the kube-apiserver host is required")
 	}
-	if hasCredentials(cfg.Cluster) {
+	if identity.HasCredentials(cfg.Cluster) {
 		return nil, errors.New("bridge: Config.Cluster must not carry credentials; the bridge acts only with the caller's token")
 	}
 	cfg.setDefaults()
 	registerMetrics()
-	clients, err := newUserClientCache(cfg.Cluster, cfg.TokenCacheTTL, cfg.MaxCachedTokens)
+	clients, err := identity.NewCache(cfg.Cluster, cfg.TokenCacheTTL, cfg.MaxCachedTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +121,13 @@ func New(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}),
 		features: newAPIFeatures(),
 	}
-	s.watches = newWatchPool(s.clients)
+	s.watches = newWatchPool()
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  8192,
 		CheckOrigin:      s.checkOrigin,
-		Subprotocols:     []string{feedSubprotocol},
+		Subprotocols:     []string{identity.FeedSubprotocol},
 	}
 	s.handler = s.newRouter()
 	return s, nil

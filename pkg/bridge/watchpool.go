@@ -16,6 +16,7 @@ import (
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // watchResource names what a shared watch lists and watches.
@@ -70,7 +71,7 @@ func (w *sharedWatch) fail(err error) {
 }
 
 // listWatchFunc builds the lister-watcher of a resource for a caller.
-type listWatchFunc func(c caller, resource watchResource, namespace string) (cache.ListerWatcher, runtime.Object, error)
+type listWatchFunc func(c *identity.Caller, resource watchResource, namespace string) (cache.ListerWatcher, runtime.Object, error)
 
 type watchPool struct {
 	listWatch listWatchFunc
@@ -79,7 +80,7 @@ type watchPool struct {
 	watches map[watchKey]*sharedWatch
 }
 
-func newWatchPool(_ *userClientCache) *watchPool {
+func newWatchPool() *watchPool {
 	return &watchPool{listWatch: typedListWatch, watches: map[watchKey]*sharedWatch{}}
 }
 
@@ -88,8 +89,8 @@ func newWatchPool(_ *userClientCache) *watchPool {
 // first list has succeeded; release must be called when done with it. A
 // refusal of the API (401, 403) comes back as that API error, before any
 // WebSocket upgrade.
-func (p *watchPool) acquire(ctx context.Context, c caller, resource watchResource, namespace string) (*sharedWatch, func(), error) {
-	key := watchKey{token: c.key, resource: resource, namespace: namespace}
+func (p *watchPool) acquire(ctx context.Context, c *identity.Caller, resource watchResource, namespace string) (*sharedWatch, func(), error) {
+	key := watchKey{token: c.TokenKey(), resource: resource, namespace: namespace}
 	p.mu.Lock()
 	w := p.watches[key]
 	if w == nil {
@@ -127,7 +128,7 @@ func (p *watchPool) acquire(ctx context.Context, c caller, resource watchResourc
 	return w, release, nil
 }
 
-func (p *watchPool) start(c caller, key watchKey) (*sharedWatch, error) {
+func (p *watchPool) start(c *identity.Caller, key watchKey) (*sharedWatch, error) {
 	lw, example, err := p.listWatch(c, key.resource, key.namespace)
 	if err != nil {
 		return nil, err
@@ -194,7 +195,7 @@ func (p *watchPool) stopAll() {
 }
 
 // typedListWatch lists and watches with the caller's generated clients.
-func typedListWatch(c caller, resource watchResource, ns string) (cache.ListerWatcher, runtime.Object, error) {
+func typedListWatch(c *identity.Caller, resource watchResource, ns string) (cache.ListerWatcher, runtime.Object, error) {
 	type client interface {
 		Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	}
@@ -210,7 +211,7 @@ func typedListWatch(c caller, resource watchResource, ns string) (cache.ListerWa
 		}
 		return listThenWatch{&cache.ListWatch{ListWithContextFunc: consistentList, WatchFuncWithContext: w.Watch}}
 	}
-	stream, catalog := c.stream.StreamV1alpha1(), c.stream.CatalogV1alpha1()
+	stream, catalog := c.Stream().StreamV1alpha1(), c.Stream().CatalogV1alpha1()
 	switch resource {
 	case sessionsResource:
 		cl := stream.Sessions(ns)

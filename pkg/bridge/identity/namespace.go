@@ -1,28 +1,27 @@
-package bridge
+package identity
 
 import (
 	"fmt"
 	"net/http"
 	"strings"
 
-	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// allNamespaces is the ?namespace= value that asks for every namespace the
+// AllNamespaces is the ?namespace= value that asks for every namespace the
 // caller may list cluster-wide (admins).
-const allNamespaces = "*"
+const AllNamespaces = "*"
 
-// namespaceFor picks the namespace a request works in: ?namespace= when
+// Namespace picks the namespace a request works in: ?namespace= when
 // given ("*" = all namespaces, for reads), else the namespace named like the
 // user (a service account's own namespace for service accounts). What the
 // user may do there is RBAC's decision on the call that follows.
-func namespaceFor(r *http.Request, c caller) (string, int, error) {
+func Namespace(r *http.Request, c *Caller) (string, int, error) {
 	if ns := r.URL.Query().Get("namespace"); ns != "" {
-		if ns == allNamespaces {
+		if ns == AllNamespaces {
 			if r.Method != http.MethodGet {
-				return "", http.StatusBadRequest, fmt.Errorf("namespace: %q is only for reads; name one namespace", allNamespaces)
+				return "", http.StatusBadRequest, fmt.Errorf("namespace: %q is only for reads; name one namespace", AllNamespaces)
 			}
 			return metav1.NamespaceAll, 0, nil
 		}
@@ -31,11 +30,7 @@ func namespaceFor(r *http.Request, c caller) (string, int, error) {
 		}
 		return ns, 0, nil
 	}
-	user, err := c.Username(r.Context())
-	if err != nil {
-		return "", httpjson.StatusOf(err), fmt.Errorf("find out who the token belongs to (to default the namespace): %w", err)
-	}
-	return defaultNamespace(user)
+	return defaultNamespace(c.Username())
 }
 
 func defaultNamespace(user string) (string, int, error) {
