@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
@@ -49,21 +50,16 @@ var (
 		Help:           "Errors of upstream lists and watches (the watch resumes from its last resource version; 410 relists).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"resource"})
-	rateLimited = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "rate_limited_total",
-		Help:           "Requests answered 429 by the bridge's own limits, by limit (requests, feeds, user_log_streams, container_log_streams).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"limit"})
 
 	registerMetricsOnce sync.Once
 )
 
 func registerMetrics() {
 	registerMetricsOnce.Do(func() {
-		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors, rateLimited)
+		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors)
 	})
 	identity.RegisterMetrics()
+	limits.RegisterMetrics()
 }
 
 // statusRecorder remembers the status code written, and passes Hijack

@@ -113,7 +113,7 @@ func (s *Server) newRouter() http.Handler {
 // peer unless that is a trusted proxy (see TrustedProxies.ClientIP).
 func (s *Server) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limits.allowIP(w, s.cfg.TrustedProxies.ClientIP(r)) {
+		if s.limiter.AllowIP(w, s.cfg.TrustedProxies.ClientIP(r)) {
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -132,11 +132,11 @@ func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFu
 		if kind == logsFeed {
 			container = r.PathValue("namespace") + "/" + r.PathValue("pod") + "/" + r.URL.Query().Get("container")
 		}
-		slot, ok := s.limits.acquireFeed(w, identity.FromRequest(r).Username(), container)
+		slot, ok := s.limiter.AcquireFeed(w, identity.FromRequest(r).Username(), container)
 		if !ok {
 			return
 		}
-		defer slot.release()
+		defer slot.Release()
 		next(w, r)
 	}
 }
@@ -206,7 +206,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			httpjson.APIError(w, r, "authenticate the bearer token", err)
 			return
 		}
-		if !s.limits.allowUser(w, caller.Username()) {
+		if !s.limiter.AllowUser(w, caller.Username()) {
 			return
 		}
 		next(w, r.WithContext(identity.NewContext(r.Context(), caller)))

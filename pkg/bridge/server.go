@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
@@ -44,7 +45,7 @@ type Config struct {
 	// WriteTimeout bounds writing one message.
 	WriteTimeout time.Duration
 	// Limits bound request rates and open feeds per client IP and user.
-	Limits Limits
+	Limits limits.Limits
 	// TokenCacheTTL is how long an accepted token that carries no expiry
 	// is trusted before kube-apiserver is asked again; MaxCachedTokens
 	// bounds how many are kept.
@@ -79,8 +80,8 @@ func (c *Config) setDefaults() {
 	if c.ClientBufferBytes <= 0 {
 		c.ClientBufferBytes = 8 << 20
 	}
-	if c.Limits == (Limits{}) {
-		c.Limits = DefaultLimits()
+	if c.Limits == (limits.Limits{}) {
+		c.Limits = limits.Default()
 	}
 }
 
@@ -88,7 +89,7 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg      Config
 	clients  *identity.Cache
-	limits   *limiter
+	limiter  *limits.Limiter
 	watches  *watchPool
 	upgrader websocket.Upgrader
 	handler  http.Handler
@@ -117,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		clients:  clients,
-		limits:   newLimiter(cfg.Limits),
+		limiter:  limits.New(cfg.Limits),
 		stopping: make(chan struct{}),
 		features: newAPIFeatures(),
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/bridge"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -50,7 +51,7 @@ type Options struct {
 	// RequestTimeout bounds reading a REST request and writing its answer.
 	RequestTimeout time.Duration
 	// Limits per client IP and per user (429 with Retry-After).
-	Limits bridge.Limits
+	Limits limits.Limits
 	// TokenCacheTTL and MaxCachedTokens bound the cache of accepted tokens.
 	TokenCacheTTL   time.Duration
 	MaxCachedTokens int
@@ -82,7 +83,7 @@ func NewOptions() *Options {
 		WriteTimeout:      10 * time.Second,
 		ShutdownTimeout:   15 * time.Second,
 		RequestTimeout:    time.Minute,
-		Limits:            bridge.DefaultLimits(),
+		Limits:            limits.Default(),
 		TokenCacheTTL:     5 * time.Minute,
 		MaxCachedTokens:   10000,
 		APIQPS:            50,
