@@ -14,6 +14,7 @@ import (
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
 // firstListTimeout bounds how long a handshake waits for a feed's first list.
@@ -21,19 +22,19 @@ const firstListTimeout = 15 * time.Second
 
 // sessionsUpdate is the old snapshot message.
 type sessionsUpdate struct {
-	Type      string        `json:"type"` // sessions_update
-	Sessions  []sessionView `json:"sessions"`
-	Count     int           `json:"count"`
-	Timestamp string        `json:"timestamp"`
+	Type      string         `json:"type"` // sessions_update
+	Sessions  []view.Session `json:"sessions"`
+	Count     int            `json:"count"`
+	Timestamp string         `json:"timestamp"`
 }
 
 // sessionChange is sent for every change as it happens, before the
 // coalesced snapshot that includes it.
 type sessionChange struct {
-	Type      string      `json:"type"`   // session_change
-	Change    string      `json:"change"` // added, modified, deleted
-	Session   sessionView `json:"session"`
-	Timestamp string      `json:"timestamp"`
+	Type      string       `json:"type"`   // session_change
+	Change    string       `json:"change"` // added, modified, deleted
+	Session   view.Session `json:"session"`
+	Timestamp string       `json:"timestamp"`
 }
 
 // errorMessage tells a feed client why the bridge is closing it.
@@ -149,9 +150,9 @@ func refuseFeed(client *wsClient, err error) {
 }
 
 func (f *sessionFeed) snapshotLocked() sessionsUpdate {
-	views := make([]sessionView, 0, len(f.sessions))
+	views := make([]view.Session, 0, len(f.sessions))
 	for _, s := range f.sessions {
-		views = append(views, newSessionView(s))
+		views = append(views, view.NewSession(s))
 	}
 	sort.Slice(views, func(i, j int) bool {
 		if views[i].Namespace != views[j].Namespace {
@@ -179,7 +180,7 @@ func (f *sessionFeed) changed(change string, s *streamv1alpha1.Session) {
 	}
 	live := f.live
 	if live {
-		f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: newSessionView(s), Timestamp: now()})
+		f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: view.NewSession(s), Timestamp: now()})
 	}
 	f.mu.Unlock()
 	if live {

@@ -11,6 +11,7 @@ import (
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
 // SyncRequestedAnnotation on a TemplateRepository asks the catalog
@@ -30,11 +31,11 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Repositories []repositoryView `json:"repositories"`
-		Total        int              `json:"total"`
-	}{Repositories: make([]repositoryView, 0, len(list.Items))}
+		Repositories []view.Repository `json:"repositories"`
+		Total        int               `json:"total"`
+	}{Repositories: make([]view.Repository, 0, len(list.Items))}
 	for i := range list.Items {
-		out.Repositories = append(out.Repositories, newRepositoryView(&list.Items[i]))
+		out.Repositories = append(out.Repositories, view.NewRepository(&list.Items[i]))
 	}
 	out.Total = len(out.Repositories)
 	httpjson.Write(w, http.StatusOK, out)
@@ -85,7 +86,7 @@ func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "add repository", err)
 		return
 	}
-	httpjson.Write(w, http.StatusCreated, newRepositoryView(created))
+	httpjson.Write(w, http.StatusCreated, view.NewRepository(created))
 }
 
 func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {

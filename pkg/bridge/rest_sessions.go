@@ -17,14 +17,15 @@ import (
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
 // The old session endpoints, as the calling user. Sessions are addressed by
 // name in the namespace of the request (see namespaceFor).
 
 type sessionList struct {
-	Sessions []sessionView `json:"sessions"`
-	Total    int           `json:"total"`
+	Sessions []view.Session `json:"sessions"`
+	Total    int            `json:"total"`
 }
 
 // listSessions: GET /api/v1/sessions[?user=][&namespace=]. ?user= narrows
@@ -45,9 +46,9 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "list sessions", err)
 		return
 	}
-	out := sessionList{Sessions: make([]sessionView, 0, len(list.Items))}
+	out := sessionList{Sessions: make([]view.Session, 0, len(list.Items))}
 	for i := range list.Items {
-		out.Sessions = append(out.Sessions, newSessionView(&list.Items[i]))
+		out.Sessions = append(out.Sessions, view.NewSession(&list.Items[i]))
 	}
 	out.Total = len(out.Sessions)
 	httpjson.Write(w, http.StatusOK, out)
@@ -65,7 +66,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "get session "+r.PathValue("id"), err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, newSessionView(session))
+	httpjson.Write(w, http.StatusOK, view.NewSession(session))
 }
 
 // createSessionRequest is the old POST /api/v1/sessions body.
@@ -133,7 +134,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "create session", err)
 		return
 	}
-	httpjson.Write(w, http.StatusCreated, newSessionView(created))
+	httpjson.Write(w, http.StatusCreated, view.NewSession(created))
 }
 
 // sessionName is the old <user>-<template>-<8 hex>, made a DNS label.
@@ -196,7 +197,7 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "update session "+r.PathValue("id"), err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, newSessionView(patched))
+	httpjson.Write(w, http.StatusOK, view.NewSession(patched))
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
@@ -344,8 +345,8 @@ func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
 }
 
 type connectionList struct {
-	Connections []connectionView `json:"connections"`
-	Total       int              `json:"total"`
+	Connections []view.Connection `json:"connections"`
+	Total       int               `json:"total"`
 }
 
 func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) {
@@ -362,9 +363,9 @@ func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) 
 		httpjson.APIError(w, r, "list connections of session "+r.PathValue("id"), err)
 		return
 	}
-	out := connectionList{Connections: make([]connectionView, 0, len(list.Items))}
+	out := connectionList{Connections: make([]view.Connection, 0, len(list.Items))}
 	for i := range list.Items {
-		out.Connections = append(out.Connections, newConnectionView(&list.Items[i]))
+		out.Connections = append(out.Connections, view.NewConnection(&list.Items[i]))
 	}
 	out.Total = len(out.Connections)
 	httpjson.Write(w, http.StatusOK, out)

@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,11 +11,12 @@ import (
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
 type templateList struct {
-	Templates []templateView `json:"templates"`
-	Total     int            `json:"total"`
+	Templates []view.Template `json:"templates"`
+	Total     int             `json:"total"`
 }
 
 // listTemplates: GET /api/v1/templates[?category=]. Categories match
@@ -33,13 +35,13 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	category := r.URL.Query().Get("category")
-	out := templateList{Templates: []templateView{}}
+	out := templateList{Templates: []view.Template{}}
 	for i := range list.Items {
 		t := &list.Items[i]
 		if !categoryMatches(t.Spec.Category, category) {
 			continue
 		}
-		out.Templates = append(out.Templates, newInstalledTemplateView(t))
+		out.Templates = append(out.Templates, view.NewInstalledTemplate(t))
 	}
 	out.Total = len(out.Templates)
 	httpjson.Write(w, http.StatusOK, out)
@@ -57,7 +59,7 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "get template "+r.PathValue("id"), err)
 		return
 	}
-	httpjson.Write(w, http.StatusOK, newInstalledTemplateView(t))
+	httpjson.Write(w, http.StatusOK, view.NewInstalledTemplate(t))
 }
 
 // createTemplate: POST /api/v1/templates with either a Template manifest
@@ -102,7 +104,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 		httpjson.APIError(w, r, "create template", err)
 		return
 	}
-	httpjson.Write(w, http.StatusCreated, newInstalledTemplateView(created))
+	httpjson.Write(w, http.StatusCreated, view.NewInstalledTemplate(created))
 }
 
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
@@ -130,9 +132,9 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 	}
 	category, tag := r.URL.Query().Get("category"), strings.TrimSpace(r.URL.Query().Get("tag"))
 	out := struct {
-		Templates []catalogTemplateView `json:"templates"`
-		Total     int                   `json:"total"`
-	}{Templates: []catalogTemplateView{}}
+		Templates []view.CatalogTemplate `json:"templates"`
+		Total     int                    `json:"total"`
+	}{Templates: []view.CatalogTemplate{}}
 	for i := range list.Items {
 		t := &list.Items[i]
 		if !categoryMatches(t.Spec.Category, category) && !categoryMatches(t.Spec.Template.Category, category) {
@@ -141,7 +143,7 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 		if tag != "" && !hasTag(t.Spec.Template.Tags, tag) {
 			continue
 		}
-		out.Templates = append(out.Templates, newCatalogTemplateView(t))
+		out.Templates = append(out.Templates, view.NewCatalogTemplate(t))
 	}
 	out.Total = len(out.Templates)
 	httpjson.Write(w, http.StatusOK, out)
@@ -187,5 +189,28 @@ func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) 
 		httpjson.APIError(w, r, "install catalog template "+entry.Name, err)
 		return
 	}
-	httpjson.Write(w, http.StatusCreated, map[string]any{"message": "template installed", "template": newInstalledTemplateView(created)})
+	httpjson.Write(w, http.StatusCreated, map[string]any{"message": "template installed", "template": view.NewInstalledTemplate(created)})
+}
+
+var nonAlphanumeric = regexp.MustCompile(`[^a-z0-9]+`)
+
+// normaliseCategory makes "Web Browsers", "web-browsers" and "web_browsers" equal.
+func normaliseCategory(c string) string {
+	return strings.Trim(nonAlphanumeric.ReplaceAllString(strings.ToLower(c), "-"), "-")
+}
+
+// categoryMatches compares normalised categories word-wise, so the old
+// ?category=Browsers finds "Web Browsers".
+func categoryMatches(category, query string) bool {
+	c, q := normaliseCategory(category), normaliseCategory(query)
+	return q == "" || c == q || strings.HasPrefix(c, q+"-") || strings.HasSuffix(c, "-"+q) || strings.Contains(c, "-"+q+"-")
+}
+
+func hasTag(tags []string, want string) bool {
+	for _, t := range tags {
+		if strings.EqualFold(t, want) {
+			return true
+		}
+	}
+	return false
 }
