@@ -4,8 +4,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // apiFeatureTTL is how long a discovery answer is trusted: a subresource

@@ -51,9 +51,9 @@ func (s *Server) routes() []route {
 		// authentication (checked by the handler).
 		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true, unlimited: true},
 
-		{pattern: "GET /api/v1/ws/sessions", handler: s.sessionsFeed, feed: watchFeed},
-		{pattern: "GET /api/v1/ws/cluster", handler: s.clusterFeed, feed: watchFeed},
-		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.logsFeed, feed: logsFeed},
+		{pattern: "GET /api/v1/ws/sessions", handler: s.feeds.Sessions, feed: watchFeed},
+		{pattern: "GET /api/v1/ws/cluster", handler: s.feeds.Cluster, feed: watchFeed},
+		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.feeds.Logs, feed: logsFeed},
 
 		{pattern: "GET /api/v1/sessions", handler: s.listSessions},
 		{pattern: "POST /api/v1/sessions", handler: s.createSession},

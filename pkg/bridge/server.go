@@ -14,11 +14,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/streamspace/controlplane/pkg/bridge/identity"
-	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/bridge/feed"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 )
 
 // Config is what the bridge needs to run; pkg/cmd/bridge fills it from flags.
@@ -62,24 +63,6 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = 250 * time.Millisecond
-	}
-	if c.MetricsInterval <= 0 {
-		c.MetricsInterval = 5 * time.Second
-	}
-	if c.ClientBuffer <= 0 {
-		c.ClientBuffer = 256
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 20 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.ClientBufferBytes <= 0 {
-		c.ClientBufferBytes = 8 << 20
-	}
 	if c.Limits == (limits.Limits{}) {
 		c.Limits = limits.Default()
 	}
@@ -90,15 +73,13 @@ type Server struct {
 	cfg      Config
 	clients  *identity.Cache
 	limiter  *limits.Limiter
-	watches  *watchPool
-	upgrader websocket.Upgrader
+	feeds    *feed.Server
 	handler  http.Handler
 	features *apiFeatures
 
-	// stopping is closed when shutdown begins: feeds close with 1001.
+	// stopping is closed when shutdown begins: /healthz answers 503.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
-	feeds        sync.WaitGroup
 }
 
 // New builds a bridge.
@@ -122,14 +103,11 @@ func New(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}),
 		features: newAPIFeatures(),
 	}
-	s.watches = newWatchPool()
-	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  8192,
-		CheckOrigin:      s.checkOrigin,
-		Subprotocols:     []string{identity.FeedSubprotocol},
-	}
+	s.feeds = feed.New(feed.Config{
+		AllowedOrigins: cfg.AllowedOrigins, SnapshotInterval: cfg.SnapshotInterval, MetricsInterval: cfg.MetricsInterval,
+		ClientBuffer: cfg.ClientBuffer, ClientBufferBytes: cfg.ClientBufferBytes,
+		PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
+	})
 	s.handler = s.newRouter()
 	return s, nil
 }
@@ -213,7 +191,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 	case <-shutdownCtx.Done():
 		klog.InfoS("feeds still open at the end of the shutdown timeout")
 	}
-	s.watches.stopAll()
+	s.feeds.StopWatches()
 	klog.InfoS("stopped")
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down: %w", err)
@@ -223,4 +201,5 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 
 func (s *Server) beginShutdown() {
 	s.stoppingOnce.Do(func() { close(s.stopping) })
+	s.feeds.Shutdown()
 }

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"k8s.io/client-go/rest"
+
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/internal/fakeapi"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
-	"k8s.io/client-go/rest"
 )
 
 func newTestBridge(t *testing.T, cfg Config) (*Server, *fakeapi.Server, *httptest.Server) {

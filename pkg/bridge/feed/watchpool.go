@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -95,7 +95,7 @@ func (p *watchPool) acquire(ctx context.Context, c *identity.Caller, resource wa
 	w := p.watches[key]
 	if w == nil {
 		var err error
-		if w, err = p.start(c, key); err != nil {
+		if w, err = p.start(klog.FromContext(ctx), c, key); err != nil {
 			p.mu.Unlock()
 			return nil, nil, err
 		}
@@ -128,7 +128,8 @@ func (p *watchPool) acquire(ctx context.Context, c *identity.Caller, resource wa
 	return w, release, nil
 }
 
-func (p *watchPool) start(c *identity.Caller, key watchKey) (*sharedWatch, error) {
+func (p *watchPool) start(logger klog.Logger, c *identity.Caller, key watchKey) (*sharedWatch, error) {
+	logger = klog.LoggerWithValues(klog.LoggerWithName(logger, "watch"), "resource", key.resource, "namespace", key.namespace)
 	lw, example, err := p.listWatch(c, key.resource, key.namespace)
 	if err != nil {
 		return nil, err
@@ -154,7 +155,7 @@ func (p *watchPool) start(c *identity.Caller, key watchKey) (*sharedWatch, error
 		}
 		// The reflector resumes from its last resource version, or relists
 		// after 410 Gone; only log.
-		klog.V(2).InfoS("shared watch interrupted; resuming", "resource", key.resource, "namespace", key.namespace, "err", err)
+		logger.V(2).Info("shared watch interrupted; resuming", "err", err)
 	})
 	sharedWatches.WithLabelValues(string(key.resource)).Inc()
 	go w.informer.RunWithContext(ctx)

@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -44,10 +44,10 @@ type errorMessage struct {
 	Code  int    `json:"code"`
 }
 
-// sessionsFeed: WS /api/v1/ws/sessions[?namespace=][&user=]. First the
+// Sessions: WS /api/v1/ws/sessions[?namespace=][&user=]. First the
 // sessions the caller may list as one sessions_update, then a session_change
 // per change and at most one sessions_update per --snapshot-interval.
-func (s *Server) sessionsFeed(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 	if !identity.IsWebSocketHandshake(r) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return

@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -31,11 +31,11 @@ type clusterStats struct {
 	Templates         int `json:"templates"`
 }
 
-// clusterFeed: WS /api/v1/ws/cluster[?namespace=]. metrics_update on every
+// Cluster: WS /api/v1/ws/cluster[?namespace=]. metrics_update on every
 // change (coalesced like snapshots) and at least every --metrics-interval.
 // Sessions, connections and templates are those of the namespace;
 // repositories are cluster-wide. A resource the caller may not list counts 0.
-func (s *Server) clusterFeed(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Cluster(w http.ResponseWriter, r *http.Request) {
 	if !identity.IsWebSocketHandshake(r) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return

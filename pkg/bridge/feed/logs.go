@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"bufio"
@@ -8,21 +8,22 @@ import (
 	"strings"
 
 	"github.com/gorilla/websocket"
-	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
-	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // logTailLines is how much history a logs feed starts with, as before.
 const logTailLines = 100
 
-// logsFeed: WS /api/v1/ws/logs/{namespace}/{pod}[?container=]. The last 100
+// Logs: WS /api/v1/ws/logs/{namespace}/{pod}[?container=]. The last 100
 // lines with timestamps, then follows; one text frame per line. The log is
 // read as the caller, so kube-apiserver decides (pods/log); a refusal is an
 // HTTP error before any upgrade.
-func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
+func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
 	if !identity.IsWebSocketHandshake(r) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
@@ -62,7 +63,7 @@ func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := lines.Err(); err != nil && ctx.Err() == nil {
-		klog.V(2).InfoS("pod log stream failed", "pod", klog.KRef(ns, pod), "err", err)
+		klog.FromContext(r.Context()).V(2).Info("pod log stream failed", "pod", klog.KRef(ns, pod), "err", err)
 		client.close(websocket.CloseInternalServerErr, "log stream failed: "+err.Error())
 	} else {
 		client.close(websocket.CloseNormalClosure, "log stream ended")
