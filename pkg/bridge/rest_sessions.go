@@ -31,10 +31,8 @@ type sessionList struct {
 // listSessions: GET /api/v1/sessions[?user=][&namespace=]. ?user= narrows
 // what the caller may list anyway (a field selector on spec.user).
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	opts := metav1.ListOptions{}
@@ -55,10 +53,8 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	session, err := c.Stream().StreamV1alpha1().Sessions(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
@@ -87,10 +83,8 @@ type createSessionRequest struct {
 // the caller); naming someone else is the API's decision (the assign verb).
 // The name is <user>-<template>-<8 hex> as before unless "name" is given.
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	var req createSessionRequest
@@ -159,10 +153,8 @@ func dnsLabelPart(s string) string {
 // patchSession: PATCH /api/v1/sessions/{id} with {"state": "..."} (and
 // optionally idleTimeout, maxSessionDuration, tags), as a merge patch of the spec.
 func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	var req struct {
@@ -201,10 +193,8 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	name := r.PathValue("id")
@@ -228,10 +218,8 @@ type connectResponse struct {
 // the sessions/connect subresource when the API offers it, else by creating
 // a Connection (the session controller wakes a hibernated session for it).
 func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	name := r.PathValue("id")
@@ -281,10 +269,8 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 // disconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=
 // deletes the Connection, after checking it belongs to that session.
 func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	name, id := r.PathValue("id"), r.URL.Query().Get("connectionId")
@@ -315,10 +301,8 @@ func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
 // connections/heartbeat subresource (session controller); until the API
 // offers it this answers 501.
 func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	id := r.URL.Query().Get("connectionId")
@@ -350,10 +334,8 @@ type connectionList struct {
 }
 
 func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	list, err := c.Stream().StreamV1alpha1().Connections(ns).List(r.Context(), metav1.ListOptions{

@@ -23,10 +23,8 @@ type templateList struct {
 // whatever their spelling, word-wise: "Browsers", "web-browsers" and
 // "Web Browsers" all find "Web Browsers".
 func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	list, err := c.Stream().StreamV1alpha1().Templates(ns).List(r.Context(), metav1.ListOptions{})
@@ -48,10 +46,8 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	t, err := c.Stream().StreamV1alpha1().Templates(ns).Get(r.Context(), r.PathValue("id"), metav1.GetOptions{})
@@ -67,10 +63,8 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
 // displayName, baseImage, ...}). Validation errors come back as 422 naming
 // the field.
 func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	var raw map[string]json.RawMessage
@@ -79,6 +73,7 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 	}
 	template := &streamv1alpha1.Template{}
 	body, _ := json.Marshal(raw)
+	var err error
 	if _, manifest := raw["spec"]; manifest {
 		err = json.Unmarshal(body, template)
 	} else {
@@ -108,10 +103,8 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	name := r.PathValue("id")
@@ -157,10 +150,8 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 // so the entry's install count counts it. The name is the catalog entry's
 // unless the optional body says {"name": "..."}.
 func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) {
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	var req struct {

@@ -40,10 +40,8 @@ func (s *Server) Cluster(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
-	c := identity.FromRequest(r)
-	ns, status, err := identity.Namespace(r, c)
-	if err != nil {
-		httpjson.Error(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), firstListTimeout)

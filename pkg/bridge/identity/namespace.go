@@ -7,6 +7,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
 // AllNamespaces is the ?namespace= value that asks for every namespace the
@@ -43,4 +45,17 @@ func defaultNamespace(user string) (string, int, error) {
 		return "", http.StatusBadRequest, fmt.Errorf("namespace: no ?namespace= given and the user name %q is not a namespace name; pass ?namespace=<your namespace>", user)
 	}
 	return user, 0, nil
+}
+
+// Scope is the caller of an authenticated request and the namespace the
+// request works in (see Namespace). When the namespace is not acceptable it
+// has answered the request, and ok is false.
+func Scope(w http.ResponseWriter, r *http.Request) (c *Caller, namespace string, ok bool) {
+	c = FromRequest(r)
+	namespace, status, err := Namespace(r, c)
+	if err != nil {
+		httpjson.Error(w, status, err.Error())
+		return nil, "", false
+	}
+	return c, namespace, true
 }
