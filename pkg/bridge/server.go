@@ -14,19 +14,20 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/rest"
+	restclient "k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/bridge/feed"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
+	"github.com/streamspace/controlplane/pkg/bridge/rest"
 )
 
 // Config is what the bridge needs to run; pkg/cmd/bridge fills it from flags.
 type Config struct {
 	// Cluster locates kube-apiserver (host, CA, QPS); it must hold no
 	// credentials (see AnonymousConfig).
-	Cluster *rest.Config
+	Cluster *restclient.Config
 	// AllowedOrigins of WebSocket handshakes (scheme://host[:port], lower
 	// case); empty means the request's own host only.
 	AllowedOrigins []string
@@ -70,12 +71,12 @@ func (c *Config) setDefaults() {
 
 // Server is the bridge. Create it with New.
 type Server struct {
-	cfg      Config
-	clients  *identity.Cache
-	limiter  *limits.Limiter
-	feeds    *feed.Server
-	handler  http.Handler
-	features *apiFeatures
+	cfg     Config
+	clients *identity.Cache
+	limiter *limits.Limiter
+	feeds   *feed.Server
+	rest    *rest.API
+	handler http.Handler
 
 	// stopping is closed when shutdown begins: /healthz answers 503.
 	stopping     chan struct{}
@@ -101,8 +102,8 @@ func New(cfg Config) (*Server, error) {
 		clients:  clients,
 		limiter:  limits.New(cfg.Limits),
 		stopping: make(chan struct{}),
-		features: newAPIFeatures(),
 	}
+	s.rest = rest.New(cfg.TrustedProxies)
 	s.feeds = feed.New(feed.Config{
 		AllowedOrigins: cfg.AllowedOrigins, SnapshotInterval: cfg.SnapshotInterval, MetricsInterval: cfg.MetricsInterval,
 		ClientBuffer: cfg.ClientBuffer, ClientBufferBytes: cfg.ClientBufferBytes,

@@ -1,4 +1,4 @@
-package bridge
+package rest
 
 import (
 	"encoding/json"
@@ -8,22 +8,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
-// SyncRequestedAnnotation on a TemplateRepository asks the catalog
-// controller for a sync now; its value is the time of the request, so each
-// request is a change the controller sees.
-const SyncRequestedAnnotation = "catalog.stream.space/sync-requested-at"
-
 // Repositories are cluster-scoped and addressed by name (the old API used
 // numeric ids). Writing them needs the streamspace-admin role; other users
 // get the API's 403.
 
-func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
+// ListRepositories: GET /api/v1/repositories and GET /api/v1/catalog/repositories.
+func (a *API) ListRepositories(w http.ResponseWriter, r *http.Request) {
 	c := identity.FromRequest(r)
 	list, err := c.Stream().CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -41,10 +38,10 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, out)
 }
 
-// addRepository: POST /api/v1/repositories with the old body {name, url,
+// AddRepository: POST /api/v1/repositories with the old body {name, url,
 // branch, authType, authSecret}; authSecret names a Secret holding the
 // credentials (never the credentials themselves).
-func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
+func (a *API) AddRepository(w http.ResponseWriter, r *http.Request) {
 	c := identity.FromRequest(r)
 	var req struct {
 		Name            string `json:"name"`
@@ -89,7 +86,8 @@ func (s *Server) addRepository(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusCreated, view.NewRepository(created))
 }
 
-func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {
+// DeleteRepository: DELETE /api/v1/repositories/{id} and DELETE /api/v1/catalog/repositories/{id}.
+func (a *API) DeleteRepository(w http.ResponseWriter, r *http.Request) {
 	c := identity.FromRequest(r)
 	name := r.PathValue("id")
 	if err := c.Stream().CatalogV1alpha1().TemplateRepositories().Delete(r.Context(), name, metav1.DeleteOptions{}); err != nil {
@@ -99,9 +97,9 @@ func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"message": "repository " + name + " deleted", "name": name})
 }
 
-// syncRepository: POST /api/v1/repositories/{id}/sync marks the repository
-// (annotation SyncRequestedAnnotation); the catalog controller syncs it.
-func (s *Server) syncRepository(w http.ResponseWriter, r *http.Request) {
+// SyncRepository: POST /api/v1/repositories/{id}/sync marks the repository
+// (annotation catalog.SyncRequestedAnnotation); the catalog controller syncs it.
+func (a *API) SyncRepository(w http.ResponseWriter, r *http.Request) {
 	c := identity.FromRequest(r)
 	name := r.PathValue("id")
 	if err := requestSync(r, c, name); err != nil {
@@ -111,8 +109,8 @@ func (s *Server) syncRepository(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusAccepted, map[string]string{"message": "sync requested", "repository": name})
 }
 
-// syncAllRepositories: POST /api/v1/catalog/sync marks every repository.
-func (s *Server) syncAllRepositories(w http.ResponseWriter, r *http.Request) {
+// SyncAllRepositories: POST /api/v1/catalog/sync marks every repository.
+func (a *API) SyncAllRepositories(w http.ResponseWriter, r *http.Request) {
 	c := identity.FromRequest(r)
 	list, err := c.Stream().CatalogV1alpha1().TemplateRepositories().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -132,7 +130,7 @@ func (s *Server) syncAllRepositories(w http.ResponseWriter, r *http.Request) {
 
 func requestSync(r *http.Request, c *identity.Caller, name string) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		SyncRequestedAnnotation: time.Now().UTC().Format(time.RFC3339Nano),
+		catalog.SyncRequestedAnnotation: time.Now().UTC().Format(time.RFC3339Nano),
 	}}})
 	_, err := c.Stream().CatalogV1alpha1().TemplateRepositories().Patch(r.Context(), name, types.MergePatchType, patch, metav1.PatchOptions{})
 	return err

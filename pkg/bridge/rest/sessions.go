@@ -1,4 +1,4 @@
-package bridge
+package rest
 
 import (
 	"crypto/rand"
@@ -28,9 +28,9 @@ type sessionList struct {
 	Total    int            `json:"total"`
 }
 
-// listSessions: GET /api/v1/sessions[?user=][&namespace=]. ?user= narrows
+// ListSessions: GET /api/v1/sessions[?user=][&namespace=]. ?user= narrows
 // what the caller may list anyway (a field selector on spec.user).
-func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+func (a *API) ListSessions(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -52,7 +52,8 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, out)
 }
 
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+// GetSession: GET /api/v1/sessions/{id}.
+func (a *API) GetSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -79,10 +80,10 @@ type createSessionRequest struct {
 	Resources streamv1alpha1.ResourceRequirements `json:"resources"`
 }
 
-// createSession: POST /api/v1/sessions. "user" may be left out (it becomes
+// CreateSession: POST /api/v1/sessions. "user" may be left out (it becomes
 // the caller); naming someone else is the API's decision (the assign verb).
 // The name is <user>-<template>-<8 hex> as before unless "name" is given.
-func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
+func (a *API) CreateSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -150,9 +151,9 @@ func dnsLabelPart(s string) string {
 	return part
 }
 
-// patchSession: PATCH /api/v1/sessions/{id} with {"state": "..."} (and
+// PatchSession: PATCH /api/v1/sessions/{id} with {"state": "..."} (and
 // optionally idleTimeout, maxSessionDuration, tags), as a merge patch of the spec.
-func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
+func (a *API) PatchSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -192,7 +193,8 @@ func (s *Server) patchSession(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, view.NewSession(patched))
 }
 
-func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
+// DeleteSession: DELETE /api/v1/sessions/{id}.
+func (a *API) DeleteSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -213,17 +215,17 @@ type connectResponse struct {
 	Message      string `json:"message"`
 }
 
-// connectSession: GET /api/v1/sessions/{id}/connect attaches the caller
+// ConnectSession: GET /api/v1/sessions/{id}/connect attaches the caller
 // (spec.user comes from the token; ?user= of the old API is ignored): through
 // the sessions/connect subresource when the API offers it, else by creating
 // a Connection (the session controller wakes a hibernated session for it).
-func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
+func (a *API) ConnectSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
 	}
 	name := r.PathValue("id")
-	offered, err := s.features.has(c, "stream.space/v1alpha1", "sessions/connect")
+	offered, err := a.features.has(c, "stream.space/v1alpha1", "sessions/connect")
 	if err != nil {
 		httpjson.APIError(w, r, "discover the stream.space API", err)
 		return
@@ -231,7 +233,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 	if offered {
 		// The API's connect creates the Connection and wakes a hibernated
 		// session in one call, and answers in the old shape.
-		body, _ := json.Marshal(map[string]string{"clientIP": s.cfg.TrustedProxies.ClientIP(r), "userAgent": r.UserAgent()})
+		body, _ := json.Marshal(map[string]string{"clientIP": a.trustedProxies.ClientIP(r), "userAgent": r.UserAgent()})
 		raw, err := c.Stream().StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
 			SubResource("connect").Body(body).SetHeader("Content-Type", "application/json").Do(r.Context()).Raw()
 		if err != nil {
@@ -253,7 +255,7 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := c.Stream().StreamV1alpha1().Connections(ns).Create(r.Context(), &streamv1alpha1.Connection{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "conn-"},
-		Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: s.cfg.TrustedProxies.ClientIP(r), UserAgent: r.UserAgent()},
+		Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: a.trustedProxies.ClientIP(r), UserAgent: r.UserAgent()},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		httpjson.APIError(w, r, "connect to session "+name, err)
@@ -266,9 +268,9 @@ func (s *Server) connectSession(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, connectResponse{ConnectionID: conn.Name, SessionURL: session.Status.URL, State: state, Message: message})
 }
 
-// disconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=
+// DisconnectSession: DELETE /api/v1/sessions/{id}/disconnect?connectionId=
 // deletes the Connection, after checking it belongs to that session.
-func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
+func (a *API) DisconnectSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -296,11 +298,11 @@ func (s *Server) disconnectSession(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"message": "disconnected", "connectionId": id})
 }
 
-// heartbeatSession: POST /api/v1/sessions/{id}/heartbeat?connectionId=.
+// HeartbeatSession: POST /api/v1/sessions/{id}/heartbeat?connectionId=.
 // Users may not write Connection status, so the heartbeat needs the
 // connections/heartbeat subresource (session controller); until the API
 // offers it this answers 501.
-func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
+func (a *API) HeartbeatSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -310,7 +312,7 @@ func (s *Server) heartbeatSession(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusBadRequest, "connectionId: Required value: pass ?connectionId= as returned by connect")
 		return
 	}
-	offered, err := s.features.has(c, "stream.space/v1alpha1", "connections/heartbeat")
+	offered, err := a.features.has(c, "stream.space/v1alpha1", "connections/heartbeat")
 	if err != nil {
 		httpjson.APIError(w, r, "discover the stream.space API", err)
 		return
@@ -333,7 +335,8 @@ type connectionList struct {
 	Total       int               `json:"total"`
 }
 
-func (s *Server) listSessionConnections(w http.ResponseWriter, r *http.Request) {
+// ListSessionConnections: GET /api/v1/sessions/{id}/connections.
+func (a *API) ListSessionConnections(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return

@@ -1,4 +1,4 @@
-package bridge
+package rest
 
 import (
 	"encoding/json"
@@ -19,10 +19,10 @@ type templateList struct {
 	Total     int             `json:"total"`
 }
 
-// listTemplates: GET /api/v1/templates[?category=]. Categories match
+// ListTemplates: GET /api/v1/templates[?category=]. Categories match
 // whatever their spelling, word-wise: "Browsers", "web-browsers" and
 // "Web Browsers" all find "Web Browsers".
-func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
+func (a *API) ListTemplates(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -45,7 +45,8 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, out)
 }
 
-func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
+// GetTemplate: GET /api/v1/templates/{id}.
+func (a *API) GetTemplate(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -58,11 +59,11 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, view.NewInstalledTemplate(t))
 }
 
-// createTemplate: POST /api/v1/templates with either a Template manifest
+// CreateTemplate: POST /api/v1/templates with either a Template manifest
 // ({apiVersion, kind, metadata, spec}) or the old flat body ({name,
 // displayName, baseImage, ...}). Validation errors come back as 422 naming
 // the field.
-func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
+func (a *API) CreateTemplate(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -102,7 +103,8 @@ func (s *Server) createTemplate(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusCreated, view.NewInstalledTemplate(created))
 }
 
-func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
+// DeleteTemplate: DELETE /api/v1/templates/{id}.
+func (a *API) DeleteTemplate(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
@@ -115,8 +117,8 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"message": "template " + name + " deleted", "name": name, "namespace": ns})
 }
 
-// listCatalogTemplates: GET /api/v1/catalog/templates[?category=][&tag=].
-func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
+// ListCatalogTemplates: GET /api/v1/catalog/templates[?category=][&tag=].
+func (a *API) ListCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 	c := identity.FromRequest(r)
 	list, err := c.Stream().CatalogV1alpha1().CatalogTemplates().List(r.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -142,14 +144,14 @@ func (s *Server) listCatalogTemplates(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, out)
 }
 
-// installCatalogTemplate: POST /api/v1/catalog/templates/{id}/install creates
+// InstallCatalogTemplate: POST /api/v1/catalog/templates/{id}/install creates
 // a Template in the caller's namespace from the catalog entry, as the caller
 // (RBAC: create templates there, get the catalogtemplate), the way kubectl
 // does: a Template with only spec.source.catalogTemplate, which the
 // StreamSpaceCatalogSource admission plugin fills from the entry and labels,
 // so the entry's install count counts it. The name is the catalog entry's
 // unless the optional body says {"name": "..."}.
-func (s *Server) installCatalogTemplate(w http.ResponseWriter, r *http.Request) {
+func (a *API) InstallCatalogTemplate(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
