@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/streamspace/controlplane/pkg/bridge/dashboard"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
@@ -45,8 +46,8 @@ func (s *Server) routes() []route {
 		{pattern: "GET /version", handler: s.version, public: true},
 		// Checked with the caller's token (get on the non-resource URL /metrics).
 		{pattern: "GET /metrics", handler: metricsauth.Handler(s.cfg.Cluster, legacyregistry.Handler()).ServeHTTP, public: true},
-		{pattern: "GET /{$}", handler: s.dashboard, public: true},
-		{pattern: "GET /dashboard/", handler: s.dashboardAssets, public: true},
+		{pattern: "GET /{$}", handler: dashboard.Index, public: true},
+		{pattern: "GET /dashboard/", handler: dashboard.Assets, public: true},
 		// Git hosts have no Kubernetes token: the delivery's signature is its
 		// authentication (checked by the handler).
 		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true, unlimited: true},
