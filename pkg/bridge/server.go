@@ -162,9 +162,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
+	logger := klog.LoggerWithName(klog.FromContext(ctx), "bridge")
 	served := make(chan error, 1)
 	go func() {
-		klog.InfoS("serving", "address", listener.Addr().String(), "tls", opts.TLSCertFile != "")
+		logger.Info("serving", "address", listener.Addr().String(), "tls", opts.TLSCertFile != "")
 		if opts.TLSCertFile != "" {
 			served <- srv.ServeTLS(listener, opts.TLSCertFile, opts.TLSPrivateKeyFile)
 		} else {
@@ -180,7 +181,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	klog.InfoS("shutting down", "timeout", timeout)
+	logger.Info("shutting down", "timeout", timeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s.beginShutdown()
@@ -190,10 +191,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 	select {
 	case <-feedsDone:
 	case <-shutdownCtx.Done():
-		klog.InfoS("feeds still open at the end of the shutdown timeout")
+		logger.Info("feeds still open at the end of the shutdown timeout")
 	}
 	s.feeds.StopWatches()
-	klog.InfoS("stopped")
+	logger.Info("stopped")
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down: %w", err)
 	}

@@ -140,13 +140,10 @@ func (c *wsClient) writePump(pingInterval, writeTimeout time.Duration, stopping 
 	for {
 		select {
 		case m := <-c.queue:
-			c.written(m)
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+			if err := c.write(m, writeTimeout); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
 				return
 			}
-			feedMessages.WithLabelValues(c.feed).Inc()
 		case <-ping.C:
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
@@ -165,17 +162,25 @@ func (c *wsClient) writePump(pingInterval, writeTimeout time.Duration, stopping 
 	}
 }
 
+// write sends one message that left the queue.
+func (c *wsClient) write(m outgoing, writeTimeout time.Duration) error {
+	c.written(m)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+		return err
+	}
+	feedMessages.WithLabelValues(c.feed).Inc()
+	return nil
+}
+
 // flush writes what is still queued, without blocking on new messages.
 func (c *wsClient) flush(writeTimeout time.Duration) {
 	for {
 		select {
 		case m := <-c.queue:
-			c.written(m)
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+			if err := c.write(m, writeTimeout); err != nil {
 				return
 			}
-			feedMessages.WithLabelValues(c.feed).Inc()
 		default:
 			return
 		}
