@@ -7,6 +7,10 @@ import (
 
 	"k8s.io/component-base/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/streamspace/controlplane/pkg/bridge/feed"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 )
 
 const metricsSubsystem = "streamspace_bridge"
@@ -18,56 +22,17 @@ var (
 		Help:           "HTTP requests by route pattern and status code (WebSocket handshakes count as 101).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"route", "code"})
-	feedClients = metrics.NewGaugeVec(&metrics.GaugeOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "feed_clients",
-		Help:           "WebSocket clients connected, by feed.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"feed"})
-	feedMessages = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "feed_messages_total",
-		Help:           "Messages written to WebSocket clients, by feed.",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"feed"})
-	feedClientsDropped = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "feed_clients_dropped_total",
-		Help:           "WebSocket clients disconnected by the bridge, by feed and reason (slow: queue full; unresponsive: no pong).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"feed", "reason"})
-	sharedWatches = metrics.NewGaugeVec(&metrics.GaugeOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "shared_watches",
-		Help:           "Watches open on the API (one per token, resource and namespace, shared by that token's feeds).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"resource"})
-	watchErrors = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "watch_errors_total",
-		Help:           "Errors of upstream lists and watches (the watch resumes from its last resource version; 410 relists).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"resource"})
-	tokenReviews = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "token_reviews_total",
-		Help:           "SelfSubjectReviews made to admit a bearer token not in the cache, by result (accepted, refused, error).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"result"})
-	rateLimited = metrics.NewCounterVec(&metrics.CounterOpts{
-		Subsystem:      metricsSubsystem,
-		Name:           "rate_limited_total",
-		Help:           "Requests answered 429 by the bridge's own limits, by limit (requests, feeds, user_log_streams, container_log_streams).",
-		StabilityLevel: metrics.ALPHA,
-	}, []string{"limit"})
 
 	registerMetricsOnce sync.Once
 )
 
 func registerMetrics() {
 	registerMetricsOnce.Do(func() {
-		legacyregistry.MustRegister(httpRequests, feedClients, feedMessages, feedClientsDropped, sharedWatches, watchErrors, tokenReviews, rateLimited)
+		legacyregistry.MustRegister(httpRequests)
 	})
+	identity.RegisterMetrics()
+	limits.RegisterMetrics()
+	feed.RegisterMetrics()
 }
 
 // statusRecorder remembers the status code written, and passes Hijack
@@ -93,7 +58,7 @@ func instrument(pattern string, next http.HandlerFunc) http.Handler {
 		code := rec.code
 		if code == 0 {
 			code = http.StatusOK
-			if isWebSocketHandshake(r) {
+			if identity.IsWebSocketHandshake(r) {
 				code = http.StatusSwitchingProtocols
 			}
 		}

@@ -8,6 +8,9 @@ import (
 
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/streamspace/controlplane/pkg/bridge/dashboard"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/metricsauth"
 )
@@ -43,44 +46,45 @@ func (s *Server) routes() []route {
 		{pattern: "GET /version", handler: s.version, public: true},
 		// Checked with the caller's token (get on the non-resource URL /metrics).
 		{pattern: "GET /metrics", handler: metricsauth.Handler(s.cfg.Cluster, legacyregistry.Handler()).ServeHTTP, public: true},
-		{pattern: "GET /{$}", handler: s.dashboard, public: true},
-		{pattern: "GET /dashboard/", handler: s.dashboardAssets, public: true},
+		{pattern: "GET /{$}", handler: dashboard.Index, public: true},
+		{pattern: "GET /dashboard/", handler: dashboard.Assets, public: true},
 		// Git hosts have no Kubernetes token: the delivery's signature is its
 		// authentication (checked by the handler).
 		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true, unlimited: true},
 
-		{pattern: "GET /api/v1/ws/sessions", handler: s.sessionsFeed, feed: watchFeed},
-		{pattern: "GET /api/v1/ws/cluster", handler: s.clusterFeed, feed: watchFeed},
-		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.logsFeed, feed: logsFeed},
+		{pattern: "GET /api/v1/ws/sessions", handler: s.feeds.Sessions, feed: watchFeed},
+		{pattern: "GET /api/v1/ws/cluster", handler: s.feeds.Cluster, feed: watchFeed},
+		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.feeds.Logs, feed: logsFeed},
 
-		{pattern: "GET /api/v1/sessions", handler: s.listSessions},
-		{pattern: "POST /api/v1/sessions", handler: s.createSession},
-		{pattern: "GET /api/v1/sessions/{id}", handler: s.getSession},
-		{pattern: "PATCH /api/v1/sessions/{id}", handler: s.patchSession},
-		{pattern: "DELETE /api/v1/sessions/{id}", handler: s.deleteSession},
-		{pattern: "GET /api/v1/sessions/{id}/connect", handler: s.connectSession},
-		{pattern: "DELETE /api/v1/sessions/{id}/disconnect", handler: s.disconnectSession},
-		{pattern: "POST /api/v1/sessions/{id}/heartbeat", handler: s.heartbeatSession},
-		{pattern: "GET /api/v1/sessions/{id}/connections", handler: s.listSessionConnections},
+		{pattern: "GET /api/v1/sessions", handler: s.rest.ListSessions},
+		{pattern: "POST /api/v1/sessions", handler: s.rest.CreateSession},
+		{pattern: "GET /api/v1/sessions/{id}", handler: s.rest.GetSession},
+		{pattern: "PATCH /api/v1/sessions/{id}", handler: s.rest.PatchSession},
+		{pattern: "DELETE /api/v1/sessions/{id}", handler: s.rest.DeleteSession},
+		{pattern: "GET /api/v1/sessions/{id}/connect", handler: s.rest.ConnectSession},
+		{pattern: "DELETE /api/v1/sessions/{id}/disconnect", handler: s.rest.DisconnectSession},
+		{pattern: "POST /api/v1/sessions/{id}/heartbeat", handler: s.rest.HeartbeatSession},
+		{pattern: "GET /api/v1/sessions/{id}/connections", handler: s.rest.ListSessionConnections},
 
-		{pattern: "GET /api/v1/templates", handler: s.listTemplates},
-		{pattern: "POST /api/v1/templates", handler: s.createTemplate},
-		{pattern: "GET /api/v1/templates/{id}", handler: s.getTemplate},
-		{pattern: "DELETE /api/v1/templates/{id}", handler: s.deleteTemplate},
+		{pattern: "GET /api/v1/templates", handler: s.rest.ListTemplates},
+		{pattern: "POST /api/v1/templates", handler: s.rest.CreateTemplate},
+		{pattern: "GET /api/v1/templates/{id}", handler: s.rest.GetTemplate},
+		{pattern: "DELETE /api/v1/templates/{id}", handler: s.rest.DeleteTemplate},
 
-		{pattern: "GET /api/v1/catalog/templates", handler: s.listCatalogTemplates},
-		{pattern: "POST /api/v1/catalog/templates/{id}/install", handler: s.installCatalogTemplate},
-		{pattern: "POST /api/v1/catalog/sync", handler: s.syncAllRepositories},
+		{pattern: "GET /api/v1/catalog/templates", handler: s.rest.ListCatalogTemplates},
+		{pattern: "POST /api/v1/catalog/templates/{id}/install", handler: s.rest.InstallCatalogTemplate},
+		{pattern: "POST /api/v1/catalog/sync", handler: s.rest.SyncAllRepositories},
 
-		// The seed README uses both /repositories and /catalog/repositories.
-		{pattern: "GET /api/v1/repositories", handler: s.listRepositories},
-		{pattern: "POST /api/v1/repositories", handler: s.addRepository},
-		{pattern: "POST /api/v1/repositories/{id}/sync", handler: s.syncRepository},
-		{pattern: "DELETE /api/v1/repositories/{id}", handler: s.deleteRepository},
-		{pattern: "GET /api/v1/catalog/repositories", handler: s.listRepositories},
-		{pattern: "POST /api/v1/catalog/repositories", handler: s.addRepository},
-		{pattern: "POST /api/v1/catalog/repositories/{id}/sync", handler: s.syncRepository},
-		{pattern: "DELETE /api/v1/catalog/repositories/{id}", handler: s.deleteRepository},
+		// Repositories are served under /repositories and, beside the catalog
+		// they feed, under /catalog/repositories: old clients call both.
+		{pattern: "GET /api/v1/repositories", handler: s.rest.ListRepositories},
+		{pattern: "POST /api/v1/repositories", handler: s.rest.AddRepository},
+		{pattern: "POST /api/v1/repositories/{id}/sync", handler: s.rest.SyncRepository},
+		{pattern: "DELETE /api/v1/repositories/{id}", handler: s.rest.DeleteRepository},
+		{pattern: "GET /api/v1/catalog/repositories", handler: s.rest.ListRepositories},
+		{pattern: "POST /api/v1/catalog/repositories", handler: s.rest.AddRepository},
+		{pattern: "POST /api/v1/catalog/repositories/{id}/sync", handler: s.rest.SyncRepository},
+		{pattern: "DELETE /api/v1/catalog/repositories/{id}", handler: s.rest.DeleteRepository},
 	}
 }
 
@@ -96,13 +100,13 @@ func (s *Server) newRouter() http.Handler {
 		}
 		var handler http.Handler = h
 		if !rt.unlimited {
-			handler = s.limitIP(capBody(handler))
+			handler = s.limitIP(httpjson.CapBody(handler))
 		}
 		mux.Handle(rt.pattern, instrument(rt.pattern, handler.ServeHTTP))
 	}
 	// Unknown paths and methods answer in the API's error shape.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		httpjson.Error(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
 }
@@ -111,7 +115,7 @@ func (s *Server) newRouter() http.Handler {
 // peer unless that is a trusted proxy (see TrustedProxies.ClientIP).
 func (s *Server) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.limits.allowIP(w, s.cfg.TrustedProxies.ClientIP(r)) {
+		if s.limiter.AllowIP(w, s.cfg.TrustedProxies.ClientIP(r)) {
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -122,7 +126,7 @@ func (s *Server) limitIP(next http.Handler) http.Handler {
 // answered 429.
 func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !isWebSocketHandshake(r) {
+		if !identity.IsWebSocketHandshake(r) {
 			next(w, r) // answered 400 by the handler
 			return
 		}
@@ -130,11 +134,11 @@ func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFu
 		if kind == logsFeed {
 			container = r.PathValue("namespace") + "/" + r.PathValue("pod") + "/" + r.URL.Query().Get("container")
 		}
-		slot, ok := s.limits.acquireFeed(w, callerFrom(r.Context()).username, container)
+		slot, ok := s.limiter.AcquireFeed(w, identity.FromRequest(r).Username(), container)
 		if !ok {
 			return
 		}
-		defer slot.release()
+		defer slot.Release()
 		next(w, r)
 	}
 }
@@ -143,14 +147,14 @@ func (s *Server) limitFeeds(next http.HandlerFunc, kind feedKind) http.HandlerFu
 // webhook secret (--webhook-secret-file).
 func (s *Server) repositoryWebhook(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Webhook == nil {
-		writeError(w, http.StatusNotFound, "the Git webhook is not enabled on this bridge (--webhook-secret-file)")
+		httpjson.Error(w, http.StatusNotFound, "the Git webhook is not enabled on this bridge (--webhook-secret-file)")
 		return
 	}
 	s.cfg.Webhook.ServeHTTP(w, r)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "timestamp": time.Now().UTC().Format(time.RFC3339)})
+	httpjson.Write(w, http.StatusOK, map[string]string{"status": "healthy", "timestamp": time.Now().UTC().Format(time.RFC3339)})
 }
 
 // healthz is for probes: the bridge is healthy while it serves; it holds no
@@ -183,5 +187,30 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, v)
+	httpjson.Write(w, http.StatusOK, v)
+}
+
+// authenticated requires a bearer token that kube-apiserver accepts, puts
+// the caller's clients in the request context and limits the user's rate.
+func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, err := identity.BearerToken(r, s.cfg.AllowTokenInQuery)
+		if err != nil {
+			httpjson.Error(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if token == "" {
+			httpjson.Error(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+identity.TokenSubprotocolPrefix+"<base64url token>\")")
+			return
+		}
+		caller, err := s.clients.ForToken(r.Context(), token)
+		if err != nil {
+			httpjson.APIError(w, r, "authenticate the bearer token", err)
+			return
+		}
+		if !s.limiter.AllowUser(w, caller.Username()) {
+			return
+		}
+		next(w, r.WithContext(identity.NewContext(r.Context(), caller)))
+	}
 }

@@ -14,16 +14,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"k8s.io/client-go/rest"
+	restclient "k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/bridge/feed"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
+	"github.com/streamspace/controlplane/pkg/bridge/rest"
 )
 
 // Config is what the bridge needs to run; pkg/cmd/bridge fills it from flags.
 type Config struct {
 	// Cluster locates kube-apiserver (host, CA, QPS); it must hold no
 	// credentials (see AnonymousConfig).
-	Cluster *rest.Config
+	Cluster *restclient.Config
 	// AllowedOrigins of WebSocket handshakes (scheme://host[:port], lower
 	// case); empty means the request's own host only.
 	AllowedOrigins []string
@@ -43,7 +47,7 @@ type Config struct {
 	// WriteTimeout bounds writing one message.
 	WriteTimeout time.Duration
 	// Limits bound request rates and open feeds per client IP and user.
-	Limits Limits
+	Limits limits.Limits
 	// TokenCacheTTL is how long an accepted token that carries no expiry
 	// is trusted before kube-apiserver is asked again; MaxCachedTokens
 	// bounds how many are kept.
@@ -56,47 +60,27 @@ type Config struct {
 	Webhook http.Handler
 	// TrustedProxies may set X-Forwarded-For (the ingress); empty means
 	// the TCP peer is the client.
-	TrustedProxies TrustedProxies
+	TrustedProxies identity.TrustedProxies
 }
 
 func (c *Config) setDefaults() {
-	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = 250 * time.Millisecond
-	}
-	if c.MetricsInterval <= 0 {
-		c.MetricsInterval = 5 * time.Second
-	}
-	if c.ClientBuffer <= 0 {
-		c.ClientBuffer = 256
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 20 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.ClientBufferBytes <= 0 {
-		c.ClientBufferBytes = 8 << 20
-	}
-	if c.Limits == (Limits{}) {
-		c.Limits = DefaultLimits()
+	if c.Limits == (limits.Limits{}) {
+		c.Limits = limits.Default()
 	}
 }
 
 // Server is the bridge. Create it with New.
 type Server struct {
-	cfg      Config
-	clients  *userClientCache
-	limits   *limiter
-	watches  *watchPool
-	upgrader websocket.Upgrader
-	handler  http.Handler
-	features *apiFeatures
+	cfg     Config
+	clients *identity.Cache
+	limiter *limits.Limiter
+	feeds   *feed.Server
+	rest    *rest.API
+	handler http.Handler
 
-	// stopping is closed when shutdown begins: feeds close with 1001.
+	// stopping is closed when shutdown begins: /healthz answers 503.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
-	feeds        sync.WaitGroup
 }
 
 // New builds a bridge.
@@ -104,30 +88,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Cluster == nil || cfg.Cluster.Host == "" {
 		return nil, errors.New("bridge: Config.Cluster with the kube-apiserver host is required")
 	}
-	if hasCredentials(cfg.Cluster) {
+	if identity.HasCredentials(cfg.Cluster) {
 		return nil, errors.New("bridge: Config.Cluster must not carry credentials; the bridge acts only with the caller's token")
 	}
 	cfg.setDefaults()
 	registerMetrics()
-	clients, err := newUserClientCache(cfg.Cluster, cfg.TokenCacheTTL, cfg.MaxCachedTokens)
+	clients, err := identity.NewCache(cfg.Cluster, cfg.TokenCacheTTL, cfg.MaxCachedTokens)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		cfg:      cfg,
 		clients:  clients,
-		limits:   newLimiter(cfg.Limits),
+		limiter:  limits.New(cfg.Limits),
 		stopping: make(chan struct{}),
-		features: newAPIFeatures(),
 	}
-	s.watches = newWatchPool(s.clients)
-	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  8192,
-		CheckOrigin:      s.checkOrigin,
-		Subprotocols:     []string{feedSubprotocol},
-	}
+	s.rest = rest.New(cfg.TrustedProxies)
+	s.feeds = feed.New(feed.Config{
+		AllowedOrigins: cfg.AllowedOrigins, SnapshotInterval: cfg.SnapshotInterval, MetricsInterval: cfg.MetricsInterval,
+		ClientBuffer: cfg.ClientBuffer, ClientBufferBytes: cfg.ClientBufferBytes,
+		PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
+	})
 	s.handler = s.newRouter()
 	return s, nil
 }
@@ -181,9 +162,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          nil,
 	}
+	logger := klog.LoggerWithName(klog.FromContext(ctx), "bridge")
 	served := make(chan error, 1)
 	go func() {
-		klog.InfoS("serving", "address", listener.Addr().String(), "tls", opts.TLSCertFile != "")
+		logger.Info("serving", "address", listener.Addr().String(), "tls", opts.TLSCertFile != "")
 		if opts.TLSCertFile != "" {
 			served <- srv.ServeTLS(listener, opts.TLSCertFile, opts.TLSPrivateKeyFile)
 		} else {
@@ -199,7 +181,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 	if timeout <= 0 {
 		timeout = 15 * time.Second
 	}
-	klog.InfoS("shutting down", "timeout", timeout)
+	logger.Info("shutting down", "timeout", timeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s.beginShutdown()
@@ -209,10 +191,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 	select {
 	case <-feedsDone:
 	case <-shutdownCtx.Done():
-		klog.InfoS("feeds still open at the end of the shutdown timeout")
+		logger.Info("feeds still open at the end of the shutdown timeout")
 	}
-	s.watches.stopAll()
-	klog.InfoS("stopped")
+	s.feeds.StopWatches()
+	logger.Info("stopped")
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shut down: %w", err)
 	}
@@ -221,4 +203,5 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 
 func (s *Server) beginShutdown() {
 	s.stoppingOnce.Do(func() { close(s.stopping) })
+	s.feeds.Shutdown()
 }

@@ -19,8 +19,8 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
 // AnnotationTrigger requests syncs by setting the sync-requested-at

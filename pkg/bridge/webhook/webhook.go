@@ -115,7 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d, status, err := h.checkHeaders(r.Header)
 	if err != nil {
-		klog.InfoS("webhook refused", "status", status, "remote", r.RemoteAddr, "err", err)
+		klog.FromContext(r.Context()).Info("webhook refused", "status", status, "remote", r.RemoteAddr, "err", err)
 		writeJSON(w, status, map[string]string{"error": err.Error()})
 		return
 	}
@@ -135,14 +135,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p, status, err := h.verifyAndParse(d, body)
 	if err != nil {
-		klog.InfoS("webhook refused", "status", status, "remote", r.RemoteAddr, "provider", d.provider, "delivery", d.id, "err", err)
+		klog.FromContext(r.Context()).Info("webhook refused", "status", status, "remote", r.RemoteAddr, "provider", d.provider, "delivery", d.id, "err", err)
 		writeJSON(w, status, map[string]string{"error": err.Error()})
 		return
 	}
 	keys := d.replayKeys(body)
 	if first, seen := h.deliveries.firstSeen(keys...); !first {
 		err := fmt.Errorf("%s delivery %s was already received at %s: refused as a replay", d.provider, d.id, seen.UTC().Format(time.RFC3339))
-		klog.InfoS("webhook refused", "status", http.StatusConflict, "remote", r.RemoteAddr, "err", err)
+		klog.FromContext(r.Context()).Info("webhook refused", "status", http.StatusConflict, "remote", r.RemoteAddr, "err", err)
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	}
@@ -160,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		matched["url:"+normal] = true
 		found, again, err := h.trigger.RequestSync(r.Context(), normal, p.branch, keys)
 		if err != nil {
-			klog.ErrorS(err, "webhook could not request a sync", "provider", p.provider, "url", normal)
+			klog.FromContext(r.Context()).Error(err, "webhook could not request a sync", "provider", p.provider, "url", normal)
 			// The Git host may send it again.
 			h.deliveries.forget(keys...)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not request the sync"})
@@ -182,7 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(names) == 0 && len(replayed) > 0 {
 		// Served before, by this replica before a restart or by another one.
 		err := fmt.Errorf("%s delivery %s was already received by repositories %s: refused as a replay", d.provider, d.id, strings.Join(replayed, ", "))
-		klog.InfoS("webhook refused", "status", http.StatusConflict, "remote", r.RemoteAddr, "err", err)
+		klog.FromContext(r.Context()).Info("webhook refused", "status", http.StatusConflict, "remote", r.RemoteAddr, "err", err)
 		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
 		return
 	}
@@ -193,7 +193,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(names) == 0 {
 		msg = "no TemplateRepository has this URL and branch"
 	}
-	klog.InfoS("webhook accepted", "provider", p.provider, "delivery", d.id, "branch", p.branch, "repositories", names)
+	klog.FromContext(r.Context()).Info("webhook accepted", "provider", p.provider, "delivery", d.id, "branch", p.branch, "repositories", names)
 	writeJSON(w, http.StatusAccepted, Response{Message: msg, Repositories: names})
 }
 

@@ -20,6 +20,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/bridge"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -49,7 +51,7 @@ type Options struct {
 	// RequestTimeout bounds reading a REST request and writing its answer.
 	RequestTimeout time.Duration
 	// Limits per client IP and per user (429 with Retry-After).
-	Limits bridge.Limits
+	Limits limits.Limits
 	// TokenCacheTTL and MaxCachedTokens bound the cache of accepted tokens.
 	TokenCacheTTL   time.Duration
 	MaxCachedTokens int
@@ -81,7 +83,7 @@ func NewOptions() *Options {
 		WriteTimeout:      10 * time.Second,
 		ShutdownTimeout:   15 * time.Second,
 		RequestTimeout:    time.Minute,
-		Limits:            bridge.DefaultLimits(),
+		Limits:            limits.Default(),
 		TokenCacheTTL:     5 * time.Minute,
 		MaxCachedTokens:   10000,
 		APIQPS:            50,
@@ -183,7 +185,7 @@ func (o *Options) Validate() error {
 	if o.APIQPS <= 0 || o.APIBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--api-qps and --api-burst must be positive, got %v and %d", o.APIQPS, o.APIBurst))
 	}
-	if _, err := bridge.ParseTrustedProxies(o.TrustedProxyCIDRs); err != nil {
+	if _, err := identity.ParseTrustedProxies(o.TrustedProxyCIDRs); err != nil {
 		errs = append(errs, fmt.Errorf("--trusted-proxy-cidrs: %w", err))
 	}
 	errs = append(errs, o.Webhook.Validate()...)
@@ -219,7 +221,7 @@ func (o *Options) ClusterConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the cluster location: %w", err)
 	}
-	return bridge.AnonymousConfig(cfg), nil
+	return identity.AnonymousConfig(cfg), nil
 }
 
 // Config turns the options into the bridge's configuration.
@@ -237,7 +239,7 @@ func (o *Options) Config() (bridge.Config, error) {
 	if err != nil {
 		return bridge.Config{}, err
 	}
-	proxies, err := bridge.ParseTrustedProxies(o.TrustedProxyCIDRs)
+	proxies, err := identity.ParseTrustedProxies(o.TrustedProxyCIDRs)
 	if err != nil {
 		return bridge.Config{}, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
 	}

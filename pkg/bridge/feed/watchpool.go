@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // watchResource names what a shared watch lists and watches.
@@ -70,7 +71,7 @@ func (w *sharedWatch) fail(err error) {
 }
 
 // listWatchFunc builds the lister-watcher of a resource for a caller.
-type listWatchFunc func(c caller, resource watchResource, namespace string) (cache.ListerWatcher, runtime.Object, error)
+type listWatchFunc func(c *identity.Caller, resource watchResource, namespace string) (cache.ListerWatcher, runtime.Object, error)
 
 type watchPool struct {
 	listWatch listWatchFunc
@@ -79,7 +80,7 @@ type watchPool struct {
 	watches map[watchKey]*sharedWatch
 }
 
-func newWatchPool(_ *userClientCache) *watchPool {
+func newWatchPool() *watchPool {
 	return &watchPool{listWatch: typedListWatch, watches: map[watchKey]*sharedWatch{}}
 }
 
@@ -88,13 +89,13 @@ func newWatchPool(_ *userClientCache) *watchPool {
 // first list has succeeded; release must be called when done with it. A
 // refusal of the API (401, 403) comes back as that API error, before any
 // WebSocket upgrade.
-func (p *watchPool) acquire(ctx context.Context, c caller, resource watchResource, namespace string) (*sharedWatch, func(), error) {
-	key := watchKey{token: c.key, resource: resource, namespace: namespace}
+func (p *watchPool) acquire(ctx context.Context, c *identity.Caller, resource watchResource, namespace string) (*sharedWatch, func(), error) {
+	key := watchKey{token: c.TokenKey(), resource: resource, namespace: namespace}
 	p.mu.Lock()
 	w := p.watches[key]
 	if w == nil {
 		var err error
-		if w, err = p.start(c, key); err != nil {
+		if w, err = p.start(klog.FromContext(ctx), c, key); err != nil {
 			p.mu.Unlock()
 			return nil, nil, err
 		}
@@ -127,7 +128,8 @@ func (p *watchPool) acquire(ctx context.Context, c caller, resource watchResourc
 	return w, release, nil
 }
 
-func (p *watchPool) start(c caller, key watchKey) (*sharedWatch, error) {
+func (p *watchPool) start(logger klog.Logger, c *identity.Caller, key watchKey) (*sharedWatch, error) {
+	logger = klog.LoggerWithValues(klog.LoggerWithName(logger, "watch"), "resource", key.resource, "namespace", key.namespace)
 	lw, example, err := p.listWatch(c, key.resource, key.namespace)
 	if err != nil {
 		return nil, err
@@ -153,7 +155,7 @@ func (p *watchPool) start(c caller, key watchKey) (*sharedWatch, error) {
 		}
 		// The reflector resumes from its last resource version, or relists
 		// after 410 Gone; only log.
-		klog.V(2).InfoS("shared watch interrupted; resuming", "resource", key.resource, "namespace", key.namespace, "err", err)
+		logger.V(2).Info("shared watch interrupted; resuming", "err", err)
 	})
 	sharedWatches.WithLabelValues(string(key.resource)).Inc()
 	go w.informer.RunWithContext(ctx)
@@ -194,7 +196,7 @@ func (p *watchPool) stopAll() {
 }
 
 // typedListWatch lists and watches with the caller's generated clients.
-func typedListWatch(c caller, resource watchResource, ns string) (cache.ListerWatcher, runtime.Object, error) {
+func typedListWatch(c *identity.Caller, resource watchResource, ns string) (cache.ListerWatcher, runtime.Object, error) {
 	type client interface {
 		Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	}
@@ -210,7 +212,7 @@ func typedListWatch(c caller, resource watchResource, ns string) (cache.ListerWa
 		}
 		return listThenWatch{&cache.ListWatch{ListWithContextFunc: consistentList, WatchFuncWithContext: w.Watch}}
 	}
-	stream, catalog := c.stream.StreamV1alpha1(), c.stream.CatalogV1alpha1()
+	stream, catalog := c.Stream().StreamV1alpha1(), c.Stream().CatalogV1alpha1()
 	switch resource {
 	case sessionsResource:
 		cl := stream.Sessions(ns)

@@ -1,4 +1,6 @@
-package bridge
+// Package limits bounds what one client IP or one user may take of the
+// bridge: request rates, open WebSocket feeds and open log streams.
+package limits
 
 import (
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"golang.org/x/time/rate"
 	"k8s.io/utils/lru"
 )
@@ -38,8 +41,8 @@ type Limits struct {
 	MaxTrackedClients int
 }
 
-// DefaultLimits are the limits of a bridge configured with none.
-func DefaultLimits() Limits {
+// Default are the limits of a bridge configured with none.
+func Default() Limits {
 	return Limits{
 		RequestsPerIP: 200, BurstPerIP: 400,
 		RequestsPerUser: 25, BurstPerUser: 100,
@@ -55,8 +58,8 @@ func DefaultLimits() Limits {
 // cannot predict.
 const feedRetryAfter = 10 * time.Second
 
-// limiter enforces Limits.
-type limiter struct {
+// Limiter enforces Limits.
+type Limiter struct {
 	limits Limits
 	now    func() time.Time
 
@@ -68,28 +71,29 @@ type limiter struct {
 	containers map[string]int
 }
 
-func newLimiter(l Limits) *limiter {
+// New builds a Limiter with nothing taken yet.
+func New(l Limits) *Limiter {
 	if l.MaxTrackedClients <= 0 {
-		l.MaxTrackedClients = DefaultLimits().MaxTrackedClients
+		l.MaxTrackedClients = Default().MaxTrackedClients
 	}
-	return &limiter{
+	return &Limiter{
 		limits: l, now: time.Now,
 		ips: lru.New(l.MaxTrackedClients), users: lru.New(l.MaxTrackedClients),
 		feeds: map[string]int{}, logs: map[string]int{}, containers: map[string]int{},
 	}
 }
 
-// allowIP takes one request from ip's bucket, or answers 429.
-func (l *limiter) allowIP(w http.ResponseWriter, ip string) bool {
+// AllowIP takes one request from ip's bucket, or answers 429.
+func (l *Limiter) AllowIP(w http.ResponseWriter, ip string) bool {
 	return l.allow(w, l.ips, ip, l.limits.RequestsPerIP, l.limits.BurstPerIP, "client IP "+ip)
 }
 
-// allowUser takes one request from user's bucket, or answers 429.
-func (l *limiter) allowUser(w http.ResponseWriter, user string) bool {
+// AllowUser takes one request from user's bucket, or answers 429.
+func (l *Limiter) AllowUser(w http.ResponseWriter, user string) bool {
 	return l.allow(w, l.users, user, l.limits.RequestsPerUser, l.limits.BurstPerUser, "user "+user)
 }
 
-func (l *limiter) allow(w http.ResponseWriter, buckets *lru.Cache, key string, perSecond float64, burst int, who string) bool {
+func (l *Limiter) allow(w http.ResponseWriter, buckets *lru.Cache, key string, perSecond float64, burst int, who string) bool {
 	if perSecond <= 0 {
 		return true
 	}
@@ -114,24 +118,27 @@ func (l *limiter) allow(w http.ResponseWriter, buckets *lru.Cache, key string, p
 	return false
 }
 
-// feedSlot is a place for one open feed; release it when the feed ends.
-type feedSlot struct {
+// FeedSlot is a place for one open feed; Release it when the feed ends.
+type FeedSlot struct {
 	release func()
 }
 
-// acquireFeed takes a feed slot of user, and for a logs feed (container
+// Release frees the slot; more calls do nothing.
+func (s FeedSlot) Release() { s.release() }
+
+// AcquireFeed takes a feed slot of user, and for a logs feed (container
 // non-empty) a log stream slot of the user and of the container; or answers
 // 429 and returns false.
-func (l *limiter) acquireFeed(w http.ResponseWriter, user, container string) (feedSlot, bool) {
+func (l *Limiter) AcquireFeed(w http.ResponseWriter, user, container string) (FeedSlot, bool) {
 	slot, refusal := l.takeFeedSlot(user, container)
 	if refusal != "" {
 		writeTooManyRequests(w, feedRetryAfter, refusal)
-		return feedSlot{}, false
+		return FeedSlot{}, false
 	}
 	return slot, true
 }
 
-func (l *limiter) takeFeedSlot(user, container string) (feedSlot, string) {
+func (l *Limiter) takeFeedSlot(user, container string) (FeedSlot, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	type slotCheck struct {
@@ -147,7 +154,7 @@ func (l *limiter) takeFeedSlot(user, container string) (feedSlot, string) {
 	for _, c := range checks {
 		if c.limit > 0 && c.open >= c.limit {
 			rateLimited.WithLabelValues(c.metric).Inc()
-			return feedSlot{}, fmt.Sprintf("too many open %s (at most %d); close one first", c.what, c.limit)
+			return FeedSlot{}, fmt.Sprintf("too many open %s (at most %d); close one first", c.what, c.limit)
 		}
 	}
 	l.feeds[user]++
@@ -156,7 +163,7 @@ func (l *limiter) takeFeedSlot(user, container string) (feedSlot, string) {
 		l.containers[container]++
 	}
 	var once sync.Once
-	return feedSlot{release: func() {
+	return FeedSlot{release: func() {
 		once.Do(func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
@@ -186,5 +193,5 @@ func writeTooManyRequests(w http.ResponseWriter, retryAfter time.Duration, messa
 		seconds = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(seconds))
-	writeStatus(w, http.StatusTooManyRequests, "TooManyRequests", message)
+	httpjson.Status(w, http.StatusTooManyRequests, "TooManyRequests", message)
 }

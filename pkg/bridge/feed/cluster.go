@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // metricsUpdate is the old metrics message, counted over what the caller may see.
@@ -29,19 +31,17 @@ type clusterStats struct {
 	Templates         int `json:"templates"`
 }
 
-// clusterFeed: WS /api/v1/ws/cluster[?namespace=]. metrics_update on every
+// Cluster: WS /api/v1/ws/cluster[?namespace=]. metrics_update on every
 // change (coalesced like snapshots) and at least every --metrics-interval.
 // Sessions, connections and templates are those of the namespace;
 // repositories are cluster-wide. A resource the caller may not list counts 0.
-func (s *Server) clusterFeed(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketHandshake(r) {
-		writeError(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+func (s *Server) Cluster(w http.ResponseWriter, r *http.Request) {
+	if !identity.IsWebSocketHandshake(r) {
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
-	if err != nil {
-		writeError(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), firstListTimeout)
@@ -61,7 +61,7 @@ func (s *Server) clusterFeed(w http.ResponseWriter, r *http.Request) {
 			if !src.required && apierrors.IsForbidden(err) {
 				continue
 			}
-			writeAPIError(w, r, "watch "+string(src.resource), err)
+			httpjson.APIError(w, r, "watch "+string(src.resource), err)
 			return
 		}
 		defer release()

@@ -1,4 +1,4 @@
-package bridge
+package identity
 
 import (
 	"fmt"
@@ -7,21 +7,23 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 )
 
-// allNamespaces is the ?namespace= value that asks for every namespace the
+// AllNamespaces is the ?namespace= value that asks for every namespace the
 // caller may list cluster-wide (admins).
-const allNamespaces = "*"
+const AllNamespaces = "*"
 
-// namespaceFor picks the namespace a request works in: ?namespace= when
+// Namespace picks the namespace a request works in: ?namespace= when
 // given ("*" = all namespaces, for reads), else the namespace named like the
 // user (a service account's own namespace for service accounts). What the
 // user may do there is RBAC's decision on the call that follows.
-func namespaceFor(r *http.Request, c caller) (string, int, error) {
+func Namespace(r *http.Request, c *Caller) (string, int, error) {
 	if ns := r.URL.Query().Get("namespace"); ns != "" {
-		if ns == allNamespaces {
+		if ns == AllNamespaces {
 			if r.Method != http.MethodGet {
-				return "", http.StatusBadRequest, fmt.Errorf("namespace: %q is only for reads; name one namespace", allNamespaces)
+				return "", http.StatusBadRequest, fmt.Errorf("namespace: %q is only for reads; name one namespace", AllNamespaces)
 			}
 			return metav1.NamespaceAll, 0, nil
 		}
@@ -30,11 +32,7 @@ func namespaceFor(r *http.Request, c caller) (string, int, error) {
 		}
 		return ns, 0, nil
 	}
-	user, err := c.Username(r.Context())
-	if err != nil {
-		return "", statusOf(err), fmt.Errorf("find out who the token belongs to (to default the namespace): %w", err)
-	}
-	return defaultNamespace(user)
+	return defaultNamespace(c.Username())
 }
 
 func defaultNamespace(user string) (string, int, error) {
@@ -47,4 +45,17 @@ func defaultNamespace(user string) (string, int, error) {
 		return "", http.StatusBadRequest, fmt.Errorf("namespace: no ?namespace= given and the user name %q is not a namespace name; pass ?namespace=<your namespace>", user)
 	}
 	return user, 0, nil
+}
+
+// Scope is the caller of an authenticated request and the namespace the
+// request works in (see Namespace). When the namespace is not acceptable it
+// has answered the request, and ok is false.
+func Scope(w http.ResponseWriter, r *http.Request) (c *Caller, namespace string, ok bool) {
+	c = FromRequest(r)
+	namespace, status, err := Namespace(r, c)
+	if err != nil {
+		httpjson.Error(w, status, err.Error())
+		return nil, "", false
+	}
+	return c, namespace, true
 }

@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
 // firstListTimeout bounds how long a handshake waits for a feed's first list.
@@ -19,19 +22,19 @@ const firstListTimeout = 15 * time.Second
 
 // sessionsUpdate is the old snapshot message.
 type sessionsUpdate struct {
-	Type      string        `json:"type"` // sessions_update
-	Sessions  []sessionView `json:"sessions"`
-	Count     int           `json:"count"`
-	Timestamp string        `json:"timestamp"`
+	Type      string         `json:"type"` // sessions_update
+	Sessions  []view.Session `json:"sessions"`
+	Count     int            `json:"count"`
+	Timestamp string         `json:"timestamp"`
 }
 
 // sessionChange is sent for every change as it happens, before the
 // coalesced snapshot that includes it.
 type sessionChange struct {
-	Type      string      `json:"type"`   // session_change
-	Change    string      `json:"change"` // added, modified, deleted
-	Session   sessionView `json:"session"`
-	Timestamp string      `json:"timestamp"`
+	Type      string       `json:"type"`   // session_change
+	Change    string       `json:"change"` // added, modified, deleted
+	Session   view.Session `json:"session"`
+	Timestamp string       `json:"timestamp"`
 }
 
 // errorMessage tells a feed client why the bridge is closing it.
@@ -41,25 +44,23 @@ type errorMessage struct {
 	Code  int    `json:"code"`
 }
 
-// sessionsFeed: WS /api/v1/ws/sessions[?namespace=][&user=]. First the
+// Sessions: WS /api/v1/ws/sessions[?namespace=][&user=]. First the
 // sessions the caller may list as one sessions_update, then a session_change
 // per change and at most one sessions_update per --snapshot-interval.
-func (s *Server) sessionsFeed(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketHandshake(r) {
-		writeError(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
+	if !identity.IsWebSocketHandshake(r) {
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
-	c := callerFrom(r.Context())
-	ns, status, err := namespaceFor(r, c)
-	if err != nil {
-		writeError(w, status, err.Error())
+	c, ns, ok := identity.Scope(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), firstListTimeout)
 	defer cancel()
 	watch, release, err := s.watches.acquire(ctx, c, sessionsResource, ns)
 	if err != nil {
-		writeAPIError(w, r, "watch sessions", err)
+		httpjson.APIError(w, r, "watch sessions", err)
 		return
 	}
 	defer release()
@@ -147,9 +148,9 @@ func refuseFeed(client *wsClient, err error) {
 }
 
 func (f *sessionFeed) snapshotLocked() sessionsUpdate {
-	views := make([]sessionView, 0, len(f.sessions))
+	views := make([]view.Session, 0, len(f.sessions))
 	for _, s := range f.sessions {
-		views = append(views, newSessionView(s))
+		views = append(views, view.NewSession(s))
 	}
 	sort.Slice(views, func(i, j int) bool {
 		if views[i].Namespace != views[j].Namespace {
@@ -177,7 +178,7 @@ func (f *sessionFeed) changed(change string, s *streamv1alpha1.Session) {
 	}
 	live := f.live
 	if live {
-		f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: newSessionView(s), Timestamp: now()})
+		f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: view.NewSession(s), Timestamp: now()})
 	}
 	f.mu.Unlock()
 	if live {

@@ -1,11 +1,10 @@
-package bridge
+// Package view builds the JSON shapes of the old REST API (reference.md)
+// from API objects; the REST API and the WebSocket feeds answer in them.
+package view
 
 import (
-	"regexp"
 	"strings"
 	"time"
-
-	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -13,11 +12,11 @@ import (
 
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/gitcatalog/giturl"
 )
 
-// The JSON shapes of the old API (reference.md), built from API objects.
-
-type sessionView struct {
+// Session is a Session in the old shape.
+type Session struct {
 	Name              string            `json:"name"`
 	Namespace         string            `json:"namespace"`
 	User              string            `json:"user"`
@@ -48,8 +47,9 @@ type flatResources struct {
 	CPU    string `json:"cpu,omitempty"`
 }
 
-func newSessionView(s *streamv1alpha1.Session) sessionView {
-	v := sessionView{
+// NewSession is s in the old shape.
+func NewSession(s *streamv1alpha1.Session) Session {
+	v := Session{
 		Name: s.Name, Namespace: s.Namespace, User: s.Spec.User, Template: s.Spec.Template,
 		State: string(s.Spec.State),
 		Status: sessionStatusView{
@@ -95,7 +95,8 @@ func formatTime(t *metav1.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-type connectionView struct {
+// Connection is a Connection in the old shape.
+type Connection struct {
 	ID            string `json:"id"`
 	SessionID     string `json:"sessionId"`
 	Namespace     string `json:"namespace"`
@@ -107,15 +108,17 @@ type connectionView struct {
 	LastHeartbeat string `json:"lastHeartbeat,omitempty"`
 }
 
-func newConnectionView(c *streamv1alpha1.Connection) connectionView {
-	return connectionView{
+// NewConnection is c in the old shape.
+func NewConnection(c *streamv1alpha1.Connection) Connection {
+	return Connection{
 		ID: c.Name, SessionID: c.Spec.Session, Namespace: c.Namespace, User: c.Spec.User,
 		ClientIP: c.Spec.ClientIP, UserAgent: c.Spec.UserAgent, State: string(c.Status.State),
 		ConnectedAt: formatTime(c.Status.ConnectedAt), LastHeartbeat: formatTime(c.Status.LastHeartbeat),
 	}
 }
 
-type templateView struct {
+// Template is a Template, or a catalog entry's template, in the old shape.
+type Template struct {
 	Name             string                        `json:"name"`
 	Namespace        string                        `json:"namespace,omitempty"`
 	DisplayName      string                        `json:"displayName"`
@@ -133,39 +136,42 @@ type templateView struct {
 	CreatedAt        string                        `json:"createdAt,omitempty"`
 }
 
-func newTemplateView(name, namespace string, spec streamv1alpha1.TemplateSpec) templateView {
-	return templateView{
+func newTemplate(name, namespace string, spec streamv1alpha1.TemplateSpec) Template {
+	return Template{
 		Name: name, Namespace: namespace, DisplayName: spec.DisplayName, Description: spec.Description,
 		Category: spec.Category, Icon: spec.Icon, BaseImage: spec.BaseImage, AppType: string(spec.AppType),
 		DefaultResources: flatten(spec.DefaultResources), Ports: spec.Ports, Capabilities: spec.Capabilities, Tags: spec.Tags,
 	}
 }
 
-func newInstalledTemplateView(t *streamv1alpha1.Template) templateView {
-	v := newTemplateView(t.Name, t.Namespace, t.Spec)
+// NewInstalledTemplate is t in the old shape, with its validation status.
+func NewInstalledTemplate(t *streamv1alpha1.Template) Template {
+	v := newTemplate(t.Name, t.Namespace, t.Spec)
 	v.Valid, v.Message = t.Status.Valid, t.Status.Message
 	v.CreatedAt = t.CreationTimestamp.UTC().Format(time.RFC3339)
 	return v
 }
 
-type catalogTemplateView struct {
+// CatalogTemplate is a catalog entry in the old shape.
+type CatalogTemplate struct {
 	ID string `json:"id"`
-	templateView
+	Template
 	Repository   string `json:"repository"`
 	Path         string `json:"path,omitempty"`
 	InstallCount int64  `json:"installCount"`
 }
 
-func newCatalogTemplateView(c *catalogv1alpha1.CatalogTemplate) catalogTemplateView {
-	v := catalogTemplateView{ID: c.Name, templateView: newTemplateView(c.Name, "", c.Spec.Template),
+// NewCatalogTemplate is c in the old shape.
+func NewCatalogTemplate(c *catalogv1alpha1.CatalogTemplate) CatalogTemplate {
+	v := CatalogTemplate{ID: c.Name, Template: newTemplate(c.Name, "", c.Spec.Template),
 		Repository: c.Spec.Repository, Path: c.Spec.Path, InstallCount: c.Status.InstallCount}
 	v.Valid = true // the sync only offers templates that parsed and validated
 	return v
 }
 
-// repositoryView is a TemplateRepository in the old REST shape; its URL is
+// Repository is a TemplateRepository in the old REST shape; its URL is
 // redacted like everywhere else it is shown.
-type repositoryView struct {
+type Repository struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
 	URL           string `json:"url"`
@@ -181,8 +187,9 @@ type repositoryView struct {
 	ErrorMessage  string `json:"errorMessage,omitempty"`
 }
 
-func newRepositoryView(r *catalogv1alpha1.TemplateRepository) repositoryView {
-	v := repositoryView{
+// NewRepository is r in the old shape.
+func NewRepository(r *catalogv1alpha1.TemplateRepository) Repository {
+	v := Repository{
 		ID: r.Name, Name: r.Name, URL: giturl.Redact(r.Spec.URL), Branch: r.Spec.Branch, Path: r.Spec.Path,
 		AuthType: string(r.Spec.Auth.Type), Status: strings.ToLower(string(r.Status.Phase)),
 		LastSync: formatTime(r.Status.LastSyncTime), LastCommit: r.Status.LastSyncedCommit,
@@ -201,27 +208,4 @@ func newRepositoryView(r *catalogv1alpha1.TemplateRepository) repositoryView {
 		v.Status = "pending"
 	}
 	return v
-}
-
-var nonAlphanumeric = regexp.MustCompile(`[^a-z0-9]+`)
-
-// normaliseCategory makes "Web Browsers", "web-browsers" and "web_browsers" equal.
-func normaliseCategory(c string) string {
-	return strings.Trim(nonAlphanumeric.ReplaceAllString(strings.ToLower(c), "-"), "-")
-}
-
-// categoryMatches compares normalised categories word-wise, so the old
-// ?category=Browsers finds "Web Browsers".
-func categoryMatches(category, query string) bool {
-	c, q := normaliseCategory(category), normaliseCategory(query)
-	return q == "" || c == q || strings.HasPrefix(c, q+"-") || strings.HasSuffix(c, "-"+q) || strings.Contains(c, "-"+q+"-")
-}
-
-func hasTag(tags []string, want string) bool {
-	for _, t := range tags {
-		if strings.EqualFold(t, want) {
-			return true
-		}
-	}
-	return false
 }

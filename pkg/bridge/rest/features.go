@@ -1,10 +1,12 @@
-package bridge
+package rest
 
 import (
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // apiFeatureTTL is how long a discovery answer is trusted: a subresource
@@ -24,7 +26,7 @@ func newAPIFeatures() *apiFeatures {
 }
 
 // has reports whether groupVersion offers resource (e.g. "connections/heartbeat").
-func (f *apiFeatures) has(c caller, groupVersion, resource string) (bool, error) {
+func (f *apiFeatures) has(c *identity.Caller, groupVersion, resource string) (bool, error) {
 	f.mu.Lock()
 	if time.Since(f.fetched[groupVersion]) < apiFeatureTTL {
 		ok := f.offered[groupVersion][resource]
@@ -32,7 +34,7 @@ func (f *apiFeatures) has(c caller, groupVersion, resource string) (bool, error)
 		return ok, nil
 	}
 	f.mu.Unlock()
-	list, err := c.kube.Discovery().ServerResourcesForGroupVersion(groupVersion)
+	list, err := c.Kube().Discovery().ServerResourcesForGroupVersion(groupVersion)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return false, err
 	}

@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"k8s.io/client-go/rest"
 	"k8s.io/component-base/metrics/testutil"
 )
 
@@ -17,6 +16,7 @@ import (
 // messages or in bytes), while another client of the same broadcast receives
 // every message: the sender never waits for the slow one.
 func TestSlowClientIsDroppedWithoutSlowingOthers(t *testing.T) {
+	RegisterMetrics()
 	tests := []struct {
 		name          string
 		buffer, bytes int
@@ -35,10 +35,7 @@ func testSlowClientIsDropped(t *testing.T, buffer, maxBytes int, wantReason stri
 		messages = 1000
 		size     = 32 << 10 // 32 MiB in all: more than the kernel buffers a stalled reader can absorb
 	)
-	s, err := New(Config{Cluster: &rest.Config{Host: "https://127.0.0.1:1"}, ClientBuffer: buffer, ClientBufferBytes: maxBytes, WriteTimeout: 5 * time.Second, PingInterval: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := New(Config{ClientBuffer: buffer, ClientBufferBytes: maxBytes, WriteTimeout: 5 * time.Second, PingInterval: time.Minute})
 	upgraded := make(chan *wsClient, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.upgrade(w, r, "test")
@@ -49,7 +46,7 @@ func testSlowClientIsDropped(t *testing.T, buffer, maxBytes int, wantReason stri
 		upgraded <- c
 	}))
 	defer srv.Close()
-	defer s.beginShutdown()
+	defer s.Shutdown()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 
 	dial := func() *websocket.Conn {
@@ -133,11 +130,8 @@ func testSlowClientIsDropped(t *testing.T, buffer, maxBytes int, wantReason stri
 // The HTTP server's read and write timeouts bound REST requests; a feed
 // outlives them (its deadlines are per message and per pong).
 func TestFeedOutlivesServerRequestTimeouts(t *testing.T) {
-	s, err := New(Config{Cluster: &rest.Config{Host: "https://127.0.0.1:1"}, PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.beginShutdown()
+	s := New(Config{PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second})
+	defer s.Shutdown()
 	upgraded := make(chan *wsClient, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.upgrade(w, r, "test")

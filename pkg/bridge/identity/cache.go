@@ -1,4 +1,4 @@
-package bridge
+package identity
 
 import (
 	"context"
@@ -23,90 +23,10 @@ import (
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 
-const (
-	// feedSubprotocol is what the bridge selects when a browser offers it
-	// beside the token protocol (a browser fails a handshake that offered
-	// subprotocols and got none back).
-	feedSubprotocol = "streamspace.v1"
-	// tokenSubprotocolPrefix carries a bearer token in Sec-WebSocket-Protocol,
-	// base64url-encoded without padding, the form kube-apiserver accepts.
-	tokenSubprotocolPrefix = "base64url.bearer.authorization.k8s.io."
-)
-
-// AnonymousConfig copies cfg without any credentials: the bridge never acts
-// with an identity of its own.
-func AnonymousConfig(cfg *rest.Config) *rest.Config {
-	anon := rest.AnonymousClientConfig(cfg)
-	anon.QPS, anon.Burst = cfg.QPS, cfg.Burst
-	return anon
-}
-
-func hasCredentials(cfg *rest.Config) bool {
-	return cfg.BearerToken != "" || cfg.BearerTokenFile != "" || cfg.Username != "" || cfg.Password != "" ||
-		cfg.CertFile != "" || cfg.KeyFile != "" || len(cfg.CertData) > 0 || len(cfg.KeyData) > 0 ||
-		cfg.AuthProvider != nil || cfg.ExecProvider != nil || cfg.Impersonate.UserName != ""
-}
-
-// bearerToken finds the caller's token: the Authorization header, and for
-// WebSocket handshakes also the Sec-WebSocket-Protocol form and, when
-// allowed, ?access_token=.
-func bearerToken(r *http.Request, allowQuery bool) (string, error) {
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		scheme, token, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			return "", fmt.Errorf("the Authorization header must be \"Bearer <token>\"")
-		}
-		return strings.TrimSpace(token), nil
-	}
-	if !isWebSocketHandshake(r) {
-		return "", nil
-	}
-	for _, protocols := range r.Header.Values("Sec-WebSocket-Protocol") {
-		for _, p := range strings.Split(protocols, ",") {
-			p = strings.TrimSpace(p)
-			if encoded, ok := strings.CutPrefix(p, tokenSubprotocolPrefix); ok {
-				token, err := base64.RawURLEncoding.DecodeString(encoded)
-				if err != nil || len(token) == 0 {
-					return "", fmt.Errorf("Sec-WebSocket-Protocol %s<token>: the token must be base64url without padding", tokenSubprotocolPrefix)
-				}
-				return string(token), nil
-			}
-		}
-	}
-	if token := r.URL.Query().Get("access_token"); token != "" {
-		if !allowQuery {
-			return "", fmt.Errorf("access_token in the query is disabled on this bridge (--allow-token-in-query); send the token in Sec-WebSocket-Protocol as %s<base64url token>", tokenSubprotocolPrefix)
-		}
-		return token, nil
-	}
-	return "", nil
-}
-
-func isWebSocketHandshake(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
-}
-
-// caller is the authenticated-by-token user of one request. kube-apiserver
-// accepted the token before the request got here, and checks it again on
-// every call the bridge makes with it.
-type caller struct {
-	*userClients
-}
-
-type callerKey struct{}
-
-func withCaller(ctx context.Context, c caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-func callerFrom(ctx context.Context) caller {
-	c, _ := ctx.Value(callerKey{}).(caller)
-	return c
-}
-
-// userClients are the API clients of one token, which kube-apiserver has
-// accepted (see userClientCache.forToken).
-type userClients struct {
+// Caller is the authenticated-by-token user of a request: the API clients
+// of one token, which kube-apiserver has accepted (see Cache.ForToken), and
+// checks again on every call the bridge makes with it.
+type Caller struct {
 	// key identifies the token (a hash, so maps and logs never hold it).
 	key    string
 	config *rest.Config
@@ -121,9 +41,18 @@ type userClients struct {
 
 // Username is the user the token belongs to, as kube-apiserver answered the
 // SelfSubjectReview that admitted the token.
-func (u *userClients) Username(context.Context) (string, error) { return u.username, nil }
+func (c *Caller) Username() string { return c.username }
 
-// userClientCache keeps the clients of tokens kube-apiserver accepted, in
+// TokenKey identifies the caller's token without holding it (a hash).
+func (c *Caller) TokenKey() string { return c.key }
+
+// Stream is the StreamSpace clientset, acting with the caller's token.
+func (c *Caller) Stream() clientset.Interface { return c.stream }
+
+// Kube is the Kubernetes clientset, acting with the caller's token.
+func (c *Caller) Kube() kubernetes.Interface { return c.kube }
+
+// Cache keeps the clients of tokens kube-apiserver accepted, in
 // an LRU of at most maxEntries, each for at most ttl and never past the
 // token's own expiry. A token is checked before anything is built for it:
 // one SelfSubjectReview made with the token (every authenticated user may
@@ -131,13 +60,13 @@ func (u *userClients) Username(context.Context) (string, error) { return u.usern
 // one request and nothing that stays. Refused tokens are remembered, by
 // hash only, in a small LRU for refusedTTL, so repeating one does not reach
 // kube-apiserver each time.
-type userClientCache struct {
+type Cache struct {
 	cluster  *rest.Config
 	reviewer kubernetes.Interface // anonymous; the token comes from the context
 	ttl      time.Duration
 	now      func() time.Time
 
-	accepted *lru.Cache // tokenHash → *userClients
+	accepted *lru.Cache // tokenHash → *Caller
 	refused  *lru.Cache // tokenHash → refusal
 	inFlight singleflight.Group
 }
@@ -149,9 +78,9 @@ type refusal struct {
 }
 
 const (
-	// defaultUserClientTTL bounds how long a token that carries no expiry
+	// defaultTokenTTL bounds how long a token that carries no expiry
 	// is trusted without asking kube-apiserver again.
-	defaultUserClientTTL = 5 * time.Minute
+	defaultTokenTTL = 5 * time.Minute
 	// defaultMaxCachedTokens bounds the accepted-token cache.
 	defaultMaxCachedTokens = 10000
 	// maxRefusedTokens and refusedTTL bound the cache of refused tokens.
@@ -163,9 +92,11 @@ const (
 
 type reviewTokenKey struct{}
 
-func newUserClientCache(cluster *rest.Config, ttl time.Duration, maxEntries int) (*userClientCache, error) {
+// NewCache builds an empty cache of accepted tokens, for kube-apiserver at
+// cluster (which must hold no credentials).
+func NewCache(cluster *rest.Config, ttl time.Duration, maxEntries int) (*Cache, error) {
 	if ttl <= 0 {
-		ttl = defaultUserClientTTL
+		ttl = defaultTokenTTL
 	}
 	if maxEntries <= 0 {
 		maxEntries = defaultMaxCachedTokens
@@ -194,7 +125,7 @@ func newUserClientCache(cluster *rest.Config, ttl time.Duration, maxEntries int)
 	if err != nil {
 		return nil, fmt.Errorf("create the token reviewer: %w", err)
 	}
-	return &userClientCache{
+	return &Cache{
 		cluster: cluster, reviewer: reviewer, ttl: ttl, now: time.Now,
 		accepted: lru.New(maxEntries), refused: lru.New(maxRefusedTokens),
 	}, nil
@@ -210,13 +141,13 @@ func tokenHash(token string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// forToken returns the clients of token once kube-apiserver accepted it;
+// ForToken returns the clients of token once kube-apiserver accepted it;
 // a refusal is the API's error (401 for a token it does not know).
-func (c *userClientCache) forToken(ctx context.Context, token string) (*userClients, error) {
+func (c *Cache) ForToken(ctx context.Context, token string) (*Caller, error) {
 	key := tokenHash(token)
 	now := c.now()
 	if v, ok := c.accepted.Get(key); ok {
-		u := v.(*userClients)
+		u := v.(*Caller)
 		if now.Before(u.expires) {
 			return u, nil
 		}
@@ -236,12 +167,12 @@ func (c *userClientCache) forToken(ctx context.Context, token string) (*userClie
 	if err != nil {
 		return nil, err
 	}
-	return v.(*userClients), nil
+	return v.(*Caller), nil
 }
 
 // admit reviews the token and, when kube-apiserver accepts it, builds and
 // caches its clients.
-func (c *userClientCache) admit(ctx context.Context, key, token string) (*userClients, error) {
+func (c *Cache) admit(ctx context.Context, key, token string) (*Caller, error) {
 	// Not bound to the request that started the review: concurrent requests
 	// of the token wait for it too (singleflight).
 	reviewCtx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), reviewTokenKey{}, token), tokenReviewTimeout)
@@ -273,7 +204,7 @@ func (c *userClientCache) admit(ctx context.Context, key, token string) (*userCl
 	if err != nil {
 		return nil, fmt.Errorf("create the core client for a caller: %w", err)
 	}
-	u := &userClients{key: key, config: cfg, stream: stream, kube: kube, username: review.Status.UserInfo.Username, expires: expires}
+	u := &Caller{key: key, config: cfg, stream: stream, kube: kube, username: review.Status.UserInfo.Username, expires: expires}
 	if now.Before(expires) {
 		c.accepted.Add(key, u)
 	}
@@ -303,29 +234,4 @@ func jwtExpiry(token string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(seconds), 0), true
-}
-
-// authenticated requires a bearer token that kube-apiserver accepts, puts
-// the caller's clients in the request context and limits the user's rate.
-func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		token, err := bearerToken(r, s.cfg.AllowTokenInQuery)
-		if err != nil {
-			writeError(w, http.StatusUnauthorized, err.Error())
-			return
-		}
-		if token == "" {
-			writeError(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+tokenSubprotocolPrefix+"<base64url token>\")")
-			return
-		}
-		clients, err := s.clients.forToken(r.Context(), token)
-		if err != nil {
-			writeAPIError(w, r, "authenticate the bearer token", err)
-			return
-		}
-		if !s.limits.allowUser(w, clients.username) {
-			return
-		}
-		next(w, r.WithContext(withCaller(r.Context(), caller{clients})))
-	}
 }

@@ -1,11 +1,9 @@
-package bridge
+package feed
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,31 +19,6 @@ const (
 	closeForbidden    = 4403
 )
 
-// checkOrigin allows handshakes without an Origin (non-browser clients,
-// which carry their token explicitly), from the bridge's own host, and from
-// --allowed-origins.
-func (s *Server) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	origin = strings.ToLower(strings.TrimSuffix(origin, "/"))
-	for _, allowed := range s.cfg.AllowedOrigins {
-		if origin == allowed {
-			return true
-		}
-	}
-	klog.V(2).InfoS("refused a WebSocket handshake from a foreign origin", "origin", origin, "host", r.Host)
-	return false
-}
-
 // wsClient is one WebSocket connection. Messages go through a queue bounded
 // in messages and in bytes, drained by one writer goroutine: a client that
 // lets the queue fill up is disconnected, so it never slows anyone else down
@@ -53,10 +26,11 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // goroutine answers pings and notices pongs; no pong for two ping intervals
 // ends it.
 type wsClient struct {
-	feed  string
-	conn  *websocket.Conn
-	queue chan outgoing
-	done  chan struct{} // closed when the client is finished, for any reason
+	feed   string
+	conn   *websocket.Conn
+	logger klog.Logger
+	queue  chan outgoing
+	done   chan struct{} // closed when the client is finished, for any reason
 
 	maxQueuedBytes int64
 	queuedBytes    atomic.Int64
@@ -81,15 +55,16 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, feed string) (*
 	// The HTTP server's request deadlines stay on a hijacked connection;
 	// from here the pumps set their own, per message and per pong.
 	_ = conn.NetConn().SetDeadline(time.Time{})
+	logger := klog.LoggerWithValues(klog.LoggerWithName(klog.FromContext(r.Context()), "feed"), "feed", feed, "remote", conn.RemoteAddr().String())
 	c := &wsClient{
-		feed: feed, conn: conn, queue: make(chan outgoing, s.cfg.ClientBuffer), done: make(chan struct{}),
+		feed: feed, conn: conn, logger: logger, queue: make(chan outgoing, s.cfg.ClientBuffer), done: make(chan struct{}),
 		maxQueuedBytes: int64(s.cfg.ClientBufferBytes),
 	}
 	feedClients.WithLabelValues(feed).Inc()
-	s.feeds.Add(1)
+	s.clients.Add(1)
 	go c.readPump(s.cfg.PingInterval)
 	go func() {
-		defer s.feeds.Done()
+		defer s.clients.Done()
 		defer feedClients.WithLabelValues(feed).Dec()
 		c.writePump(s.cfg.PingInterval, s.cfg.WriteTimeout, s.stopping)
 	}()
@@ -101,7 +76,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, feed string) (*
 func (c *wsClient) sendJSON(v any) bool {
 	data, err := json.Marshal(v)
 	if err != nil {
-		klog.ErrorS(err, "encode a feed message", "feed", c.feed)
+		c.logger.Error(err, "encode a feed message")
 		return false
 	}
 	return c.send(outgoing{kind: websocket.TextMessage, data: data})
@@ -138,7 +113,7 @@ func (c *wsClient) send(m outgoing) bool {
 // dropSlow disconnects a client that does not keep up with its feed.
 func (c *wsClient) dropSlow(reason string) {
 	feedClientsDropped.WithLabelValues(c.feed, "slow").Inc()
-	klog.V(2).InfoS("disconnecting a slow WebSocket client", "feed", c.feed, "remote", c.conn.RemoteAddr().String(),
+	c.logger.V(2).Info("disconnecting a slow WebSocket client",
 		"queuedMessages", len(c.queue), "queuedBytes", c.queuedBytes.Load())
 	c.close(websocket.CloseTryAgainLater, reason)
 	// A writer blocked on this client's full TCP window gives up soon.
@@ -165,13 +140,10 @@ func (c *wsClient) writePump(pingInterval, writeTimeout time.Duration, stopping 
 	for {
 		select {
 		case m := <-c.queue:
-			c.written(m)
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+			if err := c.write(m, writeTimeout); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
 				return
 			}
-			feedMessages.WithLabelValues(c.feed).Inc()
 		case <-ping.C:
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
@@ -190,17 +162,25 @@ func (c *wsClient) writePump(pingInterval, writeTimeout time.Duration, stopping 
 	}
 }
 
+// write sends one message that left the queue.
+func (c *wsClient) write(m outgoing, writeTimeout time.Duration) error {
+	c.written(m)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+		return err
+	}
+	feedMessages.WithLabelValues(c.feed).Inc()
+	return nil
+}
+
 // flush writes what is still queued, without blocking on new messages.
 func (c *wsClient) flush(writeTimeout time.Duration) {
 	for {
 		select {
 		case m := <-c.queue:
-			c.written(m)
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(m.kind, m.data); err != nil {
+			if err := c.write(m, writeTimeout); err != nil {
 				return
 			}
-			feedMessages.WithLabelValues(c.feed).Inc()
 		default:
 			return
 		}

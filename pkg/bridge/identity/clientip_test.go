@@ -1,7 +1,8 @@
-package bridge
+package identity
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 )
@@ -59,4 +60,15 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 		t.Fatalf("parse %q: %v", s, err)
 	}
 	return proxies[0]
+}
+
+// The per-IP limit cannot be dodged by writing another address into
+// X-Forwarded-For: without trusted proxies the client is the connection's peer.
+func TestClientIPIsTheConnectionsPeer(t *testing.T) {
+	r := httptest.NewRequest("GET", "/api/v1/sessions", nil)
+	r.RemoteAddr = "192.0.2.7:51234"
+	r.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if got := (TrustedProxies{}).ClientIP(r); got != "192.0.2.7" {
+		t.Errorf("clientIP = %q, want the peer 192.0.2.7", got)
+	}
 }

@@ -8,45 +8,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"k8s.io/client-go/rest"
+
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/internal/fakeapi"
+	"github.com/streamspace/controlplane/pkg/bridge/limits"
 )
 
-// fakeAPI answers SelfSubjectReviews like kube-apiserver: tokens "user:<name>"
-// (optionally a JWT) are accepted as <name>, every other token is 401.
-// Other paths answer an empty SessionList.
-type fakeAPI struct {
-	reviews atomic.Int64
-}
-
-func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	user, ok := strings.CutPrefix(token, "user:")
-	if parts := strings.Split(token, "."); len(parts) == 3 {
-		user, ok = "jwt-user", true
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if !ok {
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}`)
-		return
-	}
-	if strings.HasSuffix(r.URL.Path, "/selfsubjectreviews") {
-		f.reviews.Add(1)
-		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","status":{"userInfo":{"username":%q}}}`, user)
-		return
-	}
-	_, _ = io.WriteString(w, `{"kind":"SessionList","apiVersion":"stream.space/v1alpha1","metadata":{"resourceVersion":"1"},"items":[]}`)
-}
-
-func newTestBridge(t *testing.T, cfg Config) (*Server, *fakeAPI, *httptest.Server) {
+func newTestBridge(t *testing.T, cfg Config) (*Server, *fakeapi.Server, *httptest.Server) {
 	t.Helper()
-	api := &fakeAPI{}
+	api := &fakeapi.Server{}
 	apiServer := httptest.NewServer(api)
 	t.Cleanup(apiServer.Close)
 	cfg.Cluster = &rest.Config{Host: apiServer.URL}
@@ -78,27 +54,16 @@ func call(t *testing.T, url, token, method, body string) (*http.Response, string
 	return resp, string(data)
 }
 
-func jwtWithExpiry(exp time.Time) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	payload, _ := json.Marshal(map[string]any{"sub": "jwt-user", "exp": exp.Unix()})
-	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(payload) + ".c2ln"
-}
-
-// Refused tokens leave nothing behind but a bounded hash; accepted ones are
-// cached in an LRU of bounded size, never past a JWT's exp.
-func TestTokenCacheAdmitsOnlyAcceptedTokens(t *testing.T) {
-	s, api, bridge := newTestBridge(t, Config{MaxCachedTokens: 3, Limits: Limits{MaxTrackedClients: 10}})
+// The router admits a token only through the token cache: made-up tokens
+// are 401, and an accepted token is reviewed once however often it is used
+// (see pkg/bridge/identity for what the cache keeps).
+func TestRoutesAdmitTokensThroughTheCache(t *testing.T) {
+	_, api, bridge := newTestBridge(t, Config{MaxCachedTokens: 3, Limits: limits.Limits{MaxTrackedClients: 10}})
 	for i := range 50 {
 		resp, body := call(t, bridge.URL+"/api/v1/sessions", fmt.Sprintf("made-up-%d", i), "GET", "")
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("made-up token: %d %s, want 401", resp.StatusCode, body)
 		}
-	}
-	if n := s.clients.accepted.Len(); n != 0 {
-		t.Errorf("%d clients cached after only refused tokens, want 0", n)
-	}
-	if n := s.clients.refused.Len(); n > maxRefusedTokens {
-		t.Errorf("%d refused tokens remembered, want at most %d", n, maxRefusedTokens)
 	}
 	for i := range 5 {
 		for range 2 {
@@ -107,43 +72,19 @@ func TestTokenCacheAdmitsOnlyAcceptedTokens(t *testing.T) {
 			}
 		}
 	}
-	if n := s.clients.accepted.Len(); n != 3 {
-		t.Errorf("%d clients cached, want the bound 3", n)
-	}
-	if n := api.reviews.Load(); n != 5 {
+	if n := api.Reviews.Load(); n != 5 {
 		t.Errorf("%d reviews for 5 tokens used twice each, want 5 (the second use is cached)", n)
-	}
-
-	exp := time.Now().Add(90 * time.Second).Truncate(time.Second)
-	u, err := s.clients.forToken(t.Context(), jwtWithExpiry(exp))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !u.expires.Equal(exp) || u.username != "jwt-user" {
-		t.Errorf("JWT cached until %s as %q, want until its exp %s as jwt-user", u.expires, u.username, exp)
-	}
-	if _, err := s.clients.forToken(t.Context(), jwtWithExpiry(time.Now().Add(-time.Minute))); err != nil {
-		t.Fatal(err)
-	}
-	if n := s.clients.accepted.Len(); n != 3 {
-		t.Errorf("%d cached; an expired JWT must not be cached", n)
-	}
-	// Keys are hashes: no cached key is a token.
-	for _, key := range []string{"user:u4", jwtWithExpiry(exp)} {
-		if _, ok := s.clients.accepted.Get(key); ok {
-			t.Errorf("the cache is keyed by a raw token")
-		}
 	}
 }
 
 func TestRequestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 	tests := []struct {
 		name   string
-		limits Limits
+		limits limits.Limits
 		tokens []string // used in turn
 	}{
-		{"per client IP", Limits{RequestsPerIP: 0.001, BurstPerIP: 3}, []string{"user:a", "user:b", "made-up"}},
-		{"per user", Limits{RequestsPerUser: 0.001, BurstPerUser: 3}, []string{"user:a"}},
+		{"per client IP", limits.Limits{RequestsPerIP: 0.001, BurstPerIP: 3}, []string{"user:a", "user:b", "made-up"}},
+		{"per user", limits.Limits{RequestsPerUser: 0.001, BurstPerUser: 3}, []string{"user:a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +99,7 @@ func TestRequestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 				t.Fatalf("request over the burst: %d Retry-After %q %s, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 			}
-			var status statusBody
+			var status httpjson.StatusBody
 			if err := json.Unmarshal([]byte(body), &status); err != nil || status.Code != 429 || status.Reason != "TooManyRequests" || status.Error == "" {
 				t.Errorf("body %s, want a Status with code 429 and an error", body)
 			}
@@ -173,10 +114,10 @@ func TestRequestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 
 func TestOversizedBodyIs413(t *testing.T) {
 	_, _, bridge := newTestBridge(t, Config{})
-	big := `{"template":"` + strings.Repeat("x", maxBodyBytes) + `"}`
+	big := `{"template":"` + strings.Repeat("x", httpjson.MaxBodyBytes) + `"}`
 	for _, path := range []string{"/api/v1/sessions", "/api/v1/templates", "/api/v1/repositories"} {
 		resp, body := call(t, bridge.URL+path, "user:a", "POST", big)
-		var status statusBody
+		var status httpjson.StatusBody
 		_ = json.Unmarshal([]byte(body), &status)
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || status.Reason != "RequestEntityTooLarge" {
 			t.Errorf("POST %s with %d bytes: %d %.200s, want 413 with a Status", path, len(big), resp.StatusCode, body)
@@ -198,12 +139,12 @@ func TestOversizedBodyIs413(t *testing.T) {
 
 func dialAs(t *testing.T, url, token string) (*websocket.Conn, *http.Response, error) {
 	t.Helper()
-	header := http.Header{"Sec-WebSocket-Protocol": {feedSubprotocol + ", " + tokenSubprotocolPrefix + base64.RawURLEncoding.EncodeToString([]byte(token))}}
+	header := http.Header{"Sec-WebSocket-Protocol": {identity.FeedSubprotocol + ", " + identity.TokenSubprotocolPrefix + base64.RawURLEncoding.EncodeToString([]byte(token))}}
 	return websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(url, "http"), header)
 }
 
-func TestFeedAndLogStreamLimits(t *testing.T) {
-	s, _, bridge := newTestBridge(t, Config{Limits: Limits{FeedsPerUser: 2, LogStreamsPerUser: 1, LogStreamsPerContainer: 1, MaxTrackedClients: 10}})
+func TestFeedLimits(t *testing.T) {
+	_, _, bridge := newTestBridge(t, Config{Limits: limits.Limits{FeedsPerUser: 2, LogStreamsPerUser: 1, LogStreamsPerContainer: 1, MaxTrackedClients: 10}})
 	var conns []*websocket.Conn
 	defer func() {
 		for _, c := range conns {
@@ -243,22 +184,6 @@ func TestFeedAndLogStreamLimits(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Log streams: taken before the upstream stream is opened.
-	if got := s.limits.acquireFeedStatus("c", "ns/pod/app"); got != "" {
-		t.Fatalf("first log stream refused: %s", got)
-	}
-	if got := s.limits.acquireFeedStatus("c", "ns/pod/other"); !strings.Contains(got, "log streams of user c") {
-		t.Errorf("second log stream of c = %q, want refused by the per-user limit", got)
-	}
-	if got := s.limits.acquireFeedStatus("d", "ns/pod/app"); !strings.Contains(got, "log streams of container ns/pod/app") {
-		t.Errorf("second log stream of one container = %q, want refused by the per-container limit", got)
-	}
-}
-
-// acquireFeedStatus takes a slot and keeps it; the refusal, or "".
-func (l *limiter) acquireFeedStatus(user, container string) string {
-	_, refusal := l.takeFeedSlot(user, container)
-	return refusal
 }
 
 func responseStatus(resp *http.Response) string {
@@ -267,15 +192,4 @@ func responseStatus(resp *http.Response) string {
 	}
 	data, _ := io.ReadAll(resp.Body)
 	return resp.Status + " " + string(data)
-}
-
-// The per-IP limit cannot be dodged by writing another address into
-// X-Forwarded-For: without trusted proxies the client is the connection's peer.
-func TestClientIPIsTheConnectionsPeer(t *testing.T) {
-	r := httptest.NewRequest("GET", "/api/v1/sessions", nil)
-	r.RemoteAddr = "192.0.2.7:51234"
-	r.Header.Set("X-Forwarded-For", "203.0.113.9")
-	if got := (TrustedProxies{}).ClientIP(r); got != "192.0.2.7" {
-		t.Errorf("clientIP = %q, want the peer 192.0.2.7", got)
-	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // scriptedListWatch is the API side of a shared watch, scripted: each List
@@ -130,13 +131,13 @@ func TestSharedWatchResumesAndRelistsWithoutDuplicateOrGap(t *testing.T) {
 		watches: []*watch.FakeWatcher{broken, gone, live},
 		watchCh: make(chan *watch.FakeWatcher, 3),
 	}
-	pool := &watchPool{watches: map[watchKey]*sharedWatch{}, listWatch: func(caller, watchResource, string) (cache.ListerWatcher, runtime.Object, error) {
+	pool := &watchPool{watches: map[watchKey]*sharedWatch{}, listWatch: func(*identity.Caller, watchResource, string) (cache.ListerWatcher, runtime.Object, error) {
 		return listThenWatch{&cache.ListWatch{ListWithContextFunc: api.List, WatchFuncWithContext: api.Watch}}, &streamv1alpha1.Session{}, nil
 	}}
 	defer pool.stopAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	shared, release, err := pool.acquire(ctx, caller{&userClients{key: "alice-token"}}, sessionsResource, "alice")
+	shared, release, err := pool.acquire(ctx, &identity.Caller{}, sessionsResource, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}

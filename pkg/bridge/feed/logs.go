@@ -1,4 +1,4 @@
-package bridge
+package feed
 
 import (
 	"bufio"
@@ -11,36 +11,39 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // logTailLines is how much history a logs feed starts with, as before.
 const logTailLines = 100
 
-// logsFeed: WS /api/v1/ws/logs/{namespace}/{pod}[?container=]. The last 100
+// Logs: WS /api/v1/ws/logs/{namespace}/{pod}[?container=]. The last 100
 // lines with timestamps, then follows; one text frame per line. The log is
 // read as the caller, so kube-apiserver decides (pods/log); a refusal is an
 // HTTP error before any upgrade.
-func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
-	if !isWebSocketHandshake(r) {
-		writeError(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
+	if !identity.IsWebSocketHandshake(r) {
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
 		return
 	}
 	ns, pod := r.PathValue("namespace"), r.PathValue("pod")
 	for _, p := range []struct{ field, value string }{{"namespace", ns}, {"pod", pod}} {
 		if errs := validation.IsDNS1123Subdomain(p.value); len(errs) > 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p.field, p.value, strings.Join(errs, "; ")))
+			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p.field, p.value, strings.Join(errs, "; ")))
 			return
 		}
 	}
-	c := callerFrom(r.Context())
+	c := identity.FromRequest(r)
 	tail := int64(logTailLines)
 	opts := &corev1.PodLogOptions{Follow: true, Timestamps: true, TailLines: &tail, Container: r.URL.Query().Get("container")}
 	// The stream outlives the handshake request; it ends with the client.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := c.kube.CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
+	stream, err := c.Kube().CoreV1().Pods(ns).GetLogs(pod, opts).Stream(ctx)
 	if err != nil {
-		writeAPIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)
+		httpjson.APIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)
 		return
 	}
 	defer stream.Close()
@@ -60,7 +63,7 @@ func (s *Server) logsFeed(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := lines.Err(); err != nil && ctx.Err() == nil {
-		klog.V(2).InfoS("pod log stream failed", "pod", klog.KRef(ns, pod), "err", err)
+		klog.FromContext(r.Context()).V(2).Info("pod log stream failed", "pod", klog.KRef(ns, pod), "err", err)
 		client.close(websocket.CloseInternalServerErr, "log stream failed: "+err.Error())
 	} else {
 		client.close(websocket.CloseNormalClosure, "log stream ended")

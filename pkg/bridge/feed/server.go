@@ -1,0 +1,122 @@
+// Package feed serves the bridge's WebSocket feeds: sessions and cluster
+// metrics driven by watches shared per token, and pod logs. Every watch and
+// log stream is opened with the caller's token (see pkg/bridge/identity).
+package feed
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+)
+
+// Config is what the feeds need; zero values take the defaults.
+type Config struct {
+	// AllowedOrigins of WebSocket handshakes (scheme://host[:port], lower
+	// case); empty means the request's own host only.
+	AllowedOrigins []string
+	// SnapshotInterval coalesces sessions_update snapshots (250ms).
+	SnapshotInterval time.Duration
+	// MetricsInterval is the longest time between two metrics_update (5s).
+	MetricsInterval time.Duration
+	// ClientBuffer is the queue length per WebSocket client, in messages (256).
+	ClientBuffer int
+	// ClientBufferBytes bounds the bytes queued per WebSocket client (8 MiB);
+	// a client over either bound is disconnected.
+	ClientBufferBytes int
+	// PingInterval of WebSocket keep-alives (20s); no pong for two intervals
+	// disconnects.
+	PingInterval time.Duration
+	// WriteTimeout bounds writing one message (10s).
+	WriteTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 250 * time.Millisecond
+	}
+	if c.MetricsInterval <= 0 {
+		c.MetricsInterval = 5 * time.Second
+	}
+	if c.ClientBuffer <= 0 {
+		c.ClientBuffer = 256
+	}
+	if c.ClientBufferBytes <= 0 {
+		c.ClientBufferBytes = 8 << 20
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+}
+
+// Server serves the feeds. Create it with New.
+type Server struct {
+	cfg      Config
+	watches  *watchPool
+	upgrader websocket.Upgrader
+
+	// stopping is closed when shutdown begins: feeds close with 1001.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
+	clients      sync.WaitGroup
+}
+
+// New builds the feeds' server.
+func New(cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, watches: newWatchPool(), stopping: make(chan struct{})}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  8192,
+		CheckOrigin:      s.checkOrigin,
+		Subprotocols:     []string{identity.FeedSubprotocol},
+	}
+	return s
+}
+
+// Shutdown closes every feed with 1001 (going away), so clients reconnect
+// elsewhere; Wait tells when they are gone.
+func (s *Server) Shutdown() {
+	s.stoppingOnce.Do(func() { close(s.stopping) })
+}
+
+// Wait blocks until every WebSocket client has finished.
+func (s *Server) Wait() { s.clients.Wait() }
+
+// StopWatches ends every shared watch.
+func (s *Server) StopWatches() { s.watches.stopAll() }
+
+// checkOrigin allows handshakes without an Origin (non-browser clients,
+// which carry their token explicitly), from the bridge's own host, and from
+// AllowedOrigins.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	origin = strings.ToLower(strings.TrimSuffix(origin, "/"))
+	for _, allowed := range s.cfg.AllowedOrigins {
+		if origin == allowed {
+			return true
+		}
+	}
+	klog.FromContext(r.Context()).V(2).Info("refused a WebSocket handshake from a foreign origin", "origin", origin, "host", r.Host)
+	return false
+}

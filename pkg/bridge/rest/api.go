@@ -1,0 +1,20 @@
+// Package rest serves the old REST API under /api/v1/ (sessions, templates,
+// the catalog and its repositories) on the StreamSpace API, as the calling
+// user: every call carries the caller's token (see pkg/bridge/identity) and
+// answers in the old JSON shapes (see pkg/bridge/view).
+package rest
+
+import "github.com/streamspace/controlplane/pkg/bridge/identity"
+
+// API serves the REST endpoints; its methods are the handlers. Create it
+// with New.
+type API struct {
+	// trustedProxies find the client IP recorded on a Connection.
+	trustedProxies identity.TrustedProxies
+	features       *apiFeatures
+}
+
+// New builds the REST API; trustedProxies may set X-Forwarded-For.
+func New(trustedProxies identity.TrustedProxies) *API {
+	return &API{trustedProxies: trustedProxies, features: newAPIFeatures()}
+}
