@@ -429,7 +429,7 @@ func (r result) markdown() string {
 	fmt.Fprintln(&b)
 	fmt.Fprintf(&b, "Opening the %d feeds (50 handshakes in flight, each waiting for its first snapshot) took %s. Messages\n", r.clients, r.connect.Round(time.Millisecond))
 	fmt.Fprintf(&b, "of the other user's namespace seen by any client: %d. The feeds of one token share one watch of the\n", r.leaked)
-	fmt.Fprintln(&b, "API (`pkg/bridge/watchpool.go`), so a write costs one watch event per user and the fan-out to that user's")
+	fmt.Fprintln(&b, "API (`pkg/bridge/feed/watchpool.go`), so a write costs one watch event per user and the fan-out to that user's")
 	fmt.Fprintln(&b, "clients happens in the bridge; the time is mostly the API (create/patch through the aggregator, then the")
 	fmt.Fprintln(&b, "watch event) plus queueing a message on 500 clients.")
 	if r.attack != nil {
