@@ -10,7 +10,6 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
-	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
 // metricsUpdate is the old metrics message, counted over what the caller may see.
@@ -36,11 +35,7 @@ type clusterStats struct {
 // Sessions, connections and templates are those of the namespace;
 // repositories are cluster-wide. A resource the caller may not list counts 0.
 func (s *Server) Cluster(w http.ResponseWriter, r *http.Request) {
-	if !identity.IsWebSocketHandshake(r) {
-		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
-		return
-	}
-	c, ns, ok := identity.Scope(w, r)
+	c, ns, ok := feedScope(w, r)
 	if !ok {
 		return
 	}

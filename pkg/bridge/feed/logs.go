@@ -24,8 +24,7 @@ const logTailLines = 100
 // read as the caller, so kube-apiserver decides (pods/log); a refusal is an
 // HTTP error before any upgrade.
 func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
-	if !identity.IsWebSocketHandshake(r) {
-		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+	if !requireHandshake(w, r) {
 		return
 	}
 	ns, pod := r.PathValue("namespace"), r.PathValue("pod")

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"k8s.io/klog/v2"
 
+	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 )
 
@@ -119,4 +120,24 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	}
 	klog.FromContext(r.Context()).V(2).Info("refused a WebSocket handshake from a foreign origin", "origin", origin, "host", r.Host)
 	return false
+}
+
+// requireHandshake answers 400 to a request that is not a WebSocket
+// handshake, and reports whether it is one.
+func requireHandshake(w http.ResponseWriter, r *http.Request) bool {
+	if !identity.IsWebSocketHandshake(r) {
+		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
+		return false
+	}
+	return true
+}
+
+// feedScope starts a feed of a namespace: a WebSocket handshake, its caller
+// and the namespace it watches (see identity.Scope). When ok is false the
+// request has been answered.
+func feedScope(w http.ResponseWriter, r *http.Request) (c *identity.Caller, namespace string, ok bool) {
+	if !requireHandshake(w, r) {
+		return nil, "", false
+	}
+	return identity.Scope(w, r)
 }

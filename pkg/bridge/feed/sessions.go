@@ -13,7 +13,6 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
-	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
@@ -48,11 +47,7 @@ type errorMessage struct {
 // sessions the caller may list as one sessions_update, then a session_change
 // per change and at most one sessions_update per --snapshot-interval.
 func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
-	if !identity.IsWebSocketHandshake(r) {
-		httpjson.Error(w, http.StatusBadRequest, "this is a WebSocket endpoint: open it with a WebSocket client")
-		return
-	}
-	c, ns, ok := identity.Scope(w, r)
+	c, ns, ok := feedScope(w, r)
 	if !ok {
 		return
 	}
