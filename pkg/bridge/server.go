@@ -28,24 +28,11 @@ type Config struct {
 	// Cluster locates kube-apiserver (host, CA, QPS); it must hold no
 	// credentials (see AnonymousConfig).
 	Cluster *restclient.Config
-	// AllowedOrigins of WebSocket handshakes (scheme://host[:port], lower
-	// case); empty means the request's own host only.
-	AllowedOrigins []string
+	// Feed configures the WebSocket feeds: allowed origins, intervals and
+	// per-client buffers.
+	Feed feed.Config
 	// AllowTokenInQuery accepts ?access_token= on WebSocket handshakes.
 	AllowTokenInQuery bool
-	// SnapshotInterval coalesces sessions_update snapshots.
-	SnapshotInterval time.Duration
-	// MetricsInterval is the longest time between two metrics_update.
-	MetricsInterval time.Duration
-	// ClientBuffer is the queue length per WebSocket client, in messages.
-	ClientBuffer int
-	// ClientBufferBytes bounds the bytes queued per WebSocket client; a
-	// client over either bound is disconnected.
-	ClientBufferBytes int
-	// PingInterval of WebSocket keep-alives; no pong for two intervals disconnects.
-	PingInterval time.Duration
-	// WriteTimeout bounds writing one message.
-	WriteTimeout time.Duration
 	// Limits bound request rates and open feeds per client IP and user.
 	Limits limits.Limits
 	// TokenCacheTTL is how long an accepted token that carries no expiry
@@ -104,11 +91,7 @@ func New(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}),
 	}
 	s.rest = rest.New(cfg.TrustedProxies)
-	s.feeds = feed.New(feed.Config{
-		AllowedOrigins: cfg.AllowedOrigins, SnapshotInterval: cfg.SnapshotInterval, MetricsInterval: cfg.MetricsInterval,
-		ClientBuffer: cfg.ClientBuffer, ClientBufferBytes: cfg.ClientBufferBytes,
-		PingInterval: cfg.PingInterval, WriteTimeout: cfg.WriteTimeout,
-	})
+	s.feeds = feed.New(cfg.Feed)
 	s.handler = s.newRouter()
 	return s, nil
 }

@@ -38,24 +38,38 @@ type Config struct {
 	WriteTimeout time.Duration
 }
 
+// Defaults returns the configuration a zero value stands for, the flags'
+// defaults.
+func Defaults() Config {
+	return Config{
+		SnapshotInterval:  250 * time.Millisecond,
+		MetricsInterval:   5 * time.Second,
+		ClientBuffer:      256,
+		ClientBufferBytes: 8 << 20,
+		PingInterval:      20 * time.Second,
+		WriteTimeout:      10 * time.Second,
+	}
+}
+
 func (c *Config) setDefaults() {
+	d := Defaults()
 	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = 250 * time.Millisecond
+		c.SnapshotInterval = d.SnapshotInterval
 	}
 	if c.MetricsInterval <= 0 {
-		c.MetricsInterval = 5 * time.Second
+		c.MetricsInterval = d.MetricsInterval
 	}
 	if c.ClientBuffer <= 0 {
-		c.ClientBuffer = 256
+		c.ClientBuffer = d.ClientBuffer
 	}
 	if c.ClientBufferBytes <= 0 {
-		c.ClientBufferBytes = 8 << 20
+		c.ClientBufferBytes = d.ClientBufferBytes
 	}
 	if c.PingInterval <= 0 {
-		c.PingInterval = 20 * time.Second
+		c.PingInterval = d.PingInterval
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = d.WriteTimeout
 	}
 }
 

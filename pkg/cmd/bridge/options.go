@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/bridge"
+	"github.com/streamspace/controlplane/pkg/bridge/feed"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
@@ -37,16 +38,11 @@ type Options struct {
 	// TLSCertFile and TLSPrivateKeyFile serve HTTPS; both or neither.
 	TLSCertFile       string
 	TLSPrivateKeyFile string
-	// AllowedOrigins of WebSocket handshakes; empty means the request's own host only.
-	AllowedOrigins []string
+	// Feed holds the WebSocket feeds' flags: allowed origins (empty means
+	// the request's own host only), intervals and per-client buffers.
+	Feed feed.Config
 	// AllowTokenInQuery accepts ?access_token= on WebSocket handshakes.
 	AllowTokenInQuery bool
-	SnapshotInterval  time.Duration
-	MetricsInterval   time.Duration
-	ClientBuffer      int
-	ClientBufferBytes int
-	PingInterval      time.Duration
-	WriteTimeout      time.Duration
 	ShutdownTimeout   time.Duration
 	// RequestTimeout bounds reading a REST request and writing its answer.
 	RequestTimeout time.Duration
@@ -74,20 +70,15 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		Listen:            ":8080",
-		SnapshotInterval:  250 * time.Millisecond,
-		MetricsInterval:   5 * time.Second,
-		ClientBuffer:      256,
-		ClientBufferBytes: 8 << 20,
-		PingInterval:      20 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		ShutdownTimeout:   15 * time.Second,
-		RequestTimeout:    time.Minute,
-		Limits:            limits.Default(),
-		TokenCacheTTL:     5 * time.Minute,
-		MaxCachedTokens:   10000,
-		APIQPS:            50,
-		APIBurst:          100,
+		Listen:          ":8080",
+		Feed:            feed.Defaults(),
+		ShutdownTimeout: 15 * time.Second,
+		RequestTimeout:  time.Minute,
+		Limits:          limits.Default(),
+		TokenCacheTTL:   5 * time.Minute,
+		MaxCachedTokens: 10000,
+		APIQPS:          50,
+		APIBurst:        100,
 	}
 }
 
@@ -97,14 +88,14 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", o.Listen, "Address to serve HTTP (or HTTPS with --tls-cert-file) on.")
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "Serving certificate (PEM); with --tls-private-key-file the bridge serves HTTPS.")
 	fs.StringVar(&o.TLSPrivateKeyFile, "tls-private-key-file", o.TLSPrivateKeyFile, "Private key of --tls-cert-file (PEM).")
-	fs.StringSliceVar(&o.AllowedOrigins, "allowed-origins", o.AllowedOrigins, "Origins (scheme://host[:port]) allowed to open WebSocket feeds. Empty: only pages served from the bridge's own host.")
+	fs.StringSliceVar(&o.Feed.AllowedOrigins, "allowed-origins", o.Feed.AllowedOrigins, "Origins (scheme://host[:port]) allowed to open WebSocket feeds. Empty: only pages served from the bridge's own host.")
 	fs.BoolVar(&o.AllowTokenInQuery, "allow-token-in-query", o.AllowTokenInQuery, "Accept the bearer token as ?access_token= on WebSocket handshakes (it can end up in proxy logs; prefer the Sec-WebSocket-Protocol form).")
-	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", o.SnapshotInterval, "Changes are coalesced into at most one sessions_update snapshot per interval.")
-	fs.DurationVar(&o.MetricsInterval, "metrics-interval", o.MetricsInterval, "metrics_update is sent on change and at least this often.")
-	fs.IntVar(&o.ClientBuffer, "client-buffer", o.ClientBuffer, "Messages queued per WebSocket client; a client that falls this far behind is disconnected.")
-	fs.IntVar(&o.ClientBufferBytes, "client-buffer-bytes", o.ClientBufferBytes, "Bytes queued per WebSocket client; a client that falls this far behind is disconnected (1013).")
-	fs.DurationVar(&o.PingInterval, "ping-interval", o.PingInterval, "WebSocket ping interval; a client that does not answer within two intervals is disconnected.")
-	fs.DurationVar(&o.WriteTimeout, "write-timeout", o.WriteTimeout, "Time allowed to write one message to a client.")
+	fs.DurationVar(&o.Feed.SnapshotInterval, "snapshot-interval", o.Feed.SnapshotInterval, "Changes are coalesced into at most one sessions_update snapshot per interval.")
+	fs.DurationVar(&o.Feed.MetricsInterval, "metrics-interval", o.Feed.MetricsInterval, "metrics_update is sent on change and at least this often.")
+	fs.IntVar(&o.Feed.ClientBuffer, "client-buffer", o.Feed.ClientBuffer, "Messages queued per WebSocket client; a client that falls this far behind is disconnected.")
+	fs.IntVar(&o.Feed.ClientBufferBytes, "client-buffer-bytes", o.Feed.ClientBufferBytes, "Bytes queued per WebSocket client; a client that falls this far behind is disconnected (1013).")
+	fs.DurationVar(&o.Feed.PingInterval, "ping-interval", o.Feed.PingInterval, "WebSocket ping interval; a client that does not answer within two intervals is disconnected.")
+	fs.DurationVar(&o.Feed.WriteTimeout, "write-timeout", o.Feed.WriteTimeout, "Time allowed to write one message to a client.")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "On SIGTERM, how long requests in flight get to finish; feeds are closed with 1001 (going away) at once.")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", o.RequestTimeout, "Time allowed to read a REST request and write its answer (WebSocket feeds have per-message deadlines instead).")
 	fs.Float64Var(&o.Limits.RequestsPerIP, "ip-request-rate", o.Limits.RequestsPerIP, "Requests per second per client IP (token bucket); over it: 429 with Retry-After. 0: no limit.")
@@ -133,7 +124,7 @@ func (o *Options) Validate() error {
 	if (o.TLSCertFile == "") != (o.TLSPrivateKeyFile == "") {
 		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file must be given together"))
 	}
-	for _, origin := range o.AllowedOrigins {
+	for _, origin := range o.Feed.AllowedOrigins {
 		if err := validateOrigin(origin); err != nil {
 			errs = append(errs, fmt.Errorf("--allowed-origins %q: %w", origin, err))
 		}
@@ -142,8 +133,8 @@ func (o *Options) Validate() error {
 		flag  string
 		value time.Duration
 	}{
-		{"--snapshot-interval", o.SnapshotInterval}, {"--metrics-interval", o.MetricsInterval},
-		{"--ping-interval", o.PingInterval}, {"--write-timeout", o.WriteTimeout}, {"--shutdown-timeout", o.ShutdownTimeout},
+		{"--snapshot-interval", o.Feed.SnapshotInterval}, {"--metrics-interval", o.Feed.MetricsInterval},
+		{"--ping-interval", o.Feed.PingInterval}, {"--write-timeout", o.Feed.WriteTimeout}, {"--shutdown-timeout", o.ShutdownTimeout},
 		{"--request-timeout", o.RequestTimeout}, {"--token-cache-ttl", o.TokenCacheTTL},
 	}
 	for _, p := range positive {
@@ -151,14 +142,14 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", p.flag, p.value))
 		}
 	}
-	if o.MetricsInterval > 5*time.Second {
-		errs = append(errs, fmt.Errorf("--metrics-interval must be at most 5s (the web UI expects an update that often), got %s", o.MetricsInterval))
+	if o.Feed.MetricsInterval > 5*time.Second {
+		errs = append(errs, fmt.Errorf("--metrics-interval must be at most 5s (the web UI expects an update that often), got %s", o.Feed.MetricsInterval))
 	}
-	if o.ClientBuffer < 2 {
-		errs = append(errs, fmt.Errorf("--client-buffer must be at least 2, got %d", o.ClientBuffer))
+	if o.Feed.ClientBuffer < 2 {
+		errs = append(errs, fmt.Errorf("--client-buffer must be at least 2, got %d", o.Feed.ClientBuffer))
 	}
-	if o.ClientBufferBytes < 64<<10 {
-		errs = append(errs, fmt.Errorf("--client-buffer-bytes must be at least 64Ki (one message can be that large), got %d", o.ClientBufferBytes))
+	if o.Feed.ClientBufferBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("--client-buffer-bytes must be at least 64Ki (one message can be that large), got %d", o.Feed.ClientBufferBytes))
 	}
 	notNegative := []struct {
 		flag  string
@@ -231,9 +222,10 @@ func (o *Options) Config() (bridge.Config, error) {
 		return bridge.Config{}, err
 	}
 	cluster.QPS, cluster.Burst = o.APIQPS, o.APIBurst
-	origins := make([]string, len(o.AllowedOrigins))
-	for i, origin := range o.AllowedOrigins {
-		origins[i] = strings.ToLower(strings.TrimSuffix(origin, "/"))
+	feedConfig := o.Feed
+	feedConfig.AllowedOrigins = make([]string, len(o.Feed.AllowedOrigins))
+	for i, origin := range o.Feed.AllowedOrigins {
+		feedConfig.AllowedOrigins[i] = strings.ToLower(strings.TrimSuffix(origin, "/"))
 	}
 	webhookHandler, err := o.webhookHandler()
 	if err != nil {
@@ -246,14 +238,8 @@ func (o *Options) Config() (bridge.Config, error) {
 	return bridge.Config{
 		Webhook:           webhookHandler,
 		Cluster:           cluster,
-		AllowedOrigins:    origins,
+		Feed:              feedConfig,
 		AllowTokenInQuery: o.AllowTokenInQuery,
-		SnapshotInterval:  o.SnapshotInterval,
-		MetricsInterval:   o.MetricsInterval,
-		ClientBuffer:      o.ClientBuffer,
-		ClientBufferBytes: o.ClientBufferBytes,
-		PingInterval:      o.PingInterval,
-		WriteTimeout:      o.WriteTimeout,
 		TrustedProxies:    proxies,
 		Limits:            o.Limits,
 		TokenCacheTTL:     o.TokenCacheTTL,
@@ -303,7 +289,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.AllowedOrigins, "webhook", cfg.Webhook != nil)
+	klog.FromContext(ctx).Info("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.Feed.AllowedOrigins, "webhook", cfg.Webhook != nil)
 	return server.ListenAndServe(ctx, bridge.ServeOptions{
 		Address: o.Listen, TLSCertFile: o.TLSCertFile, TLSPrivateKeyFile: o.TLSPrivateKeyFile, ShutdownTimeout: o.ShutdownTimeout,
 		RequestTimeout: o.RequestTimeout,
