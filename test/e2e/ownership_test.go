@@ -109,9 +109,14 @@ func TestOwnershipInASharedNamespace(t *testing.T) {
 		err = bobSS.StreamV1alpha1().Sessions(namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 		forbidden("client-go DeleteCollection", err)
 
+		_, err = bobSS.StreamV1alpha1().Sessions(namespace).Connect(ctx, alices.Name, &streamv1alpha1.SessionConnectRequest{}, metav1.CreateOptions{})
+		forbidden("client-go Connect", err)
+		// A raw POST answers the same 403 (DoRaw keeps the status, not the message).
 		_, err = bobSS.StreamV1alpha1().RESTClient().Post().Namespace(namespace).Resource("sessions").Name(alices.Name).SubResource("connect").
 			Body([]byte("{}")).SetHeader("Content-Type", "application/json").DoRaw(ctx)
-		forbidden("POST connect", err)
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("POST connect: %v, want 403", err)
+		}
 		_, err = kubectl(t, "bob", "{}", "create", "--raw", sessionPath+"/connect", "-f", "-")
 		forbidden("kubectl create --raw .../connect", err)
 
