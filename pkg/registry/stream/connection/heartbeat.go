@@ -2,7 +2,6 @@ package connection
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/ownership"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 )
 
@@ -25,10 +25,11 @@ import (
 // a heartbeat never conflicts, and costs one round trip for the client.
 //
 // Only the connection's own user (spec.user) may send its heartbeats, or a
-// caller RBAC grants the "assign" verb on connections (as for naming
-// another user in spec.user): RBAC on connections/heartbeat alone would let
-// anyone in the namespace keep someone else's viewer, and so the session,
-// awake.
+// caller RBAC grants the "assign" verb on connections (package ownership):
+// RBAC on connections/heartbeat alone would let anyone in the namespace
+// keep someone else's viewer, and so the session, awake. Admission sees
+// this create with the request body only, so the rule is applied here,
+// where the connection is read.
 type HeartbeatREST struct {
 	status     *storebuilder.StatusREST
 	authorizer authorizer.Authorizer
@@ -106,30 +107,10 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 // authorizeBeat allows the connection's own user, and callers with the
 // assign verb on connections in its namespace; it answers 403 otherwise.
 func (r *HeartbeatREST) authorizeBeat(ctx context.Context, caller user.Info, c *stream.Connection) error {
-	if c.Spec.User == caller.GetName() {
-		return nil
-	}
-	gr := stream.Resource("connections")
-	decision, reason, err := r.authorizer.Authorize(ctx, authorizer.AttributesRecord{
-		User:            caller,
-		Verb:            stream.AssignVerb,
-		Namespace:       c.Namespace,
-		APIGroup:        gr.Group,
-		APIVersion:      streamv1alpha1.SchemeGroupVersion.Version,
-		Resource:        gr.Resource,
-		Name:            c.Name,
-		ResourceRequest: true,
-	})
-	if decision == authorizer.DecisionAllow {
-		return nil
-	}
-	msg := fmt.Sprintf("connection %s belongs to user %q: only that user, or a caller with the %q verb on %s, may send its heartbeats",
-		c.Name, c.Spec.User, stream.AssignVerb, gr)
-	if reason != "" {
-		msg += ": " + reason
-	}
-	if err != nil {
-		msg += fmt.Sprintf(" (authorizer error: %v)", err)
-	}
-	return apierrors.NewForbidden(gr, c.Name, errors.New(msg))
+	return ownership.Authorize(ctx, r.authorizer, caller, ownership.Object{
+		Resource:  streamv1alpha1.SchemeGroupVersion.WithResource("connections"),
+		Namespace: c.Namespace,
+		Name:      c.Name,
+		Owner:     c.Spec.User,
+	}, "send heartbeats for")
 }

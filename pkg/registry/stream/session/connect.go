@@ -10,12 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/ownership"
 )
 
 // ConnectStateStarting is the state a connect answers when it woke a
@@ -25,9 +27,16 @@ const ConnectStateStarting = "Starting"
 // ConnectREST serves POST sessions/{name}/connect: it creates a Connection
 // for the caller and starts the session when it is hibernated, answering
 // in the old API's {connectionId, sessionUrl, state, message} shape.
+//
+// Only the session's own user (spec.user) may connect, or a caller RBAC
+// grants the "assign" verb on sessions (package ownership): RBAC on
+// sessions/connect alone would let anyone in a shared namespace attach to,
+// and wake, someone else's session. Admission sees this create with the
+// request body only, so the rule is applied here, where the session is read.
 type ConnectREST struct {
 	sessions    rest.StandardStorage
 	connections rest.Creater
+	authorizer  authorizer.Authorizer
 	now         func() time.Time
 }
 
@@ -37,9 +46,10 @@ var (
 )
 
 // NewConnectREST returns the connect subresource over the session and
-// connection storages.
-func NewConnectREST(sessions rest.StandardStorage, connections rest.Creater) *ConnectREST {
-	return &ConnectREST{sessions: sessions, connections: connections, now: time.Now}
+// connection storages; authz decides whether a caller may connect to
+// another user's session.
+func NewConnectREST(sessions rest.StandardStorage, connections rest.Creater, authz authorizer.Authorizer) *ConnectREST {
+	return &ConnectREST{sessions: sessions, connections: connections, authorizer: authz, now: time.Now}
 }
 
 // New returns the request body type.
@@ -81,6 +91,14 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 		return nil, err
 	}
 	session := got.(*stream.Session)
+	if err := ownership.Authorize(ctx, r.authorizer, caller, ownership.Object{
+		Resource:  streamv1alpha1.SchemeGroupVersion.WithResource("sessions"),
+		Namespace: session.Namespace,
+		Name:      session.Name,
+		Owner:     session.Spec.User,
+	}, "connect to"); err != nil {
+		return nil, err
+	}
 	if session.DeletionTimestamp != nil || session.Spec.State == stream.SessionStateTerminated {
 		return nil, apierrors.NewConflict(stream.Resource("sessions"), name,
 			fmt.Errorf("the session is terminated; start a new session to connect"))
