@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,19 @@ func TestOwnershipInASharedNamespace(t *testing.T) {
 		}
 		_, err = kubectl(t, "bob", "{}", "create", "--raw", sessionPath+"/connect", "-f", "-")
 		forbidden("kubectl create --raw .../connect", err)
+
+		// The bridge acts as bob too: the same rule answers its REST API.
+		bridgePath := "/api/v1/sessions/" + alices.Name
+		for _, call := range []struct{ method, path, body string }{
+			{"PATCH", bridgePath + "?namespace=" + namespace, `{"state":"hibernated"}`},
+			{"DELETE", bridgePath + "?namespace=" + namespace, ""},
+			{"GET", bridgePath + "/connect?namespace=" + namespace, ""},
+		} {
+			status, body := bridgeCall(t, "bob", call.method, call.path, call.body)
+			if status != http.StatusForbidden || !strings.Contains(body, `belongs to user \"alice\"`) {
+				t.Errorf("bridge %s %s as bob: %d %s, want 403 naming alice as the owner", call.method, call.path, status, body)
+			}
+		}
 
 		s := current()
 		if s.DeletionTimestamp != nil || s.Spec.State == streamv1alpha1.SessionStateHibernated || s.Labels["bob"] != "" || s.Status.Message == "bob was here" {

@@ -234,8 +234,15 @@ func (a *API) ConnectSession(w http.ResponseWriter, r *http.Request) {
 		// The API's connect creates the Connection and wakes a hibernated
 		// session in one call, and answers in the old shape.
 		body, _ := json.Marshal(map[string]string{"clientIP": a.trustedProxies.ClientIP(r), "userAgent": r.UserAgent()})
-		raw, err := c.Stream().StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
-			SubResource("connect").Body(body).SetHeader("Content-Type", "application/json").Do(r.Context()).Raw()
+		result := c.Stream().StreamV1alpha1().RESTClient().Post().Namespace(ns).Resource("sessions").Name(name).
+			SubResource("connect").Body(body).SetHeader("Content-Type", "application/json").Do(r.Context())
+		// Error, unlike Raw, decodes the Status of a refusal, so the caller
+		// reads the API's reason rather than "unknown".
+		if err := result.Error(); err != nil {
+			httpjson.APIError(w, r, "connect to session "+name, err)
+			return
+		}
+		raw, err := result.Raw()
 		if err != nil {
 			httpjson.APIError(w, r, "connect to session "+name, err)
 			return
