@@ -85,6 +85,10 @@ func (s *Stack) UserPasswordFile(person string) string { return s.paths.UserPass
 // the provider through `streamspace-dev oidc-token`.
 func (s *Stack) UserOIDCKubeconfig(person string) string { return s.paths.UserOIDCKubeconfig(person) }
 
+// DevCommand is the path of streamspace-dev in the bin directory: the
+// credential plugin the OIDC kubeconfigs run (`make build`).
+func (s *Stack) DevCommand() string { return s.paths.Bin("streamspace-dev") }
+
 // startOIDCProvider serves the provider in this process on its port, before
 // kube-apiserver, which discovers its keys.
 func (s *Stack) startOIDCProvider(ctx context.Context) error {
@@ -207,7 +211,7 @@ func (s *Stack) writeAuthenticationConfig() (string, error) {
 // `streamspace-dev oidc-token` for an ID token, which signs in with the
 // person's password file and caches and refreshes the tokens.
 func (s *Stack) writeOIDCKubeconfigs() error {
-	dev := s.paths.Bin("streamspace-dev")
+	dev := s.DevCommand()
 	for _, p := range s.cfg.People {
 		user := OIDCUser(p.Name)
 		if err := s.writeKubeconfig(s.paths.UserOIDCKubeconfig(p.Name), user, kubeconfig.Credentials{Exec: kubeconfig.ExecPlugin(dev,
