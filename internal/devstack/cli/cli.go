@@ -241,7 +241,7 @@ func PrintUsage(w io.Writer, info devstack.Info) {
 		fmt.Fprintf(tw, "  postgres\t%s\n", info.PostgresDSN)
 	}
 	if info.OIDCIssuerURL != "" {
-		fmt.Fprintf(tw, "  OpenID provider\t%s (CA %s; sign in at /login through a client)\n", info.OIDCIssuerURL, rel(info.OIDCCA))
+		fmt.Fprintf(tw, "  OpenID provider\t%s (CA %s; docs/identity.md)\n", info.OIDCIssuerURL, rel(info.OIDCCA))
 	}
 	if info.BridgeURL != "" {
 		fmt.Fprintf(tw, "  streamspace-bridge\t%s (dashboard, WebSocket feeds, old REST API; also in %s)\n", info.BridgeURL, rel(filepath.Join(info.Dir, "bridge.url")))
