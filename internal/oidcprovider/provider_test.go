@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
 	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/streamspace/controlplane/internal/oidclogin"
@@ -24,7 +26,10 @@ import (
 	"github.com/streamspace/controlplane/internal/pki"
 )
 
-// startProvider serves a provider with one person and one public client
+const bridgeRedirect = "http://127.0.0.1:8080/auth/callback"
+
+// startProvider serves a provider with one person, a public client and a
+// confidential one
 // over TLS on loopback, and returns its issuer and the file of its CA.
 func startProvider(t *testing.T, idTokenLifetime time.Duration) (issuer, caFile string) {
 	t.Helper()
@@ -56,7 +61,10 @@ func startProvider(t *testing.T, idTokenLifetime time.Duration) (issuer, caFile 
 		Issuer: issuer, SigningKey: key,
 		People: []oidcprovider.Person{{Subject: "s-carol", Username: "carol", Password: "pw-carol", Email: "carol@example.org",
 			Name: "Carol Example", Groups: []string{"streamspace-users"}}},
-		Clients: []oidcprovider.Client{{ID: "kubectl", RedirectURIs: []string{oidclogin.RedirectURL}, IDTokenLifetime: idTokenLifetime}},
+		Clients: []oidcprovider.Client{
+			{ID: "kubectl", RedirectURIs: []string{oidclogin.RedirectURL}, IDTokenLifetime: idTokenLifetime},
+			{ID: "bridge", Secret: "bridge-secret", RedirectURIs: []string{bridgeRedirect}},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -126,5 +134,44 @@ func TestLoginRefreshAndWrongPassword(t *testing.T) {
 	unknown.Username = "mallory"
 	if _, err := oidclogin.IDToken(ctx, unknown); err == nil {
 		t.Error("unknown user signed in")
+	}
+}
+
+// TestConfidentialClient: the bridge's client redeems a code only with its
+// secret, and only for its registered redirect URI.
+func TestConfidentialClient(t *testing.T) {
+	issuer, caFile := startProvider(t, 0)
+	ctx := context.Background()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
+	config := func(secret, redirect string) *oauth2.Config {
+		return &oauth2.Config{
+			ClientID: "bridge", ClientSecret: secret, RedirectURL: redirect, Scopes: []string{"openid", "profile"},
+			Endpoint: oauth2.Endpoint{AuthURL: issuer + "/authorize", TokenURL: issuer + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader},
+		}
+	}
+	for _, tc := range []struct {
+		name, secret, redirect string
+		ok                     bool
+	}{
+		{"its secret", "bridge-secret", bridgeRedirect, true},
+		{"a wrong secret", "guess", bridgeRedirect, false},
+		{"another redirect URI", "bridge-secret", "http://127.0.0.1:9090/auth/callback", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := oidclogin.Login(ctx, httpClient, config(tc.secret, tc.redirect), "carol", "pw-carol")
+			if tc.ok && (err != nil || tok.IDToken == "") {
+				t.Errorf("sign-in failed: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Error("sign-in succeeded")
+			}
+		})
 	}
 }
