@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -32,8 +33,11 @@ var streamspaceAPIServices = []string{"v1alpha1.stream.space", "v1alpha1.catalog
 // bootstrapTemplate holds what must exist before the components start: the
 // identity of streamspace-apiserver (delegated authentication and
 // authorization, as k8s.io/sample-apiserver's artifacts grant), the fake
-// node, the metrics scraper's binding, and the sample users' namespaces
-// (enabled for sessions) and bindings.
+// node, the metrics scraper's binding, the namespaces of the sample users
+// and of the provider's people in UsersGroup (enabled for sessions), each
+// bound to its owner (alice the static-token user and oidc:alice the
+// person are two users, each bound in namespace alice), and
+// streamspace-admin for AdminsGroup.
 var bootstrapTemplate = template.Must(template.New("bootstrap").Parse(`apiVersion: v1
 kind: Namespace
 metadata:
@@ -110,7 +114,7 @@ metadata:
   name: streamspace-metrics-reader:{{.MetricsScraper}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-metrics-reader}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.MetricsScraper}}}]
-{{- range .Users}}
+{{- range .Namespaces}}
 ---
 apiVersion: v1
 kind: Namespace
@@ -118,6 +122,8 @@ metadata:
   name: {{.}}
   labels:
     {{$.SessionsLabel}}: {{$.SessionsEnabled}}
+{{- end}}
+{{- range .Users}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -127,6 +133,23 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-user}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.}}}]
 {{- end}}
+{{- range .People}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: streamspace-user:{{.User}}
+  namespace: {{.Namespace}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-user}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "{{.User}}"}]
+{{- end}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: streamspace-admin:{{.AdminsGroup}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-admin}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: {{.AdminsGroup}}}]
 `))
 
 // registrationTemplate points the aggregator at streamspace-apiserver on
@@ -161,10 +184,18 @@ func (s *Stack) applyBootstrap(ctx context.Context) error {
 	// namespaced objects of the kustomization (e.g. the catalog controller's
 	// RoleBinding for Secrets) need. Bindings to the ClusterRoles applied
 	// next are valid before those exist.
+	type personBinding struct{ User, Namespace string }
+	var people []personBinding
+	for _, p := range s.cfg.People {
+		if p.hasNamespace() {
+			people = append(people, personBinding{OIDCUser(p.Name), p.Name})
+		}
+	}
 	path := s.paths.Manifest("bootstrap.yaml")
 	if err := renderTo(path, bootstrapTemplate, map[string]any{
 		"Namespace": credentials.Namespace, "User": credentials.StreamspaceUser,
 		"Node": kwokNodeName, "NodeAnnotation": kwokNodeAnnotation, "Users": s.cfg.Users,
+		"Namespaces": s.userNamespaces(), "People": people, "AdminsGroup": AdminsGroup,
 		"MetricsScraper": MetricsScraper, "SessionsLabel": stream.SessionsNamespaceLabel, "SessionsEnabled": stream.SessionsNamespaceEnabled,
 	}); err != nil {
 		return err
@@ -210,12 +241,24 @@ func (s *Stack) applySamples(ctx context.Context) error {
 		s.logf("no %s, skipping the sample Templates", s.cfg.SampleTemplates)
 		return nil
 	}
-	for _, user := range s.cfg.Users {
-		if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, "-n", user, "-f", s.cfg.SampleTemplates); err != nil {
-			return fmt.Errorf("apply sample templates in %s: %w", user, err)
+	for _, namespace := range s.userNamespaces() {
+		if err := s.kubectl.Apply(ctx, s.AdminKubeconfig, "-n", namespace, "-f", s.cfg.SampleTemplates); err != nil {
+			return fmt.Errorf("apply sample templates in %s: %w", namespace, err)
 		}
 	}
 	return nil
+}
+
+// userNamespaces are the namespaces of the sample users and of the
+// provider's people in UsersGroup, each once.
+func (s *Stack) userNamespaces() []string {
+	namespaces := slices.Clone(s.cfg.Users)
+	for _, p := range s.cfg.People {
+		if p.hasNamespace() && !slices.Contains(namespaces, p.Name) {
+			namespaces = append(namespaces, p.Name)
+		}
+	}
+	return namespaces
 }
 
 func renderTo(path string, t *template.Template, data any) error {

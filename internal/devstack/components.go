@@ -46,6 +46,8 @@ func (s *Stack) start(ctx context.Context) error {
 	s.AdminKubeconfig = s.paths.AdminKubeconfig
 	s.CACert = s.paths.PKIFile("ca.crt")
 	s.StreamspaceCA = s.paths.PKIFile("streamspace-ca.crt")
+	s.OIDCIssuerURL = "https://127.0.0.1:" + strconv.Itoa(resolved.OIDC)
+	s.OIDCCA = s.paths.PKIFile("oidc-ca.crt")
 
 	if err := s.pki().Ensure(); err != nil {
 		return err
@@ -54,6 +56,12 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	if err := s.writeKubeconfigs(); err != nil {
+		return err
+	}
+	if err := s.startOIDCProvider(ctx); err != nil {
+		return err
+	}
+	if err := s.writeOIDCKubeconfigs(); err != nil {
 		return err
 	}
 
@@ -208,6 +216,10 @@ func (s *Stack) startEtcd(ctx context.Context) error {
 
 func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 	pki := s.paths.PKIFile
+	authenticationConfig, err := s.writeAuthenticationConfig()
+	if err != nil {
+		return err
+	}
 	p, err := s.procs.Start("kube-apiserver", s.paths.Tool("kube-apiserver"), []string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(s.Ports.Etcd),
 		"--secure-port=" + strconv.Itoa(s.Ports.KubeAPIServer),
@@ -221,6 +233,8 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		"--tls-private-key-file=" + pki("apiserver.key"),
 		"--client-ca-file=" + pki("ca.crt"),
 		"--token-auth-file=" + pki("tokens.csv"),
+		// ID tokens of the stack's OpenID provider (oidc.go).
+		"--authentication-config=" + authenticationConfig,
 		"--authorization-mode=Node,RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + pki("sa.key"),

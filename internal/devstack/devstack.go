@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,11 @@ type Config struct {
 	// Users get a bearer token, a kubeconfig, a namespace of their own name
 	// and the ClusterRole streamspace-user there. Default: alice, bob.
 	Users []string
+	// People sign in at the stack's OpenID provider, with a password in
+	// users/<name>.password and a kubeconfig users/<name>.oidc.kubeconfig;
+	// those in UsersGroup get a namespace of their name. Default:
+	// DefaultPeople.
+	People []Person
 	// WithoutStreamspace starts everything but streamspace-apiserver and its
 	// APIServices (for testing the stack itself).
 	WithoutStreamspace bool
@@ -105,11 +111,15 @@ type Stack struct {
 	CACert           string // CA of kube-apiserver's serving and client certificates
 	StreamspaceCA    string // CA of streamspace-apiserver's serving certificate (the APIService caBundle)
 	BridgeURL        string // http://127.0.0.1:<port> of streamspace-bridge (also in <Dir>/bridge.url)
+	OIDCIssuerURL    string // https://127.0.0.1:<port> of the OpenID provider, which runs in this process
+	OIDCCA           string // CA of the OpenID provider's serving certificate
 
 	cfg      Config
 	paths    layout.Layout
 	lock     *os.File
 	postgres *postgresproc.Server
+
+	oidcServer *http.Server
 
 	procs     *process.Group
 	kubectl   kubectl.Runner
@@ -201,6 +211,9 @@ func (c *Config) complete() error {
 	}
 	if c.Users == nil {
 		c.Users = []string{"alice", "bob"}
+	}
+	if c.People == nil {
+		c.People = DefaultPeople
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -355,6 +368,9 @@ func (s *Stack) Stop() error {
 			}
 		}
 		errs = append(errs, process.StopAll(clients)...)
+		if err := s.stopOIDCProvider(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the OpenID provider: %w", err))
+		}
 		for i := len(servers) - 1; i >= 0; i-- {
 			if err := servers[i].Stop(); err != nil {
 				errs = append(errs, err)

@@ -23,6 +23,17 @@ type Info struct {
 	PostgresDSN      string            `json:"postgresDSN,omitempty"`
 	Kubectl          string            `json:"kubectl"`
 	Ports            Ports             `json:"ports"`
+	OIDCIssuerURL    string            `json:"oidcIssuerURL,omitempty"`
+	OIDCCA           string            `json:"oidcCA,omitempty"`
+	People           []PersonInfo      `json:"people,omitempty"`
+}
+
+// PersonInfo is where a person of the OpenID provider finds their password
+// and kubeconfig.
+type PersonInfo struct {
+	Name         string `json:"name"`
+	PasswordFile string `json:"passwordFile"`
+	Kubeconfig   string `json:"kubeconfig"`
 }
 
 // Info describes the running stack.
@@ -38,6 +49,10 @@ func (s *Stack) Info() Info {
 	}
 	for _, u := range s.cfg.Users {
 		info.UserKubeconfigs[u] = s.UserKubeconfig(u)
+	}
+	info.OIDCIssuerURL, info.OIDCCA = s.OIDCIssuerURL, s.OIDCCA
+	for _, p := range s.cfg.People {
+		info.People = append(info.People, PersonInfo{Name: p.Name, PasswordFile: s.UserPasswordFile(p.Name), Kubeconfig: s.UserOIDCKubeconfig(p.Name)})
 	}
 	return info
 }

@@ -94,6 +94,12 @@ func (c *secretCollector) findLeaks(ctx context.Context) ([]string, error) {
 			c.add(string(data), "bearer token "+filepath.Base(f))
 		}
 	}
+	passwords, _ := filepath.Glob(filepath.Join(filepath.Dir(stack.UserPasswordFile("alice")), "*.password"))
+	for _, f := range passwords {
+		if data, err := os.ReadFile(f); err == nil {
+			c.add(string(data), "password "+filepath.Base(f))
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.values) == 0 {

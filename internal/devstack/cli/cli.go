@@ -29,15 +29,20 @@ import (
 //
 //	streamspace-dev run|up|down|status [--dir .dev] [--tools-dir D] [--bin-dir D]
 //	    [--timeout 5m] [--streamspace-arg=--flag=value ...] [--without-streamspace]
+//	streamspace-dev oidc-token --issuer URL --client-id ID [--ca FILE] --user NAME
+//	    --password-file FILE [--cache DIR]
 //
 // run stays in the foreground until interrupted; up starts `run` in the
 // background and returns when the stack is ready (at once when it already
 // is); down stops what up started; status prints how to use a running stack.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: streamspace-dev run|up|down|status [flags]")
+		return errors.New("usage: streamspace-dev run|up|down|status|oidc-token [flags]")
 	}
 	command, args := args[0], args[1:]
+	if command == "oidc-token" {
+		return oidcToken(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("streamspace-dev "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg devstack.Config
@@ -76,7 +81,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PrintUsage(stdout, info)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want run, up, down or status)", command)
+		return fmt.Errorf("unknown command %q (want run, up, down, status or oidc-token)", command)
 	}
 }
 
@@ -235,8 +240,14 @@ func PrintUsage(w io.Writer, info devstack.Info) {
 	if info.PostgresDSN != "" {
 		fmt.Fprintf(tw, "  postgres\t%s\n", info.PostgresDSN)
 	}
+	if info.OIDCIssuerURL != "" {
+		fmt.Fprintf(tw, "  OpenID provider\t%s (CA %s; docs/identity.md)\n", info.OIDCIssuerURL, rel(info.OIDCCA))
+	}
 	if info.BridgeURL != "" {
 		fmt.Fprintf(tw, "  streamspace-bridge\t%s (dashboard, WebSocket feeds, old REST API; also in %s)\n", info.BridgeURL, rel(filepath.Join(info.Dir, "bridge.url")))
+	}
+	for _, p := range info.People {
+		fmt.Fprintf(tw, "  %s\t%s  password %s, kubeconfig %s\n", p.Name, devstack.OIDCUser(p.Name), rel(p.PasswordFile), rel(p.Kubeconfig))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nTry (kubectl %s matches the server):\n\n", devstack.KubeVersion)
@@ -255,6 +266,9 @@ func PrintUsage(w io.Writer, info devstack.Info) {
 		fmt.Fprintf(w, "  kubectl --kubeconfig %s get sessions -n bob      # Forbidden\n", rel(kc))
 		fmt.Fprintf(w, "  curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/apis/stream.space/v1alpha1/namespaces/alice/templates\n",
 			rel(filepath.Join(info.Dir, "pki", "ca.crt")), rel(strings.TrimSuffix(kc, ".kubeconfig")+".token"), info.KubeAPIServerURL)
+	}
+	if len(info.People) > 0 {
+		fmt.Fprintf(w, "  kubectl --kubeconfig %s auth whoami    # signs in at the OpenID provider\n", rel(info.People[0].Kubeconfig))
 	}
 	if info.PostgresDSN != "" {
 		fmt.Fprintf(w, "  psql '%s' -c '\\dt'\n", info.PostgresDSN)

@@ -68,6 +68,10 @@ func (d Dir) Ensure() error {
 	if err != nil {
 		return err
 	}
+	oidcCA, err := d.ensureCA("oidc-ca", "streamspace-dev-oidc-ca")
+	if err != nil {
+		return err
+	}
 	local := []net.IP{net.ParseIP("127.0.0.1")}
 	leaves := []struct {
 		ca   *pki.KeyPair
@@ -88,6 +92,7 @@ func (d Dir) Ensure() error {
 				"localhost",
 			},
 			ips: local}},
+		{oidcCA, leafSpec{name: "oidc", cn: "streamspace-dev-oidc-provider", server: true, dns: []string{"localhost"}, ips: local}},
 	}
 	for _, l := range leaves {
 		if err := d.ensureLeaf(l.ca, l.spec); err != nil {
@@ -98,6 +103,11 @@ func (d Dir) Ensure() error {
 	// from the same file).
 	if _, _, err := keyutil.LoadOrGenerateKeyFile(d.File("sa.key")); err != nil {
 		return fmt.Errorf("service-account key: %w", err)
+	}
+	// The OpenID provider's ID token signing key (ECDSA P-256: ES256),
+	// kept so tokens and the JWKS survive a restart.
+	if _, _, err := keyutil.LoadOrGenerateKeyFile(d.File("oidc-signing.key")); err != nil {
+		return fmt.Errorf("OpenID provider signing key: %w", err)
 	}
 	return nil
 }
@@ -192,6 +202,25 @@ func (d Dir) EnsureTokens(users []string, tokenFile func(user string) string) er
 		fmt.Fprintf(&csv, "%s,%s,%s\n", token, user, user)
 	}
 	return os.WriteFile(d.File("tokens.csv"), []byte(csv.String()), 0o600)
+}
+
+// EnsurePasswords gives each person a random password, kept across
+// restarts in passwordFile(person) (0600, no newline), and returns them.
+func EnsurePasswords(people []string, passwordFile func(person string) string) (map[string]string, error) {
+	passwords := map[string]string{}
+	for _, person := range people {
+		path := passwordFile(person)
+		data, _ := os.ReadFile(path) // none yet: a new password
+		password := strings.TrimSpace(string(data))
+		if password == "" {
+			password = rand.Text()
+			if err := os.WriteFile(path, []byte(password), 0o600); err != nil {
+				return nil, fmt.Errorf("write password of %s: %w", person, err)
+			}
+		}
+		passwords[person] = password
+	}
+	return passwords, nil
 }
 
 // RandomHex is n random bytes, hex-encoded: a token or a shared secret.

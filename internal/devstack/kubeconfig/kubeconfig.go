@@ -20,11 +20,24 @@ type Cluster struct {
 	CAData []byte // PEM of the CA of its serving certificate
 }
 
-// Credentials are what a user presents: a client certificate or a bearer token.
+// Credentials are what a user presents: a client certificate, a bearer
+// token, or one from a credential plugin.
 type Credentials struct {
 	ClientCertificateData []byte
 	ClientKeyData         []byte
 	Token                 string
+	Exec                  *clientcmdapi.ExecConfig
+}
+
+// ExecPlugin runs command with args for a client.authentication.k8s.io/v1
+// ExecCredential, without the cluster's details and never interactively.
+func ExecPlugin(command string, args ...string) *clientcmdapi.ExecConfig {
+	return &clientcmdapi.ExecConfig{
+		APIVersion:      "client.authentication.k8s.io/v1",
+		Command:         command,
+		Args:            args,
+		InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+	}
 }
 
 // Write writes a kubeconfig (mode 0600) whose current context, contextName,
@@ -44,6 +57,7 @@ func Write(path string, cluster Cluster, contextName, user string, creds Credent
 		auth.ClientCertificateData = creds.ClientCertificateData
 		auth.ClientKeyData = creds.ClientKeyData
 		auth.Token = creds.Token
+		auth.Exec = creds.Exec
 		cfg.AuthInfos[user] = auth
 		kctx.AuthInfo = user
 	}

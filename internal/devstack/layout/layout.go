@@ -13,6 +13,9 @@ import (
 //	kubeconfig                  admin (system:masters)
 //	users/<user>.kubeconfig     sample users (bearer token)
 //	users/<user>.token          also metrics-scraper.token (get on /metrics only)
+//	users/<person>.password     a person's password at the OpenID provider
+//	users/<person>.oidc.kubeconfig   signs in there (streamspace-dev oidc-token)
+//	cache/oidc-tokens/          the ID and refresh tokens those kubeconfigs cache
 //	kubeconfigs/<component>.kubeconfig
 //	pki/                        certificates, keys, tokens.csv (made once)
 //	postgres/  etcd/            data
@@ -67,6 +70,16 @@ func New(dir, tools, bin string) Layout {
 func (l Layout) PKIFile(name string) string        { return filepath.Join(l.PKI, name) }
 func (l Layout) UserKubeconfig(user string) string { return filepath.Join(l.Users, user+".kubeconfig") }
 func (l Layout) UserToken(user string) string      { return filepath.Join(l.Users, user+".token") }
+
+// UserPassword and UserOIDCKubeconfig are a person's password at the
+// OpenID provider and the kubeconfig that signs in with it.
+func (l Layout) UserPassword(user string) string { return filepath.Join(l.Users, user+".password") }
+func (l Layout) UserOIDCKubeconfig(user string) string {
+	return filepath.Join(l.Users, user+".oidc.kubeconfig")
+}
+
+// OIDCTokenCache is where the users' OIDC kubeconfigs cache their tokens.
+func (l Layout) OIDCTokenCache() string { return filepath.Join(l.Dir, "cache", "oidc-tokens") }
 func (l Layout) Kubeconfig(component string) string {
 	return filepath.Join(l.Kubeconfigs, component+".kubeconfig")
 }

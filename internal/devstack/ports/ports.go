@@ -22,6 +22,7 @@ type Ports struct {
 	Streamspace       int `json:"streamspace"`
 	Controller        int `json:"controller"` // streamspace-controller's /healthz and /metrics (HTTP on loopback)
 	Bridge            int `json:"bridge"`     // streamspace-bridge (HTTP on loopback)
+	OIDC              int `json:"oidc"`       // the OpenID provider (HTTPS on loopback)
 }
 
 // Resolve fills the zero ports of want: the port this directory used
@@ -67,7 +68,7 @@ func Resolve(path string, want Ports) (Ports, error) {
 }
 
 func (p *Ports) all() []*int {
-	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace, &p.Bridge, &p.Controller}
+	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace, &p.Bridge, &p.Controller, &p.OIDC}
 }
 
 // Free is a port no one listens on at the moment, on 127.0.0.1.
