@@ -86,7 +86,9 @@ func TestOIDCWhoAmIAndNamespaces(t *testing.T) {
 	if _, err := oidcKubectl(t, "carol", session("carol-oidc-firefox"), "create", "-n", "carol", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "session", "-n", "carol", "carol-oidc-firefox", "--wait=false") })
+	t.Cleanup(func() {
+		_, _ = kubectl(t, "admin", "", "delete", "session", "-n", "carol", "carol-oidc-firefox", "--wait=false")
+	})
 	out, err = oidcKubectl(t, "carol", "", "get", "session", "-n", "carol", "carol-oidc-firefox", "-o", "jsonpath={.spec.user}")
 	if err != nil || out != "oidc:carol" {
 		t.Errorf("carol's session has spec.user %q (%v), want oidc:carol", out, err)
