@@ -52,6 +52,13 @@ func (s *Stack) startBridge(ctx context.Context) error {
 		"--listen=" + address,
 		"--webhook-secret-file=" + s.WebhookSecretFile(),
 		"--webhook-kubeconfig=" + s.paths.Kubeconfig(bridgeWebhookComponent),
+		// The dashboard signs people in at the stack's OpenID provider.
+		"--oidc-issuer-url=" + s.OIDCIssuerURL,
+		"--oidc-client-id=" + OIDCBridgeClientID,
+		"--oidc-client-secret-file=" + s.pki().File(oidcBridgeSecretFile),
+		"--oidc-ca-file=" + s.OIDCCA,
+		"--public-url=http://" + address,
+		"--username-prefixes=" + OIDCUsernamePrefix,
 		"--v=2",
 	}, s.cfg.BridgeArgs...), nil)
 	if err != nil {

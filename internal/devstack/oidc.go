@@ -47,6 +47,8 @@ const (
 	AdminsGroup = "streamspace-admins"
 	// BridgeOIDCCallbackPath is the bridge client's redirect path.
 	BridgeOIDCCallbackPath = "/auth/callback"
+	// oidcBridgeSecretFile (under pki/) holds the bridge client's secret.
+	oidcBridgeSecretFile = "oidc-bridge-client.secret"
 )
 
 // Person is someone who signs in at the stack's OpenID provider.
@@ -100,7 +102,7 @@ func (s *Stack) startOIDCProvider(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bridgeSecret, err := s.ensureSecretFile(s.pki().File("oidc-bridge-client.secret"))
+	bridgeSecret, err := s.ensureSecretFile(s.pki().File(oidcBridgeSecretFile))
 	if err != nil {
 		return err
 	}
@@ -123,7 +125,8 @@ func (s *Stack) startOIDCProvider(ctx context.Context) error {
 		Clients: []oidcprovider.Client{
 			{ID: OIDCKubectlClientID, RedirectURIs: []string{oidclogin.RedirectURL}},
 			{ID: OIDCBridgeClientID, Secret: bridgeSecret,
-				RedirectURIs: []string{"http://127.0.0.1:" + strconv.Itoa(s.Ports.Bridge) + BridgeOIDCCallbackPath}},
+				RedirectURIs:           []string{"http://127.0.0.1:" + strconv.Itoa(s.Ports.Bridge) + BridgeOIDCCallbackPath},
+				PostLogoutRedirectURIs: []string{"http://127.0.0.1:" + strconv.Itoa(s.Ports.Bridge) + "/auth/signed-out"}},
 		},
 	})
 	if err != nil {
@@ -187,7 +190,10 @@ func (s *Stack) writeAuthenticationConfig() (string, error) {
 			Issuer: apiserverv1.Issuer{
 				URL:                  s.OIDCIssuerURL,
 				CertificateAuthority: string(readFile(s.OIDCCA)),
-				Audiences:            []string{OIDCKubectlClientID},
+				// kubectl's ID tokens and those the bridge passes on for
+				// the people signed in to its dashboard.
+				Audiences:           []string{OIDCKubectlClientID, OIDCBridgeClientID},
+				AudienceMatchPolicy: apiserverv1.AudienceMatchPolicyMatchAny,
 			},
 			ClaimMappings: apiserverv1.ClaimMappings{
 				Username: apiserverv1.PrefixedClaimOrExpression{Claim: "preferred_username", Prefix: &prefix},

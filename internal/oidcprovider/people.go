@@ -32,6 +32,8 @@ type Client struct {
 	// loopback URI (http://127.0.0.1/callback) matches on any port, as
 	// native applications pick a free one (RFC 8252, section 7.3).
 	RedirectURIs []string
+	// PostLogoutRedirectURIs may end an RP-initiated logout.
+	PostLogoutRedirectURIs []string
 	// IDTokenLifetime defaults to 10 minutes.
 	IDTokenLifetime time.Duration
 }
@@ -48,7 +50,7 @@ var _ op.Client = opClient{}
 
 func (c opClient) GetID() string                    { return c.ID }
 func (c opClient) RedirectURIs() []string           { return c.Client.RedirectURIs }
-func (c opClient) PostLogoutRedirectURIs() []string { return nil }
+func (c opClient) PostLogoutRedirectURIs() []string { return c.Client.PostLogoutRedirectURIs }
 func (c opClient) LoginURL(id string) string        { return c.loginURL(id) }
 func (c opClient) AccessTokenType() op.AccessTokenType {
 	return op.AccessTokenTypeBearer

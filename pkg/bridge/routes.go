@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"errors"
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"k8s.io/component-base/metrics/legacyregistry"
@@ -11,6 +13,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/dashboard"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/signin"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/metricsauth"
 )
@@ -46,8 +49,15 @@ func (s *Server) routes() []route {
 		{pattern: "GET /version", handler: s.version, public: true},
 		// Checked with the caller's token (get on the non-resource URL /metrics).
 		{pattern: "GET /metrics", handler: metricsauth.Handler(s.cfg.Cluster, legacyregistry.Handler()).ServeHTTP, public: true},
-		{pattern: "GET /{$}", handler: dashboard.Index, public: true},
+		{pattern: "GET /{$}", handler: s.dashboardIndex, public: true},
+		{pattern: "GET /token", handler: dashboard.Index, public: true},
 		{pattern: "GET /dashboard/", handler: dashboard.Assets, public: true},
+		// Sign-in with the OpenID provider (404 when the bridge has none).
+		{pattern: "GET " + signin.LoginPath, handler: s.withSignIn(func(m *signin.Manager) http.HandlerFunc { return m.Login }), public: true},
+		{pattern: "GET " + signin.CallbackPath, handler: s.withSignIn(func(m *signin.Manager) http.HandlerFunc { return m.Callback }), public: true},
+		{pattern: "POST " + signin.LogoutPath, handler: s.withSignIn(func(m *signin.Manager) http.HandlerFunc { return m.Logout }), public: true},
+		{pattern: "GET " + signin.SignedOutPath, handler: s.withSignIn(func(m *signin.Manager) http.HandlerFunc { return m.SignedOut }), public: true},
+		{pattern: "GET /auth/me", handler: s.me},
 		// Git hosts have no Kubernetes token: the delivery's signature is its
 		// authentication (checked by the handler).
 		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true, unlimited: true},
@@ -190,14 +200,34 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, v)
 }
 
-// authenticated requires a bearer token that kube-apiserver accepts, puts
-// the caller's clients in the request context and limits the user's rate.
+// authenticated requires a bearer token that kube-apiserver accepts (or
+// the cookie of a sign-in, whose ID token is used the same way), puts the
+// caller's clients in the request context and limits the user's rate.
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, err := identity.BearerToken(r, s.cfg.AllowTokenInQuery)
 		if err != nil {
 			httpjson.Error(w, http.StatusUnauthorized, err.Error())
 			return
+		}
+		if token == "" && s.cfg.SignIn != nil {
+			idToken, _, err := s.cfg.SignIn.Token(r)
+			switch {
+			case errors.Is(err, signin.ErrNoSignIn):
+			case err != nil:
+				httpjson.Error(w, http.StatusServiceUnavailable, err.Error())
+				return
+			default:
+				// A page of another site can make a browser send the
+				// cookie, but not this header (it would need a CORS
+				// preflight, never granted). WebSocket handshakes are
+				// checked against their Origin instead.
+				if strings.HasPrefix(r.URL.Path, "/api/") && !identity.IsWebSocketHandshake(r) && r.Header.Get(signin.CSRFHeader) == "" {
+					httpjson.Error(w, http.StatusForbidden, "requests signed in with the dashboard's cookie must carry the header "+signin.CSRFHeader)
+					return
+				}
+				token = idToken
+			}
 		}
 		if token == "" {
 			httpjson.Error(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer <your Kubernetes token>\" (WebSocket from a browser: Sec-WebSocket-Protocol \""+identity.TokenSubprotocolPrefix+"<base64url token>\")")
@@ -213,4 +243,54 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r.WithContext(identity.NewContext(r.Context(), caller)))
 	}
+}
+
+// withSignIn serves a sign-in endpoint, or 404 when the bridge signs
+// nobody in.
+func (s *Server) withSignIn(handler func(*signin.Manager) http.HandlerFunc) http.HandlerFunc {
+	if s.cfg.SignIn == nil {
+		return func(w http.ResponseWriter, r *http.Request) {
+			httpjson.Error(w, http.StatusNotFound, "sign-in is not enabled on this bridge (--oidc-issuer-url); send a bearer token")
+		}
+	}
+	return handler(s.cfg.SignIn)
+}
+
+// dashboardIndex serves the dashboard, first sending a browser that is not
+// signed in to the provider when the bridge signs people in. /token serves
+// the same page for a bearer token instead.
+func (s *Server) dashboardIndex(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.SignIn != nil && r.Header.Get("Authorization") == "" && !s.cfg.SignIn.SignedIn(r) {
+		http.Redirect(w, r, signin.LoginPath, http.StatusFound)
+		return
+	}
+	dashboard.Index(w, r)
+}
+
+// whoAmI is the answer of GET /auth/me.
+type whoAmI struct {
+	Username  string   `json:"username"`
+	Groups    []string `json:"groups,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
+	Name      string   `json:"name,omitempty"`
+	Email     string   `json:"email,omitempty"`
+	// SignedIn: the request was authenticated by a sign-in cookie (the
+	// dashboard shows "Sign out" rather than "Forget token").
+	SignedIn bool `json:"signedIn"`
+}
+
+// me says who the caller is, as kube-apiserver sees them (GET /auth/me).
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	caller := identity.FromRequest(r)
+	answer := whoAmI{Username: caller.Username(), Groups: caller.Groups()}
+	if ns, _, err := identity.Namespace(r, caller); err == nil {
+		answer.Namespace = ns
+	}
+	if s.cfg.SignIn != nil && r.Header.Get("Authorization") == "" {
+		if _, person, err := s.cfg.SignIn.Token(r); err == nil {
+			answer.SignedIn, answer.Name, answer.Email = true, person.Name, person.Email
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpjson.Write(w, http.StatusOK, answer)
 }

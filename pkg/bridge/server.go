@@ -21,6 +21,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/rest"
+	"github.com/streamspace/controlplane/pkg/bridge/signin"
 )
 
 // Config is what the bridge needs to run; pkg/cmd/bridge fills it from flags.
@@ -48,6 +49,12 @@ type Config struct {
 	// TrustedProxies may set X-Forwarded-For (the ingress); empty means
 	// the TCP peer is the client.
 	TrustedProxies identity.TrustedProxies
+	// SignIn signs people in with their OpenID provider (the dashboard's
+	// cookie sessions); nil: only bearer tokens.
+	SignIn *signin.Manager
+	// UsernamePrefixes are stripped from a user name to find the person's
+	// own namespace (kube-apiserver's OIDC username prefix, "oidc:").
+	UsernamePrefixes []string
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +91,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	clients.SetUsernamePrefixes(cfg.UsernamePrefixes)
 	s := &Server{
 		cfg:      cfg,
 		clients:  clients,

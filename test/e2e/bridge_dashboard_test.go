@@ -86,7 +86,7 @@ func pageHTML(ctx context.Context) string {
 func TestBridgeDashboardInChromium(t *testing.T) {
 	ctx := newBrowser(t)
 	pageStep(t, ctx, "open the dashboard",
-		chromedp.Navigate(stack.BridgeURL+"/"),
+		chromedp.Navigate(stack.BridgeURL+"/token"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 	)
 	pageStep(t, ctx, "log in as alice",

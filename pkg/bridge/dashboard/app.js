@@ -1,13 +1,23 @@
-// StreamSpace dashboard: lists the caller's sessions from the bridge's
-// WebSocket feeds. The token stays in sessionStorage (this tab only) and
-// travels in Sec-WebSocket-Protocol, never in a URL.
+// StreamSpace dashboard: the caller's sessions, templates and catalog,
+// live from the bridge's WebSocket feeds, and the actions a person takes on
+// them through the bridge's REST API.
+//
+// Two ways in. A person signed in with the identity provider has an
+// HttpOnly cookie the page never sees; requests carry it, plus the header
+// that proves they come from this page. A script-style user types a
+// Kubernetes token, kept in sessionStorage (this tab only) and sent in the
+// Authorization header or Sec-WebSocket-Protocol, never in a URL.
 "use strict";
 
 const tokenKey = "streamspace.token";
 const namespaceKey = "streamspace.namespace";
+const csrfHeader = "X-StreamSpace-Request";
 const $ = (id) => document.getElementById(id);
 let sockets = [];
 let retry = 0;
+let signedIn = false;
+let namespace = "";
+let refreshTimer = null;
 
 function base64url(text) {
   const bytes = new TextEncoder().encode(text);
@@ -22,28 +32,68 @@ function setStatus(state, text) {
   el.textContent = text;
 }
 
+function showError(text) { $("error").textContent = text || ""; }
+function showNotice(text) { $("notice").textContent = text || ""; }
+
+function token() { return sessionStorage.getItem(tokenKey) || ""; }
+
+function withNamespace(path) {
+  const sep = path.includes("?") ? "&" : "?";
+  return namespace ? path + sep + "namespace=" + encodeURIComponent(namespace) : path;
+}
+
+// api calls the bridge's REST API as the person and answers the decoded
+// body; a refusal becomes an Error whose message is the API's own words.
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (signedIn) headers[csrfHeader] = "1";
+  else if (token()) headers["Authorization"] = "Bearer " + token();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, {
+    method, headers, credentials: "same-origin", cache: "no-store",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  if (res.status === 401 && signedIn) {
+    // The sign-in ended (signed out elsewhere, refresh refused): sign in again.
+    location.assign("/auth/login");
+    throw new Error("your sign-in has ended");
+  }
+  if (!res.ok) {
+    const why = data && (data.error || data.message);
+    throw new Error(why || (res.status + " " + res.statusText));
+  }
+  return data;
+}
+
 function feedURL(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ns = sessionStorage.getItem(namespaceKey);
-  return scheme + "//" + location.host + path + (ns ? "?namespace=" + encodeURIComponent(ns) : "");
+  return scheme + "//" + location.host + withNamespace(path);
 }
 
 function open(path, onMessage) {
-  const token = sessionStorage.getItem(tokenKey);
-  const ws = new WebSocket(feedURL(path), ["streamspace.v1", "base64url.bearer.authorization.k8s.io." + base64url(token)]);
+  const protocols = ["streamspace.v1"];
+  if (!signedIn) protocols.push("base64url.bearer.authorization.k8s.io." + base64url(token()));
+  const ws = new WebSocket(feedURL(path), protocols);
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
   ws.onclose = (ev) => {
     if (!sockets.includes(ws)) return; // closed on purpose
+    if (ev.code === 4401 && signedIn) {
+      // The ID token behind the feed expired: /auth/me refreshes the sign-in.
+      whoAmI().then((me) => { if (me) connect(); else location.assign("/auth/login"); });
+      return;
+    }
     if (ev.code === 4401 || ev.code === 4403) {
       setStatus("error", "refused");
-      $("error").textContent = ev.reason || "the API refused this token";
+      showError(ev.reason || "the API refused this token");
       return;
     }
     setStatus("disconnected", "reconnecting…");
     const delay = Math.min(30000, 1000 * Math.pow(1.5, retry++));
     setTimeout(connect, delay);
   };
-  ws.onerror = () => { $("error").textContent = "the feed " + path + " failed (wrong token or namespace?)"; };
+  ws.onerror = () => { showError("the feed " + path + " failed (wrong token or namespace?)"); };
   return ws;
 }
 
@@ -67,6 +117,21 @@ function cell(tr, value) {
   return td;
 }
 
+function button(label, action, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.dataset.action = action;
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    showError("");
+    try { await onClick(); } catch (e) { showError(e.message); } finally { b.disabled = false; }
+  });
+  return b;
+}
+
+function sessionPath(name) { return withNamespace("/api/v1/sessions/" + encodeURIComponent(name)); }
+
 function renderSessions(msg) {
   const body = $("sessions").querySelector("tbody");
   body.replaceChildren();
@@ -82,6 +147,7 @@ function renderSessions(msg) {
     badge.className = "phase";
     badge.dataset.phase = text(s.status.phase || "Pending");
     badge.textContent = badge.dataset.phase;
+    if (s.status.message) badge.title = s.status.message;
     phase.appendChild(badge);
     cell(tr, s.activeConnections);
     const link = cell(tr, "");
@@ -97,6 +163,16 @@ function renderSessions(msg) {
     }
     const created = cell(tr, s.createdAt ? new Date(s.createdAt).toLocaleString() : "");
     created.title = text(s.createdAt);
+    const actions = cell(tr, "");
+    if (s.state === "running") {
+      actions.appendChild(button("Hibernate", "hibernate", () => api("PATCH", sessionPath(s.name), { state: "hibernated" })));
+    } else if (s.state === "hibernated") {
+      actions.appendChild(button("Wake", "wake", () => api("PATCH", sessionPath(s.name), { state: "running" })));
+    }
+    actions.appendChild(button("Delete", "delete", async () => {
+      await api("DELETE", sessionPath(s.name));
+      showNotice("Deleted session " + s.name + ".");
+    }));
     body.appendChild(tr);
   }
   $("count").textContent = String(msg.count);
@@ -118,6 +194,56 @@ function renderMetrics(msg) {
   }
 }
 
+async function loadTemplates() {
+  const data = await api("GET", withNamespace("/api/v1/templates"));
+  const templates = data.templates || [];
+  const body = $("templates").querySelector("tbody");
+  body.replaceChildren();
+  const select = $("start-template");
+  const chosen = select.value;
+  select.replaceChildren();
+  for (const t of templates) {
+    const tr = document.createElement("tr");
+    tr.dataset.name = t.name;
+    cell(tr, t.name);
+    cell(tr, t.displayName);
+    cell(tr, t.category);
+    cell(tr, t.baseImage);
+    const valid = cell(tr, t.valid ? "yes" : "no");
+    if (t.message) valid.title = t.message;
+    body.appendChild(tr);
+    const option = document.createElement("option");
+    option.value = t.name;
+    option.textContent = t.displayName ? t.displayName + " (" + t.name + ")" : t.name;
+    option.disabled = !t.valid;
+    select.appendChild(option);
+  }
+  if (chosen) select.value = chosen;
+}
+
+async function loadCatalog() {
+  const data = await api("GET", "/api/v1/catalog/templates");
+  const entries = data.templates || [];
+  const body = $("catalog").querySelector("tbody");
+  body.replaceChildren();
+  for (const c of entries) {
+    const tr = document.createElement("tr");
+    tr.dataset.name = c.id;
+    cell(tr, c.name);
+    cell(tr, c.displayName);
+    cell(tr, c.category);
+    cell(tr, c.repository);
+    cell(tr, c.installCount);
+    cell(tr, "").appendChild(button("Install", "install", async () => {
+      const installed = await api("POST", withNamespace("/api/v1/catalog/templates/" + encodeURIComponent(c.id) + "/install"));
+      showNotice("Installed " + text(installed && installed.template && installed.template.name) + " in " + namespace + ".");
+      await loadTemplates();
+    }));
+    body.appendChild(tr);
+  }
+  $("catalog-empty").hidden = entries.length > 0;
+}
+
 function disconnect() {
   const old = sockets;
   sockets = [];
@@ -126,32 +252,88 @@ function disconnect() {
 
 function connect() {
   disconnect();
-  if (!sessionStorage.getItem(tokenKey)) { setStatus("disconnected", "no token"); return; }
-  $("error").textContent = "";
+  if (!signedIn && !token()) { setStatus("disconnected", "no token"); return; }
+  showError("");
   setStatus("disconnected", "connecting…");
   sockets = [
     open("/api/v1/ws/sessions", (msg) => {
       if (msg.type === "sessions_update") { retry = 0; setStatus("live", "live"); renderSessions(msg); }
-      if (msg.type === "error") { $("error").textContent = msg.error; }
+      if (msg.type === "error") { showError(msg.error); }
     }),
     open("/api/v1/ws/cluster", (msg) => { if (msg.type === "metrics_update") renderMetrics(msg); }),
   ];
 }
 
+// whoAmI asks the bridge who the page acts as; for a signed-in person it
+// also renews the tokens behind the cookie before they expire.
+async function whoAmI() {
+  const headers = { "Accept": "application/json" };
+  if (!signedIn && token()) headers["Authorization"] = "Bearer " + token();
+  const res = await fetch("/auth/me", { headers, credentials: "same-origin", cache: "no-store" });
+  if (!res.ok) return null;
+  return res.json();
+}
+
+async function start() {
+  const me = await whoAmI();
+  if (!me) {
+    signedIn = false;
+    $("login").hidden = false;
+    $("app").hidden = true;
+    if (token()) { showError("the API refused the saved token; enter another"); sessionStorage.removeItem(tokenKey); }
+    setStatus("disconnected", "no token");
+    return;
+  }
+  signedIn = me.signedIn;
+  namespace = sessionStorage.getItem(namespaceKey) || me.namespace || "";
+  $("whoami").textContent = (me.name ? me.name + " · " : "") + me.username;
+  $("namespace").textContent = namespace || "(no namespace)";
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("signout").hidden = !signedIn;
+  $("forget").hidden = signedIn;
+  if (signedIn && !refreshTimer) refreshTimer = setInterval(whoAmI, 60000);
+  connect();
+  await Promise.all([loadTemplates(), loadCatalog()]).catch((e) => showError(e.message));
+}
+
 $("login").addEventListener("submit", (ev) => {
   ev.preventDefault();
   sessionStorage.setItem(tokenKey, $("token").value.trim());
-  sessionStorage.setItem(namespaceKey, $("namespace").value.trim());
+  const ns = $("namespace-input").value.trim();
+  if (ns) sessionStorage.setItem(namespaceKey, ns); else sessionStorage.removeItem(namespaceKey);
   $("token").value = "";
   retry = 0;
-  connect();
+  start();
 });
-$("logout").addEventListener("click", () => {
+
+$("forget").addEventListener("click", () => {
   sessionStorage.removeItem(tokenKey);
   disconnect();
   setStatus("disconnected", "no token");
   $("sessions").querySelector("tbody").replaceChildren();
-  $("empty").hidden = false;
+  $("app").hidden = true;
+  $("login").hidden = false;
+  $("forget").hidden = true;
 });
-$("namespace").value = sessionStorage.getItem(namespaceKey) || "";
-connect();
+
+$("start").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError("");
+  const body = { template: $("start-template").value };
+  const name = $("start-name").value.trim();
+  if (name) body.name = name;
+  $("start-button").disabled = true;
+  try {
+    const created = await api("POST", withNamespace("/api/v1/sessions"), body);
+    showNotice("Started session " + text(created && created.name) + ".");
+    $("start-name").value = "";
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    $("start-button").disabled = false;
+  }
+});
+
+$("namespace-input").value = sessionStorage.getItem(namespaceKey) || "";
+start();

@@ -32,8 +32,12 @@ type Caller struct {
 	config *rest.Config
 	stream clientset.Interface
 	kube   kubernetes.Interface
-	// username is who kube-apiserver says the token belongs to.
+	// username and groups are who kube-apiserver says the token belongs to.
 	username string
+	groups   []string
+	// namespaceUser is username without a prefix of UsernamePrefixes: the
+	// name of the person's own namespace (oidc:carol works in carol).
+	namespaceUser string
 	// expires is when the cache forgets these clients: the token's own
 	// expiry when it says (JWT exp), else the cache's TTL.
 	expires time.Time
@@ -42,6 +46,9 @@ type Caller struct {
 // Username is the user the token belongs to, as kube-apiserver answered the
 // SelfSubjectReview that admitted the token.
 func (c *Caller) Username() string { return c.username }
+
+// Groups are the caller's groups, as kube-apiserver answered.
+func (c *Caller) Groups() []string { return c.groups }
 
 // TokenKey identifies the caller's token without holding it (a hash).
 func (c *Caller) TokenKey() string { return c.key }
@@ -69,6 +76,8 @@ type Cache struct {
 	accepted *lru.Cache // tokenHash → *Caller
 	refused  *lru.Cache // tokenHash → refusal
 	inFlight singleflight.Group
+
+	usernamePrefixes []string
 }
 
 // refusal is a remembered answer of kube-apiserver to a token.
@@ -129,6 +138,20 @@ func NewCache(cluster *rest.Config, ttl time.Duration, maxEntries int) (*Cache, 
 		cluster: cluster, reviewer: reviewer, ttl: ttl, now: time.Now,
 		accepted: lru.New(maxEntries), refused: lru.New(maxRefusedTokens),
 	}, nil
+}
+
+// SetUsernamePrefixes names the prefixes kube-apiserver puts before the
+// names of people (an OIDC authenticator's username prefix, "oidc:"): a
+// person's own namespace is named without it. Call before serving.
+func (c *Cache) SetUsernamePrefixes(prefixes []string) { c.usernamePrefixes = prefixes }
+
+func (c *Cache) stripPrefix(username string) string {
+	for _, p := range c.usernamePrefixes {
+		if rest, ok := strings.CutPrefix(username, p); ok && p != "" {
+			return rest
+		}
+	}
+	return username
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -204,7 +227,9 @@ func (c *Cache) admit(ctx context.Context, key, token string) (*Caller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the core client for a caller: %w", err)
 	}
-	u := &Caller{key: key, config: cfg, stream: stream, kube: kube, username: review.Status.UserInfo.Username, expires: expires}
+	username := review.Status.UserInfo.Username
+	u := &Caller{key: key, config: cfg, stream: stream, kube: kube, username: username, groups: review.Status.UserInfo.Groups,
+		namespaceUser: c.stripPrefix(username), expires: expires}
 	if now.Before(expires) {
 		c.accepted.Add(key, u)
 	}

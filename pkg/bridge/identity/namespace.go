@@ -32,7 +32,7 @@ func Namespace(r *http.Request, c *Caller) (string, int, error) {
 		}
 		return ns, 0, nil
 	}
-	return defaultNamespace(c.Username())
+	return defaultNamespace(c.namespaceUser)
 }
 
 func defaultNamespace(user string) (string, int, error) {

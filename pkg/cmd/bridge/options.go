@@ -23,6 +23,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/feed"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
+	"github.com/streamspace/controlplane/pkg/bridge/signin"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -65,6 +66,11 @@ type Options struct {
 	WebhookKubeconfig string
 	// TrustedProxyCIDRs may set X-Forwarded-For; empty trusts no one.
 	TrustedProxyCIDRs []string
+	// SignIn holds the OpenID sign-in flags of the dashboard.
+	SignIn signin.Options
+	// UsernamePrefixes are stripped from user names to find a person's own
+	// namespace.
+	UsernamePrefixes []string
 }
 
 // NewOptions returns the defaults.
@@ -79,6 +85,7 @@ func NewOptions() *Options {
 		MaxCachedTokens: 10000,
 		APIQPS:          50,
 		APIBurst:        100,
+		SignIn:          signin.NewOptions(),
 	}
 }
 
@@ -112,6 +119,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.APIBurst, "api-burst", o.APIBurst, "Burst of queries to the API per user token.")
 	fs.StringSliceVar(&o.TrustedProxyCIDRs, "trusted-proxy-cidrs", o.TrustedProxyCIDRs, "CIDRs of the proxies (ingress, load balancer) whose X-Forwarded-For is believed; from any other peer the header is ignored. Empty: the TCP peer is always the client.")
 	o.Webhook.AddFlags(fs)
+	o.SignIn.AddFlags(fs)
+	fs.StringSliceVar(&o.UsernamePrefixes, "username-prefixes", o.UsernamePrefixes, "Prefixes kube-apiserver puts before people's user names (its OIDC username prefix, e.g. oidc:); a person's own namespace is their name without it.")
 	fs.StringVar(&o.WebhookKubeconfig, "webhook-kubeconfig", o.WebhookKubeconfig, "Kubeconfig with the bridge's own identity, used only by the Git webhook to request repository syncs (RBAC: list and patch templaterepositories). Empty: the in-cluster service account. Needs --webhook-secret-file.")
 }
 
@@ -180,6 +189,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--trusted-proxy-cidrs: %w", err))
 	}
 	errs = append(errs, o.Webhook.Validate()...)
+	errs = append(errs, o.SignIn.Validate()...)
 	if o.WebhookKubeconfig != "" && o.Webhook.SecretFile == "" {
 		errs = append(errs, errors.New("--webhook-kubeconfig needs --webhook-secret-file (the webhook is off without a secret)"))
 	}
@@ -235,7 +245,13 @@ func (o *Options) Config() (bridge.Config, error) {
 	if err != nil {
 		return bridge.Config{}, fmt.Errorf("--trusted-proxy-cidrs: %w", err)
 	}
+	signIn, err := o.SignIn.Manager()
+	if err != nil {
+		return bridge.Config{}, err
+	}
 	return bridge.Config{
+		SignIn:            signIn,
+		UsernamePrefixes:  o.UsernamePrefixes,
 		Webhook:           webhookHandler,
 		Cluster:           cluster,
 		Feed:              feedConfig,
@@ -289,7 +305,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	klog.FromContext(ctx).Info("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.Feed.AllowedOrigins, "webhook", cfg.Webhook != nil)
+	klog.FromContext(ctx).Info("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.Feed.AllowedOrigins, "webhook", cfg.Webhook != nil, "signIn", o.SignIn.IssuerURL)
 	return server.ListenAndServe(ctx, bridge.ServeOptions{
 		Address: o.Listen, TLSCertFile: o.TLSCertFile, TLSPrivateKeyFile: o.TLSPrivateKeyFile, ShutdownTimeout: o.ShutdownTimeout,
 		RequestTimeout: o.RequestTimeout,
