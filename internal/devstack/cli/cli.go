@@ -246,10 +246,19 @@ func PrintUsage(w io.Writer, info devstack.Info) {
 	if info.BridgeURL != "" {
 		fmt.Fprintf(tw, "  streamspace-bridge\t%s (dashboard, WebSocket feeds, old REST API; also in %s)\n", info.BridgeURL, rel(filepath.Join(info.Dir, "bridge.url")))
 	}
+	// The sample people's passwords are printed: they exist only on this
+	// machine's provider, for trying the sign-in.
 	for _, p := range info.People {
-		fmt.Fprintf(tw, "  %s\t%s  password %s, kubeconfig %s\n", p.Name, devstack.OIDCUser(p.Name), rel(p.PasswordFile), rel(p.Kubeconfig))
+		password := "(unreadable)"
+		if data, err := os.ReadFile(p.PasswordFile); err == nil {
+			password = strings.TrimSpace(string(data))
+		}
+		fmt.Fprintf(tw, "  %s\t%s  password %s (in %s), kubeconfig %s\n", p.Name, devstack.OIDCUser(p.Name), password, rel(p.PasswordFile), rel(p.Kubeconfig))
 	}
 	tw.Flush()
+	if info.BridgeURL != "" && len(info.People) > 0 {
+		fmt.Fprintf(w, "\nOpen %s/ in a browser and sign in as one of the people above (the dashboard; %s/token takes a bearer token instead).\n", info.BridgeURL, info.BridgeURL)
+	}
 	fmt.Fprintf(w, "\nTry (kubectl %s matches the server):\n\n", devstack.KubeVersion)
 	fmt.Fprintf(w, "  export KUBECONFIG=%s PATH=%s:$PATH\n", rel(info.AdminKubeconfig), filepath.Dir(info.Kubectl))
 	fmt.Fprintf(w, "  kubectl get nodes\n")

@@ -32,6 +32,8 @@ func setHeaders(w http.ResponseWriter) {
 	// wss: of the same host are covered by 'self' in current browsers).
 	h.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: https:; style-src 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// Same-origin: the bridge's own endpoints see where a request came
+	// from (its Origin), other sites see nothing.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-cache")
 }

@@ -334,9 +334,13 @@ func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// sameOrigin: the request came from a page of the bridge itself (browsers
-// send Origin on every POST).
+// sameOrigin: the request came from a page of the bridge itself. Browsers
+// say so in Sec-Fetch-Site, and send Origin on every POST (as "null" when
+// a page's referrer policy hides it, which proves nothing).
 func (m *Manager) sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
 	origin := r.Header.Get("Origin")
 	return origin != "" && strings.EqualFold(strings.TrimSuffix(origin, "/"), strings.TrimSuffix(m.cfg.PublicURL, "/"))
 }
