@@ -19,6 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/gittest"
+	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
 )
 
 // trustOIDCProvider lets chromium accept the dev provider's serving
@@ -89,6 +91,29 @@ func TestDashboardSignInAsCarol(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "-n", "carol", "delete", "sessions", "--all", "--wait=false") })
 
+	// A catalog with one template for carol to install from the page.
+	ss, _ := clients(t, "admin")
+	git := gittest.Start(t)
+	repo := git.CreateRepo("signin", true)
+	repo.Commit("one", map[string][]byte{"graphics/gimp.yaml": []byte(`apiVersion: stream.space/v1alpha1
+kind: Template
+metadata: {name: gimp}
+spec:
+  displayName: GIMP
+  category: Graphics
+  baseImage: lscr.io/linuxserver/gimp:latest
+  ports: [{name: vnc, containerPort: 3000, protocol: TCP}]
+  kasmvnc: {enabled: true, port: 3000}
+`)})
+	mustKubectl(t, "admin", "apiVersion: catalog.stream.space/v1alpha1\nkind: TemplateRepository\nmetadata: {name: e2e-signin}\nspec: {url: "+git.HTTPRepoURL("signin")+"}\n", "apply", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = kubectl(t, "admin", "", "delete", "templaterepository", "e2e-signin", "--ignore-not-found")
+		_, _ = kubectl(t, "admin", "", "delete", "template", "e2e-signin-gimp", "-n", "carol", "--ignore-not-found")
+	})
+	waitRepository(t, ss, "e2e-signin", func(r *catalogv1alpha1.TemplateRepository) bool {
+		return r.Status.Phase == catalogv1alpha1.RepositoryPhaseReady
+	})
+
 	ctx := newBrowser(t, trustOIDCProvider(t))
 	pageStep(t, ctx, "open the bridge and land on the provider's login page",
 		chromedp.Navigate(stack.BridgeURL+"/"),
@@ -127,6 +152,18 @@ func TestDashboardSignInAsCarol(t *testing.T) {
 		}
 	}
 
+	pageStep(t, ctx, "install gimp from the catalog",
+		chromedp.WaitVisible(chromedp.CSS(`#catalog tr[data-name="e2e-signin-gimp"] button[data-action="install"]`)),
+		chromedp.Click(chromedp.CSS(`#catalog tr[data-name="e2e-signin-gimp"] button[data-action="install"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#templates tr[data-name="e2e-signin-gimp"]`)),
+	)
+	if notice := pageValue(t, ctx, "read the notice", chromedp.Text(chromedp.CSS("#notice"))); notice != "Installed e2e-signin-gimp in carol." {
+		t.Errorf("after the install the page says %q", notice)
+	}
+	if out, err := oidcKubectl(t, "carol", "", "get", "template", "e2e-signin-gimp", "-n", "carol", "-o", "jsonpath={.spec.baseImage}"); err != nil || out != "lscr.io/linuxserver/gimp:latest" {
+		t.Errorf("the template installed from the page: %q, %v", out, err)
+	}
+
 	started := uniqueName("carol-started")
 	row := `#sessions tr[data-name="` + started + `"]`
 	pageStep(t, ctx, "start a session from the firefox template",
@@ -138,6 +175,13 @@ func TestDashboardSignInAsCarol(t *testing.T) {
 	)
 	pageStep(t, ctx, "see the session turn Running without a reload",
 		chromedp.WaitVisible(chromedp.CSS(row+` .phase[data-phase="Running"]`)))
+	// A refusal of the API is shown in its words.
+	pageStep(t, ctx, "start a second session of the same name",
+		chromedp.SendKeys(chromedp.CSS("#start-name"), started),
+		chromedp.Click(chromedp.CSS("#start-button")),
+	)
+	pageValue(t, ctx, "see the refusal in words", chromedp.Poll[bool](`document.getElementById("error").textContent.includes("already exists")`))
+	pageValue(t, ctx, "clear the name", chromedp.Evaluate[string](`document.getElementById("start-name").value = ""`))
 	out, err := oidcKubectl(t, "carol", "", "get", "session", started, "-n", "carol", "-o", "jsonpath={.spec.user}")
 	if err != nil || out != devstack.OIDCUser("carol") {
 		t.Errorf("the session started from the dashboard belongs to %q (%v), want %s", out, err, devstack.OIDCUser("carol"))

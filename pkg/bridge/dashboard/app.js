@@ -18,6 +18,7 @@ let retry = 0;
 let signedIn = false;
 let namespace = "";
 let refreshTimer = null;
+let templatesTimer = null;
 
 function base64url(text) {
   const bytes = new TextEncoder().encode(text);
@@ -293,6 +294,9 @@ async function start() {
   $("signout").hidden = !signedIn;
   $("forget").hidden = signedIn;
   if (signedIn && !refreshTimer) refreshTimer = setInterval(whoAmI, 60000);
+  // Templates have no feed: their validity (checked by the controller
+  // after an install) is read again every 10 seconds.
+  if (!templatesTimer) templatesTimer = setInterval(() => loadTemplates().catch((e) => showError(e.message)), 10000);
   connect();
   await Promise.all([loadTemplates(), loadCatalog()]).catch((e) => showError(e.message));
 }
@@ -309,6 +313,8 @@ $("login").addEventListener("submit", (ev) => {
 
 $("forget").addEventListener("click", () => {
   sessionStorage.removeItem(tokenKey);
+  clearInterval(templatesTimer);
+  templatesTimer = null;
   disconnect();
   setStatus("disconnected", "no token");
   $("sessions").querySelector("tbody").replaceChildren();
