@@ -21,6 +21,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/rest"
+	"github.com/streamspace/controlplane/pkg/bridge/sessionauth"
 )
 
 // Config is what the bridge needs to run; pkg/cmd/bridge fills it from flags.
@@ -63,7 +64,9 @@ type Server struct {
 	limiter *limits.Limiter
 	feeds   *feed.Server
 	rest    *rest.API
-	handler http.Handler
+	// sessionAuth answers forward-auth for session URLs.
+	sessionAuth *sessionauth.Handler
+	handler     http.Handler
 
 	// stopping is closed when shutdown begins: /healthz answers 503.
 	stopping     chan struct{}
@@ -92,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.rest = rest.New(cfg.TrustedProxies)
 	s.feeds = feed.New(cfg.Feed)
+	s.sessionAuth = sessionauth.New()
 	s.handler = s.newRouter()
 	return s, nil
 }
