@@ -58,7 +58,10 @@ func (s *Server) routes() []route {
 
 		// Forward-auth for session URLs, asked by the ingress controller
 		// before each request to a session's desktop (pkg/bridge/sessionauth).
+		// Envoy's ext_authz appends the original path to the configured one,
+		// so anything after the session's name is accepted and ignored.
 		{pattern: "GET " + sessionauth.PathPrefix + "/{namespace}/{name}", handler: s.sessionAuth.ServeHTTP, unlimited: true},
+		{pattern: "GET " + sessionauth.PathPrefix + "/{namespace}/{name}/{path...}", handler: s.sessionAuth.ServeHTTP, unlimited: true},
 
 		{pattern: "GET /api/v1/ws/sessions", handler: s.feeds.Sessions, feed: watchFeed},
 		{pattern: "GET /api/v1/ws/cluster", handler: s.feeds.Cluster, feed: watchFeed},

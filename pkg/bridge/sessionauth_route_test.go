@@ -32,6 +32,9 @@ func TestSessionAuthRoute(t *testing.T) {
 		{"user:alice", "/shared/desk", http.StatusOK},
 		{"user:bob", "/shared/desk", http.StatusForbidden},
 		{"user:admin", "/shared/desk", http.StatusOK},
+		// Envoy's ext_authz adds the original request's path.
+		{"user:alice", "/shared/desk/vnc/index.html", http.StatusOK},
+		{"user:bob", "/shared/desk/vnc/index.html", http.StatusForbidden},
 		{"user:alice", "/shared/other", http.StatusNotFound},
 		{"user:alice", "/shared/Not_A_Name", http.StatusBadRequest},
 	} {

@@ -6,6 +6,8 @@
 // Authorization and Cookie headers before every request it forwards to the
 // session's desktop, WebSocket handshakes included; a 2xx lets the request
 // through, 401 sends a browser to sign in, anything else refuses it.
+// Anything after the session's name in the path is ignored (Envoy's
+// ext_authz appends the original request's path).
 //
 // The decision is made with the caller's own token, as everything the
 // bridge does: RBAC must let the caller create the sessions/connect
