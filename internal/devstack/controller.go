@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/streamspace/controlplane/internal/devstack/health"
 	"github.com/streamspace/controlplane/internal/devstack/process"
@@ -77,6 +79,15 @@ func (s *Stack) startControllerReplica(name string, healthPort int, workDir stri
 		"--kubeconfig=" + s.paths.Kubeconfig(controllerComponent),
 		"--health-addr=127.0.0.1:" + strconv.Itoa(healthPort),
 		"--repository-work-dir=" + workDir,
+	}
+	// Session Ingresses (when ControllerArgs set --ingress-domain) ask the
+	// stack's bridge before each request; the bridge's port is fixed before
+	// it starts, so the controller can name it first. ControllerArgs come
+	// after and may override these; with --session-auth in ControllerArgs
+	// the choice is theirs.
+	if !slices.ContainsFunc(s.cfg.ControllerArgs, func(a string) bool { return strings.HasPrefix(a, "--session-auth=") }) {
+		bridge := "http://127.0.0.1:" + strconv.Itoa(s.Ports.Bridge)
+		args = append(args, "--session-auth-url="+bridge+"/auth/sessions", "--session-signin-url="+bridge+"/auth/login")
 	}
 	return s.procs.Start(name, s.paths.Bin(controllerComponent), append(args, s.cfg.ControllerArgs...), nil)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/feed"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
+	"github.com/streamspace/controlplane/pkg/bridge/sessionauth"
 )
 
 const metricsSubsystem = "streamspace_bridge"
@@ -33,6 +34,7 @@ func registerMetrics() {
 	identity.RegisterMetrics()
 	limits.RegisterMetrics()
 	feed.RegisterMetrics()
+	sessionauth.RegisterMetrics()
 }
 
 // statusRecorder remembers the status code written, and passes Hijack

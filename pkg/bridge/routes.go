@@ -13,6 +13,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/dashboard"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/sessionauth"
 	"github.com/streamspace/controlplane/pkg/bridge/signin"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/metricsauth"
@@ -30,7 +31,10 @@ type route struct {
 	// open feeds (and logs feeds against the log stream limits).
 	feed feedKind
 	// unlimited routes skip the per-IP rate limit and the body cap: probes,
-	// and the Git webhook, whose handler bounds its own body.
+	// the Git webhook, whose handler bounds its own body, and the session
+	// forward-auth endpoint, which every user's requests reach from the
+	// ingress controller's few IPs (the per-user limit and its decision
+	// cache bound it instead).
 	unlimited bool
 }
 
@@ -61,6 +65,13 @@ func (s *Server) routes() []route {
 		// Git hosts have no Kubernetes token: the delivery's signature is its
 		// authentication (checked by the handler).
 		{pattern: "POST " + webhook.Path, handler: s.repositoryWebhook, public: true, unlimited: true},
+
+		// Forward-auth for session URLs, asked by the ingress controller
+		// before each request to a session's desktop (pkg/bridge/sessionauth).
+		// Envoy's ext_authz appends the original path to the configured one,
+		// so anything after the session's name is accepted and ignored.
+		{pattern: "GET " + sessionauth.PathPrefix + "/{namespace}/{name}", handler: s.sessionAuth.ServeHTTP, unlimited: true},
+		{pattern: "GET " + sessionauth.PathPrefix + "/{namespace}/{name}/{path...}", handler: s.sessionAuth.ServeHTTP, unlimited: true},
 
 		{pattern: "GET /api/v1/ws/sessions", handler: s.feeds.Sessions, feed: watchFeed},
 		{pattern: "GET /api/v1/ws/cluster", handler: s.feeds.Cluster, feed: watchFeed},

@@ -21,6 +21,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/rest"
+	"github.com/streamspace/controlplane/pkg/bridge/sessionauth"
 	"github.com/streamspace/controlplane/pkg/bridge/signin"
 )
 
@@ -70,7 +71,9 @@ type Server struct {
 	limiter *limits.Limiter
 	feeds   *feed.Server
 	rest    *rest.API
-	handler http.Handler
+	// sessionAuth answers forward-auth for session URLs.
+	sessionAuth *sessionauth.Handler
+	handler     http.Handler
 
 	// stopping is closed when shutdown begins: /healthz answers 503.
 	stopping     chan struct{}
@@ -100,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.rest = rest.New(cfg.TrustedProxies)
 	s.feeds = feed.New(cfg.Feed)
+	s.sessionAuth = sessionauth.New()
 	s.handler = s.newRouter()
 	return s, nil
 }

@@ -199,7 +199,7 @@ func desiredIngressOrNil(s *streamv1alpha1.Session, tpl *streamv1alpha1.Template
 	if opts.IngressDomain == "" {
 		return nil
 	}
-	return desiredIngress(s, tpl, opts.IngressDomain, opts.IngressClassName)
+	return desiredIngress(s, tpl, opts)
 }
 
 // podsOf lists the session's pods, terminating ones included.

@@ -49,6 +49,16 @@ type Options struct {
 	IngressDomain string
 	// IngressClassName is the Ingress class of those Ingresses.
 	IngressClassName string
+	// SessionAuth is how session Ingresses authenticate their requests:
+	// SessionAuthForward (the default) or SessionAuthNone.
+	SessionAuth string
+	// SessionAuthURL is the bridge's forward-auth endpoint as the ingress
+	// controller reaches it (…/auth/sessions); each session Ingress asks
+	// <SessionAuthURL>/<namespace>/<name> before every request.
+	SessionAuthURL string
+	// SessionSigninURL is the bridge's public sign-in page, where a browser
+	// without a valid credential is sent (with ?rd= the URL it asked for).
+	SessionSigninURL string
 	// HomeStorageClass is the StorageClass of home claims ("" = the cluster default).
 	HomeStorageClass string
 	// HomeSize is the requested size of a home claim.
@@ -59,6 +69,9 @@ type Options struct {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.IngressDomain, "ingress-domain", o.IngressDomain, "When set, each session gets an Ingress at https://<session>-<namespace>.<domain>/, which becomes its status.url.")
 	fs.StringVar(&o.IngressClassName, "ingress-class", o.IngressClassName, "IngressClass of session Ingresses (empty: the cluster default).")
+	fs.StringVar(&o.SessionAuth, "session-auth", o.SessionAuth, "How session Ingresses authenticate requests: \"forward\" (ask the bridge at --session-auth-url before every request; required with --ingress-domain) or \"none\" (anyone who knows a session's host reaches its desktop: only for networks where that is acceptable).")
+	fs.StringVar(&o.SessionAuthURL, "session-auth-url", o.SessionAuthURL, "The bridge's forward-auth endpoint as the ingress controller reaches it, e.g. http://streamspace-bridge.streamspace-system.svc:8080/auth/sessions; session Ingresses carry ingress-nginx auth-url <this>/<namespace>/<name>.")
+	fs.StringVar(&o.SessionSigninURL, "session-signin-url", o.SessionSigninURL, "The bridge's public sign-in page, e.g. https://streamspace.example.org/auth/login; browsers without a valid credential are redirected there (ingress-nginx auth-signin, with ?rd=<the URL they asked for>).")
 	fs.StringVar(&o.HomeStorageClass, "home-storage-class", o.HomeStorageClass, "StorageClass of the home-<user> PersistentVolumeClaims (empty: the cluster default).")
 	fs.StringVar(&o.HomeSize, "home-size", o.HomeSize, "Requested size of a home-<user> PersistentVolumeClaim.")
 }
@@ -71,6 +84,7 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--ingress-domain %q: %s", o.IngressDomain, msg))
 		}
 	}
+	errs = append(errs, o.validateSessionAuth()...)
 	if q, err := resource.ParseQuantity(o.HomeSize); err != nil {
 		errs = append(errs, fmt.Errorf("--home-size %q: %w", o.HomeSize, err))
 	} else if q.Sign() <= 0 {
@@ -81,7 +95,7 @@ func (o *Options) Validate() error {
 
 // Registration registers the controller with its default options.
 func Registration() manager.Registration {
-	opts := &Options{HomeSize: "10Gi"}
+	opts := &Options{HomeSize: "10Gi", SessionAuth: SessionAuthForward}
 	return manager.Registration{Name: Name, Options: opts, New: func(c manager.Context) (manager.Controller, error) {
 		return New(c, *opts)
 	}}
@@ -224,6 +238,10 @@ func objectMeta(obj any) (metav1.Object, error) {
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
+	if c.opts.IngressDomain != "" && c.opts.SessionAuth == SessionAuthNone {
+		klog.FromContext(ctx).Info("Warning: session Ingresses have no authentication (--session-auth=none): anyone who reaches the ingress and knows a session's host reaches its desktop",
+			"ingressDomain", c.opts.IngressDomain)
+	}
 	return worker.Run(ctx, Name, c.synced, worker.Queue{Queue: c.queue, Workers: workers, What: "sync session", Sync: c.sync})
 }
 

@@ -290,8 +290,10 @@ func SessionURL(s *streamv1alpha1.Session, t *streamv1alpha1.Template, domain st
 	return "https://" + IngressHost(s, domain) + path
 }
 
-// desiredIngress routes the session's host to its primary endpoint.
-func desiredIngress(s *streamv1alpha1.Session, t *streamv1alpha1.Template, domain, class string) *networkingv1.Ingress {
+// desiredIngress routes the session's host to its primary endpoint, behind
+// forward-auth when configured (forwardAuthAnnotations).
+func desiredIngress(s *streamv1alpha1.Session, t *streamv1alpha1.Template, opts Options) *networkingv1.Ingress {
+	domain, class := opts.IngressDomain, opts.IngressClassName
 	ep, ok := primaryEndpoint(t)
 	if !ok {
 		return nil
@@ -316,7 +318,16 @@ func desiredIngress(s *streamv1alpha1.Session, t *streamv1alpha1.Template, domai
 	if class != "" {
 		ing.Spec.IngressClassName = &class
 	}
-	ing.Annotations[stream.SpecHashAnnotation] = specHash(ing.Spec)
+	auth := forwardAuthAnnotations(s, opts)
+	for k, v := range auth {
+		ing.Annotations[k] = v
+	}
+	// The annotations are part of what the ingress controller does, so a
+	// change of the auth flags updates existing Ingresses too.
+	ing.Annotations[stream.SpecHashAnnotation] = specHash(struct {
+		Spec        networkingv1.IngressSpec
+		Annotations map[string]string
+	}{ing.Spec, auth})
 	return ing
 }
 
