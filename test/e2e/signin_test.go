@@ -201,6 +201,12 @@ spec:
 		t.Errorf("the dashboard's request answered %d %s, want 200 listing %s", code, body, started)
 	}
 
+	// Her session's URL admits her sign-in (the ingress asks the bridge
+	// with the browser's cookie), and refuses it once she signed out.
+	if code, body := bridgeWithCookie(t, http.MethodGet, "/auth/sessions/carol/"+started, cookie, nil, ""); code != http.StatusOK {
+		t.Errorf("forward-auth of carol's session with her sign-in answered %d %s, want 200", code, body)
+	}
+
 	pageStep(t, ctx, "sign out",
 		chromedp.Click(chromedp.CSS("#signout-button")),
 		chromedp.WaitVisible(chromedp.CSS("#title")),
@@ -210,6 +216,9 @@ spec:
 	}
 	if code, body := bridgeWithCookie(t, http.MethodGet, "/auth/me", cookie, nil, ""); code != http.StatusUnauthorized {
 		t.Errorf("the cookie of the ended sign-in answered %d %s, want 401", code, body)
+	}
+	if code, body := bridgeWithCookie(t, http.MethodGet, "/auth/sessions/carol/"+started, cookie, nil, ""); code != http.StatusUnauthorized {
+		t.Errorf("forward-auth of carol's session with her ended sign-in answered %d %s, want 401", code, body)
 	}
 	pageStep(t, ctx, "open the bridge again and be asked to sign in",
 		chromedp.Navigate(stack.BridgeURL+"/"),
