@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -225,6 +227,26 @@ func createSessionsNamespace(t *testing.T, namespace string) {
 	mustKubectl(t, "admin", "", "create", "namespace", namespace)
 	t.Cleanup(func() { _, _ = kubectl(t, "admin", "", "delete", "namespace", namespace, "--wait=false") })
 	mustKubectl(t, "admin", "", "label", "namespace", namespace, stream.SessionsNamespaceLabel+"="+stream.SessionsNamespaceEnabled)
+}
+
+// createSharedNamespace makes a sessions namespace that several people
+// share, as the old backend kept everyone's sessions in one: each of users
+// is bound to streamspace-user there, and the sample templates are in it.
+func createSharedNamespace(t *testing.T, namespace string, users ...string) {
+	t.Helper()
+	createSessionsNamespace(t, namespace)
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "streamspace-users"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "streamspace-user"},
+	}
+	for _, u := range users {
+		binding.Subjects = append(binding.Subjects, rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: u})
+	}
+	_, adminKube := clients(t, "admin")
+	if _, err := adminKube.RbacV1().RoleBindings(namespace).Create(context.Background(), binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("bind streamspace-user to %v in %s: %v", users, namespace, err)
+	}
+	mustKubectl(t, "admin", "", "-n", namespace, "apply", "-f", "../../artifacts/samples/templates.yaml")
 }
 
 func sessionObject(name, template string) *streamv1alpha1.Session {

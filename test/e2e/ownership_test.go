@@ -28,18 +28,7 @@ func TestOwnershipInASharedNamespace(t *testing.T) {
 	adminSS, adminKube := clients(t, "admin")
 	aliceSS, _ := clients(t, "alice")
 	bobSS, _ := clients(t, "bob")
-	createSessionsNamespace(t, namespace)
-	if _, err := adminKube.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "streamspace-users"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "streamspace-user"},
-		Subjects: []rbacv1.Subject{
-			{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "alice"},
-			{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("bind streamspace-user to alice and bob in %s: %v", namespace, err)
-	}
-	mustKubectl(t, "admin", "", "-n", namespace, "apply", "-f", "../../artifacts/samples/templates.yaml")
+	createSharedNamespace(t, namespace, "alice", "bob")
 	// RBAC lets bob write session status here too, so that the owner rule,
 	// not RBAC, is what refuses his status update of alice's session.
 	if _, err := adminKube.RbacV1().Roles(namespace).Create(ctx, &rbacv1.Role{

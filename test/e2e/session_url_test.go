@@ -23,7 +23,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/keyutil"
@@ -62,18 +61,7 @@ func TestSessionURLForwardAuth(t *testing.T) {
 	ctx := context.Background()
 	_, adminKube := clients(t, "admin")
 	aliceSS, _ := clients(t, "alice")
-	createSessionsNamespace(t, namespace)
-	if _, err := adminKube.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "streamspace-users"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "streamspace-user"},
-		Subjects: []rbacv1.Subject{
-			{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "alice"},
-			{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"},
-		},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("bind streamspace-user to alice and bob in %s: %v", namespace, err)
-	}
-	mustKubectl(t, "admin", "", "-n", namespace, "apply", "-f", "../../artifacts/samples/templates.yaml")
+	createSharedNamespace(t, namespace, "alice", "bob")
 	session := createSession(t, aliceSS, namespace, "alices-desk", "firefox")
 
 	// The Ingress the controller made for the session, once it names the

@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
@@ -38,13 +36,11 @@ func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
 	if !requireHandshake(w, r) {
 		return
 	}
-	ns, pod := r.PathValue("namespace"), r.PathValue("pod")
-	for _, p := range []struct{ field, value string }{{"namespace", ns}, {"pod", pod}} {
-		if errs := validation.IsDNS1123Subdomain(p.value); len(errs) > 0 {
-			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p.field, p.value, strings.Join(errs, "; ")))
-			return
-		}
+	names, ok := httpjson.ObjectNames(w, r, "namespace", "pod")
+	if !ok {
+		return
 	}
+	ns, pod := names[0], names[1]
 	c := identity.FromRequest(r)
 	if err := authorizeLogs(r.Context(), c.Kube(), c.Stream(), c.UserInfo(), ns, pod); err != nil {
 		httpjson.APIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/klog/v2"
 )
 
@@ -133,4 +135,19 @@ func StatusOf(err error) int {
 		return int(apiStatus.Status().Code)
 	}
 	return http.StatusBadGateway
+}
+
+// ObjectNames reads the path values params (a namespace and an object's
+// name), each of which must be a DNS subdomain; otherwise it answers 400
+// naming the first that is not, and ok is false.
+func ObjectNames(w http.ResponseWriter, r *http.Request, params ...string) (values []string, ok bool) {
+	for _, p := range params {
+		v := r.PathValue(p)
+		if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
+			Error(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p, v, strings.Join(errs, "; ")))
+			return nil, false
+		}
+		values = append(values, v)
+	}
+	return values, true
 }

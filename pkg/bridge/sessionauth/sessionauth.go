@@ -20,13 +20,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/kubernetes"
@@ -92,13 +90,11 @@ type Decision struct {
 func (d Decision) Allowed() bool { return d.Status == http.StatusOK }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	for _, p := range []struct{ field, value string }{{"namespace", ns}, {"name", name}} {
-		if errs := validation.IsDNS1123Subdomain(p.value); len(errs) > 0 {
-			httpjson.Error(w, http.StatusBadRequest, fmt.Sprintf("%s %q: %s", p.field, p.value, strings.Join(errs, "; ")))
-			return
-		}
+	names, ok := httpjson.ObjectNames(w, r, "namespace", "name")
+	if !ok {
+		return
 	}
+	ns, name := names[0], names[1]
 	caller := identity.FromRequest(r)
 	key := caller.TokenKey() + "\x00" + ns + "/" + name
 	now := h.now()
