@@ -421,3 +421,74 @@ type ConnectionHeartbeat struct {
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 }
+
+// UserRole is what a person may do in StreamSpace, as their groups say.
+// +enum
+type UserRole string
+
+const (
+	// UserRoleAdmin is a member of the administrators' group.
+	UserRoleAdmin UserRole = "admin"
+	// UserRoleUser is everyone else.
+	UserRoleUser UserRole = "user"
+)
+
+// +genclient
+// +genclient:nonNamespaced
+// +genclient:onlyVerbs=get,list,watch,delete
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// User is a person who has used the API. The API server records every caller
+// (except the control plane's own identities) from the identity kube-apiserver
+// authenticated: nobody creates or edits a User. Its name is the Kubernetes
+// username, e.g. "oidc:carol".
+type User struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+
+	// +optional
+	Status UserStatus `json:"status,omitempty" protobuf:"bytes,2,opt,name=status"`
+}
+
+// UserStatus is what the API server last saw of the person.
+type UserStatus struct {
+	// uid is the identity's uid as kube-apiserver authenticated it (for
+	// OpenID Connect, the sub claim); empty when the authenticator gives none.
+	// +optional
+	UID string `json:"uid,omitempty" protobuf:"bytes,1,opt,name=uid"`
+	// email is the address from the identity's claims.
+	// +optional
+	Email string `json:"email,omitempty" protobuf:"bytes,2,opt,name=email"`
+	// displayName is the person's name from the identity's claims.
+	// +optional
+	DisplayName string `json:"displayName,omitempty" protobuf:"bytes,3,opt,name=displayName"`
+	// groups are the groups of the last request, without the ones every
+	// authenticated caller has (system:authenticated).
+	// +optional
+	// +listType=atomic
+	Groups []string `json:"groups,omitempty" protobuf:"bytes,4,rep,name=groups"`
+	// role is admin for members of the administrators' group, user otherwise.
+	// +optional
+	Role UserRole `json:"role,omitempty" protobuf:"bytes,5,opt,name=role,casttype=UserRole"`
+	// firstSeen is when the API server first recorded a request of the person.
+	// +optional
+	FirstSeen *metav1.Time `json:"firstSeen,omitempty" protobuf:"bytes,6,opt,name=firstSeen"`
+	// lastSeen is when it last recorded one (updated about once a minute).
+	// +optional
+	LastSeen *metav1.Time `json:"lastSeen,omitempty" protobuf:"bytes,7,opt,name=lastSeen"`
+	// lastLogin is when the person last signed in: the issue time of the
+	// token of the last request, when the authenticator tells it.
+	// +optional
+	LastLogin *metav1.Time `json:"lastLogin,omitempty" protobuf:"bytes,8,opt,name=lastLogin"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// UserList is a list of users.
+type UserList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	Items           []User `json:"items" protobuf:"bytes,2,rep,name=items"`
+}

@@ -117,6 +117,21 @@ func (in TemplateStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in User) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.User"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UserList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UserList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UserStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UserStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VNCConfig) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.VNCConfig"
 }

@@ -41,3 +41,7 @@ type TemplateListerExpansion interface{}
 // TemplateNamespaceListerExpansion allows custom methods to be added to
 // TemplateNamespaceLister.
 type TemplateNamespaceListerExpansion interface{}
+
+// UserListerExpansion allows custom methods to be added to
+// UserLister.
+type UserListerExpansion interface{}

@@ -30,6 +30,8 @@ type Interface interface {
 	Sessions() TypedSessionInformer
 	// Templates returns a TemplateInformer.
 	Templates() TypedTemplateInformer
+	// Users returns a UserInformer.
+	Users() TypedUserInformer
 }
 
 type version struct {
@@ -56,4 +58,9 @@ func (v *version) Sessions() TypedSessionInformer {
 // Templates returns a TypedTemplateInformer.
 func (v *version) Templates() TypedTemplateInformer {
 	return &templateInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// Users returns a TypedUserInformer.
+func (v *version) Users() TypedUserInformer {
+	return &userInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }

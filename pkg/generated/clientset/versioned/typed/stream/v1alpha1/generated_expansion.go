@@ -23,3 +23,5 @@ type ConnectionExpansion interface{}
 type SessionExpansion interface{}
 
 type TemplateExpansion interface{}
+
+type UserExpansion interface{}

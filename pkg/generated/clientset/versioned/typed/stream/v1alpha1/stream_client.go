@@ -31,6 +31,7 @@ type StreamV1alpha1Interface interface {
 	ConnectionsGetter
 	SessionsGetter
 	TemplatesGetter
+	UsersGetter
 }
 
 // StreamV1alpha1Client is used to interact with features provided by the stream.space group.
@@ -48,6 +49,10 @@ func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {
 	return newTemplates(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) Users() UserInterface {
+	return newUsers(c)
 }
 
 // NewForConfig creates a new StreamV1alpha1Client for the given config.

@@ -40,6 +40,10 @@ func (c *FakeStreamV1alpha1) Templates(namespace string) v1alpha1.TemplateInterf
 	return newFakeTemplates(c, namespace)
 }
 
+func (c *FakeStreamV1alpha1) Users() v1alpha1.UserInterface {
+	return newFakeUsers(c)
+}
+
 // RESTClient returns a RESTClient that is used to communicate
 // with API server by this client implementation.
 func (c *FakeStreamV1alpha1) RESTClient() rest.Interface {
