@@ -22,12 +22,14 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streaminstall "github.com/streamspace/controlplane/pkg/apis/stream/install"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/apiserver/users"
 	"github.com/streamspace/controlplane/pkg/registry/catalog/catalogtemplate"
 	"github.com/streamspace/controlplane/pkg/registry/catalog/templaterepository"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
+	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
 
@@ -65,6 +67,9 @@ type ExtraConfig struct {
 	Backend *postgres.Backend
 	// EnableWatchCache puts the apiserver's watch cache in front of the storage.
 	EnableWatchCache bool
+	// UserRecorder, when set, is given the storage of Users once the server
+	// runs; the handler chain feeds it the callers (users.WithRecording).
+	UserRecorder *users.Recorder
 }
 
 // Config is the whole configuration of the server.
@@ -112,6 +117,20 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer)
+	userStorage, userStore, err := user.NewREST(Scheme, optsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("build storage of users: %w", err)
+	}
+	streamStorage["users"] = userStorage
+	if recorder := c.ExtraConfig.UserRecorder; recorder != nil {
+		err := genericServer.AddPostStartHook("streamspace-user-recorder", func(ctx genericapiserver.PostStartHookContext) error {
+			go recorder.Run(ctx, userStore)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
 	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/union"
+	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
@@ -37,6 +38,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apiserver"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
+	"github.com/streamspace/controlplane/pkg/apiserver/users"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	generatedopenapi "github.com/streamspace/controlplane/pkg/generated/openapi"
@@ -51,6 +53,8 @@ type Options struct {
 	// aggregator's long-lived watches to time out (60 s); clients re-watch
 	// from their last resourceVersion on another replica.
 	ShutdownWatchTerminationGracePeriod time.Duration
+	// AdminGroup is the group whose members are recorded with the admin role.
+	AdminGroup string
 
 	// catalogInformers read our own API through the loopback client, for
 	// admission plugins (catalogsource); started after the server is up.
@@ -66,6 +70,7 @@ func NewOptions() *Options {
 		Postgres:           NewPostgresOptions(),
 
 		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
+		AdminGroup:                          users.DefaultAdminGroup,
 	}
 	o.RecommendedOptions.Etcd = nil
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
@@ -120,6 +125,8 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	o.Postgres.AddFlags(fs)
 	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
+	fs.StringVar(&o.AdminGroup, "admin-group", o.AdminGroup,
+		"The group whose members are recorded as Users with role admin (others get role user); empty: nobody.")
 	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
 	return cmd
 }
@@ -168,8 +175,23 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	// both CA bundles are loaded (see package cabundles).
 	gate := cabundles.New(cabundles.DefaultHoldTimeout, clientCA, requestHeaderCA)
 	serverConfig.AddReadyzChecks(gate.ReadyzCheck())
+	// Every caller that gets through authentication and authorization is
+	// recorded as a User, in the background (package users).
+	recorder := users.NewRecorder(users.Options{AdminGroup: o.AdminGroup})
 	serverConfig.BuildHandlerChainFunc = func(handler http.Handler, c *genericapiserver.Config) http.Handler {
-		return gate.Hold(genericapiserver.DefaultBuildHandlerChain(handler, c), c.Serializer)
+		return gate.Hold(genericapiserver.DefaultBuildHandlerChain(users.WithRecording(handler, recorder), c), c.Serializer)
+	}
+	// Each person may read their own User, which RBAC cannot say; the
+	// delegated authorizer (kube-apiserver's SubjectAccessReview) decides
+	// everything else.
+	if serverConfig.Authorization.Authorizer != nil {
+		authz, err := authorizerunion.New(
+			authorizerunion.NamedAuthorizer{AuthorizerName: "streamspace-self-user", Authorizer: users.SelfAuthorizer},
+			authorizerunion.NamedAuthorizer{AuthorizerName: "delegated", Authorizer: serverConfig.Authorization.Authorizer})
+		if err != nil {
+			return nil, err
+		}
+		serverConfig.Authorization.Authorizer = authz
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
@@ -188,7 +210,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
-		ExtraConfig:   apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache},
+		ExtraConfig:   apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder},
 	}, nil
 }
 

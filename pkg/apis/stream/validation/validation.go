@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	pathvalidation "k8s.io/apimachinery/pkg/api/validation/path"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
@@ -339,6 +340,45 @@ func validateTags(tags []string, fld *field.Path) field.ErrorList {
 	for i, t := range tags {
 		if t == "" || len(t) > maxTagLength || strings.ContainsAny(t, "\x00\n\r") {
 			allErrs = append(allErrs, field.Invalid(fld.Index(i), t, fmt.Sprintf("must be 1-%d printable characters", maxTagLength)))
+		}
+	}
+	return allErrs
+}
+
+var userRoles = sets.New(string(stream.UserRoleAdmin), string(stream.UserRoleUser))
+
+// ValidateUser checks a User the API server records: its name is a
+// Kubernetes username (path segment rules: no '/', not "." or "..").
+func ValidateUser(u *stream.User) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&u.ObjectMeta, false, validateUserObjectName, field.NewPath("metadata"))
+	return append(allErrs, validateUserStatus(&u.Status, field.NewPath("status"))...)
+}
+
+// ValidateUserUpdate checks a new record of a known User.
+func ValidateUserUpdate(u, old *stream.User) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&u.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, validateUserStatus(&u.Status, field.NewPath("status"))...)
+}
+
+func validateUserObjectName(name string, prefix bool) []string {
+	msgs := pathvalidation.ValidatePathSegmentName(name, prefix)
+	if len(name) > maxUserLength {
+		msgs = append(msgs, fmt.Sprintf("must be no more than %d characters", maxUserLength))
+	}
+	if strings.ContainsAny(name, "\x00\n\r\t") {
+		msgs = append(msgs, "must not contain control characters")
+	}
+	return msgs
+}
+
+func validateUserStatus(s *stream.UserStatus, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if !userRoles.Has(string(s.Role)) {
+		allErrs = append(allErrs, field.NotSupported(fld.Child("role"), s.Role, sets.List(userRoles)))
+	}
+	for name, v := range map[string]string{"uid": s.UID, "email": s.Email, "displayName": s.DisplayName} {
+		if len(v) > maxTextLength {
+			allErrs = append(allErrs, field.TooLong(fld.Child(name), "" /*unused*/, maxTextLength))
 		}
 	}
 	return allErrs
