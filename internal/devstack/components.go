@@ -248,6 +248,8 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-username-headers=X-Remote-User",
+		// The uid too (the OpenID sub), recorded in the callers' Users.
+		"--requestheader-uid-headers=X-Remote-Uid",
 		"--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
 		"--proxy-client-key-file=" + pki("front-proxy-client.key"),
 		"--enable-aggregator-routing=false",

@@ -4,54 +4,47 @@ import (
 	"context"
 	"net/http"
 
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 )
 
-// SelfAuthorizer lets every person read their own User, which RBAC cannot
-// express (a rule would have to name each person's User). It allows get of
-// users/<name>, and list and watch of users with the field selector
-// metadata.name=<name>, when <name> is the caller's username; it has no
-// opinion on anything else, so the delegated authorizer (RBAC) decides.
-// It stands in front of the delegated authorizer, as kube-apiserver's Node
-// authorizer stands in front of RBAC.
-var SelfAuthorizer authorizer.Authorizer = authorizer.AuthorizerFunc(authorizeSelf)
-
-func authorizeSelf(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-	if !a.IsResourceRequest() || a.GetAPIGroup() != stream.GroupName || a.GetResource() != "users" ||
-		a.GetSubresource() != "" || a.GetUser() == nil || a.GetUser().GetName() == "" {
-		return authorizer.DecisionNoOpinion, "", nil
-	}
-	me := a.GetUser().GetName()
-	switch a.GetVerb() {
-	case "get":
-		if a.GetName() == me {
+// NewAuthorizer puts the rule that each person may read their own User,
+// which RBAC cannot express (a rule would have to name each person's User),
+// in front of the delegated authorizer, as kube-apiserver's Node authorizer
+// stands in front of RBAC.
+//
+// kube-apiserver authorizes every request before it proxies it here, so its
+// RBAC must let every authenticated caller "get" users (the ClusterRole
+// streamspace-user-self of artifacts/rbac); this server then decides which
+// User: get of users/<name> is allowed when <name> is the caller's username,
+// and reading anyone else's needs "list" on users (administrators), which
+// the delegated authorizer answers. Every other request is the delegated
+// authorizer's alone.
+func NewAuthorizer(delegate authorizer.Authorizer) authorizer.Authorizer {
+	return authorizer.AuthorizerFunc(func(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		if !a.IsResourceRequest() || a.GetAPIGroup() != stream.GroupName || a.GetResource() != "users" ||
+			a.GetSubresource() != "" || a.GetVerb() != "get" || a.GetUser() == nil {
+			return delegate.Authorize(ctx, a)
+		}
+		if me := a.GetUser().GetName(); me != "" && a.GetName() == me {
 			return authorizer.DecisionAllow, "a person may read their own User", nil
 		}
-	case "list", "watch":
-		if a.GetName() == me || selectsOnlyName(a, me) {
-			return authorizer.DecisionAllow, "a person may read their own User", nil
+		decision, reason, err := delegate.Authorize(ctx, authorizer.AttributesRecord{
+			User:            a.GetUser(),
+			Verb:            "list",
+			APIGroup:        a.GetAPIGroup(),
+			APIVersion:      a.GetAPIVersion(),
+			Resource:        "users",
+			ResourceRequest: true,
+			Path:            a.GetPath(),
+		})
+		if decision == authorizer.DecisionAllow {
+			return decision, reason, err
 		}
-	}
-	return authorizer.DecisionNoOpinion, "", nil
-}
-
-// selectsOnlyName tells whether the request's field selector requires
-// metadata.name to be name.
-func selectsOnlyName(a authorizer.Attributes, name string) bool {
-	reqs, err := a.GetFieldSelector()
-	if err != nil {
-		return false
-	}
-	for _, r := range reqs {
-		if r.Field == "metadata.name" && (r.Operator == selection.Equals || r.Operator == selection.DoubleEquals) && r.Value == name {
-			return true
-		}
-	}
-	return false
+		return authorizer.DecisionDeny, "reading another person's User needs list on users.stream.space", err
+	})
 }
 
 // WithRecording records the caller of every request that reaches handler

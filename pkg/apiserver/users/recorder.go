@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -47,6 +48,8 @@ const (
 	maxRemembered = 100000
 	// writeTimeout bounds one write.
 	writeTimeout = 10 * time.Second
+	// retryDelay is how long after a failed write a request writes again.
+	retryDelay = 10 * time.Second
 )
 
 // Recorder keeps the Users of the callers up to date. Observe never blocks:
@@ -135,11 +138,7 @@ func (r *Recorder) Run(ctx context.Context, store Store) {
 			if err := r.write(ctx, store, o); err != nil {
 				recordWrites.WithLabelValues("error").Inc()
 				logger.Error(err, "recording user", "user", o.id.Name)
-				r.mu.Lock()
-				if rec := r.remembered[o.id.Name]; rec != nil && rec.seen.Equal(o.now) {
-					delete(r.remembered, o.id.Name)
-				}
-				r.mu.Unlock()
+				r.retryLater(o)
 				continue
 			}
 			recordWrites.WithLabelValues("success").Inc()
@@ -148,9 +147,22 @@ func (r *Recorder) Run(ctx context.Context, store Store) {
 	}
 }
 
+// retryLater makes the next request of a person whose write failed write
+// again after retryDelay rather than at once, so a failing storage is not
+// hit by every request.
+func (r *Recorder) retryLater(o observation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rec := r.remembered[o.id.Name]; rec != nil && rec.seen.Equal(o.now) {
+		rec.seen = o.now.Add(retryDelay - r.opts.Interval)
+	}
+}
+
 func (r *Recorder) write(ctx context.Context, store Store, o observation) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
+	// The registry expects the request's namespace; Users have none.
+	ctx = genericapirequest.WithNamespace(ctx, metav1.NamespaceNone)
 	role := Role(o.id.Groups, r.opts.AdminGroup)
 	update := func(_ context.Context, _, oldObj runtime.Object) (runtime.Object, error) {
 		u, ok := oldObj.(*stream.User)

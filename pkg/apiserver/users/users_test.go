@@ -6,7 +6,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -228,46 +227,53 @@ func TestRecorderThrottlesAndDrops(t *testing.T) {
 	}
 }
 
-func TestSelfAuthorizer(t *testing.T) {
-	carol := &user.DefaultInfo{Name: "oidc:carol"}
-	attrs := func(verb, name, fieldSelector string) authorizer.AttributesRecord {
-		a := authorizer.AttributesRecord{User: carol, Verb: verb, APIGroup: stream.GroupName, APIVersion: "v1alpha1",
-			Resource: "users", Name: name, ResourceRequest: true}
-		if fieldSelector != "" {
-			a.FieldSelectorRequirements = fields.ParseSelectorOrDie(fieldSelector).Requirements()
+// TestAuthorizer: the delegate stands for kube-apiserver's RBAC with the
+// rules of artifacts/rbac: everyone may get users (so kube-apiserver lets the
+// request through), only dana may list them.
+func TestAuthorizer(t *testing.T) {
+	delegate := authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		switch {
+		case a.GetResource() == "users" && a.GetVerb() == "get":
+			return authorizer.DecisionAllow, "streamspace-user-self", nil
+		case a.GetUser().GetName() == "oidc:dana":
+			return authorizer.DecisionAllow, "streamspace-admin", nil
 		}
-		return a
+		return authorizer.DecisionNoOpinion, "", nil
+	})
+	authz := NewAuthorizer(delegate)
+	attrs := func(who, verb, name string) authorizer.AttributesRecord {
+		return authorizer.AttributesRecord{User: &user.DefaultInfo{Name: who}, Verb: verb, APIGroup: stream.GroupName,
+			APIVersion: "v1alpha1", Resource: "users", Name: name, ResourceRequest: true}
 	}
 	for _, tc := range []struct {
 		name  string
 		attrs authorizer.AttributesRecord
 		want  authorizer.Decision
 	}{
-		{"get own", attrs("get", "oidc:carol", ""), authorizer.DecisionAllow},
-		{"get another", attrs("get", "oidc:bob", ""), authorizer.DecisionNoOpinion},
-		{"list all", attrs("list", "", ""), authorizer.DecisionNoOpinion},
-		{"watch own by field selector", attrs("watch", "", "metadata.name=oidc:carol"), authorizer.DecisionAllow},
-		{"list another by field selector", attrs("list", "", "metadata.name=oidc:bob"), authorizer.DecisionNoOpinion},
-		{"list not own by field selector", attrs("list", "", "metadata.name!=oidc:carol"), authorizer.DecisionNoOpinion},
-		{"delete own", attrs("delete", "oidc:carol", ""), authorizer.DecisionNoOpinion},
-		{"update own", attrs("update", "oidc:carol", ""), authorizer.DecisionNoOpinion},
-		{"other resource", func() authorizer.AttributesRecord {
-			a := attrs("get", "oidc:carol", "")
+		{"carol gets her own", attrs("oidc:carol", "get", "oidc:carol"), authorizer.DecisionAllow},
+		{"carol gets bob's", attrs("oidc:carol", "get", "oidc:bob"), authorizer.DecisionDeny},
+		{"carol lists", attrs("oidc:carol", "list", ""), authorizer.DecisionNoOpinion},
+		{"carol deletes her own", attrs("oidc:carol", "delete", "oidc:carol"), authorizer.DecisionNoOpinion},
+		{"dana gets carol's", attrs("oidc:dana", "get", "oidc:carol"), authorizer.DecisionAllow},
+		{"dana lists", attrs("oidc:dana", "list", ""), authorizer.DecisionAllow},
+		{"carol gets a session (delegated)", func() authorizer.AttributesRecord {
+			a := attrs("oidc:carol", "get", "oidc:carol")
 			a.Resource = "sessions"
 			return a
 		}(), authorizer.DecisionNoOpinion},
-		{"other group", func() authorizer.AttributesRecord {
-			a := attrs("get", "oidc:carol", "")
+		{"carol gets users of another group (delegated)", func() authorizer.AttributesRecord {
+			a := attrs("oidc:carol", "get", "oidc:bob")
 			a.APIGroup = "example.com"
 			return a
-		}(), authorizer.DecisionNoOpinion},
-		{"subresource", func() authorizer.AttributesRecord {
-			a := attrs("get", "oidc:carol", "")
+		}(), authorizer.DecisionAllow},
+		{"carol gets a subresource of her own (delegated)", func() authorizer.AttributesRecord {
+			a := attrs("oidc:carol", "get", "oidc:carol")
 			a.Subresource = "status"
+			a.Verb = "update"
 			return a
 		}(), authorizer.DecisionNoOpinion},
 	} {
-		got, _, err := SelfAuthorizer.Authorize(context.Background(), tc.attrs)
+		got, _, err := authz.Authorize(context.Background(), tc.attrs)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: decision %v (%v), want %v", tc.name, got, err, tc.want)
 		}

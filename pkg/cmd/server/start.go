@@ -16,7 +16,6 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/union"
-	authorizerunion "k8s.io/apiserver/pkg/authorization/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
@@ -185,13 +184,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	// delegated authorizer (kube-apiserver's SubjectAccessReview) decides
 	// everything else.
 	if serverConfig.Authorization.Authorizer != nil {
-		authz, err := authorizerunion.New(
-			authorizerunion.NamedAuthorizer{AuthorizerName: "streamspace-self-user", Authorizer: users.SelfAuthorizer},
-			authorizerunion.NamedAuthorizer{AuthorizerName: "delegated", Authorizer: serverConfig.Authorization.Authorizer})
-		if err != nil {
-			return nil, err
-		}
-		serverConfig.Authorization.Authorizer = authz
+		serverConfig.Authorization.Authorizer = users.NewAuthorizer(serverConfig.Authorization.Authorizer)
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
