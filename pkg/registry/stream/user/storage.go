@@ -51,7 +51,6 @@ var (
 	_ rest.Scoper               = &REST{}
 	_ rest.SingularNameProvider = &REST{}
 	_ rest.ShortNamesProvider   = &REST{}
-	_ rest.CategoriesProvider   = &REST{}
 )
 
 // NewREST returns the read-only storage of Users and the full store behind
@@ -65,7 +64,9 @@ func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*RES
 		Rules:       rules,
 		Table:       table,
 		ShortNames:  []string{"usr"},
-		Categories:  []string{"streamspace"},
+		// Not in the streamspace category: kubectl get streamspace in a
+		// namespace would list these cluster-scoped records, which only
+		// administrators may.
 	}, scheme, optsGetter)
 	if err != nil {
 		return nil, nil, err
@@ -87,9 +88,6 @@ func (r *REST) GetSingularName() string { return r.store.GetSingularName() }
 
 // ShortNames implements rest.ShortNamesProvider (kubectl get usr).
 func (r *REST) ShortNames() []string { return r.store.ShortNames() }
-
-// Categories implements rest.CategoriesProvider (kubectl get streamspace).
-func (r *REST) Categories() []string { return r.store.Categories() }
 
 // Get returns one User.
 func (r *REST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
