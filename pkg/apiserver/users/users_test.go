@@ -2,11 +2,13 @@ package users
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -277,5 +279,47 @@ func TestAuthorizer(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: decision %v (%v), want %v", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// failingStore fails every write.
+type failingStore struct{ calls chan string }
+
+func (f *failingStore) Update(_ context.Context, name string, _ rest.UpdatedObjectInfo, _ rest.ValidateObjectFunc,
+	_ rest.ValidateObjectUpdateFunc, _ bool, _ *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	f.calls <- name
+	return nil, false, errors.New("storage unavailable")
+}
+
+func TestRecorderRetriesAFailedWriteLater(t *testing.T) {
+	clk := testclock.NewFakeClock(time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC))
+	r := NewRecorder(Options{Clock: clk})
+	store := &failingStore{calls: make(chan string, 10)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx, store)
+	alice := &user.DefaultInfo{Name: "alice"}
+
+	r.Observe(ctx, alice)
+	<-store.calls
+	// The worker handles the failure after the call: wait until it has
+	// moved the remembered time.
+	err := wait.PollUntilContextTimeout(ctx, time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		rec := r.remembered["alice"]
+		return rec != nil && !rec.seen.Equal(clk.Now()), nil
+	})
+	if err != nil {
+		t.Fatal("the failed write was not scheduled for a retry")
+	}
+	r.Observe(ctx, alice)
+	if len(r.queue) != 0 {
+		t.Error("a request right after a failed write queued another write")
+	}
+	clk.Step(retryDelay)
+	r.Observe(ctx, alice)
+	if got := <-store.calls; got != "alice" {
+		t.Errorf("retried %s", got)
 	}
 }

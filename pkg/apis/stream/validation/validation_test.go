@@ -137,3 +137,24 @@ func TestValidateTemplateSpec(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateUser(t *testing.T) {
+	valid := func(name string) *stream.User {
+		return &stream.User{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: stream.UserStatus{Role: stream.UserRoleUser}}
+	}
+	for _, name := range []string{"oidc:carol", "alice", "carol@example.com", "Carol Cooper"} {
+		if errs := ValidateUser(valid(name)); len(errs) != 0 {
+			t.Errorf("User %q: %v", name, errs)
+		}
+	}
+	for _, name := range []string{"", "a/b", "..", "a%b", "a\nb"} {
+		if errs := ValidateUser(valid(name)); len(errs) == 0 || errs[0].Field != "metadata.name" {
+			t.Errorf("User %q: errors %v, want one on metadata.name", name, errs)
+		}
+	}
+	u := valid("alice")
+	u.Status.Role = "root"
+	if errs := ValidateUser(u); len(errs) != 1 || errs[0].Field != "status.role" {
+		t.Errorf("role root: %v", errs)
+	}
+}
