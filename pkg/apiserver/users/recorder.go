@@ -182,7 +182,7 @@ func (r *Recorder) write(ctx context.Context, store Store, o observation) error 
 // Merge returns the status of a User after a request of id at now: the
 // uid, email and display name of the request (the stored ones when it has
 // none: a token without those claims does not erase them), its groups and
-// role; first seen is kept, last seen and last login only move forward. The
+// role; first seen only moves back, last seen and last login only forward. The
 // last login is the identity's sign-in time, or now when unknown.
 func Merge(old stream.UserStatus, id Identity, role stream.UserRole, now time.Time) stream.UserStatus {
 	s := *old.DeepCopy()
@@ -198,7 +198,8 @@ func Merge(old stream.UserStatus, id Identity, role stream.UserRole, now time.Ti
 	s.Groups = append([]string(nil), id.Groups...)
 	s.Role = role
 	seen := metav1.NewTime(now.UTC().Truncate(time.Second))
-	if s.FirstSeen == nil {
+	if s.FirstSeen == nil || seen.Before(s.FirstSeen) {
+		// Replicas may write their observations out of order.
 		s.FirstSeen = &seen
 	}
 	if s.LastSeen == nil || s.LastSeen.Before(&seen) {

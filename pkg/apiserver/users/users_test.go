@@ -152,6 +152,11 @@ func TestMerge(t *testing.T) {
 	if !s3.LastSeen.Time.Equal(later) || !s3.LastLogin.Time.Equal(later) || !s3.FirstSeen.Time.Equal(t0) {
 		t.Errorf("older observation moved times: %+v", s3)
 	}
+	// An observation older than the stored first one moves first seen back.
+	s4 := Merge(s3, id, stream.UserRoleUser, t0.Add(-time.Hour))
+	if !s4.FirstSeen.Time.Equal(t0.Add(-time.Hour)) || !s4.LastSeen.Time.Equal(later) {
+		t.Errorf("an earlier observation: %+v", s4)
+	}
 	if s.LastSeen.Time.Equal(later) {
 		t.Error("Merge changed the old status")
 	}
