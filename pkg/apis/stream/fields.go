@@ -40,6 +40,14 @@ var (
 				Value: func(u *User) string { return selectable.TimeValue(u.Status.LastLogin) }},
 		},
 	}
+	APIKeyFields = selectable.Kind[*APIKey]{
+		GroupKind: Kind("APIKey"), Resource: Resource("apikeys"), Table: "api_keys",
+		Fields: []selectable.Field[*APIKey]{
+			{Name: "spec.user", Column: "user_name", Value: func(k *APIKey) string { return k.Spec.User }},
+			{Name: "spec.expiresAt", Column: "expires_at", Type: selectable.Timestamp,
+				Value: func(k *APIKey) string { return selectable.TimeValue(k.Spec.ExpiresAt) }},
+		},
+	}
 	TemplateFields = selectable.Kind[*Template]{
 		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",
 		Fields: []selectable.Field[*Template]{
@@ -55,4 +63,5 @@ var SelectableKinds = []selectable.Declaration{
 	ConnectionFields.Declaration(),
 	TemplateFields.Declaration(),
 	UserFields.Declaration(),
+	APIKeyFields.Declaration(),
 }

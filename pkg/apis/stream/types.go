@@ -296,3 +296,41 @@ type UserList struct {
 	metav1.ListMeta
 	Items []User
 }
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// APIKey is a bearer token that acts as one person until it expires or is
+// deleted. kube-apiserver authenticates it through streamspace-apiserver's
+// token webhook.
+type APIKey struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   APIKeySpec
+	Status APIKeyStatus
+}
+
+// APIKeySpec is whom the key acts as and until when.
+type APIKeySpec struct {
+	User        string
+	UID         string
+	Groups      []string
+	ExpiresAt   *metav1.Time
+	Description string
+}
+
+// APIKeyStatus carries the token once, in the create response, and the
+// hash of the token, which is stored and never served.
+type APIKeyStatus struct {
+	Token     string
+	TokenHash string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// APIKeyList is a list of API keys.
+type APIKeyList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []APIKey
+}

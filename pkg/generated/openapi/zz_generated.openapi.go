@@ -45,6 +45,10 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.TemplateRepositoryList{}.OpenAPIModelName():       schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryList(ref),
 		v1alpha1.TemplateRepositorySpec{}.OpenAPIModelName():       schema_pkg_apis_catalog_v1alpha1_TemplateRepositorySpec(ref),
 		v1alpha1.TemplateRepositoryStatus{}.OpenAPIModelName():     schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref),
+		streamv1alpha1.APIKey{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_APIKey(ref),
+		streamv1alpha1.APIKeyList{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_APIKeyList(ref),
+		streamv1alpha1.APIKeySpec{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_APIKeySpec(ref),
+		streamv1alpha1.APIKeyStatus{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_APIKeyStatus(ref),
 		streamv1alpha1.Connection{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_Connection(ref),
 		streamv1alpha1.ConnectionHeartbeat{}.OpenAPIModelName():    schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref),
 		streamv1alpha1.ConnectionList{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_ConnectionList(ref),
@@ -624,6 +628,189 @@ func schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref common.Refere
 		},
 		Dependencies: []string{
 			v1alpha1.FileError{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_APIKey(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "APIKey is a bearer token for scripts that acts as one person, expires, and can be revoked by deleting it. The server fills spec.user (and the person's uid and groups) from the caller, generates the secret and returns the token once, in status.token of the create response; it stores only a hash. kube-apiserver authenticates the token through streamspace-apiserver's token webhook, as spec.user with spec.groups.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(streamv1alpha1.APIKeySpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(streamv1alpha1.APIKeyStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.APIKeySpec{}.OpenAPIModelName(), streamv1alpha1.APIKeyStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_APIKeyList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "APIKeyList is a list of API keys.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.APIKey{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.APIKey{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_APIKeySpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "APIKeySpec is whom the key acts as and until when. Keys are immutable.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user is the username the key authenticates as. It defaults to the caller; naming another user needs the \"assign\" verb on apikeys.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"uid": {
+						SchemaProps: spec.SchemaProps{
+							Description: "uid is the person's uid, taken from the caller when the key is their own.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"groups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "groups the key authenticates with: the caller's groups when they mint a key for themselves (whatever the request says), as given when an administrator mints one for another user.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"expiresAt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "expiresAt is when the key stops working: at most 90 days after its creation, 30 days when unset.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"description": {
+						SchemaProps: spec.SchemaProps{
+							Description: "description says what the key is for.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_APIKeyStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "APIKeyStatus carries the token, once.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"token": {
+						SchemaProps: spec.SchemaProps{
+							Description: "token is the bearer token. It is only in the response to the create and is never stored: keep it then.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"tokenHash": {
+						SchemaProps: spec.SchemaProps{
+							Description: "tokenHash is the SHA-256 of the token, which the server stores and compares; it is never served.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
 	}
 }
 

@@ -32,6 +32,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Template{}, &TemplateList{},
 		&Connection{}, &ConnectionList{},
 		&User{}, &UserList{},
+		&APIKey{}, &APIKeyList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

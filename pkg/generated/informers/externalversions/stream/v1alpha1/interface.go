@@ -24,6 +24,8 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// APIKeys returns a APIKeyInformer.
+	APIKeys() TypedAPIKeyInformer
 	// Connections returns a ConnectionInformer.
 	Connections() TypedConnectionInformer
 	// Sessions returns a SessionInformer.
@@ -43,6 +45,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// APIKeys returns a TypedAPIKeyInformer.
+func (v *version) APIKeys() TypedAPIKeyInformer {
+	return &aPIKeyInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Connections returns a TypedConnectionInformer.

@@ -18,6 +18,8 @@ limitations under the License.
 
 package v1alpha1
 
+type APIKeyExpansion interface{}
+
 type ConnectionExpansion interface{}
 
 type SessionExpansion interface{}

@@ -28,6 +28,7 @@ import (
 
 type StreamV1alpha1Interface interface {
 	RESTClient() rest.Interface
+	APIKeysGetter
 	ConnectionsGetter
 	SessionsGetter
 	TemplatesGetter
@@ -37,6 +38,10 @@ type StreamV1alpha1Interface interface {
 // StreamV1alpha1Client is used to interact with features provided by the stream.space group.
 type StreamV1alpha1Client struct {
 	restClient rest.Interface
+}
+
+func (c *StreamV1alpha1Client) APIKeys() APIKeyInterface {
+	return newAPIKeys(c)
 }
 
 func (c *StreamV1alpha1Client) Connections(namespace string) ConnectionInterface {

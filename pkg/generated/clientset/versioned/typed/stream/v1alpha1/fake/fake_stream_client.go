@@ -28,6 +28,10 @@ type FakeStreamV1alpha1 struct {
 	*testing.Fake
 }
 
+func (c *FakeStreamV1alpha1) APIKeys() v1alpha1.APIKeyInterface {
+	return newFakeAPIKeys(c)
+}
+
 func (c *FakeStreamV1alpha1) Connections(namespace string) v1alpha1.ConnectionInterface {
 	return newFakeConnections(c, namespace)
 }
