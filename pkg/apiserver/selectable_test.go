@@ -23,6 +23,7 @@ import (
 	catalogfuzzer "github.com/streamspace/controlplane/pkg/apis/catalog/fuzzer"
 	"github.com/streamspace/controlplane/pkg/apis/selectable"
 	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
+	"github.com/streamspace/controlplane/pkg/registry/stream/apikey"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
@@ -195,6 +196,11 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 		t.Fatalf("build storage of users: %v", err)
 	}
 	stores["users"] = userStore
+	_, apiKeyStore, err := apikey.NewREST(Scheme, optsGetter, nil)
+	if err != nil {
+		t.Fatalf("build storage of apikeys: %v", err)
+	}
+	stores["apikeys"] = apiKeyStore
 	for _, store := range stores {
 		t.Cleanup(store.Destroy)
 		resource := store.DefaultQualifiedResource

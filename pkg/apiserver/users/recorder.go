@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +36,9 @@ type Options struct {
 	// QueueLength bounds the writes waiting; requests beyond it are not
 	// recorded (and counted), never delayed.
 	QueueLength int
+	// Ignore are usernames not recorded besides the system: ones (e.g.
+	// kube-apiserver's client certificate for the token webhook).
+	Ignore []string
 	// Clock is the time source (tests).
 	Clock clock.Clock
 }
@@ -88,6 +92,9 @@ func NewRecorder(opts Options) *Recorder {
 // Observe notes a request of u. It returns at once; the write, if one is
 // due, happens in the background.
 func (r *Recorder) Observe(ctx context.Context, u user.Info) {
+	if slices.Contains(r.opts.Ignore, u.GetName()) {
+		return
+	}
 	if ok, reason := Recorded(u); !ok {
 		klog.FromContext(ctx).V(6).Info("not recording caller", "user", u.GetName(), "reason", reason)
 		return

@@ -54,6 +54,8 @@ type Options struct {
 	ShutdownWatchTerminationGracePeriod time.Duration
 	// AdminGroup is the group whose members are recorded with the admin role.
 	AdminGroup string
+	// TokenWebhookAllowedNames may call the API key token webhook.
+	TokenWebhookAllowedNames []string
 
 	// catalogInformers read our own API through the loopback client, for
 	// admission plugins (catalogsource); started after the server is up.
@@ -124,6 +126,8 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	o.Postgres.AddFlags(fs)
 	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
+	fs.StringSliceVar(&o.TokenWebhookAllowedNames, "token-webhook-allowed-names", o.TokenWebhookAllowedNames,
+		"Users (the common name of kube-apiserver's client certificate for its --authentication-token-webhook-config-file) that may call the API key token webhook at "+apiserver.TokenReviewPath+"; empty: the webhook is not served.")
 	fs.StringVar(&o.AdminGroup, "admin-group", o.AdminGroup,
 		"The group whose members are recorded as Users with role admin (others get role user); empty: nobody.")
 	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
@@ -163,6 +167,11 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(o.TokenWebhookAllowedNames) > 0 && o.RecommendedOptions.Authorization != nil {
+		// The token webhook answers only kube-apiserver, by its own check
+		// (tokenReviewHandler): kube-apiserver's identity needs no RBAC.
+		o.RecommendedOptions.Authorization.AlwaysAllowPaths = append(o.RecommendedOptions.Authorization.AlwaysAllowPaths, apiserver.TokenReviewPath)
+	}
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
@@ -176,7 +185,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	serverConfig.AddReadyzChecks(gate.ReadyzCheck())
 	// Every caller that gets through authentication and authorization is
 	// recorded as a User, in the background (package users).
-	recorder := users.NewRecorder(users.Options{AdminGroup: o.AdminGroup})
+	recorder := users.NewRecorder(users.Options{AdminGroup: o.AdminGroup, Ignore: o.TokenWebhookAllowedNames})
 	serverConfig.BuildHandlerChainFunc = func(handler http.Handler, c *genericapiserver.Config) http.Handler {
 		return gate.Hold(genericapiserver.DefaultBuildHandlerChain(users.WithRecording(handler, recorder), c), c.Serializer)
 	}
@@ -203,7 +212,8 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
-		ExtraConfig:   apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder},
+		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder,
+			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames},
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -382,4 +383,59 @@ func validateUserStatus(s *stream.UserStatus, fld *field.Path) field.ErrorList {
 		}
 	}
 	return allErrs
+}
+
+// APIKey lifetimes: a key without spec.expiresAt expires after
+// DefaultAPIKeyLifetime; none lives longer than MaxAPIKeyLifetime.
+const (
+	DefaultAPIKeyLifetime = 30 * 24 * time.Hour
+	MaxAPIKeyLifetime     = 90 * 24 * time.Hour
+	maxDescriptionLength  = 1024
+)
+
+// ValidateAPIKey checks a new API key: it acts as a person (not a system:
+// identity), and expires after its creation and at most MaxAPIKeyLifetime
+// later.
+func ValidateAPIKey(k *stream.APIKey) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&k.ObjectMeta, false, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	if strings.Contains(k.Name, "_") {
+		// A DNS subdomain has none: the token's parts are separated by '_'.
+		allErrs = append(allErrs, field.Invalid(field.NewPath("metadata", "name"), k.Name, "must not contain '_'"))
+	}
+	spec := field.NewPath("spec")
+	allErrs = append(allErrs, ValidateUserName(k.Spec.User, spec.Child("user"))...)
+	if strings.HasPrefix(k.Spec.User, "system:") {
+		allErrs = append(allErrs, field.Invalid(spec.Child("user"), k.Spec.User,
+			"API keys act as people: system: identities (ServiceAccounts, components) have credentials of their own"))
+	}
+	created := k.CreationTimestamp.Time
+	if created.IsZero() {
+		created = time.Now()
+	}
+	switch exp := k.Spec.ExpiresAt; {
+	case exp == nil:
+		allErrs = append(allErrs, field.Required(spec.Child("expiresAt"), "when the key stops working"))
+	case !exp.After(created):
+		allErrs = append(allErrs, field.Invalid(spec.Child("expiresAt"), exp.UTC().Format(time.RFC3339), "must be in the future"))
+	case exp.Sub(created) > MaxAPIKeyLifetime+time.Minute:
+		allErrs = append(allErrs, field.Invalid(spec.Child("expiresAt"), exp.UTC().Format(time.RFC3339),
+			fmt.Sprintf("must be at most %d days after the key's creation", int(MaxAPIKeyLifetime.Hours()/24))))
+	}
+	if len(k.Spec.Description) > maxDescriptionLength {
+		allErrs = append(allErrs, field.TooLong(spec.Child("description"), "" /*unused*/, maxDescriptionLength))
+	}
+	for i, g := range k.Spec.Groups {
+		if g == "" || strings.ContainsAny(g, "\x00\n\r\t") {
+			allErrs = append(allErrs, field.Invalid(spec.Child("groups").Index(i), g, "must be a non-empty group name without control characters"))
+		}
+	}
+	return allErrs
+}
+
+// ValidateAPIKeyUpdate refuses every change but to metadata: a key is
+// immutable (the API offers no update; this guards the registry).
+func ValidateAPIKeyUpdate(k, old *stream.APIKey) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&k.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(k.Spec, old.Spec, field.NewPath("spec"))...)
+	return append(allErrs, apimachineryvalidation.ValidateImmutableField(k.Status.TokenHash, old.Status.TokenHash, field.NewPath("status", "tokenHash"))...)
 }
