@@ -77,7 +77,7 @@ func TestAuthenticator(t *testing.T) {
 	wrongSecret := good[:len(good)-1] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(good, "0")]
 	for what, token := range map[string]string{
 		"expired": expired, "being deleted": deleting, "deleted": gone, "wrong secret": wrongSecret,
-		"not an API key": "eyJhbGciOiJSUzI1NiJ9.e30.sig",
+		"not an API key":       "eyJhbGciOiJSUzI1NiJ9.e30.sig",
 		"another key's secret": "ssk_good_" + strings.TrimPrefix(expired, "ssk_expired_"),
 	} {
 		if _, ok, err := a.AuthenticateToken(ctx, token); ok || err != nil {
