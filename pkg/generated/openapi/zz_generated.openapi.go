@@ -730,7 +730,7 @@ func schema_pkg_apis_stream_v1alpha1_APIKeySpec(ref common.ReferenceCallback) co
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "APIKeySpec is whom the key acts as and until when. Keys are immutable.",
+				Description: "APIKeySpec is whom the key acts as and until when. Only the description may change after the key's creation.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"user": {

@@ -495,7 +495,7 @@ type UserList struct {
 
 // +genclient
 // +genclient:nonNamespaced
-// +genclient:onlyVerbs=create,get,list,watch,delete
+// +genclient:onlyVerbs=create,get,list,watch,delete,update,patch
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // APIKey is a bearer token for scripts that acts as one person, expires, and
@@ -515,7 +515,8 @@ type APIKey struct {
 	Status APIKeyStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
 }
 
-// APIKeySpec is whom the key acts as and until when. Keys are immutable.
+// APIKeySpec is whom the key acts as and until when. Only the description
+// may change after the key's creation.
 type APIKeySpec struct {
 	// user is the username the key authenticates as. It defaults to the
 	// caller; naming another user needs the "assign" verb on apikeys.

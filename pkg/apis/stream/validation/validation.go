@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	pathvalidation "k8s.io/apimachinery/pkg/api/validation/path"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -432,10 +433,18 @@ func ValidateAPIKey(k *stream.APIKey) field.ErrorList {
 	return allErrs
 }
 
-// ValidateAPIKeyUpdate refuses every change but to metadata: a key is
-// immutable (the API offers no update; this guards the registry).
+// ValidateAPIKeyUpdate allows changes to the description and metadata only:
+// whom a key acts as, with which groups and until when is fixed at its
+// creation.
 func ValidateAPIKeyUpdate(k, old *stream.APIKey) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&k.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(k.Spec, old.Spec, field.NewPath("spec"))...)
+	spec, oldSpec := k.Spec, old.Spec
+	spec.Description, oldSpec.Description = "", ""
+	if !apiequality.Semantic.DeepEqual(spec, oldSpec) {
+		allErrs = append(allErrs, field.Forbidden(field.NewPath("spec"), "only spec.description of an API key may change: mint a new key instead"))
+	}
+	if len(k.Spec.Description) > maxDescriptionLength {
+		allErrs = append(allErrs, field.TooLong(field.NewPath("spec", "description"), "" /*unused*/, maxDescriptionLength))
+	}
 	return append(allErrs, apimachineryvalidation.ValidateImmutableField(k.Status.TokenHash, old.Status.TokenHash, field.NewPath("status", "tokenHash"))...)
 }

@@ -59,8 +59,10 @@ var rules = storebuilder.Rules[*stream.APIKey]{
 
 var resource = stream.SchemeGroupVersion.WithResource("apikeys")
 
-// REST serves APIKeys: create, get, list, watch and delete; no update or
-// patch (405).
+// REST serves APIKeys: create, get, list, watch, delete, and update and
+// patch of the description and metadata only (the rest of the spec is
+// immutable: 422). kubectl's client-side validation needs a PATCH path to
+// find a kind in the OpenAPI document, besides.
 type REST struct {
 	store *storebuilder.REST
 	authz authorizer.Authorizer
@@ -69,6 +71,7 @@ type REST struct {
 
 var (
 	_ rest.Creater              = &REST{}
+	_ rest.Updater              = &REST{}
 	_ rest.Getter               = &REST{}
 	_ rest.Lister               = &REST{}
 	_ rest.Watcher              = &REST{}
@@ -207,6 +210,18 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 		}
 		return e, true
 	}), nil
+}
+
+// Update changes a key's description or metadata; its owner, or a caller
+// who may assign keys, may (the owner admission plugin). The stored status,
+// the token's hash, is kept (CopyStatus).
+func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc,
+	updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	obj, created, err := r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
+	if key, ok := obj.(*stream.APIKey); ok {
+		obj = redact(key)
+	}
+	return obj, created, err
 }
 
 // Delete revokes a key; the owner admission plugin lets only its owner, or

@@ -24,6 +24,7 @@ import (
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	scheme "github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	types "k8s.io/apimachinery/pkg/types"
 	watch "k8s.io/apimachinery/pkg/watch"
 	gentype "k8s.io/client-go/gentype"
 )
@@ -37,10 +38,12 @@ type APIKeysGetter interface {
 // APIKeyInterface has methods to work with APIKey resources.
 type APIKeyInterface interface {
 	Create(ctx context.Context, aPIKey *streamv1alpha1.APIKey, opts v1.CreateOptions) (*streamv1alpha1.APIKey, error)
+	Update(ctx context.Context, aPIKey *streamv1alpha1.APIKey, opts v1.UpdateOptions) (*streamv1alpha1.APIKey, error)
 	Delete(ctx context.Context, name string, opts v1.DeleteOptions) error
 	Get(ctx context.Context, name string, opts v1.GetOptions) (*streamv1alpha1.APIKey, error)
 	List(ctx context.Context, opts v1.ListOptions) (*streamv1alpha1.APIKeyList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts v1.PatchOptions, subresources ...string) (result *streamv1alpha1.APIKey, err error)
 	APIKeyExpansion
 }
 
