@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/streamspace/controlplane/internal/devstack"
 	"github.com/streamspace/controlplane/internal/devstack/kubeconfig"
 )
@@ -65,6 +67,35 @@ func tokenKubectl(t *testing.T, token string, args ...string) (string, error) {
 		err = errors.New("kubectl " + strings.Join(args, " ") + " (with a token): " + strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), err
+}
+
+// directTokenReview posts a TokenReview of token straight to
+// streamspace-apiserver's webhook, with user's client certificate ("" for
+// none), and returns the HTTP status.
+func directTokenReview(t *testing.T, user, token string) int {
+	t.Helper()
+	cfg := &rest.Config{Host: stack.StreamspaceURL}
+	if user != "" {
+		admin, err := stack.RESTConfig(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = rest.CopyConfig(admin)
+		cfg.Host = stack.StreamspaceURL
+	}
+	cfg.TLSClientConfig.CAData = nil
+	cfg.TLSClientConfig.CAFile = filepath.Join(stack.Dir, "pki", "streamspace-ca.crt")
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"` + token + `"}}`
+	resp, err := client.Post(stack.StreamspaceURL+"/authenticate/apikeys", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
 }
 
 type whoAmI struct {
@@ -122,6 +153,9 @@ func mintKey(t *testing.T, person, manifest string) mintedKey {
 	t.Cleanup(func() {
 		_, _ = kubectl(t, "admin", "", "delete", "apikey", key.Metadata.Name, "--ignore-not-found")
 	})
+	if handedOut != nil {
+		handedOut.add(key.Status.Token, "API key "+key.Metadata.Name)
+	}
 	return key
 }
 
@@ -168,6 +202,13 @@ func TestAPIKeys(t *testing.T) {
 	}
 	if _, err := tokenKubectl(t, token, "get", "sessions", "-n", "alice"); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("carol's key lists alice's sessions: err = %v, want Forbidden", err)
+	}
+	// Only kube-apiserver may ask streamspace-apiserver's webhook about a
+	// token: not the cluster admin, not an anonymous caller.
+	for _, who := range []string{"admin", ""} {
+		if code := directTokenReview(t, who, token); code != http.StatusForbidden {
+			t.Errorf("a TokenReview sent to streamspace-apiserver as %q: %d, want 403", who, code)
+		}
 	}
 	// Another key's secret does not pass for it.
 	if _, err := whoami(t, "ssk_carol-e2e-key_"+strings.TrimPrefix(bobs.Status.Token, "ssk_bob-e2e-key_")); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
@@ -265,6 +306,9 @@ func TestAPIKeysThroughTheBridge(t *testing.T) {
 	mustDecode(t, body, &created)
 	if created.ID != "carol-bridge-key" || created.User != "oidc:carol" || !strings.HasPrefix(created.Token, "ssk_carol-bridge-key_") {
 		t.Fatalf("created %+v", created)
+	}
+	if handedOut != nil {
+		handedOut.add(created.Token, "API key carol-bridge-key")
 	}
 	if who, err := whoami(t, created.Token); err != nil || who.Status.UserInfo.Username != "oidc:carol" {
 		t.Errorf("the bridge-minted key: %+v, %v", who, err)
