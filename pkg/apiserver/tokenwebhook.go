@@ -16,8 +16,9 @@ import (
 // token webhook (--authentication-token-webhook-config-file) for API keys.
 // The server's authorization lets every request through to it (the path is
 // in --authorization-always-allow-paths); the handler answers only the
-// identities named by --token-webhook-allowed-names, kube-apiserver's client
-// certificate, and 403 for anyone else, so nobody else can probe tokens.
+// identities named by --token-webhook-allowed-names, authenticated by
+// kube-apiserver's client certificate of that name, and 403 for anyone else,
+// so nobody else can probe tokens.
 const TokenReviewPath = "/authenticate/apikeys"
 
 // maxTokenReviewBytes bounds a TokenReview body.
@@ -33,7 +34,9 @@ func tokenReviewHandler(authn authenticator.Token, allowed sets.Set[string]) htt
 			return
 		}
 		caller, ok := request.UserFrom(req.Context())
-		if !ok || !allowed.Has(caller.GetName()) {
+		// The name must be the one of the client certificate presented, so
+		// that no bearer token or front-proxy header of that name passes.
+		if !ok || !allowed.Has(caller.GetName()) || !presentedCertificateOf(req, caller.GetName()) {
 			name := "anonymous"
 			if ok {
 				name = caller.GetName()
@@ -71,4 +74,10 @@ func tokenReviewHandler(authn authenticator.Token, allowed sets.Set[string]) htt
 			logger.Error(err, "writing a token review")
 		}
 	})
+}
+
+// presentedCertificateOf tells whether the request's client certificate has
+// the common name name.
+func presentedCertificateOf(req *http.Request, name string) bool {
+	return req.TLS != nil && len(req.TLS.PeerCertificates) > 0 && req.TLS.PeerCertificates[0].Subject.CommonName == name
 }

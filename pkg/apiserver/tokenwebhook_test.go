@@ -2,6 +2,9 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +32,7 @@ func TestTokenReviewHandler(t *testing.T) {
 		req := httptest.NewRequest(method, TokenReviewPath, strings.NewReader(string(body)))
 		if caller != nil {
 			req = req.WithContext(request.WithUser(req.Context(), caller))
+			req.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{{Subject: pkix.Name{CommonName: caller.GetName()}}}}
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -59,6 +63,15 @@ func TestTokenReviewHandler(t *testing.T) {
 		if rec, _ := review(caller, http.MethodPost, "ssk_good_x"); rec.Code != http.StatusForbidden {
 			t.Errorf("%s calls the webhook: %d, want 403", what, rec.Code)
 		}
+	}
+	// The allowed name by another credential than a client certificate.
+	body := `{"spec":{"token":"ssk_good_x"}}`
+	req := httptest.NewRequest(http.MethodPost, TokenReviewPath, strings.NewReader(body))
+	req = req.WithContext(request.WithUser(req.Context(), kube))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("the allowed name without its client certificate: %d, want 403", rec.Code)
 	}
 	if rec, _ := review(kube, http.MethodGet, ""); rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET: %d", rec.Code)
