@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 type options struct {
@@ -126,5 +128,41 @@ func run(o options) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %d objects to %s; serving certificate for %v valid until %s\n",
 		len(objects), path, dnsNames, serving.cert.NotAfter.Format(time.DateOnly))
+	webhook, err := writeTokenWebhookKubeconfig(o.out, dnsNames[0], bundle)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s for kube-apiserver's --authentication-token-webhook-config-file (see docs/security.md, API keys)\n", webhook)
 	return nil
+}
+
+// tokenWebhookClient is the common name of kube-apiserver's client
+// certificate for the API key token webhook, as the Deployment's
+// --token-webhook-allowed-names names it.
+const tokenWebhookClient = "streamspace-token-webhook-client"
+
+// writeTokenWebhookKubeconfig writes the kubeconfig kube-apiserver needs to
+// authenticate API keys through streamspace-apiserver: the webhook's URL at
+// the Service, verified against the serving CA bundle, and kube-apiserver's
+// client certificate (issued by the cluster's client CA with common name
+// tokenWebhookClient) in the control plane's pki directory.
+func writeTokenWebhookKubeconfig(dir, serviceName string, caBundle []byte) (string, error) {
+	cfg := clientcmdapi.NewConfig()
+	cluster := clientcmdapi.NewCluster()
+	cluster.Server = "https://" + serviceName + ":443/authenticate/apikeys"
+	cluster.CertificateAuthorityData = caBundle
+	cfg.Clusters["streamspace-apiserver"] = cluster
+	auth := clientcmdapi.NewAuthInfo()
+	auth.ClientCertificate = "/etc/kubernetes/pki/" + tokenWebhookClient + ".crt"
+	auth.ClientKey = "/etc/kubernetes/pki/" + tokenWebhookClient + ".key"
+	cfg.AuthInfos["kube-apiserver"] = auth
+	kctx := clientcmdapi.NewContext()
+	kctx.Cluster, kctx.AuthInfo = "streamspace-apiserver", "kube-apiserver"
+	cfg.Contexts["token-webhook"] = kctx
+	cfg.CurrentContext = "token-webhook"
+	path := filepath.Join(dir, "token-webhook.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
 }

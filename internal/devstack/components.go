@@ -220,7 +220,11 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.procs.Start("kube-apiserver", s.paths.Tool("kube-apiserver"), []string{
+	apiKeyArgs, err := s.tokenWebhookArgs()
+	if err != nil {
+		return err
+	}
+	p, err := s.procs.Start("kube-apiserver", s.paths.Tool("kube-apiserver"), append(apiKeyArgs, []string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(s.Ports.Etcd),
 		"--secure-port=" + strconv.Itoa(s.Ports.KubeAPIServer),
 		"--bind-address=127.0.0.1",
@@ -248,12 +252,14 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--requestheader-group-headers=X-Remote-Group",
 		"--requestheader-username-headers=X-Remote-User",
+		// The uid too (the OpenID sub), recorded in the callers' Users.
+		"--requestheader-uid-headers=X-Remote-Uid",
 		"--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
 		"--proxy-client-key-file=" + pki("front-proxy-client.key"),
 		"--enable-aggregator-routing=false",
 		"--allow-privileged=true",
 		"--profiling=false",
-	}, nil)
+	}...), nil)
 	if err != nil {
 		return err
 	}
@@ -334,6 +340,8 @@ func (s *Stack) startStreamspaceReplica(name string, port int) (*process.Process
 		"--authentication-kubeconfig=" + kubeconfig,
 		"--authorization-kubeconfig=" + kubeconfig,
 		"--postgres-url=" + s.PostgresDSN,
+		// kube-apiserver's client certificate for the API key token webhook.
+		"--token-webhook-allowed-names=" + credentials.TokenWebhookClient,
 	}
 	return s.procs.Start(name, s.paths.Bin("streamspace-apiserver"), append(args, s.cfg.StreamspaceArgs...), nil)
 }

@@ -179,7 +179,8 @@ func (s *Stack) stopOIDCProvider() error {
 // writeAuthenticationConfig writes kube-apiserver's --authentication-config:
 // ID tokens of the provider, for the kubectl client, name the person
 // oidc:<preferred_username> with the groups of the groups claim and the
-// sub claim as uid. Group names are not prefixed, so the bindings read
+// sub claim as uid, with the email, name and sign-in time (auth_time, or
+// iat without it) as extras (see docs/identity.md). Group names are not prefixed, so the bindings read
 // like an IdP's groups (streamspace-admins); names and groups under
 // system: are refused.
 func (s *Stack) writeAuthenticationConfig() (string, error) {
@@ -199,6 +200,14 @@ func (s *Stack) writeAuthenticationConfig() (string, error) {
 				Username: apiserverv1.PrefixedClaimOrExpression{Claim: "preferred_username", Prefix: &prefix},
 				Groups:   apiserverv1.PrefixedClaimOrExpression{Claim: "groups", Prefix: &noPrefix},
 				UID:      apiserverv1.ClaimOrExpression{Claim: "sub"},
+				// The person's address, name and sign-in time, which
+				// kube-apiserver forwards to streamspace-apiserver as
+				// X-Remote-Extra- headers; it records them in the User.
+				Extra: []apiserverv1.ExtraMapping{
+					{Key: "streamspace.io/email", ValueExpression: "has(claims.email) ? claims.email : ''"},
+					{Key: "streamspace.io/name", ValueExpression: "has(claims.name) ? claims.name : ''"},
+					{Key: "streamspace.io/login-time", ValueExpression: "string(int(has(claims.auth_time) ? claims.auth_time : claims.iat))"},
+				},
 			},
 			UserValidationRules: []apiserverv1.UserValidationRule{
 				{Expression: "user.groups.all(g, !g.startsWith('system:'))", Message: "groups under system: are reserved"},

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -22,12 +23,15 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streaminstall "github.com/streamspace/controlplane/pkg/apis/stream/install"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/apiserver/users"
 	"github.com/streamspace/controlplane/pkg/registry/catalog/catalogtemplate"
 	"github.com/streamspace/controlplane/pkg/registry/catalog/templaterepository"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
+	"github.com/streamspace/controlplane/pkg/registry/stream/apikey"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
+	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
 
@@ -65,6 +69,13 @@ type ExtraConfig struct {
 	Backend *postgres.Backend
 	// EnableWatchCache puts the apiserver's watch cache in front of the storage.
 	EnableWatchCache bool
+	// UserRecorder, when set, is given the storage of Users once the server
+	// runs; the handler chain feeds it the callers (users.WithRecording).
+	UserRecorder *users.Recorder
+	// TokenWebhookAllowedNames are the users (kube-apiserver's client
+	// certificate) that may call the API key token webhook at
+	// TokenReviewPath; none: the webhook is not served.
+	TokenWebhookAllowedNames []string
 }
 
 // Config is the whole configuration of the server.
@@ -112,6 +123,29 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer)
+	userStorage, userStore, err := user.NewREST(Scheme, optsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("build storage of users: %w", err)
+	}
+	streamStorage["users"] = userStorage
+	apiKeyStorage, apiKeyStore, err := apikey.NewREST(Scheme, optsGetter, c.GenericConfig.Authorization.Authorizer)
+	if err != nil {
+		return nil, fmt.Errorf("build storage of apikeys: %w", err)
+	}
+	streamStorage["apikeys"] = apiKeyStorage
+	if names := c.ExtraConfig.TokenWebhookAllowedNames; len(names) > 0 {
+		genericServer.Handler.NonGoRestfulMux.Handle(TokenReviewPath,
+			tokenReviewHandler(apikey.NewAuthenticator(apiKeyStore), sets.New(names...)))
+	}
+	if recorder := c.ExtraConfig.UserRecorder; recorder != nil {
+		err := genericServer.AddPostStartHook("streamspace-user-recorder", func(ctx genericapiserver.PostStartHookContext) error {
+			go recorder.Run(ctx, userStore)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
 	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
 		return nil, err

@@ -17,11 +17,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 
 	"github.com/streamspace/controlplane/internal/postgresproc/pgtest"
 	catalogfuzzer "github.com/streamspace/controlplane/pkg/apis/catalog/fuzzer"
 	"github.com/streamspace/controlplane/pkg/apis/selectable"
 	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
+	"github.com/streamspace/controlplane/pkg/registry/stream/apikey"
+	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
 
@@ -108,8 +111,16 @@ WHERE t.relnamespace = current_schema()::regnamespace`)
 	return tables
 }
 
-// checkSchema: every declared field has an indexed text column in its
-// table, and every resource table's columns beyond those of the objects
+// columnDataType is the information_schema data type of a column of type t.
+func columnDataType(t selectable.ColumnType) string {
+	if t == selectable.Timestamp {
+		return "timestamp with time zone"
+	}
+	return "text"
+}
+
+// checkSchema: every declared field has an indexed column of its type (text
+// unless declared otherwise) in its table, and every resource table's columns beyond those of the objects
 // table (which every resource table has) are declared fields.
 func checkSchema(t *testing.T, tables map[string]*table, declared map[schema.GroupResource]selectable.Declaration) {
 	objects := tables[postgres.ObjectsTable.Name]
@@ -128,8 +139,8 @@ func checkSchema(t *testing.T, tables map[string]*table, declared map[schema.Gro
 			switch dataType, ok := tbl.columns[c.Name]; {
 			case !ok:
 				t.Errorf("%s field %s: table %s has no column %s", d.GroupKind, c.Field, d.Table, c.Name)
-			case dataType != "text":
-				t.Errorf("%s field %s: column %s.%s is %s, want text", d.GroupKind, c.Field, d.Table, c.Name, dataType)
+			case dataType != columnDataType(c.Type):
+				t.Errorf("%s field %s: column %s.%s is %s, want %s", d.GroupKind, c.Field, d.Table, c.Name, dataType, columnDataType(c.Type))
 			case !tbl.indexed.Has(c.Name):
 				t.Errorf("%s field %s: no index of table %s starts with column %s", d.GroupKind, c.Field, d.Table, c.Name)
 			}
@@ -170,74 +181,92 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 	optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: backend.StorageDecorator(storageTables(), false)}
 	fill := fuzzer.FuzzerFor(fuzzer.MergeFuzzerFuncs(metafuzzer.Funcs, streamfuzzer.Funcs, catalogfuzzer.Funcs), rand.NewSource(1), Codecs)
 	served := sets.New[schema.GroupResource]()
+	stores := map[string]*genericregistry.Store{}
 	for _, resources := range []map[string]newREST{streamResources, catalogResources} {
 		for name, build := range resources {
 			store, _, err := build(Scheme, optsGetter)
 			if err != nil {
 				t.Fatalf("build storage of %s: %v", name, err)
 			}
-			t.Cleanup(store.Destroy)
-			resource := store.DefaultQualifiedResource
-			served.Insert(resource)
-			d := declared[resource]
+			stores[name] = store.Store
+		}
+	}
+	_, userStore, err := user.NewREST(Scheme, optsGetter)
+	if err != nil {
+		t.Fatalf("build storage of users: %v", err)
+	}
+	stores["users"] = userStore
+	_, apiKeyStore, err := apikey.NewREST(Scheme, optsGetter, nil)
+	if err != nil {
+		t.Fatalf("build storage of apikeys: %v", err)
+	}
+	stores["apikeys"] = apiKeyStore
+	for _, store := range stores {
+		t.Cleanup(store.Destroy)
+		resource := store.DefaultQualifiedResource
+		served.Insert(resource)
+		d := declared[resource]
 
-			obj := store.New()
-			fill.Fill(obj)
-			m, err := meta.Accessor(obj)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.SetResourceVersion("")
-			m.SetGenerateName("")
-			m.SetName("selectable")
-			m.SetNamespace("")
-			reqCtx := ctx
-			if store.NamespaceScoped() {
-				m.SetNamespace("selectable")
-				reqCtx = genericapirequest.WithNamespace(ctx, "selectable")
-			}
+		obj := store.New()
+		fill.Fill(obj)
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SetResourceVersion("")
+		m.SetGenerateName("")
+		m.SetName("selectable")
+		m.SetNamespace("")
+		reqCtx := ctx
+		if store.NamespaceScoped() {
+			m.SetNamespace("selectable")
+			reqCtx = genericapirequest.WithNamespace(ctx, "selectable")
+		}
 
-			_, set, err := store.PredicateFunc(labels.Everything(), fields.Everything()).GetAttrs(obj)
-			if err != nil {
-				t.Fatalf("%s: %v", resource, err)
-			}
-			want := sets.New("metadata.name")
-			if store.NamespaceScoped() {
-				want.Insert("metadata.namespace")
-			}
-			for _, c := range d.Columns {
-				want.Insert(c.Field)
-			}
-			if got := sets.KeySet(set); !got.Equal(want) {
-				t.Errorf("%s: the registry's field set has %v, the declaration %v", resource, sets.List(got), sets.List(want))
-			}
+		_, set, err := store.PredicateFunc(labels.Everything(), fields.Everything()).GetAttrs(obj)
+		if err != nil {
+			t.Fatalf("%s: %v", resource, err)
+		}
+		want := sets.New("metadata.name")
+		if store.NamespaceScoped() {
+			want.Insert("metadata.namespace")
+		}
+		for _, c := range d.Columns {
+			want.Insert(c.Field)
+		}
+		if got := sets.KeySet(set); !got.Equal(want) {
+			t.Errorf("%s: the registry's field set has %v, the declaration %v", resource, sets.List(got), sets.List(want))
+		}
 
-			if len(d.Columns) == 0 {
-				continue
+		if len(d.Columns) == 0 {
+			continue
+		}
+		key, err := store.KeyFunc(reqCtx, m.GetName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Storage.Storage.Create(ctx, key, obj, store.New(), 0); err != nil {
+			t.Errorf("%s: write %s: %v", resource, key, err)
+			continue
+		}
+		// Timestamp columns are read back as the RFC 3339 text of the field.
+		columns := make([]string, len(d.Columns))
+		values := make([]any, len(d.Columns))
+		for i, c := range d.Columns {
+			columns[i], values[i] = c.Name, new(string)
+			if c.Type == selectable.Timestamp {
+				columns[i] = `coalesce(to_char(` + c.Name + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')`
 			}
-			key, err := store.KeyFunc(reqCtx, m.GetName())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Storage.Storage.Create(ctx, key, obj, store.New(), 0); err != nil {
-				t.Errorf("%s: write %s: %v", resource, key, err)
-				continue
-			}
-			columns := make([]string, len(d.Columns))
-			values := make([]any, len(d.Columns))
-			for i, c := range d.Columns {
-				columns[i], values[i] = c.Name, new(string)
-			}
-			err = pool.QueryRow(ctx, `SELECT `+strings.Join(columns, ", ")+` FROM `+d.Table+` WHERE namespace = $1 AND name = $2`,
-				m.GetNamespace(), m.GetName()).Scan(values...)
-			if err != nil {
-				t.Errorf("%s: the written object is not in table %s: %v", resource, d.Table, err)
-				continue
-			}
-			for i, c := range d.Columns {
-				if got := *values[i].(*string); got != set[c.Field] {
-					t.Errorf("%s: column %s.%s holds %q, field %s is %q", resource, d.Table, c.Name, got, c.Field, set[c.Field])
-				}
+		}
+		err = pool.QueryRow(ctx, `SELECT `+strings.Join(columns, ", ")+` FROM `+d.Table+` WHERE namespace = $1 AND name = $2`,
+			m.GetNamespace(), m.GetName()).Scan(values...)
+		if err != nil {
+			t.Errorf("%s: the written object is not in table %s: %v", resource, d.Table, err)
+			continue
+		}
+		for i, c := range d.Columns {
+			if got := *values[i].(*string); got != set[c.Field] {
+				t.Errorf("%s: column %s.%s holds %q, field %s is %q", resource, d.Table, c.Name, got, c.Field, set[c.Field])
 			}
 		}
 	}

@@ -20,7 +20,11 @@ func storageTables() map[schema.GroupResource]postgres.Table {
 	for _, d := range selectableKinds {
 		t := postgres.Table{Name: d.Table}
 		for _, c := range d.Columns {
-			t.Columns = append(t.Columns, postgres.Column{Name: c.Name, Field: c.Field})
+			column := postgres.Column{Name: c.Name, Field: c.Field}
+			if c.Type == selectable.Timestamp {
+				column.Type = postgres.ColumnTimestamp
+			}
+			t.Columns = append(t.Columns, column)
 		}
 		tables[d.Resource] = t
 	}

@@ -51,6 +51,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	secrets := startSecretCollector(kubernetes.NewForConfigOrDie(adminCfg))
+	handedOut = secrets
 	code := m.Run()
 	// After every test: no credential they used appears in a log, an
 	// Event, an object of our API or a table.

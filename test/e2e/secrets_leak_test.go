@@ -24,7 +24,8 @@ import (
 // secretCollector remembers every credential the tests hand the system: the
 // values of every Secret that appears in streamspace-system while the tests
 // run (Git tokens, passwords, SSH keys, webhook secrets), the webhook secret
-// of the bridge and the users' bearer tokens. After the tests, findLeaks
+// of the bridge, the users' bearer tokens and the API key tokens the tests
+// mint (handedOut). After the tests, findLeaks
 // looks for each of them in every component's log, every Event, every
 // object of our API (status included) and every row of every Postgres
 // table: a credential may be used, never repeated.
@@ -33,6 +34,10 @@ type secretCollector struct {
 	values map[string]string // value → where it came from
 	stop   context.CancelFunc
 }
+
+// handedOut is the run's collector, for tests that mint credentials of
+// their own (API key tokens) to add them.
+var handedOut *secretCollector
 
 // notSecret are Secret keys whose values are not credentials.
 var notSecret = map[string]bool{"username": true, "user": true, "known_hosts": true, "ssh-knownhosts": true}

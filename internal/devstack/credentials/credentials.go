@@ -26,7 +26,10 @@ const certValidity = 10 * 365 * 24 * time.Hour
 
 // Names of the identities the stack issues certificates to.
 const (
-	FrontProxyClient   = "front-proxy-client"
+	FrontProxyClient = "front-proxy-client"
+	// TokenWebhookClient is kube-apiserver's identity when it calls
+	// streamspace-apiserver's API key token webhook.
+	TokenWebhookClient = "streamspace-token-webhook-client"
 	StreamspaceUser    = "streamspace-apiserver"
 	Namespace          = "streamspace-system"
 	StreamspaceService = "streamspace-apiserver"
@@ -85,6 +88,7 @@ func (d Dir) Ensure() error {
 		{ca, leafSpec{name: "scheduler", cn: "system:kube-scheduler", client: true}},
 		{ca, leafSpec{name: "streamspace-apiserver-client", cn: StreamspaceUser, client: true}},
 		{frontProxyCA, leafSpec{name: "front-proxy-client", cn: FrontProxyClient, client: true}},
+		{ca, leafSpec{name: "token-webhook-client", cn: TokenWebhookClient, client: true}},
 		{streamspaceCA, leafSpec{name: "streamspace-apiserver", cn: StreamspaceService + "." + Namespace + ".svc", server: true,
 			dns: []string{
 				StreamspaceService + "." + Namespace + ".svc",

@@ -7,7 +7,9 @@ package selectable
 
 import (
 	"fmt"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -25,6 +27,27 @@ type Field[T any] struct {
 	Column string
 	// Value reads the field from an object.
 	Value func(obj T) string
+	// Type is the SQL type of the column: Text unless set. A Timestamp
+	// field's Value is RFC 3339 text (TimeValue), or empty for none.
+	Type ColumnType
+}
+
+// ColumnType is the SQL type of the column that holds a field.
+type ColumnType string
+
+const (
+	// Text columns hold the field as it is.
+	Text ColumnType = ""
+	// Timestamp columns are timestamptz, so psql shows and compares times.
+	Timestamp ColumnType = "timestamptz"
+)
+
+// TimeValue is the text of a Timestamp field: RFC 3339 in UTC, or empty.
+func TimeValue(t *metav1.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // Kind declares the selectable fields of one kind, besides MetadataFields,
@@ -51,7 +74,7 @@ func (k Kind[T]) Set(obj T) fields.Set {
 func (k Kind[T]) Declaration() Declaration {
 	d := Declaration{GroupKind: k.GroupKind, Resource: k.Resource, Table: k.Table}
 	for _, f := range k.Fields {
-		d.Columns = append(d.Columns, Column{Field: f.Name, Name: f.Column})
+		d.Columns = append(d.Columns, Column{Field: f.Name, Name: f.Column, Type: f.Type})
 	}
 	return d
 }
@@ -69,6 +92,7 @@ type Declaration struct {
 type Column struct {
 	Field string // the field selector, e.g. "spec.user"
 	Name  string // the column, e.g. "user_name"
+	Type  ColumnType
 }
 
 // accepts tells whether a field selector on field is allowed for the kind.

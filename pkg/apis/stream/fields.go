@@ -22,6 +22,32 @@ var (
 			{Name: "status.state", Column: "state", Value: func(c *Connection) string { return string(c.Status.State) }},
 		},
 	}
+	// UserFields keep the columns of the old backend's users table under
+	// their old names (id, email, name, role, created_at, last_login): name
+	// is the object's name, the username.
+	UserFields = selectable.Kind[*User]{
+		GroupKind: Kind("User"), Resource: Resource("users"), Table: "users",
+		Fields: []selectable.Field[*User]{
+			{Name: "status.uid", Column: "id", Value: func(u *User) string { return u.Status.UID }},
+			{Name: "status.email", Column: "email", Value: func(u *User) string { return u.Status.Email }},
+			{Name: "status.displayName", Column: "display_name", Value: func(u *User) string { return u.Status.DisplayName }},
+			{Name: "status.role", Column: "role", Value: func(u *User) string { return string(u.Status.Role) }},
+			{Name: "status.firstSeen", Column: "created_at", Type: selectable.Timestamp,
+				Value: func(u *User) string { return selectable.TimeValue(u.Status.FirstSeen) }},
+			{Name: "status.lastSeen", Column: "last_seen", Type: selectable.Timestamp,
+				Value: func(u *User) string { return selectable.TimeValue(u.Status.LastSeen) }},
+			{Name: "status.lastLogin", Column: "last_login", Type: selectable.Timestamp,
+				Value: func(u *User) string { return selectable.TimeValue(u.Status.LastLogin) }},
+		},
+	}
+	APIKeyFields = selectable.Kind[*APIKey]{
+		GroupKind: Kind("APIKey"), Resource: Resource("apikeys"), Table: "api_keys",
+		Fields: []selectable.Field[*APIKey]{
+			{Name: "spec.user", Column: "user_name", Value: func(k *APIKey) string { return k.Spec.User }},
+			{Name: "spec.expiresAt", Column: "expires_at", Type: selectable.Timestamp,
+				Value: func(k *APIKey) string { return selectable.TimeValue(k.Spec.ExpiresAt) }},
+		},
+	}
 	TemplateFields = selectable.Kind[*Template]{
 		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",
 		Fields: []selectable.Field[*Template]{
@@ -36,4 +62,6 @@ var SelectableKinds = []selectable.Declaration{
 	SessionFields.Declaration(),
 	ConnectionFields.Declaration(),
 	TemplateFields.Declaration(),
+	UserFields.Declaration(),
+	APIKeyFields.Declaration(),
 }

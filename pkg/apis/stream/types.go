@@ -256,3 +256,81 @@ type ConnectionHeartbeat struct {
 	metav1.TypeMeta
 	metav1.ObjectMeta
 }
+
+// UserRole is what a person may do in StreamSpace, as their groups say.
+type UserRole string
+
+const (
+	UserRoleAdmin UserRole = "admin"
+	UserRoleUser  UserRole = "user"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// User is a person who has used the API, recorded by the API server from
+// the identities of its callers. Its name is the Kubernetes username.
+type User struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Status UserStatus
+}
+
+// UserStatus is what the API server last saw of the person.
+type UserStatus struct {
+	UID         string
+	Email       string
+	DisplayName string
+	Groups      []string
+	Role        UserRole
+	FirstSeen   *metav1.Time
+	LastSeen    *metav1.Time
+	LastLogin   *metav1.Time
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// UserList is a list of users.
+type UserList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []User
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// APIKey is a bearer token that acts as one person until it expires or is
+// deleted. kube-apiserver authenticates it through streamspace-apiserver's
+// token webhook.
+type APIKey struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   APIKeySpec
+	Status APIKeyStatus
+}
+
+// APIKeySpec is whom the key acts as and until when.
+type APIKeySpec struct {
+	User        string
+	UID         string
+	Groups      []string
+	ExpiresAt   *metav1.Time
+	Description string
+}
+
+// APIKeyStatus carries the token once, in the create response, and the
+// hash of the token, which is stored and never served.
+type APIKeyStatus struct {
+	Token     string
+	TokenHash string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// APIKeyList is a list of API keys.
+type APIKeyList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+	Items []APIKey
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apiserver"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
+	"github.com/streamspace/controlplane/pkg/apiserver/users"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	generatedopenapi "github.com/streamspace/controlplane/pkg/generated/openapi"
@@ -51,6 +52,10 @@ type Options struct {
 	// aggregator's long-lived watches to time out (60 s); clients re-watch
 	// from their last resourceVersion on another replica.
 	ShutdownWatchTerminationGracePeriod time.Duration
+	// AdminGroup is the group whose members are recorded with the admin role.
+	AdminGroup string
+	// TokenWebhookAllowedNames may call the API key token webhook.
+	TokenWebhookAllowedNames []string
 
 	// catalogInformers read our own API through the loopback client, for
 	// admission plugins (catalogsource); started after the server is up.
@@ -66,6 +71,7 @@ func NewOptions() *Options {
 		Postgres:           NewPostgresOptions(),
 
 		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
+		AdminGroup:                          users.DefaultAdminGroup,
 	}
 	o.RecommendedOptions.Etcd = nil
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
@@ -120,6 +126,10 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	o.Postgres.AddFlags(fs)
 	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
+	fs.StringSliceVar(&o.TokenWebhookAllowedNames, "token-webhook-allowed-names", o.TokenWebhookAllowedNames,
+		"Users (the common name of kube-apiserver's client certificate for its --authentication-token-webhook-config-file) that may call the API key token webhook at "+apiserver.TokenReviewPath+"; empty: the webhook is not served.")
+	fs.StringVar(&o.AdminGroup, "admin-group", o.AdminGroup,
+		"The group whose members are recorded as Users with role admin (others get role user); empty: nobody.")
 	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
 	return cmd
 }
@@ -157,6 +167,11 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(o.TokenWebhookAllowedNames) > 0 && o.RecommendedOptions.Authorization != nil {
+		// The token webhook answers only kube-apiserver, by its own check
+		// (tokenReviewHandler): kube-apiserver's identity needs no RBAC.
+		o.RecommendedOptions.Authorization.AlwaysAllowPaths = append(o.RecommendedOptions.Authorization.AlwaysAllowPaths, apiserver.TokenReviewPath)
+	}
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
@@ -168,8 +183,17 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	// both CA bundles are loaded (see package cabundles).
 	gate := cabundles.New(cabundles.DefaultHoldTimeout, clientCA, requestHeaderCA)
 	serverConfig.AddReadyzChecks(gate.ReadyzCheck())
+	// Every caller that gets through authentication and authorization is
+	// recorded as a User, in the background (package users).
+	recorder := users.NewRecorder(users.Options{AdminGroup: o.AdminGroup, Ignore: o.TokenWebhookAllowedNames})
 	serverConfig.BuildHandlerChainFunc = func(handler http.Handler, c *genericapiserver.Config) http.Handler {
-		return gate.Hold(genericapiserver.DefaultBuildHandlerChain(handler, c), c.Serializer)
+		return gate.Hold(genericapiserver.DefaultBuildHandlerChain(users.WithRecording(handler, recorder), c), c.Serializer)
+	}
+	// Each person may read their own User, which RBAC cannot say; the
+	// delegated authorizer (kube-apiserver's SubjectAccessReview) decides
+	// everything else.
+	if serverConfig.Authorization.Authorizer != nil {
+		serverConfig.Authorization.Authorizer = users.NewAuthorizer(serverConfig.Authorization.Authorizer)
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
@@ -188,7 +212,8 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
-		ExtraConfig:   apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache},
+		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder,
+			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames},
 	}, nil
 }
 

@@ -120,8 +120,8 @@ func newTableStatements(t Table) *tableStatements {
 	var cols, insertParams, updateSets []string
 	for i, c := range t.Columns {
 		cols = append(cols, ", "+c.Name)
-		insertParams = append(insertParams, fmt.Sprintf(", $%d", 8+i))
-		updateSets = append(updateSets, fmt.Sprintf(", %s = $%d", c.Name, 9+i))
+		insertParams = append(insertParams, ", "+c.valueSQL(fmt.Sprintf("$%d", 8+i)))
+		updateSets = append(updateSets, fmt.Sprintf(", %s = %s", c.Name, c.valueSQL(fmt.Sprintf("$%d", 9+i))))
 	}
 	return &tableStatements{
 		table: name,

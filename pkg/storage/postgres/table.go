@@ -19,6 +19,30 @@ type Table struct {
 type Column struct {
 	Name  string // SQL column name
 	Field string // the key of the resource's fields.Set, a field selector
+	// Type is the column's SQL type: ColumnText (the default) or
+	// ColumnTimestamp. A field set holds strings only: a timestamp column
+	// is filled by casting the field's RFC 3339 text, and is NULL when the
+	// field is empty.
+	Type ColumnType
+}
+
+// ColumnType is the SQL type of a Column.
+type ColumnType string
+
+const (
+	// ColumnText is a text column holding the field as it is.
+	ColumnText ColumnType = ""
+	// ColumnTimestamp is a timestamptz column: field selectors on it are not
+	// answered by SQL (their text need not be the stored form), only in Go.
+	ColumnTimestamp ColumnType = "timestamptz"
+)
+
+// valueSQL is the SQL expression that stores the field's text given as param.
+func (c Column) valueSQL(param string) string {
+	if c.Type == ColumnText {
+		return param
+	}
+	return "NULLIF(" + param + ", '')::" + string(c.Type)
 }
 
 // ObjectsTable holds any resource without a table of its own. The tables
@@ -43,6 +67,9 @@ func (t Table) validate() error {
 		if !identifier.MatchString(c.Name) {
 			return fmt.Errorf("table %s: column name %q is not a plain SQL identifier", t.Name, c.Name)
 		}
+		if c.Type != ColumnText && c.Type != ColumnTimestamp {
+			return fmt.Errorf("table %s: column %s has unknown type %q", t.Name, c.Name, c.Type)
+		}
 		if reservedColumns[c.Name] || seen[c.Name] {
 			return fmt.Errorf("table %s: column %q is reserved or repeated", t.Name, c.Name)
 		}
@@ -64,7 +91,7 @@ func (t Table) columnForField(field string) (string, bool) {
 		}
 	}
 	for _, c := range t.Columns {
-		if c.Field == field {
+		if c.Field == field && c.Type == ColumnText {
 			return c.Name, true
 		}
 	}

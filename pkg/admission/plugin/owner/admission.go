@@ -1,5 +1,5 @@
-// Package owner fills in and guards the user a Session or Connection belongs
-// to (spec.user), with the owner rule of package ownership:
+// Package owner fills in and guards the user a Session, Connection or APIKey
+// belongs to (spec.user), with the owner rule of package ownership:
 //
 //   - CREATE: an empty spec.user becomes the caller; naming another user
 //     needs the "assign" verb on the resource, asked of the authorizer
@@ -77,14 +77,17 @@ func (p *Plugin) ValidateInitialization() error {
 var owned = map[schema.GroupResource]bool{
 	stream.Resource("sessions"):    true,
 	stream.Resource("connections"): true,
+	stream.Resource("apikeys"):     true,
 }
 
-// userField returns a pointer to spec.user of a Session or Connection, or nil.
+// userField returns a pointer to spec.user of a Session, Connection or APIKey, or nil.
 func userField(obj runtime.Object) *string {
 	switch o := obj.(type) {
 	case *stream.Session:
 		return &o.Spec.User
 	case *stream.Connection:
+		return &o.Spec.User
+	case *stream.APIKey:
 		return &o.Spec.User
 	}
 	return nil

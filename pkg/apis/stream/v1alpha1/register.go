@@ -31,6 +31,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Session{}, &SessionList{},
 		&Template{}, &TemplateList{},
 		&Connection{}, &ConnectionList{},
+		&User{}, &UserList{},
+		&APIKey{}, &APIKeyList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

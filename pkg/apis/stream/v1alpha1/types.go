@@ -421,3 +421,144 @@ type ConnectionHeartbeat struct {
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 }
+
+// UserRole is what a person may do in StreamSpace, as their groups say.
+// +enum
+type UserRole string
+
+const (
+	// UserRoleAdmin is a member of the administrators' group.
+	UserRoleAdmin UserRole = "admin"
+	// UserRoleUser is everyone else.
+	UserRoleUser UserRole = "user"
+)
+
+// +genclient
+// +genclient:nonNamespaced
+// +genclient:onlyVerbs=get,list,watch,delete
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// User is a person who has used the API. The API server records every caller
+// (except the control plane's own identities) from the identity kube-apiserver
+// authenticated: nobody creates or edits a User. Its name is the Kubernetes
+// username, e.g. "oidc:carol".
+type User struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+
+	// +optional
+	Status UserStatus `json:"status,omitempty" protobuf:"bytes,2,opt,name=status"`
+}
+
+// UserStatus is what the API server last saw of the person.
+type UserStatus struct {
+	// uid is the identity's uid as kube-apiserver authenticated it (for
+	// OpenID Connect, the sub claim); empty when the authenticator gives none.
+	// +optional
+	UID string `json:"uid,omitempty" protobuf:"bytes,1,opt,name=uid"`
+	// email is the address from the identity's claims.
+	// +optional
+	Email string `json:"email,omitempty" protobuf:"bytes,2,opt,name=email"`
+	// displayName is the person's name from the identity's claims.
+	// +optional
+	DisplayName string `json:"displayName,omitempty" protobuf:"bytes,3,opt,name=displayName"`
+	// groups are the groups of the last request, without the ones every
+	// authenticated caller has (system:authenticated).
+	// +optional
+	// +listType=atomic
+	Groups []string `json:"groups,omitempty" protobuf:"bytes,4,rep,name=groups"`
+	// role is admin for members of the administrators' group, user otherwise.
+	// +optional
+	Role UserRole `json:"role,omitempty" protobuf:"bytes,5,opt,name=role,casttype=UserRole"`
+	// firstSeen is when the API server first recorded a request of the person.
+	// +optional
+	FirstSeen *metav1.Time `json:"firstSeen,omitempty" protobuf:"bytes,6,opt,name=firstSeen"`
+	// lastSeen is when it last recorded one (updated about once a minute).
+	// +optional
+	LastSeen *metav1.Time `json:"lastSeen,omitempty" protobuf:"bytes,7,opt,name=lastSeen"`
+	// lastLogin is when the person last signed in: the issue time of the
+	// token of the last request, when the authenticator tells it.
+	// +optional
+	LastLogin *metav1.Time `json:"lastLogin,omitempty" protobuf:"bytes,8,opt,name=lastLogin"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// UserList is a list of users.
+type UserList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	Items           []User `json:"items" protobuf:"bytes,2,rep,name=items"`
+}
+
+// +genclient
+// +genclient:nonNamespaced
+// +genclient:onlyVerbs=create,get,list,watch,delete,update,patch
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// APIKey is a bearer token for scripts that acts as one person, expires, and
+// can be revoked by deleting it. The server fills spec.user (and the
+// person's uid and groups) from the caller, generates the secret and returns
+// the token once, in status.token of the create response; it stores only a
+// hash. kube-apiserver authenticates the token through streamspace-apiserver's
+// token webhook, as spec.user with spec.groups.
+type APIKey struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+
+	// +optional
+	Spec APIKeySpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
+	// +optional
+	Status APIKeyStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
+}
+
+// APIKeySpec is whom the key acts as and until when. Only the description
+// may change after the key's creation.
+type APIKeySpec struct {
+	// user is the username the key authenticates as. It defaults to the
+	// caller; naming another user needs the "assign" verb on apikeys.
+	// +optional
+	User string `json:"user,omitempty" protobuf:"bytes,1,opt,name=user"`
+	// uid is the person's uid, taken from the caller when the key is
+	// their own.
+	// +optional
+	UID string `json:"uid,omitempty" protobuf:"bytes,2,opt,name=uid"`
+	// groups the key authenticates with: the caller's groups when they mint
+	// a key for themselves (whatever the request says), as given when an
+	// administrator mints one for another user.
+	// +optional
+	// +listType=atomic
+	Groups []string `json:"groups,omitempty" protobuf:"bytes,3,rep,name=groups"`
+	// expiresAt is when the key stops working: at most 90 days after its
+	// creation, 30 days when unset.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty" protobuf:"bytes,4,opt,name=expiresAt"`
+	// description says what the key is for.
+	// +optional
+	Description string `json:"description,omitempty" protobuf:"bytes,5,opt,name=description"`
+}
+
+// APIKeyStatus carries the token, once.
+type APIKeyStatus struct {
+	// token is the bearer token. It is only in the response to the create
+	// and is never stored: keep it then.
+	// +optional
+	Token string `json:"token,omitempty" protobuf:"bytes,1,opt,name=token"`
+	// tokenHash is the SHA-256 of the token, which the server stores and
+	// compares; it is never served.
+	// +optional
+	TokenHash string `json:"tokenHash,omitempty" protobuf:"bytes,2,opt,name=tokenHash"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// APIKeyList is a list of API keys.
+type APIKeyList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	Items           []APIKey `json:"items" protobuf:"bytes,2,rep,name=items"`
+}

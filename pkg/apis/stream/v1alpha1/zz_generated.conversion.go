@@ -38,6 +38,46 @@ func init() {
 // RegisterConversions adds conversion functions to the given scheme.
 // Public to allow building arbitrary schemes.
 func RegisterConversions(s *runtime.Scheme) error {
+	if err := s.AddGeneratedConversionFunc((*APIKey)(nil), (*stream.APIKey)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_APIKey_To_stream_APIKey(a.(*APIKey), b.(*stream.APIKey), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.APIKey)(nil), (*APIKey)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_APIKey_To_v1alpha1_APIKey(a.(*stream.APIKey), b.(*APIKey), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*APIKeyList)(nil), (*stream.APIKeyList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_APIKeyList_To_stream_APIKeyList(a.(*APIKeyList), b.(*stream.APIKeyList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.APIKeyList)(nil), (*APIKeyList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_APIKeyList_To_v1alpha1_APIKeyList(a.(*stream.APIKeyList), b.(*APIKeyList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*APIKeySpec)(nil), (*stream.APIKeySpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_APIKeySpec_To_stream_APIKeySpec(a.(*APIKeySpec), b.(*stream.APIKeySpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.APIKeySpec)(nil), (*APIKeySpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_APIKeySpec_To_v1alpha1_APIKeySpec(a.(*stream.APIKeySpec), b.(*APIKeySpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*APIKeyStatus)(nil), (*stream.APIKeyStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_APIKeyStatus_To_stream_APIKeyStatus(a.(*APIKeyStatus), b.(*stream.APIKeyStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.APIKeyStatus)(nil), (*APIKeyStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(a.(*stream.APIKeyStatus), b.(*APIKeyStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*Connection)(nil), (*stream.Connection)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_Connection_To_stream_Connection(a.(*Connection), b.(*stream.Connection), scope)
 	}); err != nil {
@@ -208,6 +248,36 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*User)(nil), (*stream.User)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_User_To_stream_User(a.(*User), b.(*stream.User), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.User)(nil), (*User)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_User_To_v1alpha1_User(a.(*stream.User), b.(*User), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*UserList)(nil), (*stream.UserList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_UserList_To_stream_UserList(a.(*UserList), b.(*stream.UserList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.UserList)(nil), (*UserList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_UserList_To_v1alpha1_UserList(a.(*stream.UserList), b.(*UserList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*UserStatus)(nil), (*stream.UserStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_UserStatus_To_stream_UserStatus(a.(*UserStatus), b.(*stream.UserStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.UserStatus)(nil), (*UserStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_UserStatus_To_v1alpha1_UserStatus(a.(*stream.UserStatus), b.(*UserStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*VNCConfig)(nil), (*stream.VNCConfig)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_VNCConfig_To_stream_VNCConfig(a.(*VNCConfig), b.(*stream.VNCConfig), scope)
 	}); err != nil {
@@ -259,6 +329,100 @@ func RegisterConversions(s *runtime.Scheme) error {
 		return err
 	}
 	return nil
+}
+
+func autoConvert_v1alpha1_APIKey_To_stream_APIKey(in *APIKey, out *stream.APIKey, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_APIKeySpec_To_stream_APIKeySpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_APIKeyStatus_To_stream_APIKeyStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_APIKey_To_stream_APIKey is an autogenerated conversion function.
+func Convert_v1alpha1_APIKey_To_stream_APIKey(in *APIKey, out *stream.APIKey, s conversion.Scope) error {
+	return autoConvert_v1alpha1_APIKey_To_stream_APIKey(in, out, s)
+}
+
+func autoConvert_stream_APIKey_To_v1alpha1_APIKey(in *stream.APIKey, out *APIKey, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_APIKeySpec_To_v1alpha1_APIKeySpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_APIKey_To_v1alpha1_APIKey is an autogenerated conversion function.
+func Convert_stream_APIKey_To_v1alpha1_APIKey(in *stream.APIKey, out *APIKey, s conversion.Scope) error {
+	return autoConvert_stream_APIKey_To_v1alpha1_APIKey(in, out, s)
+}
+
+func autoConvert_v1alpha1_APIKeyList_To_stream_APIKeyList(in *APIKeyList, out *stream.APIKeyList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]stream.APIKey)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_APIKeyList_To_stream_APIKeyList is an autogenerated conversion function.
+func Convert_v1alpha1_APIKeyList_To_stream_APIKeyList(in *APIKeyList, out *stream.APIKeyList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_APIKeyList_To_stream_APIKeyList(in, out, s)
+}
+
+func autoConvert_stream_APIKeyList_To_v1alpha1_APIKeyList(in *stream.APIKeyList, out *APIKeyList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]APIKey)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_stream_APIKeyList_To_v1alpha1_APIKeyList is an autogenerated conversion function.
+func Convert_stream_APIKeyList_To_v1alpha1_APIKeyList(in *stream.APIKeyList, out *APIKeyList, s conversion.Scope) error {
+	return autoConvert_stream_APIKeyList_To_v1alpha1_APIKeyList(in, out, s)
+}
+
+func autoConvert_v1alpha1_APIKeySpec_To_stream_APIKeySpec(in *APIKeySpec, out *stream.APIKeySpec, s conversion.Scope) error {
+	*out = *(*stream.APIKeySpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_APIKeySpec_To_stream_APIKeySpec is an autogenerated conversion function.
+func Convert_v1alpha1_APIKeySpec_To_stream_APIKeySpec(in *APIKeySpec, out *stream.APIKeySpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_APIKeySpec_To_stream_APIKeySpec(in, out, s)
+}
+
+func autoConvert_stream_APIKeySpec_To_v1alpha1_APIKeySpec(in *stream.APIKeySpec, out *APIKeySpec, s conversion.Scope) error {
+	*out = *(*APIKeySpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_APIKeySpec_To_v1alpha1_APIKeySpec is an autogenerated conversion function.
+func Convert_stream_APIKeySpec_To_v1alpha1_APIKeySpec(in *stream.APIKeySpec, out *APIKeySpec, s conversion.Scope) error {
+	return autoConvert_stream_APIKeySpec_To_v1alpha1_APIKeySpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_APIKeyStatus_To_stream_APIKeyStatus(in *APIKeyStatus, out *stream.APIKeyStatus, s conversion.Scope) error {
+	*out = *(*stream.APIKeyStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_APIKeyStatus_To_stream_APIKeyStatus is an autogenerated conversion function.
+func Convert_v1alpha1_APIKeyStatus_To_stream_APIKeyStatus(in *APIKeyStatus, out *stream.APIKeyStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_APIKeyStatus_To_stream_APIKeyStatus(in, out, s)
+}
+
+func autoConvert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(in *stream.APIKeyStatus, out *APIKeyStatus, s conversion.Scope) error {
+	*out = *(*APIKeyStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus is an autogenerated conversion function.
+func Convert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(in *stream.APIKeyStatus, out *APIKeyStatus, s conversion.Scope) error {
+	return autoConvert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_Connection_To_stream_Connection(in *Connection, out *stream.Connection, s conversion.Scope) error {
@@ -766,6 +930,74 @@ func autoConvert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(in *stream.Tem
 // Convert_stream_TemplateStatus_To_v1alpha1_TemplateStatus is an autogenerated conversion function.
 func Convert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(in *stream.TemplateStatus, out *TemplateStatus, s conversion.Scope) error {
 	return autoConvert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(in, out, s)
+}
+
+func autoConvert_v1alpha1_User_To_stream_User(in *User, out *stream.User, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_UserStatus_To_stream_UserStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_User_To_stream_User is an autogenerated conversion function.
+func Convert_v1alpha1_User_To_stream_User(in *User, out *stream.User, s conversion.Scope) error {
+	return autoConvert_v1alpha1_User_To_stream_User(in, out, s)
+}
+
+func autoConvert_stream_User_To_v1alpha1_User(in *stream.User, out *User, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_UserStatus_To_v1alpha1_UserStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_User_To_v1alpha1_User is an autogenerated conversion function.
+func Convert_stream_User_To_v1alpha1_User(in *stream.User, out *User, s conversion.Scope) error {
+	return autoConvert_stream_User_To_v1alpha1_User(in, out, s)
+}
+
+func autoConvert_v1alpha1_UserList_To_stream_UserList(in *UserList, out *stream.UserList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]stream.User)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_UserList_To_stream_UserList is an autogenerated conversion function.
+func Convert_v1alpha1_UserList_To_stream_UserList(in *UserList, out *stream.UserList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_UserList_To_stream_UserList(in, out, s)
+}
+
+func autoConvert_stream_UserList_To_v1alpha1_UserList(in *stream.UserList, out *UserList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]User)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_stream_UserList_To_v1alpha1_UserList is an autogenerated conversion function.
+func Convert_stream_UserList_To_v1alpha1_UserList(in *stream.UserList, out *UserList, s conversion.Scope) error {
+	return autoConvert_stream_UserList_To_v1alpha1_UserList(in, out, s)
+}
+
+func autoConvert_v1alpha1_UserStatus_To_stream_UserStatus(in *UserStatus, out *stream.UserStatus, s conversion.Scope) error {
+	*out = *(*stream.UserStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_UserStatus_To_stream_UserStatus is an autogenerated conversion function.
+func Convert_v1alpha1_UserStatus_To_stream_UserStatus(in *UserStatus, out *stream.UserStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_UserStatus_To_stream_UserStatus(in, out, s)
+}
+
+func autoConvert_stream_UserStatus_To_v1alpha1_UserStatus(in *stream.UserStatus, out *UserStatus, s conversion.Scope) error {
+	*out = *(*UserStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_UserStatus_To_v1alpha1_UserStatus is an autogenerated conversion function.
+func Convert_stream_UserStatus_To_v1alpha1_UserStatus(in *stream.UserStatus, out *UserStatus, s conversion.Scope) error {
+	return autoConvert_stream_UserStatus_To_v1alpha1_UserStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_VNCConfig_To_stream_VNCConfig(in *VNCConfig, out *stream.VNCConfig, s conversion.Scope) error {

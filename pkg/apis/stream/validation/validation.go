@@ -7,9 +7,12 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	pathvalidation "k8s.io/apimachinery/pkg/api/validation/path"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
@@ -342,4 +345,106 @@ func validateTags(tags []string, fld *field.Path) field.ErrorList {
 		}
 	}
 	return allErrs
+}
+
+var userRoles = sets.New(string(stream.UserRoleAdmin), string(stream.UserRoleUser))
+
+// ValidateUser checks a User the API server records: its name is a
+// Kubernetes username (path segment rules: no '/', not "." or "..").
+func ValidateUser(u *stream.User) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&u.ObjectMeta, false, validateUserObjectName, field.NewPath("metadata"))
+	return append(allErrs, validateUserStatus(&u.Status, field.NewPath("status"))...)
+}
+
+// ValidateUserUpdate checks a new record of a known User.
+func ValidateUserUpdate(u, old *stream.User) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&u.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, validateUserStatus(&u.Status, field.NewPath("status"))...)
+}
+
+func validateUserObjectName(name string, prefix bool) []string {
+	msgs := pathvalidation.ValidatePathSegmentName(name, prefix)
+	if len(name) > maxUserLength {
+		msgs = append(msgs, fmt.Sprintf("must be no more than %d characters", maxUserLength))
+	}
+	if strings.ContainsAny(name, "\x00\n\r\t") {
+		msgs = append(msgs, "must not contain control characters")
+	}
+	return msgs
+}
+
+func validateUserStatus(s *stream.UserStatus, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if !userRoles.Has(string(s.Role)) {
+		allErrs = append(allErrs, field.NotSupported(fld.Child("role"), s.Role, sets.List(userRoles)))
+	}
+	for name, v := range map[string]string{"uid": s.UID, "email": s.Email, "displayName": s.DisplayName} {
+		if len(v) > maxTextLength {
+			allErrs = append(allErrs, field.TooLong(fld.Child(name), "" /*unused*/, maxTextLength))
+		}
+	}
+	return allErrs
+}
+
+// APIKey lifetimes: a key without spec.expiresAt expires after
+// DefaultAPIKeyLifetime; none lives longer than MaxAPIKeyLifetime.
+const (
+	DefaultAPIKeyLifetime = 30 * 24 * time.Hour
+	MaxAPIKeyLifetime     = 90 * 24 * time.Hour
+	maxDescriptionLength  = 1024
+)
+
+// ValidateAPIKey checks a new API key: it acts as a person (not a system:
+// identity), and expires after its creation and at most MaxAPIKeyLifetime
+// later.
+func ValidateAPIKey(k *stream.APIKey) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&k.ObjectMeta, false, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
+	if strings.Contains(k.Name, "_") {
+		// A DNS subdomain has none: the token's parts are separated by '_'.
+		allErrs = append(allErrs, field.Invalid(field.NewPath("metadata", "name"), k.Name, "must not contain '_'"))
+	}
+	spec := field.NewPath("spec")
+	allErrs = append(allErrs, ValidateUserName(k.Spec.User, spec.Child("user"))...)
+	if strings.HasPrefix(k.Spec.User, "system:") {
+		allErrs = append(allErrs, field.Invalid(spec.Child("user"), k.Spec.User,
+			"API keys act as people: system: identities (ServiceAccounts, components) have credentials of their own"))
+	}
+	created := k.CreationTimestamp.Time
+	if created.IsZero() {
+		created = time.Now()
+	}
+	switch exp := k.Spec.ExpiresAt; {
+	case exp == nil:
+		allErrs = append(allErrs, field.Required(spec.Child("expiresAt"), "when the key stops working"))
+	case !exp.After(created):
+		allErrs = append(allErrs, field.Invalid(spec.Child("expiresAt"), exp.UTC().Format(time.RFC3339), "must be in the future"))
+	case exp.Sub(created) > MaxAPIKeyLifetime+time.Minute:
+		allErrs = append(allErrs, field.Invalid(spec.Child("expiresAt"), exp.UTC().Format(time.RFC3339),
+			fmt.Sprintf("must be at most %d days after the key's creation", int(MaxAPIKeyLifetime.Hours()/24))))
+	}
+	if len(k.Spec.Description) > maxDescriptionLength {
+		allErrs = append(allErrs, field.TooLong(spec.Child("description"), "" /*unused*/, maxDescriptionLength))
+	}
+	for i, g := range k.Spec.Groups {
+		if g == "" || strings.ContainsAny(g, "\x00\n\r\t") {
+			allErrs = append(allErrs, field.Invalid(spec.Child("groups").Index(i), g, "must be a non-empty group name without control characters"))
+		}
+	}
+	return allErrs
+}
+
+// ValidateAPIKeyUpdate allows changes to the description and metadata only:
+// whom a key acts as, with which groups and until when is fixed at its
+// creation.
+func ValidateAPIKeyUpdate(k, old *stream.APIKey) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&k.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	spec, oldSpec := k.Spec, old.Spec
+	spec.Description, oldSpec.Description = "", ""
+	if !apiequality.Semantic.DeepEqual(spec, oldSpec) {
+		allErrs = append(allErrs, field.Forbidden(field.NewPath("spec"), "only spec.description of an API key may change: mint a new key instead"))
+	}
+	if len(k.Spec.Description) > maxDescriptionLength {
+		allErrs = append(allErrs, field.TooLong(field.NewPath("spec", "description"), "" /*unused*/, maxDescriptionLength))
+	}
+	return append(allErrs, apimachineryvalidation.ValidateImmutableField(k.Status.TokenHash, old.Status.TokenHash, field.NewPath("status", "tokenHash"))...)
 }

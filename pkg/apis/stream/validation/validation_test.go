@@ -137,3 +137,60 @@ func TestValidateTemplateSpec(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateUser(t *testing.T) {
+	valid := func(name string) *stream.User {
+		return &stream.User{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: stream.UserStatus{Role: stream.UserRoleUser}}
+	}
+	for _, name := range []string{"oidc:carol", "alice", "carol@example.com", "Carol Cooper"} {
+		if errs := ValidateUser(valid(name)); len(errs) != 0 {
+			t.Errorf("User %q: %v", name, errs)
+		}
+	}
+	for _, name := range []string{"", "a/b", "..", "a%b", "a\nb"} {
+		if errs := ValidateUser(valid(name)); len(errs) == 0 || errs[0].Field != "metadata.name" {
+			t.Errorf("User %q: errors %v, want one on metadata.name", name, errs)
+		}
+	}
+	u := valid("alice")
+	u.Status.Role = "root"
+	if errs := ValidateUser(u); len(errs) != 1 || errs[0].Field != "status.role" {
+		t.Errorf("role root: %v", errs)
+	}
+}
+
+func TestValidateAPIKey(t *testing.T) {
+	created := time.Date(2024, 5, 6, 7, 0, 0, 0, time.UTC)
+	key := func(user string, expires time.Duration) *stream.APIKey {
+		k := &stream.APIKey{ObjectMeta: metav1.ObjectMeta{Name: "ci", CreationTimestamp: metav1.NewTime(created)},
+			Spec: stream.APIKeySpec{User: user}}
+		if expires != 0 {
+			at := metav1.NewTime(created.Add(expires))
+			k.Spec.ExpiresAt = &at
+		}
+		return k
+	}
+	if errs := ValidateAPIKey(key("oidc:carol", 90*24*time.Hour)); len(errs) != 0 {
+		t.Errorf("a 90-day key: %v", errs)
+	}
+	for what, tc := range map[string]struct {
+		key   *stream.APIKey
+		field string
+	}{
+		"no expiry":          {key("oidc:carol", 0), "spec.expiresAt"},
+		"expired":            {key("oidc:carol", -time.Hour), "spec.expiresAt"},
+		"91 days":            {key("oidc:carol", 91*24*time.Hour), "spec.expiresAt"},
+		"a ServiceAccount":   {key("system:serviceaccount:ns:sa", time.Hour), "spec.user"},
+		"no user":            {key("", time.Hour), "spec.user"},
+		"underscore in name": {func() *stream.APIKey { k := key("oidc:carol", time.Hour); k.Name = "a_b"; return k }(), "metadata.name"},
+	} {
+		errs := ValidateAPIKey(tc.key)
+		found := false
+		for _, e := range errs {
+			found = found || e.Field == tc.field
+		}
+		if !found {
+			t.Errorf("%s: errors %v, want one on %s", what, errs, tc.field)
+		}
+	}
+}

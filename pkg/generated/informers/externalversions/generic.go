@@ -60,12 +60,16 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Catalog().V1alpha1().TemplateRepositories().Informer()}, nil
 
 		// Group=stream.space, Version=v1alpha1
+	case streamv1alpha1.SchemeGroupVersion.WithResource("apikeys"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().APIKeys().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("connections"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Connections().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessions"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Sessions().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("templates"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Templates().Informer()}, nil
+	case streamv1alpha1.SchemeGroupVersion.WithResource("users"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Users().Informer()}, nil
 
 	}
 

@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+// APIKeyListerExpansion allows custom methods to be added to
+// APIKeyLister.
+type APIKeyListerExpansion interface{}
+
 // ConnectionListerExpansion allows custom methods to be added to
 // ConnectionLister.
 type ConnectionListerExpansion interface{}
@@ -41,3 +45,7 @@ type TemplateListerExpansion interface{}
 // TemplateNamespaceListerExpansion allows custom methods to be added to
 // TemplateNamespaceLister.
 type TemplateNamespaceListerExpansion interface{}
+
+// UserListerExpansion allows custom methods to be added to
+// UserLister.
+type UserListerExpansion interface{}

@@ -24,12 +24,16 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// APIKeys returns a APIKeyInformer.
+	APIKeys() TypedAPIKeyInformer
 	// Connections returns a ConnectionInformer.
 	Connections() TypedConnectionInformer
 	// Sessions returns a SessionInformer.
 	Sessions() TypedSessionInformer
 	// Templates returns a TemplateInformer.
 	Templates() TypedTemplateInformer
+	// Users returns a UserInformer.
+	Users() TypedUserInformer
 }
 
 type version struct {
@@ -41,6 +45,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// APIKeys returns a TypedAPIKeyInformer.
+func (v *version) APIKeys() TypedAPIKeyInformer {
+	return &aPIKeyInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Connections returns a TypedConnectionInformer.
@@ -56,4 +65,9 @@ func (v *version) Sessions() TypedSessionInformer {
 // Templates returns a TypedTemplateInformer.
 func (v *version) Templates() TypedTemplateInformer {
 	return &templateInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// Users returns a TypedUserInformer.
+func (v *version) Users() TypedUserInformer {
+	return &userInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }

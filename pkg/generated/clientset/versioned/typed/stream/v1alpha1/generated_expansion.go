@@ -18,8 +18,12 @@ limitations under the License.
 
 package v1alpha1
 
+type APIKeyExpansion interface{}
+
 type ConnectionExpansion interface{}
 
 type SessionExpansion interface{}
 
 type TemplateExpansion interface{}
+
+type UserExpansion interface{}

@@ -28,14 +28,20 @@ import (
 
 type StreamV1alpha1Interface interface {
 	RESTClient() rest.Interface
+	APIKeysGetter
 	ConnectionsGetter
 	SessionsGetter
 	TemplatesGetter
+	UsersGetter
 }
 
 // StreamV1alpha1Client is used to interact with features provided by the stream.space group.
 type StreamV1alpha1Client struct {
 	restClient rest.Interface
+}
+
+func (c *StreamV1alpha1Client) APIKeys() APIKeyInterface {
+	return newAPIKeys(c)
 }
 
 func (c *StreamV1alpha1Client) Connections(namespace string) ConnectionInterface {
@@ -48,6 +54,10 @@ func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {
 	return newTemplates(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) Users() UserInterface {
+	return newUsers(c)
 }
 
 // NewForConfig creates a new StreamV1alpha1Client for the given config.

@@ -28,6 +28,10 @@ type FakeStreamV1alpha1 struct {
 	*testing.Fake
 }
 
+func (c *FakeStreamV1alpha1) APIKeys() v1alpha1.APIKeyInterface {
+	return newFakeAPIKeys(c)
+}
+
 func (c *FakeStreamV1alpha1) Connections(namespace string) v1alpha1.ConnectionInterface {
 	return newFakeConnections(c, namespace)
 }
@@ -38,6 +42,10 @@ func (c *FakeStreamV1alpha1) Sessions(namespace string) v1alpha1.SessionInterfac
 
 func (c *FakeStreamV1alpha1) Templates(namespace string) v1alpha1.TemplateInterface {
 	return newFakeTemplates(c, namespace)
+}
+
+func (c *FakeStreamV1alpha1) Users() v1alpha1.UserInterface {
+	return newFakeUsers(c)
 }
 
 // RESTClient returns a RESTClient that is used to communicate
