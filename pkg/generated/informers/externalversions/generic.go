@@ -62,6 +62,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		// Group=stream.space, Version=v1alpha1
 	case streamv1alpha1.SchemeGroupVersion.WithResource("connections"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Connections().Informer()}, nil
+	case streamv1alpha1.SchemeGroupVersion.WithResource("platformconfigurations"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().PlatformConfigurations().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessions"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Sessions().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("templates"):

@@ -26,6 +26,8 @@ import (
 type Interface interface {
 	// Connections returns a ConnectionInformer.
 	Connections() TypedConnectionInformer
+	// PlatformConfigurations returns a PlatformConfigurationInformer.
+	PlatformConfigurations() TypedPlatformConfigurationInformer
 	// Sessions returns a SessionInformer.
 	Sessions() TypedSessionInformer
 	// Templates returns a TemplateInformer.
@@ -46,6 +48,11 @@ func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakList
 // Connections returns a TypedConnectionInformer.
 func (v *version) Connections() TypedConnectionInformer {
 	return &connectionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// PlatformConfigurations returns a TypedPlatformConfigurationInformer.
+func (v *version) PlatformConfigurations() TypedPlatformConfigurationInformer {
+	return &platformConfigurationInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Sessions returns a TypedSessionInformer.

@@ -20,6 +20,8 @@ package v1alpha1
 
 type ConnectionExpansion interface{}
 
+type PlatformConfigurationExpansion interface{}
+
 type SessionExpansion interface{}
 
 type TemplateExpansion interface{}

@@ -29,6 +29,7 @@ import (
 type StreamV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	ConnectionsGetter
+	PlatformConfigurationsGetter
 	SessionsGetter
 	TemplatesGetter
 }
@@ -40,6 +41,10 @@ type StreamV1alpha1Client struct {
 
 func (c *StreamV1alpha1Client) Connections(namespace string) ConnectionInterface {
 	return newConnections(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) PlatformConfigurations() PlatformConfigurationInterface {
+	return newPlatformConfigurations(c)
 }
 
 func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
