@@ -22,6 +22,11 @@ var (
 			{Name: "status.state", Column: "state", Value: func(c *Connection) string { return string(c.Status.State) }},
 		},
 	}
+	// PlatformConfigurationFields: none beyond the name, but a table of
+	// its own, which the configuration view reads.
+	PlatformConfigurationFields = selectable.Kind[*PlatformConfiguration]{
+		GroupKind: Kind("PlatformConfiguration"), Resource: Resource("platformconfigurations"), Table: "platform_configurations",
+	}
 	TemplateFields = selectable.Kind[*Template]{
 		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",
 		Fields: []selectable.Field[*Template]{
@@ -36,4 +41,5 @@ var SelectableKinds = []selectable.Declaration{
 	SessionFields.Declaration(),
 	ConnectionFields.Declaration(),
 	TemplateFields.Declaration(),
+	PlatformConfigurationFields.Declaration(),
 }
