@@ -60,7 +60,9 @@ SELECT k.key,
        c.obj #>> '{status,updatedBy}' AS updated_by
 FROM configuration_keys k
 LEFT JOIN (
-    SELECT convert_from(object, 'UTF8')::jsonb AS obj
+    -- JSON as the codec stores it; with encryption at rest the bytes are
+    -- opaque and the values read NULL.
+    SELECT CASE WHEN get_byte(object, 0) = 123 THEN convert_from(object, 'UTF8')::jsonb END AS obj
     FROM platform_configurations
     WHERE name = 'cluster'
 ) c ON true;
