@@ -61,7 +61,8 @@ func NewREST(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*sto
 		Rules:       rules,
 		Table:       table,
 		ShortNames:  []string{"platformconfig"},
-		Categories:  []string{"streamspace"},
+		// Not in the streamspace category: `kubectl get streamspace` would
+		// then need list on it, which users do not have.
 	}, scheme, optsGetter)
 	return main, nil, err
 }
