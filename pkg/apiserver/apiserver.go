@@ -29,6 +29,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 	"github.com/streamspace/controlplane/pkg/registry/stream/apikey"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
+	"github.com/streamspace/controlplane/pkg/registry/stream/platformconfiguration"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
@@ -171,6 +172,8 @@ var (
 		"sessions":    session.NewREST,
 		"templates":   template.NewREST,
 		"connections": connection.NewREST,
+		// The platform's settings, one object named "cluster".
+		"platformconfigurations": platformconfiguration.NewREST,
 	}
 	catalogResources = map[string]newREST{
 		"templaterepositories": templaterepository.NewREST,

@@ -143,9 +143,10 @@ func TestCatalogIsClusterScopedAndAdminWritten(t *testing.T) {
 	}
 	mustKubectl(t, "admin", repo, "create", "-f", "-")
 	// (status.phase starts Pending; the repository controller soon moves it on, so it is not checked here.)
-	out := mustKubectl(t, "alice", "", "get", "repo", "community", "-o", "jsonpath={.spec.branch} {.spec.syncInterval} {.spec.auth.type}")
-	if out != "main 1h0m0s none" {
-		t.Errorf("repository defaults = %q, want main 1h0m0s none", out)
+	// The sync interval stays unset: the platform configuration's applies.
+	out := mustKubectl(t, "alice", "", "get", "repo", "community", "-o", "jsonpath={.spec.branch}/{.spec.syncInterval}/{.spec.auth.type}")
+	if out != "main//none" {
+		t.Errorf("repository defaults = %q, want main//none", out)
 	}
 	withPassword := `{"apiVersion":"catalog.stream.space/v1alpha1","kind":"TemplateRepository","metadata":{"name":"leaky"},"spec":{"url":"https://user:hunter2@git.example.org/x.git"}}`
 	_, err := kubectl(t, "admin", withPassword, "create", "-f", "-")

@@ -48,6 +48,11 @@ var (
 				Value: func(k *APIKey) string { return selectable.TimeValue(k.Spec.ExpiresAt) }},
 		},
 	}
+	// PlatformConfigurationFields: none beyond the name, but a table of
+	// its own, which the configuration view reads.
+	PlatformConfigurationFields = selectable.Kind[*PlatformConfiguration]{
+		GroupKind: Kind("PlatformConfiguration"), Resource: Resource("platformconfigurations"), Table: "platform_configurations",
+	}
 	TemplateFields = selectable.Kind[*Template]{
 		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",
 		Fields: []selectable.Field[*Template]{
@@ -64,4 +69,5 @@ var SelectableKinds = []selectable.Declaration{
 	TemplateFields.Declaration(),
 	UserFields.Declaration(),
 	APIKeyFields.Declaration(),
+	PlatformConfigurationFields.Declaration(),
 }

@@ -33,6 +33,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Connection{}, &ConnectionList{},
 		&User{}, &UserList{},
 		&APIKey{}, &APIKeyList{},
+		&PlatformConfiguration{}, &PlatformConfigurationList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

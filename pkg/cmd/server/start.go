@@ -32,6 +32,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
+	"github.com/streamspace/controlplane/pkg/admission/plugin/platformdefaults"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/repositorycredentials"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/resourcequota"
 	"github.com/streamspace/controlplane/pkg/apiserver"
@@ -88,6 +89,9 @@ func NewOptions() *Options {
 	// Installing catalog templates: a plugin reading CatalogTemplates through the loopback client.
 	catalogsource.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, catalogsource.PluginName)
+	// New sessions' idle timeout from the platform configuration.
+	platformdefaults.Register(o.RecommendedOptions.Admission.Plugins)
+	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, platformdefaults.PluginName)
 	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
 		client, err := versioned.NewForConfig(c.LoopbackClientConfig)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -25,6 +26,7 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
+	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/statusapply"
@@ -94,6 +96,14 @@ type Controller struct {
 	// the API answered again (reachableSince), not from before the outage.
 	outageNoticed  bool
 	reachableSince time.Time
+
+	// config may set the stale timeout over opts.
+	config *platformconfig.Source
+}
+
+// staleTimeout is the platform configuration's, else the flag's.
+func (c *Controller) staleTimeout() time.Duration {
+	return c.config.StaleConnectionTimeout(c.opts.StaleTimeout)
 }
 
 // New builds the controller.
@@ -107,13 +117,23 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		return workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: c.Clock})
 	}
+	config := platformconfig.New(c.StreamInformers)
 	ctrl := &Controller{
 		opts: opts, stream: c.StreamClient, clock: c.Clock, recorder: c.EventRecorder(Name),
-		sessions: sessionInf.Lister(), connections: connInf.Lister(), connInf: connInf,
-		synced:       []cache.InformerSynced{sessionInf.Informer().HasSynced, connInf.Informer().HasSynced},
+		sessions: sessionInf.Lister(), connections: connInf.Lister(), connInf: connInf, config: config,
+		synced:       []cache.InformerSynced{sessionInf.Informer().HasSynced, connInf.Informer().HasSynced, config.HasSynced},
 		connQueue:    newQueue("connection-staleness"),
 		sessionQueue: newQueue("connection-counters"),
 		disconnects:  map[string]time.Time{},
+	}
+	// A new stale timeout applies to every connection's deadline.
+	if err := config.OnChange(func() {
+		conns, _ := ctrl.connections.List(labels.Everything())
+		for _, conn := range conns {
+			ctrl.connectionChanged(conn)
+		}
+	}); err != nil {
+		return nil, err
 	}
 	if err := connInf.Informer().SetWatchErrorHandlerWithContext(ctrl.watchFailed); err != nil {
 		return nil, fmt.Errorf("watch connections: %w", err)
@@ -205,8 +225,8 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 	}
 	c.mu.Unlock()
 	silent := now.Sub(silentSince)
-	if silent < c.opts.StaleTimeout {
-		c.connQueue.AddAfter(key, c.opts.StaleTimeout-silent)
+	if silent < c.staleTimeout() {
+		c.connQueue.AddAfter(key, c.staleTimeout()-silent)
 		return nil
 	}
 	if outage {
@@ -219,8 +239,8 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 		c.mu.Lock()
 		c.outageNoticed, c.reachableSince = false, now
 		c.mu.Unlock()
-		klog.FromContext(ctx).Info("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.opts.StaleTimeout)
-		c.connQueue.AddAfter(key, c.opts.StaleTimeout)
+		klog.FromContext(ctx).Info("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.staleTimeout())
+		c.connQueue.AddAfter(key, c.staleTimeout())
 		return nil
 	}
 	// The precondition makes a heartbeat that raced with this decision win.
@@ -244,7 +264,7 @@ func (c *Controller) reapIfStale(ctx context.Context, key string) error {
 	klog.FromContext(ctx).Info("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
 	if s, err := c.sessions.Sessions(namespace).Get(conn.Spec.Session); err == nil {
 		c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonStaleConnectionRemoved,
-			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.opts.StaleTimeout)
+			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.staleTimeout())
 	}
 	return nil
 }
@@ -277,7 +297,7 @@ func unreachable(err error) bool {
 // activityResolution bounds how often lastActivity is written while
 // viewers heartbeat: not on every heartbeat.
 func (c *Controller) activityResolution() time.Duration {
-	return min(30*time.Second, c.opts.StaleTimeout/2)
+	return min(30*time.Second, c.staleTimeout()/2)
 }
 
 // updateCounters writes a session's connection counters.

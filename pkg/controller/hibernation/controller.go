@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -22,6 +23,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
+	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/statusapply"
@@ -79,6 +81,9 @@ type Controller struct {
 	connInf  streaminformers.ConnectionInformer
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
+	// config holds the platform's default idle timeout and whether idle
+	// sessions hibernate at all, over opts.
+	config *platformconfig.Source
 }
 
 // New builds the controller.
@@ -88,10 +93,11 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 	if err := connectionindex.IndexBySession(connInf); err != nil {
 		return nil, err
 	}
+	config := platformconfig.New(c.StreamInformers)
 	ctrl := &Controller{
 		opts: opts, stream: c.StreamClient, clock: c.Clock, recorder: c.EventRecorder(Name),
-		sessions: sessionInf.Lister(), connInf: connInf,
-		synced: []cache.InformerSynced{sessionInf.Informer().HasSynced, connInf.Informer().HasSynced},
+		sessions: sessionInf.Lister(), connInf: connInf, config: config,
+		synced: []cache.InformerSynced{sessionInf.Informer().HasSynced, connInf.Informer().HasSynced, config.HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, Clock: c.Clock}),
 	}
@@ -117,6 +123,16 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		AddFunc: enqueueConnectionSession, DeleteFunc: enqueueConnectionSession,
 	}); err != nil {
 		return nil, fmt.Errorf("watch connections: %w", err)
+	}
+	// A new default idle timeout, or hibernation turned off or on, moves
+	// every session's deadline.
+	if err := config.OnChange(func() {
+		sessions, _ := ctrl.sessions.List(labels.Everything())
+		for _, s := range sessions {
+			enqueueSession(s)
+		}
+	}); err != nil {
+		return nil, err
 	}
 	return ctrl, nil
 }
@@ -149,7 +165,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	now := c.clock.Now()
 	next := cached.Status.DeepCopy()
 	next.HibernateAt = nil
-	if at, ok := HibernateAt(cached, len(conns), c.opts.DefaultIdleTimeout); ok {
+	if at, ok := HibernateAt(cached, len(conns), c.config.DefaultIdleTimeout(c.opts.DefaultIdleTimeout)); ok && c.config.AutoHibernation() {
 		if !now.Before(at) {
 			return c.hibernate(ctx, cached.DeepCopy(), now)
 		}
@@ -186,7 +202,7 @@ func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApp
 // resourceVersion: if a viewer connected meanwhile, it conflicts and the
 // session is looked at again.
 func (c *Controller) hibernate(ctx context.Context, s *streamv1alpha1.Session, now time.Time) error {
-	idle := IdleTimeout(s, c.opts.DefaultIdleTimeout)
+	idle := IdleTimeout(s, c.config.DefaultIdleTimeout(c.opts.DefaultIdleTimeout))
 	idleFor := now.Sub(IdleSince(s)).Round(time.Second)
 	s.Spec.State = streamv1alpha1.SessionStateHibernated
 	if _, err := c.stream.StreamV1alpha1().Sessions(s.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
+	"k8s.io/apimachinery/pkg/labels"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -54,6 +57,8 @@ type Config struct {
 
 // Controller syncs TemplateRepositories into CatalogTemplates.
 type Controller struct {
+	// config may set the sync interval of repositories that set none.
+	config     *platformconfig.Source
 	client     versioned.Interface
 	kubeClient kubernetes.Interface
 	opts       Options
@@ -90,8 +95,10 @@ func New(cfg Config) (*Controller, error) {
 	repoInformer := cfg.InformerFactory.Catalog().V1alpha1().TemplateRepositories()
 	ctplInformer := cfg.InformerFactory.Catalog().V1alpha1().CatalogTemplates()
 	tplInformer := cfg.InformerFactory.Stream().V1alpha1().Templates()
+	config := platformconfig.New(cfg.InformerFactory)
 
 	c := &Controller{
+		config:           config,
 		client:           cfg.Client,
 		logger:           cfg.Logger,
 		kubeClient:       cfg.KubeClient,
@@ -102,7 +109,7 @@ func New(cfg Config) (*Controller, error) {
 		repositories:     repoInformer.Lister(),
 		catalogTemplates: ctplInformer.Lister(),
 		templates:        tplInformer.Lister(),
-		synced:           []cache.InformerSynced{repoInformer.Informer().HasSynced, ctplInformer.Informer().HasSynced, tplInformer.Informer().HasSynced},
+		synced:           []cache.InformerSynced{repoInformer.Informer().HasSynced, ctplInformer.Informer().HasSynced, tplInformer.Informer().HasSynced, config.HasSynced},
 		repoQueue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 5*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "templaterepositories"}),
@@ -141,6 +148,15 @@ func New(cfg Config) (*Controller, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("watch templates: %w", err)
 	}
+	// A new platform sync interval reschedules every repository.
+	if err := config.OnChange(func() {
+		repos, _ := c.repositories.List(labels.Everything())
+		for _, r := range repos {
+			c.repositoryAdded(r)
+		}
+	}); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -174,16 +190,18 @@ func (c *Controller) nextSyncDue(r *catalogv1alpha1.TemplateRepository) time.Dur
 			return 0
 		}
 	}
-	interval := syncInterval(r)
+	interval := c.syncInterval(r)
 	if interval == 0 {
 		return time.Duration(1<<63 - 1) // scheduled syncs are off
 	}
 	return st.LastSyncTime.Add(interval).Sub(c.clock.Now())
 }
 
-func syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
+// syncInterval is the repository's own, else the platform configuration's,
+// else DefaultSyncInterval.
+func (c *Controller) syncInterval(r *catalogv1alpha1.TemplateRepository) time.Duration {
 	if r.Spec.SyncInterval == nil {
-		return catalogv1alpha1.DefaultSyncInterval
+		return c.config.SyncInterval(catalogv1alpha1.DefaultSyncInterval)
 	}
 	return r.Spec.SyncInterval.Duration
 }

@@ -106,7 +106,7 @@ func (c *Controller) syncRepository(ctx context.Context, name string) error {
 	if failure != nil {
 		return failure // retried with backoff
 	}
-	if interval := syncInterval(repo); interval > 0 {
+	if interval := c.syncInterval(repo); interval > 0 {
 		c.repoQueue.AddAfter(name, interval)
 	}
 	return nil

@@ -36,7 +36,8 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, s *streamv1alpha1.Sess
 	} else if !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	claim, err := c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, desiredHomeClaim(s, c.homeSize, c.opts.HomeStorageClass), metav1.CreateOptions{})
+	size, class := c.config.Home(c.homeSize, c.opts.HomeStorageClass)
+	claim, err := c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, desiredHomeClaim(s, size, class), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Get(ctx, name, metav1.GetOptions{})
 	}
@@ -57,7 +58,7 @@ func claimPhase(claim *corev1.PersistentVolumeClaim) string {
 // ensureDeployment creates the session's Deployment or brings its replicas
 // and pod template to what the session and template want.
 func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Session, tpl *streamv1alpha1.Template) (*appsv1.Deployment, error) {
-	desired := desiredDeployment(s, tpl)
+	desired := desiredDeployment(s, c.withPlatformDefaults(tpl))
 	client := c.kube.AppsV1().Deployments(s.Namespace)
 	existing, err := c.deployments.Deployments(s.Namespace).Get(desired.Name)
 	if apierrors.IsNotFound(err) {
@@ -153,7 +154,7 @@ func (c *Controller) ensureIngress(ctx context.Context, s *streamv1alpha1.Sessio
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	desired := desiredIngressOrNil(s, tpl, c.opts)
+	desired := desiredIngressOrNil(s, tpl, c.effective())
 	if existing != nil && !metav1.IsControlledBy(existing, s) {
 		if desired == nil {
 			return nil // not ours, and we want none

@@ -33,6 +33,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
+	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
 	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -105,6 +106,8 @@ func Registration() manager.Registration {
 type Controller struct {
 	opts     Options
 	homeSize resource.Quantity
+	// config may override the ingress, home and default-resource flags.
+	config *platformconfig.Source
 	kube     kubernetes.Interface
 	stream   clientset.Interface
 	clock    clock.Clock
@@ -136,8 +139,9 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 	ingressInformer := kubeInformers.Networking().V1().Ingresses()
 	podInformer := kubeInformers.Core().V1().Pods()
 
+	config := platformconfig.New(c.StreamInformers)
 	ctrl := &Controller{
-		opts: opts, homeSize: size,
+		opts: opts, homeSize: size, config: config,
 		kube: c.KubeClient, stream: c.StreamClient, clock: c.Clock,
 		recorder: c.EventRecorder(Name),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
@@ -164,7 +168,41 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		}
 		ctrl.synced = append(ctrl.synced, h.informer.HasSynced)
 	}
+	// A new ingress domain or class reaches every session's Ingress and URL.
+	if err := config.OnChange(func() {
+		sessions, _ := ctrl.sessions.List(labels.Everything())
+		for _, s := range sessions {
+			ctrl.enqueueSession(s)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	ctrl.synced = append(ctrl.synced, config.HasSynced)
 	return ctrl, nil
+}
+
+// effective are the options with what the platform configuration sets in
+// place of the flags.
+func (c *Controller) effective() Options {
+	o := c.opts
+	o.IngressDomain, o.IngressClassName = c.config.Ingress(c.opts.IngressDomain, c.opts.IngressClassName)
+	return o
+}
+
+// withPlatformDefaults gives a template without default resources the
+// platform's, so that a session naming none gets them.
+func (c *Controller) withPlatformDefaults(tpl *streamv1alpha1.Template) *streamv1alpha1.Template {
+	d := tpl.Spec.DefaultResources
+	if len(d.Requests) > 0 || len(d.Limits) > 0 || d.CPU != nil || d.Memory != nil {
+		return tpl
+	}
+	platform := c.config.DefaultResources()
+	if platform == nil {
+		return tpl
+	}
+	out := tpl.DeepCopy()
+	out.Spec.DefaultResources = *platform.DeepCopy()
+	return out
 }
 
 // eventHandler calls f with the object of every add, update and delete.
@@ -393,7 +431,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	} else if err != nil {
 		return err
 	}
-	status.URL = SessionURL(s, tpl, c.opts.IngressDomain)
+	status.URL = SessionURL(s, tpl, c.effective().IngressDomain)
 
 	want := int32(0)
 	if deployment.Spec.Replicas != nil {

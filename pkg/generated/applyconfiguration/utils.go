@@ -54,6 +54,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &catalogv1alpha1.TemplateRepositoryStatusApplyConfiguration{}
 
 		// Group=stream.space, Version=v1alpha1
+	case streamv1alpha1.SchemeGroupVersion.WithKind("CatalogConfiguration"):
+		return &applyconfigurationstreamv1alpha1.CatalogConfigurationApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("Connection"):
 		return &applyconfigurationstreamv1alpha1.ConnectionApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("ConnectionSpec"):
@@ -62,10 +64,22 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.ConnectionStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("EnvVar"):
 		return &applyconfigurationstreamv1alpha1.EnvVarApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("HomeConfiguration"):
+		return &applyconfigurationstreamv1alpha1.HomeConfigurationApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("IngressConfiguration"):
+		return &applyconfigurationstreamv1alpha1.IngressConfigurationApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("PlatformConfiguration"):
+		return &applyconfigurationstreamv1alpha1.PlatformConfigurationApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("PlatformConfigurationSpec"):
+		return &applyconfigurationstreamv1alpha1.PlatformConfigurationSpecApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("PlatformConfigurationStatus"):
+		return &applyconfigurationstreamv1alpha1.PlatformConfigurationStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("ResourceRequirements"):
 		return &applyconfigurationstreamv1alpha1.ResourceRequirementsApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("Session"):
 		return &applyconfigurationstreamv1alpha1.SessionApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionConfiguration"):
+		return &applyconfigurationstreamv1alpha1.SessionConfigurationApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionSpec"):
 		return &applyconfigurationstreamv1alpha1.SessionSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionStatus"):

@@ -34,101 +34,109 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		v1alpha1.CatalogTemplate{}.OpenAPIModelName():              schema_pkg_apis_catalog_v1alpha1_CatalogTemplate(ref),
-		v1alpha1.CatalogTemplateList{}.OpenAPIModelName():          schema_pkg_apis_catalog_v1alpha1_CatalogTemplateList(ref),
-		v1alpha1.CatalogTemplateSpec{}.OpenAPIModelName():          schema_pkg_apis_catalog_v1alpha1_CatalogTemplateSpec(ref),
-		v1alpha1.CatalogTemplateStatus{}.OpenAPIModelName():        schema_pkg_apis_catalog_v1alpha1_CatalogTemplateStatus(ref),
-		v1alpha1.FileError{}.OpenAPIModelName():                    schema_pkg_apis_catalog_v1alpha1_FileError(ref),
-		v1alpha1.RepositoryAuth{}.OpenAPIModelName():               schema_pkg_apis_catalog_v1alpha1_RepositoryAuth(ref),
-		v1alpha1.SecretReference{}.OpenAPIModelName():              schema_pkg_apis_catalog_v1alpha1_SecretReference(ref),
-		v1alpha1.TemplateRepository{}.OpenAPIModelName():           schema_pkg_apis_catalog_v1alpha1_TemplateRepository(ref),
-		v1alpha1.TemplateRepositoryList{}.OpenAPIModelName():       schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryList(ref),
-		v1alpha1.TemplateRepositorySpec{}.OpenAPIModelName():       schema_pkg_apis_catalog_v1alpha1_TemplateRepositorySpec(ref),
-		v1alpha1.TemplateRepositoryStatus{}.OpenAPIModelName():     schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref),
-		streamv1alpha1.APIKey{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_APIKey(ref),
-		streamv1alpha1.APIKeyList{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_APIKeyList(ref),
-		streamv1alpha1.APIKeySpec{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_APIKeySpec(ref),
-		streamv1alpha1.APIKeyStatus{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_APIKeyStatus(ref),
-		streamv1alpha1.Connection{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_Connection(ref),
-		streamv1alpha1.ConnectionHeartbeat{}.OpenAPIModelName():    schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref),
-		streamv1alpha1.ConnectionList{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_ConnectionList(ref),
-		streamv1alpha1.ConnectionSpec{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_ConnectionSpec(ref),
-		streamv1alpha1.ConnectionStatus{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_ConnectionStatus(ref),
-		streamv1alpha1.EnvVar{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_EnvVar(ref),
-		streamv1alpha1.ResourceRequirements{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref),
-		streamv1alpha1.Session{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_Session(ref),
-		streamv1alpha1.SessionConnectRequest{}.OpenAPIModelName():  schema_pkg_apis_stream_v1alpha1_SessionConnectRequest(ref),
-		streamv1alpha1.SessionConnectResponse{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref),
-		streamv1alpha1.SessionList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionList(ref),
-		streamv1alpha1.SessionSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionSpec(ref),
-		streamv1alpha1.SessionStatus{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionStatus(ref),
-		streamv1alpha1.Template{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_Template(ref),
-		streamv1alpha1.TemplateList{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_TemplateList(ref),
-		streamv1alpha1.TemplatePort{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_TemplatePort(ref),
-		streamv1alpha1.TemplateSource{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplateSource(ref),
-		streamv1alpha1.TemplateSpec{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref),
-		streamv1alpha1.TemplateStatus{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref),
-		streamv1alpha1.User{}.OpenAPIModelName():                   schema_pkg_apis_stream_v1alpha1_User(ref),
-		streamv1alpha1.UserList{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_UserList(ref),
-		streamv1alpha1.UserStatus{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_UserStatus(ref),
-		streamv1alpha1.VNCConfig{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_VNCConfig(ref),
-		streamv1alpha1.VolumeMount{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_VolumeMount(ref),
-		streamv1alpha1.WebAppConfig{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_WebAppConfig(ref),
-		resource.Quantity{}.OpenAPIModelName():                     schema_apimachinery_pkg_api_resource_Quantity(ref),
-		v1.APIGroup{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_APIGroup(ref),
-		v1.APIGroupList{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_APIGroupList(ref),
-		v1.APIResource{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_APIResource(ref),
-		v1.APIResourceList{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_APIResourceList(ref),
-		v1.APIVersions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_APIVersions(ref),
-		v1.ApplyOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		v1.Condition{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_Condition(ref),
-		v1.CreateOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_CreateOptions(ref),
-		v1.DeleteOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		v1.Duration{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Duration(ref),
-		v1.FieldSelectorRequirement{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		v1.FieldsV1{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_FieldsV1(ref),
-		v1.GetOptions{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_GetOptions(ref),
-		v1.GroupKind{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_GroupKind(ref),
-		v1.GroupResource{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_GroupResource(ref),
-		v1.GroupVersion{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_GroupVersion(ref),
-		v1.GroupVersionForDiscovery{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		v1.GroupVersionKind{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		v1.GroupVersionResource{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		v1.InternalEvent{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_InternalEvent(ref),
-		v1.LabelSelector{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_LabelSelector(ref),
-		v1.LabelSelectorRequirement{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		v1.List{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_List(ref),
-		v1.ListMeta{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_ListMeta(ref),
-		v1.ListOptions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_ListOptions(ref),
-		v1.ManagedFieldsEntry{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		v1.MicroTime{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_MicroTime(ref),
-		v1.ObjectMeta{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		v1.OwnerReference{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_OwnerReference(ref),
-		v1.PartialObjectMetadata{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		v1.PartialObjectMetadataList{}.OpenAPIModelName():          schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		v1.Patch{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_Patch(ref),
-		v1.PatchOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_PatchOptions(ref),
-		v1.Preconditions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_Preconditions(ref),
-		v1.RootPaths{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_RootPaths(ref),
-		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():          schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		v1.ShardInfo{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_ShardInfo(ref),
-		v1.Status{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_Status(ref),
-		v1.StatusCause{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_StatusCause(ref),
-		v1.StatusDetails{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_StatusDetails(ref),
-		v1.Table{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_Table(ref),
-		v1.TableColumnDefinition{}.OpenAPIModelName():              schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		v1.TableOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TableOptions(ref),
-		v1.TableRow{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_TableRow(ref),
-		v1.TableRowCondition{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		v1.Time{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Time(ref),
-		v1.Timestamp{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_Timestamp(ref),
-		v1.TypeMeta{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_TypeMeta(ref),
-		v1.UpdateOptions{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		v1.WatchEvent{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                  schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                      schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                          schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1alpha1.CatalogTemplate{}.OpenAPIModelName():                   schema_pkg_apis_catalog_v1alpha1_CatalogTemplate(ref),
+		v1alpha1.CatalogTemplateList{}.OpenAPIModelName():               schema_pkg_apis_catalog_v1alpha1_CatalogTemplateList(ref),
+		v1alpha1.CatalogTemplateSpec{}.OpenAPIModelName():               schema_pkg_apis_catalog_v1alpha1_CatalogTemplateSpec(ref),
+		v1alpha1.CatalogTemplateStatus{}.OpenAPIModelName():             schema_pkg_apis_catalog_v1alpha1_CatalogTemplateStatus(ref),
+		v1alpha1.FileError{}.OpenAPIModelName():                         schema_pkg_apis_catalog_v1alpha1_FileError(ref),
+		v1alpha1.RepositoryAuth{}.OpenAPIModelName():                    schema_pkg_apis_catalog_v1alpha1_RepositoryAuth(ref),
+		v1alpha1.SecretReference{}.OpenAPIModelName():                   schema_pkg_apis_catalog_v1alpha1_SecretReference(ref),
+		v1alpha1.TemplateRepository{}.OpenAPIModelName():                schema_pkg_apis_catalog_v1alpha1_TemplateRepository(ref),
+		v1alpha1.TemplateRepositoryList{}.OpenAPIModelName():            schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryList(ref),
+		v1alpha1.TemplateRepositorySpec{}.OpenAPIModelName():            schema_pkg_apis_catalog_v1alpha1_TemplateRepositorySpec(ref),
+		v1alpha1.TemplateRepositoryStatus{}.OpenAPIModelName():          schema_pkg_apis_catalog_v1alpha1_TemplateRepositoryStatus(ref),
+		streamv1alpha1.APIKey{}.OpenAPIModelName():                      schema_pkg_apis_stream_v1alpha1_APIKey(ref),
+		streamv1alpha1.APIKeyList{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_APIKeyList(ref),
+		streamv1alpha1.APIKeySpec{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_APIKeySpec(ref),
+		streamv1alpha1.APIKeyStatus{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_APIKeyStatus(ref),
+		streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_CatalogConfiguration(ref),
+		streamv1alpha1.Connection{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_Connection(ref),
+		streamv1alpha1.ConnectionHeartbeat{}.OpenAPIModelName():         schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref),
+		streamv1alpha1.ConnectionList{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_ConnectionList(ref),
+		streamv1alpha1.ConnectionSpec{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_ConnectionSpec(ref),
+		streamv1alpha1.ConnectionStatus{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_ConnectionStatus(ref),
+		streamv1alpha1.EnvVar{}.OpenAPIModelName():                      schema_pkg_apis_stream_v1alpha1_EnvVar(ref),
+		streamv1alpha1.HomeConfiguration{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_HomeConfiguration(ref),
+		streamv1alpha1.IngressConfiguration{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_IngressConfiguration(ref),
+		streamv1alpha1.PlatformConfiguration{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_PlatformConfiguration(ref),
+		streamv1alpha1.PlatformConfigurationList{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationList(ref),
+		streamv1alpha1.PlatformConfigurationSpec{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref),
+		streamv1alpha1.PlatformConfigurationStatus{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref),
+		streamv1alpha1.ResourceRequirements{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref),
+		streamv1alpha1.Session{}.OpenAPIModelName():                     schema_pkg_apis_stream_v1alpha1_Session(ref),
+		streamv1alpha1.SessionConfiguration{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_SessionConfiguration(ref),
+		streamv1alpha1.SessionConnectRequest{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_SessionConnectRequest(ref),
+		streamv1alpha1.SessionConnectResponse{}.OpenAPIModelName():      schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref),
+		streamv1alpha1.SessionList{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionList(ref),
+		streamv1alpha1.SessionSpec{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionSpec(ref),
+		streamv1alpha1.SessionStatus{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_SessionStatus(ref),
+		streamv1alpha1.Template{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_Template(ref),
+		streamv1alpha1.TemplateList{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplateList(ref),
+		streamv1alpha1.TemplatePort{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplatePort(ref),
+		streamv1alpha1.TemplateSource{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_TemplateSource(ref),
+		streamv1alpha1.TemplateSpec{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref),
+		streamv1alpha1.TemplateStatus{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref),
+		streamv1alpha1.User{}.OpenAPIModelName():                        schema_pkg_apis_stream_v1alpha1_User(ref),
+		streamv1alpha1.UserList{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_UserList(ref),
+		streamv1alpha1.UserStatus{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_UserStatus(ref),
+		streamv1alpha1.VNCConfig{}.OpenAPIModelName():                   schema_pkg_apis_stream_v1alpha1_VNCConfig(ref),
+		streamv1alpha1.VolumeMount{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_VolumeMount(ref),
+		streamv1alpha1.WebAppConfig{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_WebAppConfig(ref),
+		resource.Quantity{}.OpenAPIModelName():                          schema_apimachinery_pkg_api_resource_Quantity(ref),
+		v1.APIGroup{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_APIGroup(ref),
+		v1.APIGroupList{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_APIGroupList(ref),
+		v1.APIResource{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIResource(ref),
+		v1.APIResourceList{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIResourceList(ref),
+		v1.APIVersions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIVersions(ref),
+		v1.ApplyOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		v1.Condition{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Condition(ref),
+		v1.CreateOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_CreateOptions(ref),
+		v1.DeleteOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		v1.Duration{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_Duration(ref),
+		v1.FieldSelectorRequirement{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		v1.FieldsV1{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_FieldsV1(ref),
+		v1.GetOptions{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_GetOptions(ref),
+		v1.GroupKind{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_GroupKind(ref),
+		v1.GroupResource{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_GroupResource(ref),
+		v1.GroupVersion{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_GroupVersion(ref),
+		v1.GroupVersionForDiscovery{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		v1.GroupVersionKind{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		v1.GroupVersionResource{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		v1.InternalEvent{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_InternalEvent(ref),
+		v1.LabelSelector{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_LabelSelector(ref),
+		v1.LabelSelectorRequirement{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		v1.List{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_List(ref),
+		v1.ListMeta{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_ListMeta(ref),
+		v1.ListOptions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_ListOptions(ref),
+		v1.ManagedFieldsEntry{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		v1.MicroTime{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_MicroTime(ref),
+		v1.ObjectMeta{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		v1.OwnerReference{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_OwnerReference(ref),
+		v1.PartialObjectMetadata{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		v1.PartialObjectMetadataList{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		v1.Patch{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Patch(ref),
+		v1.PatchOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_PatchOptions(ref),
+		v1.Preconditions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Preconditions(ref),
+		v1.RootPaths{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_RootPaths(ref),
+		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		v1.ShardInfo{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_ShardInfo(ref),
+		v1.Status{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_Status(ref),
+		v1.StatusCause{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_StatusCause(ref),
+		v1.StatusDetails{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_StatusDetails(ref),
+		v1.Table{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Table(ref),
+		v1.TableColumnDefinition{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		v1.TableOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_TableOptions(ref),
+		v1.TableRow{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_TableRow(ref),
+		v1.TableRowCondition{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		v1.Time{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_Time(ref),
+		v1.Timestamp{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Timestamp(ref),
+		v1.TypeMeta{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_TypeMeta(ref),
+		v1.UpdateOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		v1.WatchEvent{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                           schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                            schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                               schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -814,6 +822,27 @@ func schema_pkg_apis_stream_v1alpha1_APIKeyStatus(ref common.ReferenceCallback) 
 	}
 }
 
+func schema_pkg_apis_stream_v1alpha1_CatalogConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CatalogConfiguration holds the defaults of template repositories.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"syncInterval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "syncInterval applies to repositories without spec.syncInterval; 0 syncs them only when asked. Unset: one hour.",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Duration{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_stream_v1alpha1_Connection(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1045,6 +1074,227 @@ func schema_pkg_apis_stream_v1alpha1_EnvVar(ref common.ReferenceCallback) common
 	}
 }
 
+func schema_pkg_apis_stream_v1alpha1_HomeConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HomeConfiguration describes the home-<user> PersistentVolumeClaims.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"volumeSize": {
+						SchemaProps: spec.SchemaProps{
+							Description: "volumeSize requested by a new home claim. Unset: the controller's --home-size.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"storageClassName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "storageClassName of new home claims. Empty: the controller's --home-storage-class.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			resource.Quantity{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_IngressConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "IngressConfiguration says where sessions' Ingresses point.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"domain": {
+						SchemaProps: spec.SchemaProps{
+							Description: "domain gives every session an Ingress at https://<session>-<namespace>.<domain>/. Empty: the controller's --ingress-domain.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"className": {
+						SchemaProps: spec.SchemaProps{
+							Description: "className is the IngressClass of session Ingresses. Empty: the controller's --ingress-class.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_PlatformConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PlatformConfiguration is what administrators tune for the whole platform. There is one, named \"cluster\"; what it leaves unset falls back to the controllers' command-line flags. Controllers pick up a change within seconds, without a restart.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(streamv1alpha1.PlatformConfigurationSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(streamv1alpha1.PlatformConfigurationStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.PlatformConfigurationSpec{}.OpenAPIModelName(), streamv1alpha1.PlatformConfigurationStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PlatformConfigurationList is a list of PlatformConfigurations (at most one).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.PlatformConfiguration{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.PlatformConfiguration{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PlatformConfigurationSpec holds the settings, by area.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"ingress": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ingress: how sessions are reached from outside.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.IngressConfiguration{}.OpenAPIModelName()),
+						},
+					},
+					"sessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessions: idle handling and default resources.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionConfiguration{}.OpenAPIModelName()),
+						},
+					},
+					"home": {
+						SchemaProps: spec.SchemaProps{
+							Description: "home: the persistent home volumes of users.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.HomeConfiguration{}.OpenAPIModelName()),
+						},
+					},
+					"catalog": {
+						SchemaProps: spec.SchemaProps{
+							Description: "catalog: template repositories.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName(), streamv1alpha1.HomeConfiguration{}.OpenAPIModelName(), streamv1alpha1.IngressConfiguration{}.OpenAPIModelName(), streamv1alpha1.SessionConfiguration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PlatformConfigurationStatus says who changed the settings last.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"updatedBy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "updatedBy is the user whose request last changed the spec.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"updatedAt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "updatedAt is when the spec last changed.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1146,6 +1396,46 @@ func schema_pkg_apis_stream_v1alpha1_Session(ref common.ReferenceCallback) commo
 		},
 		Dependencies: []string{
 			streamv1alpha1.SessionSpec{}.OpenAPIModelName(), streamv1alpha1.SessionStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionConfiguration holds the defaults of sessions.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"defaultIdleTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "defaultIdleTimeout applies to sessions without spec.idleTimeout; 0 never hibernates them. Unset: the controller's --default-idle-timeout.",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"autoHibernation": {
+						SchemaProps: spec.SchemaProps{
+							Description: "autoHibernation turns the hibernation of idle sessions on or off. Unset: on.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"staleConnectionTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "staleConnectionTimeout: a Connection without a heartbeat for this long is removed. Unset: the controller's --stale-connection-timeout.",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"defaultResources": {
+						SchemaProps: spec.SchemaProps{
+							Description: "defaultResources apply to sessions whose spec and template name no resources.",
+							Ref:         ref(streamv1alpha1.ResourceRequirements{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), v1.Duration{}.OpenAPIModelName()},
 	}
 }
 

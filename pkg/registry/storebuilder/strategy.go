@@ -35,6 +35,10 @@ type Rules[T runtime.Object] struct {
 	Validate             func(obj T) field.ErrorList
 	ValidateUpdate       func(obj, old T) field.ErrorList
 	ValidateStatusUpdate func(obj, old T) field.ErrorList
+	// Prepare, when set, completes an object the request is about to write
+	// through the main resource, from the request's context (its user):
+	// on create old is the zero T.
+	Prepare func(ctx context.Context, obj, old T)
 }
 
 // mainStrategy applies Rules to the main resource: the status is kept from storage.
@@ -52,12 +56,19 @@ func (s mainStrategy[T]) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Se
 func (s mainStrategy[T]) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	s.rules.InitStatus(obj.(T))
 	mustAccessor(obj).SetGeneration(1)
+	if s.rules.Prepare != nil {
+		var zero T
+		s.rules.Prepare(ctx, obj.(T), zero)
+	}
 }
 
 func (s mainStrategy[T]) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	s.rules.CopyStatus(obj.(T), old.(T))
 	if !s.rules.SpecEqual(obj.(T), old.(T)) {
 		mustAccessor(obj).SetGeneration(mustAccessor(old).GetGeneration() + 1)
+	}
+	if s.rules.Prepare != nil {
+		s.rules.Prepare(ctx, obj.(T), old.(T))
 	}
 }
 

@@ -3,26 +3,26 @@ package v1alpha1
 import (
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
-// DefaultSyncInterval is how often a repository is synced when it says nothing.
+// DefaultSyncInterval is how often a repository is synced when neither it
+// nor the platform configuration says.
 const DefaultSyncInterval = time.Hour
 
 func addDefaultingFuncs(scheme *runtime.Scheme) error {
 	return RegisterDefaults(scheme)
 }
 
-// SetDefaults_TemplateRepositorySpec fills branch, interval and auth type.
+// SetDefaults_TemplateRepositorySpec fills branch and auth type. The sync
+// interval stays unset when not given: the platform configuration's
+// catalog.syncInterval applies then, so an administrator changes it for
+// every such repository at once.
 func SetDefaults_TemplateRepositorySpec(obj *TemplateRepositorySpec) {
 	if obj.Branch == "" {
 		obj.Branch = "main"
-	}
-	if obj.SyncInterval == nil {
-		obj.SyncInterval = &metav1.Duration{Duration: DefaultSyncInterval}
 	}
 	if obj.Auth.Type == "" {
 		obj.Auth.Type = AuthTypeNone

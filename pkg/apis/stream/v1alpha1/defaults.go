@@ -21,7 +21,10 @@ func addDefaultingFuncs(scheme *runtime.Scheme) error {
 	return RegisterDefaults(scheme)
 }
 
-// SetDefaults_SessionSpec fills the old backend's defaults.
+// SetDefaults_SessionSpec fills the old backend's defaults. The idle
+// timeout is not among them: the server fills it at creation from the
+// platform configuration (admission plugin StreamSpacePlatformDefaults),
+// DefaultIdleTimeout when that sets none.
 func SetDefaults_SessionSpec(obj *SessionSpec) {
 	if obj.State == "" {
 		obj.State = SessionStateRunning
@@ -29,9 +32,6 @@ func SetDefaults_SessionSpec(obj *SessionSpec) {
 	if obj.PersistentHome == nil {
 		t := true
 		obj.PersistentHome = &t
-	}
-	if obj.IdleTimeout == nil {
-		obj.IdleTimeout = &metav1.Duration{Duration: DefaultIdleTimeout}
 	}
 	if obj.MaxSessionDuration == nil {
 		obj.MaxSessionDuration = &metav1.Duration{Duration: DefaultMaxSessionDuration}

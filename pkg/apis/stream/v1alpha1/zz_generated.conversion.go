@@ -78,6 +78,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*CatalogConfiguration)(nil), (*stream.CatalogConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration(a.(*CatalogConfiguration), b.(*stream.CatalogConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.CatalogConfiguration)(nil), (*CatalogConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration(a.(*stream.CatalogConfiguration), b.(*CatalogConfiguration), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*Connection)(nil), (*stream.Connection)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_Connection_To_stream_Connection(a.(*Connection), b.(*stream.Connection), scope)
 	}); err != nil {
@@ -138,6 +148,66 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*HomeConfiguration)(nil), (*stream.HomeConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_HomeConfiguration_To_stream_HomeConfiguration(a.(*HomeConfiguration), b.(*stream.HomeConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.HomeConfiguration)(nil), (*HomeConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_HomeConfiguration_To_v1alpha1_HomeConfiguration(a.(*stream.HomeConfiguration), b.(*HomeConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*IngressConfiguration)(nil), (*stream.IngressConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_IngressConfiguration_To_stream_IngressConfiguration(a.(*IngressConfiguration), b.(*stream.IngressConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.IngressConfiguration)(nil), (*IngressConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_IngressConfiguration_To_v1alpha1_IngressConfiguration(a.(*stream.IngressConfiguration), b.(*IngressConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*PlatformConfiguration)(nil), (*stream.PlatformConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_PlatformConfiguration_To_stream_PlatformConfiguration(a.(*PlatformConfiguration), b.(*stream.PlatformConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.PlatformConfiguration)(nil), (*PlatformConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_PlatformConfiguration_To_v1alpha1_PlatformConfiguration(a.(*stream.PlatformConfiguration), b.(*PlatformConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*PlatformConfigurationList)(nil), (*stream.PlatformConfigurationList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_PlatformConfigurationList_To_stream_PlatformConfigurationList(a.(*PlatformConfigurationList), b.(*stream.PlatformConfigurationList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.PlatformConfigurationList)(nil), (*PlatformConfigurationList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_PlatformConfigurationList_To_v1alpha1_PlatformConfigurationList(a.(*stream.PlatformConfigurationList), b.(*PlatformConfigurationList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*PlatformConfigurationSpec)(nil), (*stream.PlatformConfigurationSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurationSpec(a.(*PlatformConfigurationSpec), b.(*stream.PlatformConfigurationSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.PlatformConfigurationSpec)(nil), (*PlatformConfigurationSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurationSpec(a.(*stream.PlatformConfigurationSpec), b.(*PlatformConfigurationSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*PlatformConfigurationStatus)(nil), (*stream.PlatformConfigurationStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_PlatformConfigurationStatus_To_stream_PlatformConfigurationStatus(a.(*PlatformConfigurationStatus), b.(*stream.PlatformConfigurationStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.PlatformConfigurationStatus)(nil), (*PlatformConfigurationStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(a.(*stream.PlatformConfigurationStatus), b.(*PlatformConfigurationStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*Session)(nil), (*stream.Session)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_Session_To_stream_Session(a.(*Session), b.(*stream.Session), scope)
 	}); err != nil {
@@ -145,6 +215,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*stream.Session)(nil), (*Session)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_stream_Session_To_v1alpha1_Session(a.(*stream.Session), b.(*Session), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionConfiguration)(nil), (*stream.SessionConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionConfiguration_To_stream_SessionConfiguration(a.(*SessionConfiguration), b.(*stream.SessionConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionConfiguration)(nil), (*SessionConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionConfiguration_To_v1alpha1_SessionConfiguration(a.(*stream.SessionConfiguration), b.(*SessionConfiguration), scope)
 	}); err != nil {
 		return err
 	}
@@ -425,6 +505,26 @@ func Convert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(in *stream.APIKeyStatu
 	return autoConvert_stream_APIKeyStatus_To_v1alpha1_APIKeyStatus(in, out, s)
 }
 
+func autoConvert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration(in *CatalogConfiguration, out *stream.CatalogConfiguration, s conversion.Scope) error {
+	*out = *(*stream.CatalogConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration is an autogenerated conversion function.
+func Convert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration(in *CatalogConfiguration, out *stream.CatalogConfiguration, s conversion.Scope) error {
+	return autoConvert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration(in, out, s)
+}
+
+func autoConvert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration(in *stream.CatalogConfiguration, out *CatalogConfiguration, s conversion.Scope) error {
+	*out = *(*CatalogConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration is an autogenerated conversion function.
+func Convert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration(in *stream.CatalogConfiguration, out *CatalogConfiguration, s conversion.Scope) error {
+	return autoConvert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration(in, out, s)
+}
+
 func autoConvert_v1alpha1_Connection_To_stream_Connection(in *Connection, out *stream.Connection, s conversion.Scope) error {
 	out.ObjectMeta = in.ObjectMeta
 	if err := Convert_v1alpha1_ConnectionSpec_To_stream_ConnectionSpec(&in.Spec, &out.Spec, s); err != nil {
@@ -559,6 +659,182 @@ func Convert_stream_EnvVar_To_v1alpha1_EnvVar(in *stream.EnvVar, out *EnvVar, s 
 	return autoConvert_stream_EnvVar_To_v1alpha1_EnvVar(in, out, s)
 }
 
+func autoConvert_v1alpha1_HomeConfiguration_To_stream_HomeConfiguration(in *HomeConfiguration, out *stream.HomeConfiguration, s conversion.Scope) error {
+	*out = *(*stream.HomeConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_HomeConfiguration_To_stream_HomeConfiguration is an autogenerated conversion function.
+func Convert_v1alpha1_HomeConfiguration_To_stream_HomeConfiguration(in *HomeConfiguration, out *stream.HomeConfiguration, s conversion.Scope) error {
+	return autoConvert_v1alpha1_HomeConfiguration_To_stream_HomeConfiguration(in, out, s)
+}
+
+func autoConvert_stream_HomeConfiguration_To_v1alpha1_HomeConfiguration(in *stream.HomeConfiguration, out *HomeConfiguration, s conversion.Scope) error {
+	*out = *(*HomeConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_HomeConfiguration_To_v1alpha1_HomeConfiguration is an autogenerated conversion function.
+func Convert_stream_HomeConfiguration_To_v1alpha1_HomeConfiguration(in *stream.HomeConfiguration, out *HomeConfiguration, s conversion.Scope) error {
+	return autoConvert_stream_HomeConfiguration_To_v1alpha1_HomeConfiguration(in, out, s)
+}
+
+func autoConvert_v1alpha1_IngressConfiguration_To_stream_IngressConfiguration(in *IngressConfiguration, out *stream.IngressConfiguration, s conversion.Scope) error {
+	*out = *(*stream.IngressConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_IngressConfiguration_To_stream_IngressConfiguration is an autogenerated conversion function.
+func Convert_v1alpha1_IngressConfiguration_To_stream_IngressConfiguration(in *IngressConfiguration, out *stream.IngressConfiguration, s conversion.Scope) error {
+	return autoConvert_v1alpha1_IngressConfiguration_To_stream_IngressConfiguration(in, out, s)
+}
+
+func autoConvert_stream_IngressConfiguration_To_v1alpha1_IngressConfiguration(in *stream.IngressConfiguration, out *IngressConfiguration, s conversion.Scope) error {
+	*out = *(*IngressConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_IngressConfiguration_To_v1alpha1_IngressConfiguration is an autogenerated conversion function.
+func Convert_stream_IngressConfiguration_To_v1alpha1_IngressConfiguration(in *stream.IngressConfiguration, out *IngressConfiguration, s conversion.Scope) error {
+	return autoConvert_stream_IngressConfiguration_To_v1alpha1_IngressConfiguration(in, out, s)
+}
+
+func autoConvert_v1alpha1_PlatformConfiguration_To_stream_PlatformConfiguration(in *PlatformConfiguration, out *stream.PlatformConfiguration, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurationSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_PlatformConfigurationStatus_To_stream_PlatformConfigurationStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_PlatformConfiguration_To_stream_PlatformConfiguration is an autogenerated conversion function.
+func Convert_v1alpha1_PlatformConfiguration_To_stream_PlatformConfiguration(in *PlatformConfiguration, out *stream.PlatformConfiguration, s conversion.Scope) error {
+	return autoConvert_v1alpha1_PlatformConfiguration_To_stream_PlatformConfiguration(in, out, s)
+}
+
+func autoConvert_stream_PlatformConfiguration_To_v1alpha1_PlatformConfiguration(in *stream.PlatformConfiguration, out *PlatformConfiguration, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurationSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_PlatformConfiguration_To_v1alpha1_PlatformConfiguration is an autogenerated conversion function.
+func Convert_stream_PlatformConfiguration_To_v1alpha1_PlatformConfiguration(in *stream.PlatformConfiguration, out *PlatformConfiguration, s conversion.Scope) error {
+	return autoConvert_stream_PlatformConfiguration_To_v1alpha1_PlatformConfiguration(in, out, s)
+}
+
+func autoConvert_v1alpha1_PlatformConfigurationList_To_stream_PlatformConfigurationList(in *PlatformConfigurationList, out *stream.PlatformConfigurationList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	if in.Items != nil {
+		in, out := &in.Items, &out.Items
+		*out = make([]stream.PlatformConfiguration, len(*in))
+		for i := range *in {
+			if err := Convert_v1alpha1_PlatformConfiguration_To_stream_PlatformConfiguration(&(*in)[i], &(*out)[i], s); err != nil {
+				return err
+			}
+		}
+	} else {
+		out.Items = nil
+	}
+	return nil
+}
+
+// Convert_v1alpha1_PlatformConfigurationList_To_stream_PlatformConfigurationList is an autogenerated conversion function.
+func Convert_v1alpha1_PlatformConfigurationList_To_stream_PlatformConfigurationList(in *PlatformConfigurationList, out *stream.PlatformConfigurationList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_PlatformConfigurationList_To_stream_PlatformConfigurationList(in, out, s)
+}
+
+func autoConvert_stream_PlatformConfigurationList_To_v1alpha1_PlatformConfigurationList(in *stream.PlatformConfigurationList, out *PlatformConfigurationList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	if in.Items != nil {
+		in, out := &in.Items, &out.Items
+		*out = make([]PlatformConfiguration, len(*in))
+		for i := range *in {
+			if err := Convert_stream_PlatformConfiguration_To_v1alpha1_PlatformConfiguration(&(*in)[i], &(*out)[i], s); err != nil {
+				return err
+			}
+		}
+	} else {
+		out.Items = nil
+	}
+	return nil
+}
+
+// Convert_stream_PlatformConfigurationList_To_v1alpha1_PlatformConfigurationList is an autogenerated conversion function.
+func Convert_stream_PlatformConfigurationList_To_v1alpha1_PlatformConfigurationList(in *stream.PlatformConfigurationList, out *PlatformConfigurationList, s conversion.Scope) error {
+	return autoConvert_stream_PlatformConfigurationList_To_v1alpha1_PlatformConfigurationList(in, out, s)
+}
+
+func autoConvert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurationSpec(in *PlatformConfigurationSpec, out *stream.PlatformConfigurationSpec, s conversion.Scope) error {
+	if err := Convert_v1alpha1_IngressConfiguration_To_stream_IngressConfiguration(&in.Ingress, &out.Ingress, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_SessionConfiguration_To_stream_SessionConfiguration(&in.Sessions, &out.Sessions, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_HomeConfiguration_To_stream_HomeConfiguration(&in.Home, &out.Home, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration(&in.Catalog, &out.Catalog, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurationSpec is an autogenerated conversion function.
+func Convert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurationSpec(in *PlatformConfigurationSpec, out *stream.PlatformConfigurationSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurationSpec(in, out, s)
+}
+
+func autoConvert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurationSpec(in *stream.PlatformConfigurationSpec, out *PlatformConfigurationSpec, s conversion.Scope) error {
+	if err := Convert_stream_IngressConfiguration_To_v1alpha1_IngressConfiguration(&in.Ingress, &out.Ingress, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_SessionConfiguration_To_v1alpha1_SessionConfiguration(&in.Sessions, &out.Sessions, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_HomeConfiguration_To_v1alpha1_HomeConfiguration(&in.Home, &out.Home, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration(&in.Catalog, &out.Catalog, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurationSpec is an autogenerated conversion function.
+func Convert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurationSpec(in *stream.PlatformConfigurationSpec, out *PlatformConfigurationSpec, s conversion.Scope) error {
+	return autoConvert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurationSpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_PlatformConfigurationStatus_To_stream_PlatformConfigurationStatus(in *PlatformConfigurationStatus, out *stream.PlatformConfigurationStatus, s conversion.Scope) error {
+	*out = *(*stream.PlatformConfigurationStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_PlatformConfigurationStatus_To_stream_PlatformConfigurationStatus is an autogenerated conversion function.
+func Convert_v1alpha1_PlatformConfigurationStatus_To_stream_PlatformConfigurationStatus(in *PlatformConfigurationStatus, out *stream.PlatformConfigurationStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_PlatformConfigurationStatus_To_stream_PlatformConfigurationStatus(in, out, s)
+}
+
+func autoConvert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(in *stream.PlatformConfigurationStatus, out *PlatformConfigurationStatus, s conversion.Scope) error {
+	*out = *(*PlatformConfigurationStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus is an autogenerated conversion function.
+func Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(in *stream.PlatformConfigurationStatus, out *PlatformConfigurationStatus, s conversion.Scope) error {
+	return autoConvert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(in, out, s)
+}
+
 func autoConvert_v1alpha1_ResourceRequirements_To_stream_ResourceRequirements(in *ResourceRequirements, out *stream.ResourceRequirements, s conversion.Scope) error {
 	out.Requests = *(*v1.ResourceList)(unsafe.Pointer(&in.Requests))
 	out.Limits = *(*v1.ResourceList)(unsafe.Pointer(&in.Limits))
@@ -603,6 +879,48 @@ func autoConvert_stream_Session_To_v1alpha1_Session(in *stream.Session, out *Ses
 // Convert_stream_Session_To_v1alpha1_Session is an autogenerated conversion function.
 func Convert_stream_Session_To_v1alpha1_Session(in *stream.Session, out *Session, s conversion.Scope) error {
 	return autoConvert_stream_Session_To_v1alpha1_Session(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionConfiguration_To_stream_SessionConfiguration(in *SessionConfiguration, out *stream.SessionConfiguration, s conversion.Scope) error {
+	out.DefaultIdleTimeout = (*metav1.Duration)(unsafe.Pointer(in.DefaultIdleTimeout))
+	out.AutoHibernation = (*bool)(unsafe.Pointer(in.AutoHibernation))
+	out.StaleConnectionTimeout = (*metav1.Duration)(unsafe.Pointer(in.StaleConnectionTimeout))
+	if in.DefaultResources != nil {
+		in, out := &in.DefaultResources, &out.DefaultResources
+		*out = new(stream.ResourceRequirements)
+		if err := Convert_v1alpha1_ResourceRequirements_To_stream_ResourceRequirements(*in, *out, s); err != nil {
+			return err
+		}
+	} else {
+		out.DefaultResources = nil
+	}
+	return nil
+}
+
+// Convert_v1alpha1_SessionConfiguration_To_stream_SessionConfiguration is an autogenerated conversion function.
+func Convert_v1alpha1_SessionConfiguration_To_stream_SessionConfiguration(in *SessionConfiguration, out *stream.SessionConfiguration, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionConfiguration_To_stream_SessionConfiguration(in, out, s)
+}
+
+func autoConvert_stream_SessionConfiguration_To_v1alpha1_SessionConfiguration(in *stream.SessionConfiguration, out *SessionConfiguration, s conversion.Scope) error {
+	out.DefaultIdleTimeout = (*metav1.Duration)(unsafe.Pointer(in.DefaultIdleTimeout))
+	out.AutoHibernation = (*bool)(unsafe.Pointer(in.AutoHibernation))
+	out.StaleConnectionTimeout = (*metav1.Duration)(unsafe.Pointer(in.StaleConnectionTimeout))
+	if in.DefaultResources != nil {
+		in, out := &in.DefaultResources, &out.DefaultResources
+		*out = new(ResourceRequirements)
+		if err := Convert_stream_ResourceRequirements_To_v1alpha1_ResourceRequirements(*in, *out, s); err != nil {
+			return err
+		}
+	} else {
+		out.DefaultResources = nil
+	}
+	return nil
+}
+
+// Convert_stream_SessionConfiguration_To_v1alpha1_SessionConfiguration is an autogenerated conversion function.
+func Convert_stream_SessionConfiguration_To_v1alpha1_SessionConfiguration(in *stream.SessionConfiguration, out *SessionConfiguration, s conversion.Scope) error {
+	return autoConvert_stream_SessionConfiguration_To_v1alpha1_SessionConfiguration(in, out, s)
 }
 
 func autoConvert_v1alpha1_SessionConnectRequest_To_stream_SessionConnectRequest(in *SessionConnectRequest, out *stream.SessionConnectRequest, s conversion.Scope) error {

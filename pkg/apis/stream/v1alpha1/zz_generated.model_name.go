@@ -42,6 +42,11 @@ func (in APIKeyStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CatalogConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.CatalogConfiguration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Connection) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Connection"
 }
@@ -72,6 +77,36 @@ func (in EnvVar) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in HomeConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.HomeConfiguration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in IngressConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.IngressConfiguration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PlatformConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfiguration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PlatformConfigurationList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PlatformConfigurationSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PlatformConfigurationStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ResourceRequirements) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements"
 }
@@ -79,6 +114,11 @@ func (in ResourceRequirements) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Session) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Session"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConfiguration"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

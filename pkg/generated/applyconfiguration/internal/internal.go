@@ -195,6 +195,12 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: templateCount
       type:
         scalar: numeric
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.CatalogConfiguration
+  map:
+    fields:
+    - name: syncInterval
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Connection
   map:
     fields:
@@ -254,6 +260,73 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: value
       type:
         scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.HomeConfiguration
+  map:
+    fields:
+    - name: storageClassName
+      type:
+        scalar: string
+    - name: volumeSize
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.IngressConfiguration
+  map:
+    fields:
+    - name: className
+      type:
+        scalar: string
+    - name: domain
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfiguration
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationSpec
+  map:
+    fields:
+    - name: catalog
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.CatalogConfiguration
+      default: {}
+    - name: home
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.HomeConfiguration
+      default: {}
+    - name: ingress
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.IngressConfiguration
+      default: {}
+    - name: sessions
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConfiguration
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PlatformConfigurationStatus
+  map:
+    fields:
+    - name: updatedAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: updatedBy
+      type:
+        scalar: string
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
   map:
     fields:
@@ -294,6 +367,21 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionStatus
       default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConfiguration
+  map:
+    fields:
+    - name: autoHibernation
+      type:
+        scalar: boolean
+    - name: defaultIdleTimeout
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: defaultResources
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
+    - name: staleConnectionTimeout
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec
   map:
     fields:

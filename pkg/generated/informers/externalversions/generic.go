@@ -64,6 +64,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().APIKeys().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("connections"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Connections().Informer()}, nil
+	case streamv1alpha1.SchemeGroupVersion.WithResource("platformconfigurations"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().PlatformConfigurations().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessions"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Sessions().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("templates"):

@@ -30,6 +30,10 @@ type ConnectionListerExpansion interface{}
 // ConnectionNamespaceLister.
 type ConnectionNamespaceListerExpansion interface{}
 
+// PlatformConfigurationListerExpansion allows custom methods to be added to
+// PlatformConfigurationLister.
+type PlatformConfigurationListerExpansion interface{}
+
 // SessionListerExpansion allows custom methods to be added to
 // SessionLister.
 type SessionListerExpansion interface{}

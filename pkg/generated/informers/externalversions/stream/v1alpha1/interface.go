@@ -28,6 +28,8 @@ type Interface interface {
 	APIKeys() TypedAPIKeyInformer
 	// Connections returns a ConnectionInformer.
 	Connections() TypedConnectionInformer
+	// PlatformConfigurations returns a PlatformConfigurationInformer.
+	PlatformConfigurations() TypedPlatformConfigurationInformer
 	// Sessions returns a SessionInformer.
 	Sessions() TypedSessionInformer
 	// Templates returns a TemplateInformer.
@@ -55,6 +57,11 @@ func (v *version) APIKeys() TypedAPIKeyInformer {
 // Connections returns a TypedConnectionInformer.
 func (v *version) Connections() TypedConnectionInformer {
 	return &connectionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// PlatformConfigurations returns a TypedPlatformConfigurationInformer.
+func (v *version) PlatformConfigurations() TypedPlatformConfigurationInformer {
+	return &platformConfigurationInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Sessions returns a TypedSessionInformer.

@@ -22,6 +22,8 @@ type APIKeyExpansion interface{}
 
 type ConnectionExpansion interface{}
 
+type PlatformConfigurationExpansion interface{}
+
 type SessionExpansion interface{}
 
 type TemplateExpansion interface{}

@@ -30,6 +30,7 @@ type StreamV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	APIKeysGetter
 	ConnectionsGetter
+	PlatformConfigurationsGetter
 	SessionsGetter
 	TemplatesGetter
 	UsersGetter
@@ -46,6 +47,10 @@ func (c *StreamV1alpha1Client) APIKeys() APIKeyInterface {
 
 func (c *StreamV1alpha1Client) Connections(namespace string) ConnectionInterface {
 	return newConnections(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) PlatformConfigurations() PlatformConfigurationInterface {
+	return newPlatformConfigurations(c)
 }
 
 func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {

@@ -36,6 +36,10 @@ func (c *FakeStreamV1alpha1) Connections(namespace string) v1alpha1.ConnectionIn
 	return newFakeConnections(c, namespace)
 }
 
+func (c *FakeStreamV1alpha1) PlatformConfigurations() v1alpha1.PlatformConfigurationInterface {
+	return newFakePlatformConfigurations(c)
+}
+
 func (c *FakeStreamV1alpha1) Sessions(namespace string) v1alpha1.SessionInterface {
 	return newFakeSessions(c, namespace)
 }
