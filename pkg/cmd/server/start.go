@@ -48,6 +48,8 @@ import (
 type Options struct {
 	RecommendedOptions *genericoptions.RecommendedOptions
 	Postgres           *PostgresOptions
+	// AuditLog writes the audit trail to Postgres.
+	AuditLog *AuditLogOptions
 	// ShutdownWatchTerminationGracePeriod ends open watches when the server
 	// shuts down, so that a restart or rollout does not wait for the
 	// aggregator's long-lived watches to time out (60 s); clients re-watch
@@ -70,6 +72,7 @@ func NewOptions() *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions("", apiserver.StorageCodec()),
 		Postgres:           NewPostgresOptions(),
+		AuditLog:           NewAuditLogOptions(),
 
 		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
 		AdminGroup:                          users.DefaultAdminGroup,
@@ -128,6 +131,7 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	fs := cmd.Flags()
 	o.RecommendedOptions.AddFlags(fs)
 	o.Postgres.AddFlags(fs)
+	o.AuditLog.AddFlags(fs)
 	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
 	fs.StringSliceVar(&o.TokenWebhookAllowedNames, "token-webhook-allowed-names", o.TokenWebhookAllowedNames,
@@ -147,6 +151,7 @@ func (o *Options) Complete() error {
 func (o *Options) Validate() error {
 	errs := o.RecommendedOptions.Validate()
 	errs = append(errs, o.Postgres.Validate()...)
+	errs = append(errs, o.AuditLog.Validate()...)
 	return utilerrors.NewAggregate(errs)
 }
 
@@ -177,6 +182,9 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 		o.RecommendedOptions.Authorization.AlwaysAllowPaths = append(o.RecommendedOptions.Authorization.AlwaysAllowPaths, apiserver.TokenReviewPath)
 	}
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
+		return nil, err
+	}
+	if err := o.AuditLog.applyTo(&serverConfig.Config, o.Postgres.URL); err != nil {
 		return nil, err
 	}
 	var requestHeaderCA dynamiccertificates.CAContentProvider
