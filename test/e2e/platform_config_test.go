@@ -67,7 +67,7 @@ func TestPlatformConfiguration(t *testing.T) {
 	// Nonsense is refused, naming the field.
 	for manifest, want := range map[string]string{
 		`{"apiVersion":"stream.space/v1alpha1","kind":"PlatformConfiguration","metadata":{"name":"cluster"},"spec":{"sessions":{"defaultIdleTimeout":"-1m"}}}`: "spec.sessions.defaultIdleTimeout: Invalid value",
-		`{"apiVersion":"stream.space/v1alpha1","kind":"PlatformConfiguration","metadata":{"name":"cluster"},"spec":{"ingress":{"domain":"Not A Domain"}}}`:    "spec.ingress.domain: Invalid value",
+		`{"apiVersion":"stream.space/v1alpha1","kind":"PlatformConfiguration","metadata":{"name":"cluster"},"spec":{"ingress":{"domain":"Not A Domain"}}}`:     "spec.ingress.domain: Invalid value",
 		`{"apiVersion":"stream.space/v1alpha1","kind":"PlatformConfiguration","metadata":{"name":"cluster"},"spec":{"home":{"volumeSize":"0"}}}`:               "spec.home.volumeSize: Invalid value",
 		`{"apiVersion":"stream.space/v1alpha1","kind":"PlatformConfiguration","metadata":{"name":"second"},"spec":{}}`:                                         "metadata.name: Invalid value",
 	} {
@@ -87,7 +87,9 @@ func TestPlatformConfiguration(t *testing.T) {
 	}
 	name := uniqueName("platform-idle")
 	mustKubectl(t, "alice", sessionYAML(name, "firefox"), "create", "-n", "alice", "-f", "-")
-	t.Cleanup(func() { _, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", name, "--ignore-not-found", "--wait=false") })
+	t.Cleanup(func() {
+		_, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", name, "--ignore-not-found", "--wait=false")
+	})
 	var s *streamv1alpha1.Session
 	eventually(t, time.Minute, "the new session's hibernation deadline", func() (bool, error) {
 		var err error
@@ -117,7 +119,9 @@ func TestPlatformConfiguration(t *testing.T) {
 	mustKubectl(t, "admin", "", "delete", "platformconfiguration", "cluster")
 	other := uniqueName("platform-default")
 	mustKubectl(t, "alice", sessionYAML(other, "firefox"), "create", "-n", "alice", "-f", "-")
-	t.Cleanup(func() { _, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", other, "--ignore-not-found", "--wait=false") })
+	t.Cleanup(func() {
+		_, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", other, "--ignore-not-found", "--wait=false")
+	})
 	if out := mustKubectl(t, "alice", "", "get", "session", other, "-n", "alice", "-o", "jsonpath={.spec.idleTimeout}"); out != "30m0s" {
 		t.Errorf("without a configuration a new session's idleTimeout is %q, want 30m0s", out)
 	}

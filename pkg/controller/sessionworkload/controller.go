@@ -107,7 +107,7 @@ type Controller struct {
 	opts     Options
 	homeSize resource.Quantity
 	// config may override the ingress, home and default-resource flags.
-	config *platformconfig.Source
+	config   *platformconfig.Source
 	kube     kubernetes.Interface
 	stream   clientset.Interface
 	clock    clock.Clock
