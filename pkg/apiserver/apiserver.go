@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/streamspace/controlplane/pkg/registry/stream/auditevent"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -77,6 +80,9 @@ type ExtraConfig struct {
 	// certificate) that may call the API key token webhook at
 	// TokenReviewPath; none: the webhook is not served.
 	TokenWebhookAllowedNames []string
+	// AuditPool reads the audit trail (audit_log) for the auditevents
+	// resource; nil: the trail is not kept, and auditevents not served.
+	AuditPool *pgxpool.Pool
 }
 
 // Config is the whole configuration of the server.
@@ -134,6 +140,9 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("build storage of apikeys: %w", err)
 	}
 	streamStorage["apikeys"] = apiKeyStorage
+	if c.ExtraConfig.AuditPool != nil {
+		streamStorage["auditevents"] = auditevent.NewREST(c.ExtraConfig.AuditPool)
+	}
 	if names := c.ExtraConfig.TokenWebhookAllowedNames; len(names) > 0 {
 		genericServer.Handler.NonGoRestfulMux.Handle(TokenReviewPath,
 			tokenReviewHandler(apikey.NewAuthenticator(apiKeyStore), sets.New(names...)))

@@ -84,18 +84,18 @@ var defaultPolicy = &auditinternal.Policy{
 // applyTo adds the Postgres backend to the server's audit backends, behind
 // the buffered backend, and the built-in policy when none was given. The
 // retention loop runs after the server starts.
-func (o *AuditLogOptions) applyTo(c *genericapiserver.Config, dsn string) error {
+func (o *AuditLogOptions) applyTo(c *genericapiserver.Config, dsn string) (*pgxpool.Pool, error) {
 	if !o.Enabled {
-		return nil
+		return nil, nil
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return fmt.Errorf("--postgres-url for the audit log: %w", err)
+		return nil, fmt.Errorf("--postgres-url for the audit log: %w", err)
 	}
 	cfg.MaxConns = 2
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
-		return fmt.Errorf("audit log pool: %w", err)
+		return nil, fmt.Errorf("audit log pool: %w", err)
 	}
 	backend := buffered.NewBackend(auditlog.New(pool, o.WriteTimeout), o.Batch)
 	if c.AuditBackend == nil {
@@ -120,5 +120,5 @@ func (o *AuditLogOptions) applyTo(c *genericapiserver.Config, dsn string) error 
 		}, 10*time.Minute)
 		return nil
 	})
-	return nil
+	return pool, nil
 }

@@ -184,7 +184,8 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		return nil, err
 	}
-	if err := o.AuditLog.applyTo(&serverConfig.Config, o.Postgres.URL); err != nil {
+	auditPool, err := o.AuditLog.applyTo(&serverConfig.Config, o.Postgres.URL)
+	if err != nil {
 		return nil, err
 	}
 	var requestHeaderCA dynamiccertificates.CAContentProvider
@@ -225,7 +226,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
 		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder,
-			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames},
+			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames, AuditPool: auditPool},
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"fmt"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/conversion"
@@ -67,5 +68,16 @@ func Convert_stream_TemplateSpec_To_v1alpha1_TemplateSpec(in *stream.TemplateSpe
 }
 
 func addFieldLabelConversions(scheme *runtime.Scheme) error {
-	return selectable.AddFieldLabelConversions(scheme, SchemeGroupVersion, stream.SelectableKinds)
+	if err := selectable.AddFieldLabelConversions(scheme, SchemeGroupVersion, stream.SelectableKinds); err != nil {
+		return err
+	}
+	// The audit trail is read from its own table by its own fields.
+	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("AuditEvent"), func(label, value string) (string, string, error) {
+		for _, f := range stream.AuditEventFields {
+			if f == label {
+				return label, value, nil
+			}
+		}
+		return "", "", fmt.Errorf("field label not supported: %s", label)
+	})
 }

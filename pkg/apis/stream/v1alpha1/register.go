@@ -34,6 +34,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&User{}, &UserList{},
 		&APIKey{}, &APIKeyList{},
 		&PlatformConfiguration{}, &PlatformConfigurationList{},
+		&AuditEvent{}, &AuditEventList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

@@ -42,6 +42,16 @@ func (in APIKeyStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuditEvent) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.AuditEvent"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuditEventList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.AuditEventList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in CatalogConfiguration) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.CatalogConfiguration"
 }

@@ -22,6 +22,10 @@ package v1alpha1
 // APIKeyLister.
 type APIKeyListerExpansion interface{}
 
+// AuditEventListerExpansion allows custom methods to be added to
+// AuditEventLister.
+type AuditEventListerExpansion interface{}
+
 // ConnectionListerExpansion allows custom methods to be added to
 // ConnectionLister.
 type ConnectionListerExpansion interface{}

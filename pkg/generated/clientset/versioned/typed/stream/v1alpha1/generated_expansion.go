@@ -20,6 +20,8 @@ package v1alpha1
 
 type APIKeyExpansion interface{}
 
+type AuditEventExpansion interface{}
+
 type ConnectionExpansion interface{}
 
 type PlatformConfigurationExpansion interface{}

@@ -29,6 +29,7 @@ import (
 type StreamV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	APIKeysGetter
+	AuditEventsGetter
 	ConnectionsGetter
 	PlatformConfigurationsGetter
 	SessionsGetter
@@ -43,6 +44,10 @@ type StreamV1alpha1Client struct {
 
 func (c *StreamV1alpha1Client) APIKeys() APIKeyInterface {
 	return newAPIKeys(c)
+}
+
+func (c *StreamV1alpha1Client) AuditEvents() AuditEventInterface {
+	return newAuditEvents(c)
 }
 
 func (c *StreamV1alpha1Client) Connections(namespace string) ConnectionInterface {

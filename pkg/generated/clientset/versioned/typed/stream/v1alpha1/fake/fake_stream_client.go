@@ -32,6 +32,10 @@ func (c *FakeStreamV1alpha1) APIKeys() v1alpha1.APIKeyInterface {
 	return newFakeAPIKeys(c)
 }
 
+func (c *FakeStreamV1alpha1) AuditEvents() v1alpha1.AuditEventInterface {
+	return newFakeAuditEvents(c)
+}
+
 func (c *FakeStreamV1alpha1) Connections(namespace string) v1alpha1.ConnectionInterface {
 	return newFakeConnections(c, namespace)
 }
