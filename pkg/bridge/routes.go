@@ -97,6 +97,8 @@ func (s *Server) routes() []route {
 		{pattern: "DELETE /api/v1/templates/{id}", handler: s.rest.DeleteTemplate},
 
 		{pattern: "GET /api/v1/catalog/templates", handler: s.rest.ListCatalogTemplates},
+
+		{pattern: "GET /api/v1/audit", handler: s.rest.ListAuditEvents},
 		{pattern: "POST /api/v1/catalog/templates/{id}/install", handler: s.rest.InstallCatalogTemplate},
 		{pattern: "POST /api/v1/catalog/sync", handler: s.rest.SyncAllRepositories},
 

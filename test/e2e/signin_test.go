@@ -142,6 +142,9 @@ spec:
 		t.Errorf("a token is kept in the page's storage: %s", stored)
 	}
 	cookie := sessionCookie(t, ctx)
+	if hidden := pageValue(t, ctx, "read whether the audit trail is shown", chromedp.Evaluate[bool](`document.getElementById("audit").hidden`)); !hidden {
+		t.Error("carol, who may not read the audit trail, is shown its section")
+	}
 
 	pageStep(t, ctx, "see carol's existing session", chromedp.WaitVisible(chromedp.CSS(`#sessions tr[data-name="`+existing+`"]`)))
 	users := pageValue(t, ctx, "read every row's user",
@@ -291,5 +294,55 @@ func TestSignInRefusals(t *testing.T) {
 	// Without a sign-in, the API asks for credentials.
 	if res := get("/auth/me"); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/auth/me without credentials answered %d, want 401", res.StatusCode)
+	}
+}
+
+// signInAs opens the bridge in a new browser and signs person in at the
+// provider, returning when the dashboard is live.
+func signInAs(t *testing.T, person string) context.Context {
+	t.Helper()
+	ctx := newBrowser(t, trustOIDCProvider(t))
+	pageStep(t, ctx, "sign in as "+person,
+		chromedp.Navigate(stack.BridgeURL+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name="username"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), person),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), personPassword(t, person)),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#status[data-state="live"]`)),
+	)
+	return ctx
+}
+
+// An administrator reads the audit trail on the dashboard, filtered by
+// user, resource and verb: dana signs in and finds alice's create of a
+// session.
+func TestDashboardAuditTrailForAdmins(t *testing.T) {
+	name := uniqueName("audit-page")
+	mustKubectl(t, "alice", sessionYAML(name, "firefox"), "create", "-n", "alice", "-f", "-")
+	t.Cleanup(func() { _, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", name, "--ignore-not-found", "--wait=false") })
+	eventually(t, time.Minute, "alice's create in the audit trail", func() (bool, error) {
+		out, err := kubectl(t, "admin", "", "get", "auditevents", "--field-selector", "user=alice,verb=create,name="+name, "-o", "name")
+		return strings.TrimSpace(out) != "", err
+	})
+	ctx := signInAs(t, "dana")
+	row := `#audit-events tbody tr`
+	pageStep(t, ctx, "filter the audit trail by alice, sessions, create",
+		chromedp.WaitVisible(chromedp.CSS("#audit")),
+		chromedp.SendKeys(chromedp.CSS("#audit-user"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#audit-resource"), "sessions"),
+		chromedp.SendKeys(chromedp.CSS("#audit-verb"), "create"),
+		chromedp.Click(chromedp.CSS("#audit-apply")),
+	)
+	// The filtered page replaces the unfiltered one: wait until it shows.
+	pageValue(t, ctx, "see alice's create of "+name+" in the filtered trail", chromedp.Poll[bool](`(() => {
+		const rows = Array.from(document.querySelectorAll('`+row+`')).map(tr => Array.from(tr.children).map(td => td.textContent));
+		return rows.some(r => r[5] === "`+name+`") && rows.every(r => r[1] === "alice");
+	})()`))
+	rows := pageValue(t, ctx, "read the rows",
+		chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll('`+row+`')).map(tr => Array.from(tr.children).map(td => td.textContent))`))
+	for _, r := range rows {
+		if len(r) < 7 || r[1] != "alice" || r[2] != "create" || r[3] != "sessions" {
+			t.Errorf("a row of the filtered trail shows %q, want alice's creates of sessions only", r)
+		}
 	}
 }

@@ -245,6 +245,48 @@ async function loadCatalog() {
   $("catalog-empty").hidden = entries.length > 0;
 }
 
+// The audit trail, for those RBAC lets read it (administrators): the
+// section stays hidden for everyone else.
+let auditContinue = "";
+
+function auditQuery() {
+  const params = new URLSearchParams({ limit: "50" });
+  for (const [key, id] of [["user", "audit-user"], ["resource", "audit-resource"], ["verb", "audit-verb"]]) {
+    const v = $(id).value.trim();
+    if (v) params.set(key, v);
+  }
+  return params;
+}
+
+async function loadAudit(more) {
+  const params = auditQuery();
+  if (more && auditContinue) params.set("continue", auditContinue);
+  let data;
+  try {
+    data = await api("GET", "/api/v1/audit?" + params.toString());
+  } catch (e) {
+    if (!more) $("audit").hidden = true;
+    return;
+  }
+  $("audit").hidden = false;
+  const body = $("audit-events").querySelector("tbody");
+  if (!more) body.replaceChildren();
+  for (const ev of data.events || []) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = ev.id;
+    cell(tr, ev.time);
+    cell(tr, ev.user);
+    cell(tr, ev.verb);
+    cell(tr, ev.resource);
+    cell(tr, ev.namespace);
+    cell(tr, ev.name);
+    cell(tr, ev.code);
+    body.appendChild(tr);
+  }
+  auditContinue = data.continue || "";
+  $("audit-more").hidden = !auditContinue;
+}
+
 function disconnect() {
   const old = sockets;
   sockets = [];
@@ -298,7 +340,7 @@ async function start() {
   // after an install) is read again every 10 seconds.
   if (!templatesTimer) templatesTimer = setInterval(() => loadTemplates().catch((e) => showError(e.message)), 10000);
   connect();
-  await Promise.all([loadTemplates(), loadCatalog()]).catch((e) => showError(e.message));
+  await Promise.all([loadTemplates(), loadCatalog(), loadAudit(false)]).catch((e) => showError(e.message));
 }
 
 $("login").addEventListener("submit", (ev) => {
@@ -340,6 +382,12 @@ $("start").addEventListener("submit", async (ev) => {
     $("start-button").disabled = false;
   }
 });
+
+$("audit-filter").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  loadAudit(false);
+});
+$("audit-more").addEventListener("click", () => loadAudit(true));
 
 $("namespace-input").value = sessionStorage.getItem(namespaceKey) || "";
 start();
