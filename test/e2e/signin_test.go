@@ -319,7 +319,9 @@ func signInAs(t *testing.T, person string) context.Context {
 func TestDashboardAuditTrailForAdmins(t *testing.T) {
 	name := uniqueName("audit-page")
 	mustKubectl(t, "alice", sessionYAML(name, "firefox"), "create", "-n", "alice", "-f", "-")
-	t.Cleanup(func() { _, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", name, "--ignore-not-found", "--wait=false") })
+	t.Cleanup(func() {
+		_, _ = kubectl(t, "alice", "", "-n", "alice", "delete", "session", name, "--ignore-not-found", "--wait=false")
+	})
 	eventually(t, time.Minute, "alice's create in the audit trail", func() (bool, error) {
 		out, err := kubectl(t, "admin", "", "get", "auditevents", "--field-selector", "user=alice,verb=create,name="+name, "-o", "name")
 		return strings.TrimSpace(out) != "", err
