@@ -68,12 +68,16 @@ func (o *AuditLogOptions) Validate() []error {
 }
 
 // defaultPolicy records what happens to StreamSpace's objects: writes with
-// their request bodies, reads as metadata; nothing of health checks,
-// discovery and OpenAPI.
+// their request bodies (but repositories, whose URL may hold a password,
+// as metadata), reads as metadata; nothing of health checks, discovery and
+// OpenAPI.
 var defaultPolicy = &auditinternal.Policy{
 	OmitStages: []auditinternal.Stage{auditinternal.StageRequestReceived},
 	Rules: []auditinternal.PolicyRule{
 		{Level: auditinternal.LevelNone, NonResourceURLs: []string{"/healthz*", "/readyz*", "/livez*", "/metrics", "/openapi*", "/version", "/api", "/api/*", "/apis", "/apis/*"}},
+		// A repository's URL may carry a password (refused, but the body of
+		// the refused request would still be recorded): metadata only.
+		{Level: auditinternal.LevelMetadata, Resources: []auditinternal.GroupResources{{Group: "catalog.stream.space", Resources: []string{"templaterepositories"}}}},
 		{Level: auditinternal.LevelRequest, Verbs: []string{"create", "update", "patch", "delete", "deletecollection"},
 			Resources: []auditinternal.GroupResources{{Group: "stream.space"}, {Group: "catalog.stream.space"}}},
 		{Level: auditinternal.LevelMetadata, Resources: []auditinternal.GroupResources{{Group: "stream.space"}, {Group: "catalog.stream.space"}}},
