@@ -27,6 +27,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionquota"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
@@ -134,9 +135,10 @@ type newREST func(*runtime.Scheme, generic.RESTOptionsGetter) (*storebuilder.RES
 // The resources of each group, by name, with the function that builds their storage.
 var (
 	streamResources = map[string]newREST{
-		"sessions":    session.NewREST,
-		"templates":   template.NewREST,
-		"connections": connection.NewREST,
+		"sessions":      session.NewREST,
+		"templates":     template.NewREST,
+		"connections":   connection.NewREST,
+		"sessionquotas": sessionquota.NewREST,
 	}
 	catalogResources = map[string]newREST{
 		"templaterepositories": templaterepository.NewREST,

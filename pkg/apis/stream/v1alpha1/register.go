@@ -31,6 +31,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Session{}, &SessionList{},
 		&Template{}, &TemplateList{},
 		&Connection{}, &ConnectionList{},
+		&SessionQuota{}, &SessionQuotaList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

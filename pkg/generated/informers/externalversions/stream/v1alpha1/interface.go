@@ -28,6 +28,8 @@ type Interface interface {
 	Connections() TypedConnectionInformer
 	// Sessions returns a SessionInformer.
 	Sessions() TypedSessionInformer
+	// SessionQuotas returns a SessionQuotaInformer.
+	SessionQuotas() TypedSessionQuotaInformer
 	// Templates returns a TemplateInformer.
 	Templates() TypedTemplateInformer
 }
@@ -51,6 +53,11 @@ func (v *version) Connections() TypedConnectionInformer {
 // Sessions returns a TypedSessionInformer.
 func (v *version) Sessions() TypedSessionInformer {
 	return &sessionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// SessionQuotas returns a TypedSessionQuotaInformer.
+func (v *version) SessionQuotas() TypedSessionQuotaInformer {
+	return &sessionQuotaInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Templates returns a TypedTemplateInformer.

@@ -22,4 +22,6 @@ type ConnectionExpansion interface{}
 
 type SessionExpansion interface{}
 
+type SessionQuotaExpansion interface{}
+
 type TemplateExpansion interface{}

@@ -30,6 +30,7 @@ type StreamV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	ConnectionsGetter
 	SessionsGetter
+	SessionQuotasGetter
 	TemplatesGetter
 }
 
@@ -44,6 +45,10 @@ func (c *StreamV1alpha1Client) Connections(namespace string) ConnectionInterface
 
 func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 	return newSessions(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) SessionQuotas() SessionQuotaInterface {
+	return newSessionQuotas(c)
 }
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {
