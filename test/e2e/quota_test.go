@@ -22,11 +22,10 @@ import (
 // The quota tests limit made-up people ("quota-tester", "quota-waker")
 // whose sessions the admin creates in a namespace of their own (spec.user,
 // the assign verb), so the sessions other tests create as alice or bob are
-// never counted or refused.
-const quotaNamespace = "quota-e2e"
+// never counted or refused. Each test has a namespace of its own.
 
 // quotaSetup creates the namespace with a copy of alice's firefox template.
-func quotaSetup(t *testing.T, ctx context.Context) clientset.Interface {
+func quotaSetup(t *testing.T, ctx context.Context, quotaNamespace string) clientset.Interface {
 	t.Helper()
 	admin, kube := clients(t, "admin")
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: quotaNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -77,7 +76,7 @@ func usageOf(q *streamv1alpha1.SessionQuota, user string) *streamv1alpha1.QuotaU
 // raceCreates creates n sessions for user at once, each through one of
 // clients in turn, and returns how many were created; every refusal must
 // be a 403 naming the quota.
-func raceCreates(t *testing.T, ctx context.Context, prefix, user, quota string, n int, clients ...clientset.Interface) int {
+func raceCreates(t *testing.T, ctx context.Context, quotaNamespace, prefix, user, quota string, n int, clients ...clientset.Interface) int {
 	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -106,7 +105,8 @@ func raceCreates(t *testing.T, ctx context.Context, prefix, user, quota string, 
 func TestSessionQuotaMaxSessions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	admin := quotaSetup(t, ctx)
+	const quotaNamespace = "quota-e2e-max"
+	admin := quotaSetup(t, ctx, quotaNamespace)
 	const user, quotaName = "quota-tester", "quota-tester-limits"
 	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
@@ -173,7 +173,7 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 	}
 	setMax(5) // one session now: four slots left
 	waitQuotaSeen(t, ctx, admin, quotaName, 5)
-	if n := raceCreates(t, ctx, "race-a", user, quotaName, 32, admin); n != 4 {
+	if n := raceCreates(t, ctx, quotaNamespace, "race-a", user, quotaName, 32, admin); n != 4 {
 		t.Fatalf("32 concurrent creates for 4 free slots: %d succeeded", n)
 	}
 
@@ -202,7 +202,7 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 	setMax(9) // five sessions now: four slots left
 	waitQuotaSeen(t, ctx, admin, quotaName, 9)
 	waitQuotaSeen(t, ctx, second, quotaName, 9)
-	if n := raceCreates(t, ctx, "race-b", user, quotaName, 32, admin, second); n != 4 {
+	if n := raceCreates(t, ctx, quotaNamespace, "race-b", user, quotaName, 32, admin, second); n != 4 {
 		t.Fatalf("32 concurrent creates over two replicas for 4 free slots: %d succeeded", n)
 	}
 	list, err := sessions.List(ctx, metav1.ListOptions{FieldSelector: "spec.user=" + user})
@@ -232,7 +232,8 @@ func waitQuotaSeen(t *testing.T, ctx context.Context, c clientset.Interface, nam
 func TestSessionQuotaWakeAtRunningLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	admin := quotaSetup(t, ctx)
+	const quotaNamespace = "quota-e2e-wake"
+	admin := quotaSetup(t, ctx, quotaNamespace)
 	const user, quotaName = "quota-waker", "quota-waker-limits"
 	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
