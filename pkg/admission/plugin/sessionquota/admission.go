@@ -181,8 +181,8 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 		}
 		ch := &change{
 			person: person(old.Spec.User), key: quota.Key(a.GetNamespace(), s.Name),
-			old: quota.Of(string(old.Spec.State), old.Spec.Resources.Requests),
-			new: quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
+			old:  quota.Of(string(old.Spec.State), old.Spec.Resources.Requests),
+			new:  quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
 			idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
 		}
 		ch.checkDurations = !durationEqual(s.Spec.IdleTimeout, old.Spec.IdleTimeout) || !durationEqual(s.Spec.MaxSessionDuration, old.Spec.MaxSessionDuration)
