@@ -104,7 +104,7 @@ func TestCheckDurations(t *testing.T) {
 
 func session(ns, name, user, state string, req corev1.ResourceList) *streamv1alpha1.Session {
 	return &streamv1alpha1.Session{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Generation: 1},
 		Spec:       streamv1alpha1.SessionSpec{User: user, State: streamv1alpha1.SessionState(state), Resources: streamv1alpha1.ResourceRequirements{Requests: req}},
 	}
 }
@@ -115,11 +115,11 @@ func TestRecompute(t *testing.T) {
 	q.Spec.Subjects = streamv1alpha1.QuotaSubjects{Users: []string{"alice", "idle-person"}}
 	q.Status.Pending = []streamv1alpha1.QuotaCharge{
 		// Seen stored: dropped.
-		{User: "alice", Session: "a/one", Running: true, CPU: resource.MustParse("1"), Time: metav1.NewTime(now.Add(-time.Second))},
+		{User: "alice", Session: "a/one", Generation: 1, Running: true, CPU: resource.MustParse("1"), Time: metav1.NewTime(now.Add(-time.Second))},
 		// Not yet seen: counted.
-		{User: "alice", Session: "b/two", Running: true, CPU: resource.MustParse("2"), Time: metav1.NewTime(now.Add(-time.Second))},
+		{User: "alice", Session: "b/two", Generation: 1, Running: true, CPU: resource.MustParse("2"), Time: metav1.NewTime(now.Add(-time.Second))},
 		// A wake not yet seen: counts as running instead of the stored hibernated state.
-		{User: "alice", Session: "a/three", Running: true, Time: metav1.NewTime(now.Add(-time.Second))},
+		{User: "alice", Session: "a/three", Generation: 2, Running: true, Time: metav1.NewTime(now.Add(-time.Second))},
 		// A create that failed long ago: dropped.
 		{User: "alice", Session: "a/failed", Time: metav1.NewTime(now.Add(-2 * PendingGrace))},
 	}

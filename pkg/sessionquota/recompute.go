@@ -9,14 +9,11 @@ import (
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
-// observed tells whether a stored session already shows what a charge
-// counted it as, so the charge can be dropped.
+// observed tells whether a stored session already shows the change a
+// charge was made for (its generation reached the charge's), so the charge
+// can be dropped and the stored session counted as it is.
 func observed(s *streamv1alpha1.Session, c streamv1alpha1.QuotaCharge) bool {
-	got := OfSession(s)
-	if got.Sessions != 1 || (got.Running == 1) != c.Running {
-		return false
-	}
-	return !c.Running || (got.CPU.Cmp(c.CPU) == 0 && got.Memory.Cmp(c.Memory) == 0)
+	return s.Generation >= c.Generation
 }
 
 // LivePending returns the charges still to be counted at now: those younger

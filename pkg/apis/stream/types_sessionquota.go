@@ -68,7 +68,9 @@ type QuotaUsage struct {
 type QuotaCharge struct {
 	User    string
 	Session string
-	Running bool
+	// Generation is the session's metadata.generation the change makes.
+	Generation int64
+	Running    bool
 	CPU     resource.Quantity
 	Memory  resource.Quantity
 	Time    metav1.Time

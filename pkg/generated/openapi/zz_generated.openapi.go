@@ -886,6 +886,14 @@ func schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref common.ReferenceCallback) c
 							Format:      "",
 						},
 					},
+					"generation": {
+						SchemaProps: spec.SchemaProps{
+							Description: "generation is the session's metadata.generation the change makes; the charge is seen stored once the session reaches it.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
 					"running": {
 						SchemaProps: spec.SchemaProps{
 							Description: "running: the session is charged as running.",
@@ -912,7 +920,7 @@ func schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref common.ReferenceCallback) c
 						},
 					},
 				},
-				Required: []string{"user", "session", "time"},
+				Required: []string{"user", "session", "generation", "time"},
 			},
 		},
 		Dependencies: []string{

@@ -90,7 +90,9 @@ func (p *Plugin) ValidateInitialization() error {
 type change struct {
 	person   quota.Person
 	key      string
-	old, new quota.Contribution
+	// generation is the session's metadata.generation after the change.
+	generation int64
+	old, new   quota.Contribution
 	// durations are checked on a create and when an update changes them.
 	checkDurations    bool
 	idle, maxDuration *metav1.Duration
@@ -168,7 +170,7 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 			return nil, nil
 		}
 		return &change{
-			person: person(s.Spec.User), key: quota.Key(a.GetNamespace(), s.Name),
+			person: person(s.Spec.User), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
 			new:            quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
 			checkDurations: true, idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
 			newHome: s.Spec.PersistentHome == nil || *s.Spec.PersistentHome,
@@ -180,7 +182,7 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 			return nil, nil
 		}
 		ch := &change{
-			person: person(old.Spec.User), key: quota.Key(a.GetNamespace(), s.Name),
+			person: person(old.Spec.User), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
 			old:  quota.Of(string(old.Spec.State), old.Spec.Resources.Requests),
 			new:  quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
 			idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
@@ -198,7 +200,7 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 			return nil, nil
 		}
 		return &change{
-			person: person(s.Spec.User), key: quota.Key(s.Namespace, s.Name),
+			person: person(s.Spec.User), key: quota.Key(s.Namespace, s.Name), generation: s.Generation + 1,
 			old: quota.OfSession(s),
 			new: quota.Of(string(streamv1alpha1.SessionStateRunning), s.Spec.Resources.Requests),
 		}, nil
@@ -251,7 +253,7 @@ func (p *Plugin) charge(ctx context.Context, name string, ch *change, dryRun boo
 		}
 		quota.SetUsage(&q.Status, ch.person.User, used.Sub(ch.old).Add(ch.new))
 		quota.Charge(&q.Status, streamv1alpha1.QuotaCharge{
-			User: ch.person.User, Session: ch.key, Running: ch.new.Running > 0,
+			User: ch.person.User, Session: ch.key, Generation: ch.generation, Running: ch.new.Running > 0,
 			CPU: ch.new.CPU, Memory: ch.new.Memory, Time: metav1.NewTime(p.now()),
 		})
 		_, err = client.UpdateStatus(ctx, q, metav1.UpdateOptions{FieldManager: "streamspace-apiserver-quota"})

@@ -125,6 +125,9 @@ type QuotaCharge struct {
 	User string `json:"user" protobuf:"bytes,1,opt,name=user"`
 	// session is namespace/name of the session.
 	Session string `json:"session" protobuf:"bytes,2,opt,name=session"`
+	// generation is the session's metadata.generation the change makes; the
+	// charge is seen stored once the session reaches it.
+	Generation int64 `json:"generation" protobuf:"varint,7,opt,name=generation"`
 	// running: the session is charged as running.
 	// +optional
 	Running bool `json:"running,omitempty" protobuf:"varint,3,opt,name=running"`

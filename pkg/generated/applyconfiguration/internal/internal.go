@@ -260,6 +260,10 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: cpu
       type:
         namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: generation
+      type:
+        scalar: numeric
+      default: 0
     - name: memory
       type:
         namedType: io.k8s.apimachinery.pkg.api.resource.Quantity

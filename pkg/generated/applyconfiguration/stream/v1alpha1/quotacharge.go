@@ -32,6 +32,9 @@ type QuotaChargeApplyConfiguration struct {
 	User *string `json:"user,omitempty"`
 	// session is namespace/name of the session.
 	Session *string `json:"session,omitempty"`
+	// generation is the session's metadata.generation the change makes; the
+	// charge is seen stored once the session reaches it.
+	Generation *int64 `json:"generation,omitempty"`
 	// running: the session is charged as running.
 	Running *bool `json:"running,omitempty"`
 	// cpu charged (when running).
@@ -61,6 +64,14 @@ func (b *QuotaChargeApplyConfiguration) WithUser(value string) *QuotaChargeApply
 // If called multiple times, the Session field is set to the value of the last call.
 func (b *QuotaChargeApplyConfiguration) WithSession(value string) *QuotaChargeApplyConfiguration {
 	b.Session = &value
+	return b
+}
+
+// WithGeneration sets the Generation field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Generation field is set to the value of the last call.
+func (b *QuotaChargeApplyConfiguration) WithGeneration(value int64) *QuotaChargeApplyConfiguration {
+	b.Generation = &value
 	return b
 }
 
