@@ -71,9 +71,9 @@ type QuotaCharge struct {
 	// Generation is the session's metadata.generation the change makes.
 	Generation int64
 	Running    bool
-	CPU     resource.Quantity
-	Memory  resource.Quantity
-	Time    metav1.Time
+	CPU        resource.Quantity
+	Memory     resource.Quantity
+	Time       metav1.Time
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

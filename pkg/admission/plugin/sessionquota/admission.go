@@ -88,8 +88,8 @@ func (p *Plugin) ValidateInitialization() error {
 // change is what admission checks: one session of one person, what it
 // counted for before and after, and which checks apply.
 type change struct {
-	person   quota.Person
-	key      string
+	person quota.Person
+	key    string
 	// generation is the session's metadata.generation after the change.
 	generation int64
 	old, new   quota.Contribution
