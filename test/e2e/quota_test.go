@@ -143,6 +143,7 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 		}
 		return strings.Contains(out, "User:") && strings.Contains(out, user) && strings.Contains(out, "Sessions:  2"), fmt.Errorf("describe:\n%s", out)
 	})
+	t.Logf("kubectl describe sessionquota %s:\n%s", quotaName, mustKubectl(t, "admin", "", "describe", "sessionquota", quotaName))
 	// alice may read quotas (to see her limits).
 	mustKubectl(t, "alice", "", "get", "sessionquotas")
 
