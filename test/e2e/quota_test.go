@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -141,7 +142,8 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		return strings.Contains(out, "User:") && strings.Contains(out, user) && strings.Contains(out, "Sessions:  2"), fmt.Errorf("describe:\n%s", out)
+		return regexp.MustCompile(`(?m)^\s+User:\s+`+user+`$`).MatchString(out) &&
+			regexp.MustCompile(`(?m)^\s+Sessions:\s+2$`).MatchString(out), fmt.Errorf("describe:\n%s", out)
 	})
 	t.Logf("kubectl describe sessionquota %s:\n%s", quotaName, mustKubectl(t, "admin", "", "describe", "sessionquota", quotaName))
 	// alice may read quotas (to see her limits).
@@ -172,9 +174,20 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 			t.Fatalf("set maxSessions to %d: %v", n, err)
 		}
 	}
+	// Clients without client-side throttling, so the creates really race.
+	cfg, err := stack.RESTConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unthrottled := rest.CopyConfig(cfg)
+	unthrottled.QPS, unthrottled.Burst = -1, 0
+	racer, err := clientset.NewForConfig(unthrottled)
+	if err != nil {
+		t.Fatal(err)
+	}
 	setMax(5) // one session now: four slots left
 	waitQuotaSeen(t, ctx, admin, quotaName, 5)
-	if n := raceCreates(t, ctx, quotaNamespace, "race-a", user, quotaName, 32, admin); n != 4 {
+	if n := raceCreates(t, ctx, quotaNamespace, "race-a", user, quotaName, 32, racer); n != 4 {
 		t.Fatalf("32 concurrent creates for 4 free slots: %d succeeded", n)
 	}
 
@@ -188,10 +201,6 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 			t.Errorf("stop the second streamspace-apiserver: %v", err)
 		}
 	}()
-	cfg, err := stack.RESTConfig("admin")
-	if err != nil {
-		t.Fatal(err)
-	}
 	direct := rest.CopyConfig(cfg)
 	direct.Host = url
 	direct.TLSClientConfig.CAFile, direct.TLSClientConfig.CAData, direct.TLSClientConfig.ServerName = stack.StreamspaceCA, nil, "localhost"
@@ -203,7 +212,7 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 	setMax(9) // five sessions now: four slots left
 	waitQuotaSeen(t, ctx, admin, quotaName, 9)
 	waitQuotaSeen(t, ctx, second, quotaName, 9)
-	if n := raceCreates(t, ctx, quotaNamespace, "race-b", user, quotaName, 32, admin, second); n != 4 {
+	if n := raceCreates(t, ctx, quotaNamespace, "race-b", user, quotaName, 32, racer, second); n != 4 {
 		t.Fatalf("32 concurrent creates over two replicas for 4 free slots: %d succeeded", n)
 	}
 	list, err := sessions.List(ctx, metav1.ListOptions{FieldSelector: "spec.user=" + user})
