@@ -286,3 +286,30 @@ func TestSessionQuotaWakeAtRunningLimit(t *testing.T) {
 		return err == nil, err
 	})
 }
+
+// Nonsense quotas are refused with 422 naming the field; the example for
+// alice applies as is (server-side dry run: other tests run sessions as alice).
+func TestSessionQuotaValidationAndExample(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, _ := clients(t, "admin")
+	for field, spec := range map[string]streamv1alpha1.SessionQuotaSpec{
+		"spec.subjects":              {Limits: streamv1alpha1.QuotaLimits{MaxSessions: ptr.To[int32](1)}},
+		"spec.limits.maxSessions":    {Subjects: streamv1alpha1.QuotaSubjects{All: true}, Limits: streamv1alpha1.QuotaLimits{MaxSessions: ptr.To[int32](-1)}},
+		"spec.subjects.all":          {Subjects: streamv1alpha1.QuotaSubjects{All: true, Users: []string{"bob"}}},
+		"spec.limits.maxIdleTimeout": {Subjects: streamv1alpha1.QuotaSubjects{Users: []string{"bob"}}, Limits: streamv1alpha1.QuotaLimits{MaxIdleTimeout: &metav1.Duration{}}},
+	} {
+		_, err := admin.StreamV1alpha1().SessionQuotas().Create(ctx, &streamv1alpha1.SessionQuota{ObjectMeta: metav1.ObjectMeta{GenerateName: "nonsense-"}, Spec: spec}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), field) {
+			t.Errorf("quota with a bad %s: want 422 naming it, got %v", field, err)
+		}
+	}
+	out := mustKubectl(t, "admin", "", "apply", "--dry-run=server", "-f", "../../artifacts/examples/quota-alice.yaml")
+	if !strings.Contains(out, "sessionquota.stream.space/alice-limits") {
+		t.Errorf("kubectl apply the example: %s", out)
+	}
+	// Users may not manage quotas.
+	if _, err := kubectl(t, "alice", "", "apply", "--dry-run=server", "-f", "../../artifacts/examples/quota-alice.yaml"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("alice applying a quota: want forbidden, got %v", err)
+	}
+}
