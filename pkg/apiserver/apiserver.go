@@ -34,6 +34,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/platformconfiguration"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionquota"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
@@ -178,9 +179,10 @@ type newREST func(*runtime.Scheme, generic.RESTOptionsGetter) (*storebuilder.RES
 // The resources of each group, by name, with the function that builds their storage.
 var (
 	streamResources = map[string]newREST{
-		"sessions":    session.NewREST,
-		"templates":   template.NewREST,
-		"connections": connection.NewREST,
+		"sessions":      session.NewREST,
+		"templates":     template.NewREST,
+		"connections":   connection.NewREST,
+		"sessionquotas": sessionquota.NewREST,
 		// The platform's settings, one object named "cluster".
 		"platformconfigurations": platformconfiguration.NewREST,
 	}

@@ -5,6 +5,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/hibernation"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/repository"
+	"github.com/streamspace/controlplane/pkg/controller/sessionquota"
 	"github.com/streamspace/controlplane/pkg/controller/sessionworkload"
 	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
 )
@@ -18,5 +19,6 @@ func Controllers() manager.Registry {
 		hibernation.Registration(),
 		templatevalidation.Registration(),
 		repository.Registration(),
+		sessionquota.Registration(),
 	}
 }

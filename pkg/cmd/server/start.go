@@ -35,6 +35,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/admission/plugin/platformdefaults"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/repositorycredentials"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/resourcequota"
+	"github.com/streamspace/controlplane/pkg/admission/plugin/sessionquota"
 	"github.com/streamspace/controlplane/pkg/apiserver"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
@@ -95,13 +96,30 @@ func NewOptions() *Options {
 	// New sessions' idle timeout from the platform configuration.
 	platformdefaults.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, platformdefaults.PluginName)
+
+	// SessionQuotas: charged in their status through the loopback client.
+	sessionquota.Register(o.RecommendedOptions.Admission.Plugins)
+	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, sessionquota.PluginName)
 	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
 		client, err := versioned.NewForConfig(c.LoopbackClientConfig)
 		if err != nil {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
 		}
 		o.catalogInformers = externalversions.NewSharedInformerFactory(client, 0)
-		return []admission.PluginInitializer{catalogsource.NewInitializer(o.catalogInformers), resourcequota.NewInitializer()}, nil
+		// Quota charges are a Get and an UpdateStatus per quota per session
+		// change, retried on conflict: not throttled on the client side
+		// (the server's own priority and fairness still applies).
+		quotaConfig := rest.CopyConfig(c.LoopbackClientConfig)
+		quotaConfig.QPS, quotaConfig.Burst = -1, 0
+		quotaClient, err := versioned.NewForConfig(quotaConfig)
+		if err != nil {
+			return nil, fmt.Errorf("loopback client for session quotas: %w", err)
+		}
+		return []admission.PluginInitializer{
+			catalogsource.NewInitializer(o.catalogInformers),
+			resourcequota.NewInitializer(),
+			sessionquota.NewInitializer(quotaClient, o.catalogInformers),
+		}, nil
 	}
 	return o
 }

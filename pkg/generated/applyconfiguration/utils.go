@@ -74,12 +74,26 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.PlatformConfigurationSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("PlatformConfigurationStatus"):
 		return &applyconfigurationstreamv1alpha1.PlatformConfigurationStatusApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaCharge"):
+		return &applyconfigurationstreamv1alpha1.QuotaChargeApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaLimits"):
+		return &applyconfigurationstreamv1alpha1.QuotaLimitsApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaSubjects"):
+		return &applyconfigurationstreamv1alpha1.QuotaSubjectsApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaUsage"):
+		return &applyconfigurationstreamv1alpha1.QuotaUsageApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("ResourceRequirements"):
 		return &applyconfigurationstreamv1alpha1.ResourceRequirementsApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("Session"):
 		return &applyconfigurationstreamv1alpha1.SessionApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionConfiguration"):
 		return &applyconfigurationstreamv1alpha1.SessionConfigurationApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuota"):
+		return &applyconfigurationstreamv1alpha1.SessionQuotaApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaSpec"):
+		return &applyconfigurationstreamv1alpha1.SessionQuotaSpecApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaStatus"):
+		return &applyconfigurationstreamv1alpha1.SessionQuotaStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionSpec"):
 		return &applyconfigurationstreamv1alpha1.SessionSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionStatus"):

@@ -64,12 +64,20 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.PlatformConfigurationList{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationList(ref),
 		streamv1alpha1.PlatformConfigurationSpec{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref),
 		streamv1alpha1.PlatformConfigurationStatus{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref),
+		streamv1alpha1.QuotaCharge{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref),
+		streamv1alpha1.QuotaLimits{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_QuotaLimits(ref),
+		streamv1alpha1.QuotaSubjects{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_QuotaSubjects(ref),
+		streamv1alpha1.QuotaUsage{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_QuotaUsage(ref),
 		streamv1alpha1.ResourceRequirements{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref),
 		streamv1alpha1.Session{}.OpenAPIModelName():                     schema_pkg_apis_stream_v1alpha1_Session(ref),
 		streamv1alpha1.SessionConfiguration{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_SessionConfiguration(ref),
 		streamv1alpha1.SessionConnectRequest{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_SessionConnectRequest(ref),
 		streamv1alpha1.SessionConnectResponse{}.OpenAPIModelName():      schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref),
 		streamv1alpha1.SessionList{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionList(ref),
+		streamv1alpha1.SessionQuota{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_SessionQuota(ref),
+		streamv1alpha1.SessionQuotaList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionQuotaList(ref),
+		streamv1alpha1.SessionQuotaSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionQuotaSpec(ref),
+		streamv1alpha1.SessionQuotaStatus{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionQuotaStatus(ref),
 		streamv1alpha1.SessionSpec{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionSpec(ref),
 		streamv1alpha1.SessionStatus{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_SessionStatus(ref),
 		streamv1alpha1.Template{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_Template(ref),
@@ -1509,6 +1517,246 @@ func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref common.Refe
 	}
 }
 
+func schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "QuotaCharge is a session change admission counted before it was stored.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user is the person charged.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"session": {
+						SchemaProps: spec.SchemaProps{
+							Description: "session is namespace/name of the session.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"generation": {
+						SchemaProps: spec.SchemaProps{
+							Description: "generation is the session's metadata.generation the change makes; the charge is seen stored once the session reaches it.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"running": {
+						SchemaProps: spec.SchemaProps{
+							Description: "running: the session is charged as running.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"cpu": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpu charged (when running).",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"memory": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memory charged (when running).",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Description: "time of the charge.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"user", "session", "generation", "time"},
+			},
+		},
+		Dependencies: []string{
+			resource.Quantity{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_QuotaLimits(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "QuotaLimits are per-person limits; a limit left out does not limit.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"maxSessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "maxSessions is the number of sessions (any state but terminated) a person may have.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxRunningSessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "maxRunningSessions is the number of sessions a person may have in state running.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"cpu": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpu is the total CPU request of a person's running sessions.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"memory": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memory is the total memory request of a person's running sessions.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"homeStorage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "homeStorage is the total size of a person's home claims. A session with a persistent home is refused while the person is at or above it.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"maxIdleTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "maxIdleTimeout is the longest spec.idleTimeout a session may have; \"0s\" (never hibernate) is then refused.",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"maxSessionDuration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "maxSessionDuration is the longest spec.maxSessionDuration a session may have; \"0s\" (no limit) is then refused.",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			resource.Quantity{}.OpenAPIModelName(), v1.Duration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_QuotaSubjects(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "QuotaSubjects are the people a quota applies to: named users, members of named groups, or everyone (all: true, and then no users or groups).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"users": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "users are user names as the API server sees them (e.g. \"alice\" for a static token, \"oidc:alice\" for an OpenID Connect sign-in).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"groups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "groups: every member of these groups is limited separately.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"all": {
+						SchemaProps: spec.SchemaProps{
+							Description: "all: true applies the quota to everyone.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_QuotaUsage(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "QuotaUsage is what one person uses.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user is the person's user name.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessions is the number of the person's sessions that are not terminated.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"runningSessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "runningSessions is the number of the person's sessions in state running.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"cpu": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpu is the total CPU request of the person's running sessions.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"memory": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memory is the total memory request of the person's running sessions.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+					"homeStorage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "homeStorage is the total size of the person's home claims.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"user", "sessions", "runningSessions", "cpu", "memory", "homeStorage"},
+			},
+		},
+		Dependencies: []string{
+			resource.Quantity{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_stream_v1alpha1_ResourceRequirements(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1805,6 +2053,215 @@ func schema_pkg_apis_stream_v1alpha1_SessionList(ref common.ReferenceCallback) c
 		},
 		Dependencies: []string{
 			streamv1alpha1.Session{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionQuota(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionQuota limits, for each person it matches, how many sessions that person may have (in any namespace) and what their running sessions may request. Limits apply to each matched person separately; when several quotas match a person, all of them apply.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec names the people and the limits.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionQuotaSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status is each matched person's usage, charged by admission and recomputed by the controller.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionQuotaStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.SessionQuotaSpec{}.OpenAPIModelName(), streamv1alpha1.SessionQuotaStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionQuotaList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionQuotaList is a list of session quotas.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.SessionQuota{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.SessionQuota{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionQuotaSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionQuotaSpec names who the quota applies to and the limits.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"subjects": {
+						SchemaProps: spec.SchemaProps{
+							Description: "subjects are the people the quota applies to.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.QuotaSubjects{}.OpenAPIModelName()),
+						},
+					},
+					"limits": {
+						SchemaProps: spec.SchemaProps{
+							Description: "limits apply to each subject separately.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.QuotaLimits{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"subjects", "limits"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.QuotaLimits{}.OpenAPIModelName(), streamv1alpha1.QuotaSubjects{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionQuotaStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionQuotaStatus is the usage of each person the quota matches.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "observedGeneration is the generation the controller last computed usage for.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"usage": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"user",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "usage of each person, by user name.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.QuotaUsage{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"pending": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "pending are charges admission made for session changes the controller has not seen stored yet; they count in usage until it does, or are dropped after a grace period when the change was never stored.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.QuotaCharge{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "conditions: UsageComputed.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.QuotaCharge{}.OpenAPIModelName(), streamv1alpha1.QuotaUsage{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 

@@ -35,6 +35,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&APIKey{}, &APIKeyList{},
 		&PlatformConfiguration{}, &PlatformConfigurationList{},
 		&AuditEvent{}, &AuditEventList{},
+		&SessionQuota{}, &SessionQuotaList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

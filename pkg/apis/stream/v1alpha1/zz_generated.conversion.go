@@ -228,6 +228,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*QuotaCharge)(nil), (*stream.QuotaCharge)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_QuotaCharge_To_stream_QuotaCharge(a.(*QuotaCharge), b.(*stream.QuotaCharge), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.QuotaCharge)(nil), (*QuotaCharge)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_QuotaCharge_To_v1alpha1_QuotaCharge(a.(*stream.QuotaCharge), b.(*QuotaCharge), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*QuotaLimits)(nil), (*stream.QuotaLimits)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_QuotaLimits_To_stream_QuotaLimits(a.(*QuotaLimits), b.(*stream.QuotaLimits), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.QuotaLimits)(nil), (*QuotaLimits)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_QuotaLimits_To_v1alpha1_QuotaLimits(a.(*stream.QuotaLimits), b.(*QuotaLimits), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*QuotaSubjects)(nil), (*stream.QuotaSubjects)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_QuotaSubjects_To_stream_QuotaSubjects(a.(*QuotaSubjects), b.(*stream.QuotaSubjects), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.QuotaSubjects)(nil), (*QuotaSubjects)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_QuotaSubjects_To_v1alpha1_QuotaSubjects(a.(*stream.QuotaSubjects), b.(*QuotaSubjects), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*QuotaUsage)(nil), (*stream.QuotaUsage)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_QuotaUsage_To_stream_QuotaUsage(a.(*QuotaUsage), b.(*stream.QuotaUsage), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.QuotaUsage)(nil), (*QuotaUsage)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_QuotaUsage_To_v1alpha1_QuotaUsage(a.(*stream.QuotaUsage), b.(*QuotaUsage), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*Session)(nil), (*stream.Session)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_Session_To_stream_Session(a.(*Session), b.(*stream.Session), scope)
 	}); err != nil {
@@ -275,6 +315,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*stream.SessionList)(nil), (*SessionList)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_stream_SessionList_To_v1alpha1_SessionList(a.(*stream.SessionList), b.(*SessionList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionQuota)(nil), (*stream.SessionQuota)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionQuota_To_stream_SessionQuota(a.(*SessionQuota), b.(*stream.SessionQuota), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionQuota)(nil), (*SessionQuota)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionQuota_To_v1alpha1_SessionQuota(a.(*stream.SessionQuota), b.(*SessionQuota), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionQuotaList)(nil), (*stream.SessionQuotaList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionQuotaList_To_stream_SessionQuotaList(a.(*SessionQuotaList), b.(*stream.SessionQuotaList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionQuotaList)(nil), (*SessionQuotaList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionQuotaList_To_v1alpha1_SessionQuotaList(a.(*stream.SessionQuotaList), b.(*SessionQuotaList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionQuotaSpec)(nil), (*stream.SessionQuotaSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(a.(*SessionQuotaSpec), b.(*stream.SessionQuotaSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionQuotaSpec)(nil), (*SessionQuotaSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionQuotaSpec_To_v1alpha1_SessionQuotaSpec(a.(*stream.SessionQuotaSpec), b.(*SessionQuotaSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionQuotaStatus)(nil), (*stream.SessionQuotaStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionQuotaStatus_To_stream_SessionQuotaStatus(a.(*SessionQuotaStatus), b.(*stream.SessionQuotaStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionQuotaStatus)(nil), (*SessionQuotaStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(a.(*stream.SessionQuotaStatus), b.(*SessionQuotaStatus), scope)
 	}); err != nil {
 		return err
 	}
@@ -931,6 +1011,86 @@ func Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfiguratio
 	return autoConvert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(in, out, s)
 }
 
+func autoConvert_v1alpha1_QuotaCharge_To_stream_QuotaCharge(in *QuotaCharge, out *stream.QuotaCharge, s conversion.Scope) error {
+	*out = *(*stream.QuotaCharge)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_QuotaCharge_To_stream_QuotaCharge is an autogenerated conversion function.
+func Convert_v1alpha1_QuotaCharge_To_stream_QuotaCharge(in *QuotaCharge, out *stream.QuotaCharge, s conversion.Scope) error {
+	return autoConvert_v1alpha1_QuotaCharge_To_stream_QuotaCharge(in, out, s)
+}
+
+func autoConvert_stream_QuotaCharge_To_v1alpha1_QuotaCharge(in *stream.QuotaCharge, out *QuotaCharge, s conversion.Scope) error {
+	*out = *(*QuotaCharge)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_QuotaCharge_To_v1alpha1_QuotaCharge is an autogenerated conversion function.
+func Convert_stream_QuotaCharge_To_v1alpha1_QuotaCharge(in *stream.QuotaCharge, out *QuotaCharge, s conversion.Scope) error {
+	return autoConvert_stream_QuotaCharge_To_v1alpha1_QuotaCharge(in, out, s)
+}
+
+func autoConvert_v1alpha1_QuotaLimits_To_stream_QuotaLimits(in *QuotaLimits, out *stream.QuotaLimits, s conversion.Scope) error {
+	*out = *(*stream.QuotaLimits)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_QuotaLimits_To_stream_QuotaLimits is an autogenerated conversion function.
+func Convert_v1alpha1_QuotaLimits_To_stream_QuotaLimits(in *QuotaLimits, out *stream.QuotaLimits, s conversion.Scope) error {
+	return autoConvert_v1alpha1_QuotaLimits_To_stream_QuotaLimits(in, out, s)
+}
+
+func autoConvert_stream_QuotaLimits_To_v1alpha1_QuotaLimits(in *stream.QuotaLimits, out *QuotaLimits, s conversion.Scope) error {
+	*out = *(*QuotaLimits)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_QuotaLimits_To_v1alpha1_QuotaLimits is an autogenerated conversion function.
+func Convert_stream_QuotaLimits_To_v1alpha1_QuotaLimits(in *stream.QuotaLimits, out *QuotaLimits, s conversion.Scope) error {
+	return autoConvert_stream_QuotaLimits_To_v1alpha1_QuotaLimits(in, out, s)
+}
+
+func autoConvert_v1alpha1_QuotaSubjects_To_stream_QuotaSubjects(in *QuotaSubjects, out *stream.QuotaSubjects, s conversion.Scope) error {
+	*out = *(*stream.QuotaSubjects)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_QuotaSubjects_To_stream_QuotaSubjects is an autogenerated conversion function.
+func Convert_v1alpha1_QuotaSubjects_To_stream_QuotaSubjects(in *QuotaSubjects, out *stream.QuotaSubjects, s conversion.Scope) error {
+	return autoConvert_v1alpha1_QuotaSubjects_To_stream_QuotaSubjects(in, out, s)
+}
+
+func autoConvert_stream_QuotaSubjects_To_v1alpha1_QuotaSubjects(in *stream.QuotaSubjects, out *QuotaSubjects, s conversion.Scope) error {
+	*out = *(*QuotaSubjects)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_QuotaSubjects_To_v1alpha1_QuotaSubjects is an autogenerated conversion function.
+func Convert_stream_QuotaSubjects_To_v1alpha1_QuotaSubjects(in *stream.QuotaSubjects, out *QuotaSubjects, s conversion.Scope) error {
+	return autoConvert_stream_QuotaSubjects_To_v1alpha1_QuotaSubjects(in, out, s)
+}
+
+func autoConvert_v1alpha1_QuotaUsage_To_stream_QuotaUsage(in *QuotaUsage, out *stream.QuotaUsage, s conversion.Scope) error {
+	*out = *(*stream.QuotaUsage)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_QuotaUsage_To_stream_QuotaUsage is an autogenerated conversion function.
+func Convert_v1alpha1_QuotaUsage_To_stream_QuotaUsage(in *QuotaUsage, out *stream.QuotaUsage, s conversion.Scope) error {
+	return autoConvert_v1alpha1_QuotaUsage_To_stream_QuotaUsage(in, out, s)
+}
+
+func autoConvert_stream_QuotaUsage_To_v1alpha1_QuotaUsage(in *stream.QuotaUsage, out *QuotaUsage, s conversion.Scope) error {
+	*out = *(*QuotaUsage)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_QuotaUsage_To_v1alpha1_QuotaUsage is an autogenerated conversion function.
+func Convert_stream_QuotaUsage_To_v1alpha1_QuotaUsage(in *stream.QuotaUsage, out *QuotaUsage, s conversion.Scope) error {
+	return autoConvert_stream_QuotaUsage_To_v1alpha1_QuotaUsage(in, out, s)
+}
+
 func autoConvert_v1alpha1_ResourceRequirements_To_stream_ResourceRequirements(in *ResourceRequirements, out *stream.ResourceRequirements, s conversion.Scope) error {
 	out.Requests = *(*v1.ResourceList)(unsafe.Pointer(&in.Requests))
 	out.Limits = *(*v1.ResourceList)(unsafe.Pointer(&in.Limits))
@@ -1109,6 +1269,100 @@ func autoConvert_stream_SessionList_To_v1alpha1_SessionList(in *stream.SessionLi
 // Convert_stream_SessionList_To_v1alpha1_SessionList is an autogenerated conversion function.
 func Convert_stream_SessionList_To_v1alpha1_SessionList(in *stream.SessionList, out *SessionList, s conversion.Scope) error {
 	return autoConvert_stream_SessionList_To_v1alpha1_SessionList(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionQuota_To_stream_SessionQuota(in *SessionQuota, out *stream.SessionQuota, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_SessionQuotaStatus_To_stream_SessionQuotaStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_SessionQuota_To_stream_SessionQuota is an autogenerated conversion function.
+func Convert_v1alpha1_SessionQuota_To_stream_SessionQuota(in *SessionQuota, out *stream.SessionQuota, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionQuota_To_stream_SessionQuota(in, out, s)
+}
+
+func autoConvert_stream_SessionQuota_To_v1alpha1_SessionQuota(in *stream.SessionQuota, out *SessionQuota, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_SessionQuotaSpec_To_v1alpha1_SessionQuotaSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_SessionQuota_To_v1alpha1_SessionQuota is an autogenerated conversion function.
+func Convert_stream_SessionQuota_To_v1alpha1_SessionQuota(in *stream.SessionQuota, out *SessionQuota, s conversion.Scope) error {
+	return autoConvert_stream_SessionQuota_To_v1alpha1_SessionQuota(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionQuotaList_To_stream_SessionQuotaList(in *SessionQuotaList, out *stream.SessionQuotaList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]stream.SessionQuota)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_SessionQuotaList_To_stream_SessionQuotaList is an autogenerated conversion function.
+func Convert_v1alpha1_SessionQuotaList_To_stream_SessionQuotaList(in *SessionQuotaList, out *stream.SessionQuotaList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionQuotaList_To_stream_SessionQuotaList(in, out, s)
+}
+
+func autoConvert_stream_SessionQuotaList_To_v1alpha1_SessionQuotaList(in *stream.SessionQuotaList, out *SessionQuotaList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]SessionQuota)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_stream_SessionQuotaList_To_v1alpha1_SessionQuotaList is an autogenerated conversion function.
+func Convert_stream_SessionQuotaList_To_v1alpha1_SessionQuotaList(in *stream.SessionQuotaList, out *SessionQuotaList, s conversion.Scope) error {
+	return autoConvert_stream_SessionQuotaList_To_v1alpha1_SessionQuotaList(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(in *SessionQuotaSpec, out *stream.SessionQuotaSpec, s conversion.Scope) error {
+	*out = *(*stream.SessionQuotaSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec is an autogenerated conversion function.
+func Convert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(in *SessionQuotaSpec, out *stream.SessionQuotaSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(in, out, s)
+}
+
+func autoConvert_stream_SessionQuotaSpec_To_v1alpha1_SessionQuotaSpec(in *stream.SessionQuotaSpec, out *SessionQuotaSpec, s conversion.Scope) error {
+	*out = *(*SessionQuotaSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionQuotaSpec_To_v1alpha1_SessionQuotaSpec is an autogenerated conversion function.
+func Convert_stream_SessionQuotaSpec_To_v1alpha1_SessionQuotaSpec(in *stream.SessionQuotaSpec, out *SessionQuotaSpec, s conversion.Scope) error {
+	return autoConvert_stream_SessionQuotaSpec_To_v1alpha1_SessionQuotaSpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionQuotaStatus_To_stream_SessionQuotaStatus(in *SessionQuotaStatus, out *stream.SessionQuotaStatus, s conversion.Scope) error {
+	*out = *(*stream.SessionQuotaStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionQuotaStatus_To_stream_SessionQuotaStatus is an autogenerated conversion function.
+func Convert_v1alpha1_SessionQuotaStatus_To_stream_SessionQuotaStatus(in *SessionQuotaStatus, out *stream.SessionQuotaStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionQuotaStatus_To_stream_SessionQuotaStatus(in, out, s)
+}
+
+func autoConvert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in *stream.SessionQuotaStatus, out *SessionQuotaStatus, s conversion.Scope) error {
+	*out = *(*SessionQuotaStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus is an autogenerated conversion function.
+func Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in *stream.SessionQuotaStatus, out *SessionQuotaStatus, s conversion.Scope) error {
+	return autoConvert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_SessionSpec_To_stream_SessionSpec(in *SessionSpec, out *stream.SessionSpec, s conversion.Scope) error {

@@ -117,6 +117,26 @@ func (in PlatformConfigurationStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in QuotaCharge) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in QuotaLimits) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaLimits"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in QuotaSubjects) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaSubjects"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in QuotaUsage) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaUsage"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ResourceRequirements) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements"
 }
@@ -144,6 +164,26 @@ func (in SessionConnectResponse) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionList) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionQuota) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuota"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionQuotaList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionQuotaSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionQuotaStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

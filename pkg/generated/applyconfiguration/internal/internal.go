@@ -327,6 +327,99 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: updatedBy
       type:
         scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge
+  map:
+    fields:
+    - name: cpu
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: generation
+      type:
+        scalar: numeric
+      default: 0
+    - name: memory
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: running
+      type:
+        scalar: boolean
+    - name: session
+      type:
+        scalar: string
+      default: ""
+    - name: time
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: user
+      type:
+        scalar: string
+      default: ""
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaLimits
+  map:
+    fields:
+    - name: cpu
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: homeStorage
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: maxIdleTimeout
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: maxRunningSessions
+      type:
+        scalar: numeric
+    - name: maxSessionDuration
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: maxSessions
+      type:
+        scalar: numeric
+    - name: memory
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaSubjects
+  map:
+    fields:
+    - name: all
+      type:
+        scalar: boolean
+    - name: groups
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: users
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaUsage
+  map:
+    fields:
+    - name: cpu
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: homeStorage
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: memory
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
+    - name: runningSessions
+      type:
+        scalar: numeric
+      default: 0
+    - name: sessions
+      type:
+        scalar: numeric
+      default: 0
+    - name: user
+      type:
+        scalar: string
+      default: ""
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
   map:
     fields:
@@ -382,6 +475,66 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: staleConnectionTimeout
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuota
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaSpec
+  map:
+    fields:
+    - name: limits
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaLimits
+      default: {}
+    - name: subjects
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaSubjects
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: pending
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge
+          elementRelationship: atomic
+    - name: usage
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaUsage
+          elementRelationship: associative
+          keys:
+          - user
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec
   map:
     fields:

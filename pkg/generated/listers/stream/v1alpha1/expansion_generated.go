@@ -46,6 +46,10 @@ type SessionListerExpansion interface{}
 // SessionNamespaceLister.
 type SessionNamespaceListerExpansion interface{}
 
+// SessionQuotaListerExpansion allows custom methods to be added to
+// SessionQuotaLister.
+type SessionQuotaListerExpansion interface{}
+
 // TemplateListerExpansion allows custom methods to be added to
 // TemplateLister.
 type TemplateListerExpansion interface{}

@@ -32,6 +32,8 @@ type Interface interface {
 	PlatformConfigurations() TypedPlatformConfigurationInformer
 	// Sessions returns a SessionInformer.
 	Sessions() TypedSessionInformer
+	// SessionQuotas returns a SessionQuotaInformer.
+	SessionQuotas() TypedSessionQuotaInformer
 	// Templates returns a TemplateInformer.
 	Templates() TypedTemplateInformer
 	// Users returns a UserInformer.
@@ -67,6 +69,11 @@ func (v *version) PlatformConfigurations() TypedPlatformConfigurationInformer {
 // Sessions returns a TypedSessionInformer.
 func (v *version) Sessions() TypedSessionInformer {
 	return &sessionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// SessionQuotas returns a TypedSessionQuotaInformer.
+func (v *version) SessionQuotas() TypedSessionQuotaInformer {
+	return &sessionQuotaInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Templates returns a TypedTemplateInformer.

@@ -28,6 +28,8 @@ type PlatformConfigurationExpansion interface{}
 
 type SessionExpansion interface{}
 
+type SessionQuotaExpansion interface{}
+
 type TemplateExpansion interface{}
 
 type UserExpansion interface{}

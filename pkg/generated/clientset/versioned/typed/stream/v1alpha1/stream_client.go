@@ -33,6 +33,7 @@ type StreamV1alpha1Interface interface {
 	ConnectionsGetter
 	PlatformConfigurationsGetter
 	SessionsGetter
+	SessionQuotasGetter
 	TemplatesGetter
 	UsersGetter
 }
@@ -60,6 +61,10 @@ func (c *StreamV1alpha1Client) PlatformConfigurations() PlatformConfigurationInt
 
 func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 	return newSessions(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) SessionQuotas() SessionQuotaInterface {
+	return newSessionQuotas(c)
 }
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {

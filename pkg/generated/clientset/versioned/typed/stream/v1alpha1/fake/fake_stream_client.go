@@ -48,6 +48,10 @@ func (c *FakeStreamV1alpha1) Sessions(namespace string) v1alpha1.SessionInterfac
 	return newFakeSessions(c, namespace)
 }
 
+func (c *FakeStreamV1alpha1) SessionQuotas() v1alpha1.SessionQuotaInterface {
+	return newFakeSessionQuotas(c)
+}
+
 func (c *FakeStreamV1alpha1) Templates(namespace string) v1alpha1.TemplateInterface {
 	return newFakeTemplates(c, namespace)
 }

@@ -1,0 +1,269 @@
+// Package sessionquota enforces SessionQuotas on Sessions, the way
+// Kubernetes' ResourceQuota admission enforces ResourceQuotas: on a create,
+// on an update that adds to what a session counts for (waking it, raising
+// its requests) and on a connect that wakes a hibernated session, each
+// quota matching the session's owner is read from storage, the change is
+// checked against the owner's usage in its status, and the usage is charged
+// with an update that carries the quota's resourceVersion as a
+// precondition, retried on conflict. Postgres serialises those updates, so
+// two requests racing for the last slot, on one replica or on two, cannot
+// both be charged. The charge is also recorded as pending under the
+// session's name; the sessionquota controller recomputes usage from the
+// stored sessions and drops a pending charge once the session shows it, or
+// after a grace period when the change was never stored.
+//
+// The owner is spec.user. Group quotas match only when the owner makes the
+// request (admission knows the caller's groups, not another person's).
+package sessionquota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
+	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+	quota "github.com/streamspace/controlplane/pkg/sessionquota"
+)
+
+// PluginName is the name of the admission plugin.
+const PluginName = "StreamSpaceSessionQuota"
+
+// Register adds the plugin to the registry.
+func Register(plugins *admission.Plugins) {
+	plugins.Register(PluginName, func(io.Reader) (admission.Interface, error) {
+		return New(), nil
+	})
+}
+
+// New returns the plugin, without its client.
+func New() *Plugin {
+	return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update), now: time.Now}
+}
+
+// Plugin charges and enforces SessionQuotas.
+type Plugin struct {
+	*admission.Handler
+	client   versioned.Interface
+	quotas   streamlisters.SessionQuotaLister
+	sessions streamlisters.SessionLister
+	now      func() time.Time
+}
+
+var (
+	_ admission.ValidationInterface = &Plugin{}
+	_ WantsStreamClient             = &Plugin{}
+)
+
+// SetStreamClient implements WantsStreamClient.
+func (p *Plugin) SetStreamClient(client versioned.Interface, f externalversions.SharedInformerFactory) {
+	p.client = client
+	quotas := f.Stream().V1alpha1().SessionQuotas()
+	sessions := f.Stream().V1alpha1().Sessions()
+	p.quotas, p.sessions = quotas.Lister(), sessions.Lister()
+	p.SetReadyFunc(func() bool { return quotas.Informer().HasSynced() && sessions.Informer().HasSynced() })
+}
+
+// ValidateInitialization implements admission.InitializationValidator.
+func (p *Plugin) ValidateInitialization() error {
+	if p.client == nil || p.quotas == nil {
+		return fmt.Errorf("%s needs the loopback client of the stream.space API", PluginName)
+	}
+	return nil
+}
+
+// change is what admission checks: one session of one person, what it
+// counted for before and after, and which checks apply.
+type change struct {
+	person quota.Person
+	key    string
+	// generation is the session's metadata.generation after the change.
+	generation int64
+	old, new   quota.Contribution
+	// durations are checked on a create and when an update changes them.
+	checkDurations    bool
+	idle, maxDuration *metav1.Duration
+	// newHome: a create of a session with a persistent home.
+	newHome bool
+}
+
+func (c *change) increases() bool {
+	return c.new.Sessions > c.old.Sessions || c.new.Running > c.old.Running ||
+		c.new.CPU.Cmp(c.old.CPU) > 0 || c.new.Memory.Cmp(c.old.Memory) > 0
+}
+
+// Validate refuses, with 403, a session change that exceeds a quota, and charges it.
+func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	if a.GetResource().GroupResource() != stream.Resource("sessions") {
+		return nil
+	}
+	ch, err := p.changeOf(ctx, a)
+	if err != nil || ch == nil {
+		return err
+	}
+	if !ch.checkDurations && !ch.newHome && !ch.increases() {
+		return nil
+	}
+	if !p.WaitForReady() {
+		return admission.NewForbidden(a, fmt.Errorf("not yet ready to handle request: session quotas are not loaded"))
+	}
+	all, err := p.quotas.List(labels.Everything())
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
+	}
+	for _, q := range all {
+		if !quota.Matches(q.Spec.Subjects, ch.person) {
+			continue
+		}
+		if ch.checkDurations {
+			if err := quota.CheckDurations(q, ch.person.User, ch.idle, ch.maxDuration); err != nil {
+				return admission.NewForbidden(a, err)
+			}
+		}
+		if ch.newHome {
+			if i := quota.FindUsage(&q.Status, ch.person.User); i >= 0 {
+				if err := quota.CheckHome(q, ch.person.User, q.Status.Usage[i].HomeStorage); err != nil {
+					return admission.NewForbidden(a, err)
+				}
+			}
+		}
+		if ch.increases() {
+			if err := p.charge(ctx, q.Name, ch, a.IsDryRun()); err != nil {
+				var exceeded *quota.ExceededError
+				if errors.As(err, &exceeded) {
+					return admission.NewForbidden(a, err)
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// changeOf reads the session change a request makes; nil when it makes none
+// that quotas count.
+func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change, error) {
+	person := func(owner string) quota.Person {
+		pp := quota.Person{User: owner}
+		if u := a.GetUserInfo(); u != nil && u.GetName() == owner {
+			pp.Groups = u.GetGroups()
+		}
+		return pp
+	}
+	switch {
+	case a.GetOperation() == admission.Create && a.GetSubresource() == "":
+		s, ok := a.GetObject().(*stream.Session)
+		if !ok {
+			return nil, nil
+		}
+		return &change{
+			person: person(s.Spec.User), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
+			new:            quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
+			checkDurations: true, idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
+			newHome: s.Spec.PersistentHome == nil || *s.Spec.PersistentHome,
+		}, nil
+	case a.GetOperation() == admission.Update && a.GetSubresource() == "":
+		s, ok1 := a.GetObject().(*stream.Session)
+		old, ok2 := a.GetOldObject().(*stream.Session)
+		if !ok1 || !ok2 {
+			return nil, nil
+		}
+		ch := &change{
+			person: person(old.Spec.User), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
+			old:  quota.Of(string(old.Spec.State), old.Spec.Resources.Requests),
+			new:  quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
+			idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
+		}
+		ch.checkDurations = !durationEqual(s.Spec.IdleTimeout, old.Spec.IdleTimeout) || !durationEqual(s.Spec.MaxSessionDuration, old.Spec.MaxSessionDuration)
+		return ch, nil
+	case a.GetOperation() == admission.Create && a.GetSubresource() == "connect":
+		// Connect wakes a hibernated session: read it to know whether it would.
+		s, err := p.client.StreamV1alpha1().Sessions(a.GetNamespace()).Get(ctx, a.GetName(), metav1.GetOptions{})
+		if err != nil {
+			// The connect handler answers a missing session itself.
+			return nil, nil
+		}
+		if s.Spec.State != streamv1alpha1.SessionStateHibernated || s.DeletionTimestamp != nil {
+			return nil, nil
+		}
+		return &change{
+			person: person(s.Spec.User), key: quota.Key(s.Namespace, s.Name), generation: s.Generation + 1,
+			old: quota.OfSession(s),
+			new: quota.Of(string(streamv1alpha1.SessionStateRunning), s.Spec.Resources.Requests),
+		}, nil
+	}
+	return nil, nil
+}
+
+func durationEqual(a, b *metav1.Duration) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Duration == b.Duration
+}
+
+// chargeBackoff retries a charge that lost a race for the quota's
+// resourceVersion; many creates at once each need a turn.
+var chargeBackoff = wait.Backoff{Steps: 60, Duration: 5 * time.Millisecond, Factor: 1.3, Jitter: 1, Cap: 250 * time.Millisecond}
+
+// charge checks the change against the live quota and records it in the
+// quota's status, with the quota's resourceVersion as precondition.
+func (p *Plugin) charge(ctx context.Context, name string, ch *change, dryRun bool) error {
+	client := p.client.StreamV1alpha1().SessionQuotas()
+	attempts := 0
+	err := retry.RetryOnConflict(chargeBackoff, func() error {
+		attempts++
+		q, err := client.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil // deleted since it was listed: it no longer limits
+		}
+		if err != nil {
+			return err
+		}
+		var used quota.Contribution
+		if i := quota.FindUsage(&q.Status, ch.person.User); i >= 0 {
+			used = quota.Usage(q.Status.Usage[i])
+		} else {
+			// First charge of this person: start from their sessions.
+			sessions, err := p.sessions.List(labels.Everything())
+			if err != nil {
+				return err
+			}
+			byKey := quota.Index(sessions)
+			used = quota.PersonUsage(ch.person.User, byKey, quota.LivePending(q.Status.Pending, byKey, p.now()))
+		}
+		if err := quota.Check(q, ch.person.User, used, ch.old, ch.new); err != nil {
+			return err
+		}
+		if dryRun {
+			return nil
+		}
+		quota.SetUsage(&q.Status, ch.person.User, used.Sub(ch.old).Add(ch.new))
+		quota.Charge(&q.Status, streamv1alpha1.QuotaCharge{
+			User: ch.person.User, Session: ch.key, Generation: ch.generation, Running: ch.new.Running > 0,
+			CPU: ch.new.CPU, Memory: ch.new.Memory, Time: metav1.NewTime(p.now()),
+		})
+		_, err = client.UpdateStatus(ctx, q, metav1.UpdateOptions{FieldManager: "streamspace-apiserver-quota"})
+		return err
+	})
+	if err != nil && apierrors.IsConflict(err) {
+		return apierrors.NewTooManyRequests(fmt.Sprintf("session quota %s is busy: gave up charging it after %d conflicting updates; try again", name, attempts), 1)
+	}
+	if err == nil {
+		klog.FromContext(ctx).V(4).Info("charged session quota", "quota", name, "user", ch.person.User, "session", ch.key, "attempts", attempts)
+	}
+	return err
+}
