@@ -130,23 +130,31 @@ func (f *fleet) grow(ctx context.Context, size int) error {
 		return err
 	}
 	start := time.Now()
-	err := benchstack.Parallel(0, len(plans), 16, func(i int) error {
+	// A few creators only: every session also makes the controllers create
+	// its workload, and the fleet must keep beating meanwhile.
+	err := benchstack.Parallel(0, len(plans), 4, func(i int) error {
 		p := plans[i]
 		c, ns := f.clients[p.user], userName(p.user)
 		name := fmt.Sprintf("s-%05d", p.session)
-		_, err := c.StreamV1alpha1().Sessions(ns).Create(ctx, &streamv1alpha1.Session{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec:       streamv1alpha1.SessionSpec{Template: "firefox"},
-		}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
+		err := retry(ctx, func() error {
+			_, err := c.StreamV1alpha1().Sessions(ns).Create(ctx, &streamv1alpha1.Session{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec:       streamv1alpha1.SessionSpec{Template: "firefox"},
+			}, metav1.CreateOptions{})
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("create session %s/%s: %w", ns, name, err)
 		}
 		for v := range p.viewers {
 			conn := fmt.Sprintf("c-%06d", p.first+v)
-			_, err := c.StreamV1alpha1().Connections(ns).Create(ctx, &streamv1alpha1.Connection{
-				ObjectMeta: metav1.ObjectMeta{Name: conn},
-				Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: "10.1.2.3", UserAgent: "bench-heartbeat"},
-			}, metav1.CreateOptions{})
+			err := retry(ctx, func() error {
+				_, err := c.StreamV1alpha1().Connections(ns).Create(ctx, &streamv1alpha1.Connection{
+					ObjectMeta: metav1.ObjectMeta{Name: conn},
+					Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: "10.1.2.3", UserAgent: "bench-heartbeat"},
+				}, metav1.CreateOptions{})
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("create connection %s/%s: %w", ns, conn, err)
 			}
@@ -272,4 +280,26 @@ func (h *scheduleHeap) Pop() any {
 	v := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return v
+}
+
+// retry calls create until it succeeds or finds the object already there,
+// up to 5 times on errors of an overloaded server (the stack shares the
+// machine with the load generator).
+func retry(ctx context.Context, create func() error) error {
+	var err error
+	for range 5 {
+		err = create()
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if !apierrors.IsInternalError(err) && !apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) && !apierrors.IsTooManyRequests(err) && !apierrors.IsServiceUnavailable(err) {
+			return err
+		}
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return err
 }

@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+)
+
+// beatUntilStopped sends heartbeats of a connection every quarter of the
+// stale timeout until the returned stop is called; failed heartbeats are
+// counted, not fatal (a test may restart the server meanwhile).
+func beatUntilStopped(t *testing.T, ss clientset.Interface, namespace, name string) (stop func() (sent, failed int)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var sent, failed int
+	wg.Go(func() {
+		ticker := time.NewTicker(staleTimeout / 4)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+			_, err := ss.StreamV1alpha1().Connections(namespace).Heartbeat(ctx, name, &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
+			if ctx.Err() != nil {
+				return
+			}
+			sent++
+			if err != nil {
+				failed++
+				t.Logf("heartbeat of %s: %v", name, err)
+			}
+		}
+	})
+	var once sync.Once
+	stop = func() (int, int) {
+		once.Do(func() { cancel(); wg.Wait() })
+		return sent, failed
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func createViewer(t *testing.T, ss clientset.Interface, namespace, session, name string) *streamv1alpha1.Connection {
+	t.Helper()
+	c, err := ss.StreamV1alpha1().Connections(namespace).Create(context.Background(), &streamv1alpha1.Connection{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       streamv1alpha1.ConnectionSpec{Session: session},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create connection %s: %v", name, err)
+	}
+	return c
+}
+
+// waitAlivePast polls until connection name has existed for at least d
+// since from, failing as soon as it is gone.
+func waitAlivePast(t *testing.T, ss clientset.Interface, namespace, name string, from time.Time, d time.Duration) {
+	t.Helper()
+	eventually(t, d+2*time.Minute, name+" to outlive "+d.String(), func() (bool, error) {
+		_, err := ss.StreamV1alpha1().Connections(namespace).Get(context.Background(), name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			t.Fatalf("connection %s, which kept beating, was removed", name)
+		}
+		if err != nil {
+			return false, err
+		}
+		return time.Since(from) >= d, nil
+	})
+}
+
+// TestHeartbeatLeases: a connection that keeps beating outlives the stale
+// timeout many times over, and its heartbeats write nothing to the object
+// between its coarse persists (no resourceVersion, so no watch event); a
+// silent one beside it is removed, and a heartbeat after that is 404.
+func TestHeartbeatLeases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ss, _ := clients(t, "alice")
+	beating := createViewer(t, ss, "alice", "lease-desktop", "lease-beating")
+	silent := createViewer(t, ss, "alice", "lease-desktop", "lease-silent")
+
+	time.Sleep(1100 * time.Millisecond) // heartbeat times have a resolution of one second
+	beat, err := ss.StreamV1alpha1().Connections("alice").Heartbeat(ctx, beating.Name, &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("heartbeat: %v", err)
+	}
+	if beat.Status.LastHeartbeat == nil || !beat.Status.LastHeartbeat.After(beating.Status.LastHeartbeat.Time) {
+		t.Errorf("the heartbeat answered lastHeartbeat %v, want after %v", beat.Status.LastHeartbeat, beating.Status.LastHeartbeat)
+	}
+	if beat.ResourceVersion != beating.ResourceVersion {
+		t.Errorf("a heartbeat of an active connection changed its resourceVersion %s → %s: it wrote the object", beating.ResourceVersion, beat.ResourceVersion)
+	}
+	stop := beatUntilStopped(t, ss, "alice", beating.Name)
+
+	eventually(t, 2*time.Minute, "the silent connection to be removed", func() (bool, error) {
+		_, err := ss.StreamV1alpha1().Connections("alice").Get(ctx, silent.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	_, err = ss.StreamV1alpha1().Connections("alice").Heartbeat(ctx, silent.Name, &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("heartbeat of the removed connection: %v, want 404", err)
+	}
+	waitAlivePast(t, ss, "alice", beating.Name, beating.CreationTimestamp.Time, 4*staleTimeout)
+	if sent, failed := stop(); failed > 0 {
+		t.Errorf("%d of %d heartbeats of the beating connection failed", failed, sent)
+	}
+	got, err := ss.StreamV1alpha1().Connections("alice").Get(ctx, beating.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.State != streamv1alpha1.ConnectionStateActive || got.Status.LastHeartbeat == nil {
+		t.Errorf("the beating connection's status %+v, want active with a lastHeartbeat", got.Status)
+	}
+	if err := ss.StreamV1alpha1().Connections("alice").Delete(ctx, beating.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("disconnect: %v", err)
+	}
+	_, err = ss.StreamV1alpha1().Connections("alice").Heartbeat(ctx, beating.Name, &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("heartbeat of the deleted connection: %v, want 404", err)
+	}
+}
+
+// TestReapingAcrossApiserverRestart: across a restart of
+// streamspace-apiserver, a connection that beats (whenever the server
+// answers) is never removed, and a silent one is.
+func TestReapingAcrossApiserverRestart(t *testing.T) {
+	// Not parallel: it restarts the shared streamspace-apiserver.
+	ctx := context.Background()
+	ss, _ := clients(t, "bob")
+	beating := createViewer(t, ss, "bob", "lease-restart-desktop", "lease-restart-beating")
+	silent := createViewer(t, ss, "bob", "lease-restart-desktop", "lease-restart-silent")
+	stop := beatUntilStopped(t, ss, "bob", beating.Name)
+
+	restartCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := stack.RestartStreamspace(restartCtx); err != nil {
+		t.Fatalf("restart streamspace-apiserver: %v", err)
+	}
+	restarted := time.Now()
+	eventually(t, 2*time.Minute, "the silent connection to be removed after the restart", func() (bool, error) {
+		_, err := ss.StreamV1alpha1().Connections("bob").Get(ctx, silent.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	waitAlivePast(t, ss, "bob", beating.Name, restarted, 3*staleTimeout)
+	sent, failed := stop()
+	t.Logf("%d heartbeats, %d failed (while the server restarted)", sent, failed)
+	_ = ss.StreamV1alpha1().Connections("bob").Delete(ctx, beating.Name, metav1.DeleteOptions{})
+}
