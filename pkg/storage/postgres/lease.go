@@ -49,6 +49,10 @@ FROM connection_leases l JOIN unnest($1::text[], $2::text[]) AS b(namespace, nam
 SELECT namespace, name, uid, last_beat FROM connection_leases
 WHERE last_beat < $1 ORDER BY last_beat LIMIT $2`
 
+	// sqlLeaseCounts counts the leases silent since before $1 and all leases.
+	sqlLeaseCounts = `
+SELECT count(*) FILTER (WHERE last_beat < $1), count(*) FROM connection_leases`
+
 	// reapGuard is the condition of a reap: the connection's lease, locked,
 	// has not beaten since the cutoff. FOR UPDATE waits for a heartbeat
 	// that holds the row and then evaluates last_beat on its new value.
@@ -200,6 +204,15 @@ func (b *Backend) StaleLeases(ctx context.Context, cutoff time.Time, limit int) 
 		return nil, fmt.Errorf("find silent connections: %w", err)
 	}
 	return leases, nil
+}
+
+// LeaseCounts returns how many leases have their last beat before cutoff
+// and how many leases there are.
+func (b *Backend) LeaseCounts(ctx context.Context, cutoff time.Time) (stale, total int, err error) {
+	if err := b.pool.QueryRow(ctx, sqlLeaseCounts, cutoff).Scan(&stale, &total); err != nil {
+		return 0, 0, fmt.Errorf("count connection leases: %w", err)
+	}
+	return stale, total, nil
 }
 
 func scanLease(row pgx.CollectableRow) (Lease, error) {

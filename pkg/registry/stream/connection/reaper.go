@@ -23,6 +23,7 @@ import (
 // StaleLeases finds connections silent since a cutoff (package postgres).
 type StaleLeases interface {
 	StaleLeases(ctx context.Context, cutoff time.Time, limit int) ([]postgres.Lease, error)
+	LeaseCounts(ctx context.Context, cutoff time.Time) (stale, total int, err error)
 }
 
 // Reaper removes connections whose heartbeats stopped. It runs in every
@@ -54,10 +55,11 @@ const reapBatch = 500
 // Run reaps until ctx ends. Silence counts only from when this replica
 // could read the leases: after a start or an outage of the database every
 // viewer gets a full stale timeout to send its next heartbeat, as viewers
-// could not send them while the API was down.
+// could not send them while the API was down. A mass silence (see
+// silenceGuard) is treated as an outage of the heartbeat path.
 func (r *Reaper) Run(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithName("connection-reaper")
-	reachableSince := r.now()
+	guard := silenceGuard{reachableSince: r.now()}
 	failing := false
 	for {
 		timeout := r.timeout(ctx)
@@ -69,7 +71,11 @@ func (r *Reaper) Run(ctx context.Context) {
 		}
 		now := r.now()
 		cutoff := now.Add(-timeout)
-		leases, err := r.leases.StaleLeases(ctx, cutoff, reapBatch)
+		stale, total, err := r.leases.LeaseCounts(ctx, cutoff)
+		var leases []postgres.Lease
+		if err == nil && stale > 0 {
+			leases, err = r.leases.StaleLeases(ctx, cutoff, reapBatch)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				logger.Error(err, "find stale connections")
@@ -78,9 +84,19 @@ func (r *Reaper) Run(ctx context.Context) {
 			continue
 		}
 		if failing {
-			failing, reachableSince = false, now
+			failing = false
+			guard.reachableSince = now
 		}
-		if cutoff.Before(reachableSince) {
+		wasMass := !guard.massSince.IsZero()
+		allowed := guard.allow(now, cutoff, stale, total, timeout)
+		if mass := !guard.massSince.IsZero(); mass != wasMass {
+			if mass {
+				logger.Info("mass silence: not reaping while the heartbeat path may be stuck", "silent", stale, "connections", total)
+			} else {
+				logger.Info("mass silence over: every connection gets a full stale timeout", "silent", stale, "connections", total)
+			}
+		}
+		if !allowed {
 			continue
 		}
 		for _, l := range leases {
@@ -89,6 +105,51 @@ func (r *Reaper) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+const (
+	// massSilenceFraction and massSilenceMin: a pass that finds at least
+	// this fraction of all connections silent, and at least this many, sees
+	// a mass silence. Viewers leave one by one; many falling silent within
+	// one stale timeout means heartbeats are stuck on their way (kube-apiserver
+	// or this server overloaded, the network to the bridge down), not that
+	// the viewers left.
+	massSilenceFraction = 0.1
+	massSilenceMin      = 20
+	// massSilenceHold is how many stale timeouts a mass silence holds reaping
+	// off. A silence that lasts longer is taken as real departures (a bridge
+	// gone with its viewers), and its connections are reaped.
+	massSilenceHold = 3
+)
+
+// silenceGuard decides whether a reaper pass may reap. It holds the time
+// from which silence counts (reachableSince: a connection is reaped only
+// when its cutoff is after it) and the start of a mass silence in progress.
+// When a mass silence ends, silence counts from then: every connection gets
+// a full stale timeout, as after an outage of the database.
+type silenceGuard struct {
+	reachableSince time.Time
+	massSince      time.Time
+}
+
+// allow takes the counts of one pass (stale: connections silent since
+// cutoff; total: all connections) and says whether it may reap.
+func (g *silenceGuard) allow(now, cutoff time.Time, stale, total int, timeout time.Duration) bool {
+	mass := stale >= massSilenceMin && float64(stale) >= massSilenceFraction*float64(total)
+	if mass {
+		if g.massSince.IsZero() {
+			g.massSince = now
+		}
+		if now.Sub(g.massSince) < massSilenceHold*timeout {
+			return false
+		}
+		return !cutoff.Before(g.reachableSince)
+	}
+	if !g.massSince.IsZero() {
+		g.massSince = time.Time{}
+		g.reachableSince = now
+	}
+	return !cutoff.Before(g.reachableSince)
 }
 
 // reap marks one connection stale and deletes it unless it beat since cutoff.
