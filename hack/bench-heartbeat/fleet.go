@@ -303,3 +303,53 @@ func retry(ctx context.Context, create func() error) error {
 	}
 	return err
 }
+
+// settle waits until every session of the fleet is Running and the count
+// has held for two polls in a row, so that the measurement does not see the
+// controllers still creating workloads for the sessions just grown.
+func (f *fleet) settle(ctx context.Context) error {
+	start := time.Now()
+	want := f.sessionCount()
+	steady := 0
+	for {
+		running, err := f.runningSessions(ctx)
+		if err != nil {
+			return err
+		}
+		if running == want {
+			steady++
+		} else {
+			steady = 0
+		}
+		if steady == 2 {
+			logf("%d sessions Running (settled in %s)", running, time.Since(start).Round(time.Second))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// runningSessions counts the sessions in phase Running, in pages.
+func (f *fleet) runningSessions(ctx context.Context) (int, error) {
+	running := 0
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		list, err := f.admin.StreamV1alpha1().Sessions(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return 0, fmt.Errorf("list sessions: %w", err)
+		}
+		for i := range list.Items {
+			if list.Items[i].Status.Phase == streamv1alpha1.SessionPhaseRunning {
+				running++
+			}
+		}
+		if list.Continue == "" {
+			return running, nil
+		}
+		opts.Continue = list.Continue
+	}
+}

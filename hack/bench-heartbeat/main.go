@@ -188,6 +188,9 @@ func run(o *options) error {
 		if err := f.grow(ctx, size); err != nil {
 			return err
 		}
+		if err := f.settle(ctx); err != nil {
+			return err
+		}
 		logf("warming up for %s at %d viewers", o.interval, size)
 		select {
 		case <-time.After(o.interval):
