@@ -448,6 +448,8 @@ $("forget").addEventListener("click", () => {
   disconnect();
   setStatus("disconnected", "no token");
   $("sessions").querySelector("tbody").replaceChildren();
+  $("quota-limits").replaceChildren();
+  $("quota-from").textContent = "";
   $("app").hidden = true;
   $("login").hidden = false;
   $("forget").hidden = true;
