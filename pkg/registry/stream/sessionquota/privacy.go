@@ -92,9 +92,7 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 	if everyone {
 		return w, nil
 	}
-	return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
-		return narrowEvent(e, user), true
-	}), nil
+	return storebuilder.MapWatch(w, func(q *stream.SessionQuota) *stream.SessionQuota { return narrowed(q, user) }), nil
 }
 
 // Get returns the quota, narrowed for the caller.
@@ -160,24 +158,6 @@ func (p usagePrivacy) narrowObject(ctx context.Context, name string, obj runtime
 		return narrowed(q, user)
 	}
 	return q
-}
-
-// narrowEvent narrows the quota of a watch event. Objects from the watch
-// cache come wrapped (runtime.CacheableObject, shared by every watcher):
-// the wrapped object is unwrapped, as a copy, and served narrowed in its
-// place, so no serialization of the whole quota is reused for this watcher.
-func narrowEvent(e watch.Event, user string) watch.Event {
-	if e.Type == watch.Bookmark || e.Type == watch.Error {
-		return e
-	}
-	obj := e.Object
-	if cached, ok := obj.(runtime.CacheableObject); ok {
-		obj = cached.GetObject()
-	}
-	if q, ok := obj.(*stream.SessionQuota); ok {
-		e.Object = narrowed(q, user)
-	}
-	return e
 }
 
 // narrowed returns a copy of q whose status keeps only user's usage entry

@@ -1,6 +1,8 @@
 package sessionquota
 
 import (
+	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
+
 	"context"
 	"errors"
 	"io"
@@ -138,6 +140,16 @@ func (c cached) CacheEncode(runtime.Identifier, func(runtime.Object, io.Writer) 
 	return errors.New("not used")
 }
 func (c cached) GetObject() runtime.Object { return c.Object.DeepCopyObject() }
+
+// narrowEvent passes one event through the narrowing the watch of a caller
+// who sees only user's usage applies.
+func narrowEvent(e watch.Event, user string) watch.Event {
+	in := watch.NewFakeWithChanSize(1, false)
+	in.Action(e.Type, e.Object)
+	out := storebuilder.MapWatch(in, func(q *stream.SessionQuota) *stream.SessionQuota { return narrowed(q, user) })
+	defer out.Stop()
+	return <-out.ResultChan()
+}
 
 func TestWatchEventsAreNarrowed(t *testing.T) {
 	shared := quotaOfTwo()
