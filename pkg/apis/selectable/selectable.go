@@ -20,6 +20,10 @@ import (
 var MetadataFields = []string{"metadata.name", "metadata.namespace"}
 
 // Field is one selectable field of the internal type T.
+//
+// Besides its SQL index, a Text field has an index in the apiserver's watch
+// cache (see WatchCacheIndexed), so that a list or watch selecting one value
+// of it is answered from that index at every layer.
 type Field[T any] struct {
 	// Name is the field selector, e.g. "spec.user".
 	Name string
@@ -42,6 +46,13 @@ const (
 	Timestamp ColumnType = "timestamptz"
 )
 
+// WatchCacheIndexed tells whether the watch cache keeps an index of the
+// fields of this type: Text fields, yes. Timestamp fields, no: a field
+// selector can only ask for equality, and equality with a time to the
+// second selects nothing anyone asks for, while the times that change
+// (a user's lastSeen) would re-index the object on every change.
+func (t ColumnType) WatchCacheIndexed() bool { return t == Text }
+
 // TimeValue is the text of a Timestamp field: RFC 3339 in UTC, or empty.
 func TimeValue(t *metav1.Time) string {
 	if t == nil || t.IsZero() {
@@ -57,7 +68,13 @@ type Kind[T any] struct {
 	// Resource is the resource the kind is served as.
 	Resource schema.GroupResource
 	// Table is the SQL table, named for whoever reads the database with psql.
-	Table  string
+	Table string
+	// Fields in the order the registry lists them in a predicate's
+	// IndexFields: a list selecting exact values of several indexed fields
+	// is answered from the index of the first. The first watch-cache indexed
+	// field is also the watch cache's trigger (it takes one): a watch that
+	// selects one value of it is only woken by changes of objects that held
+	// or hold that value. Declare first the field watches select on.
 	Fields []Field[T]
 }
 
