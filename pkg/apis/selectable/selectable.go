@@ -48,9 +48,10 @@ const (
 
 // WatchCacheIndexed tells whether the watch cache keeps an index of the
 // fields of this type: Text fields, yes. Timestamp fields, no: a field
-// selector can only ask for equality, and equality with a time to the
-// second selects nothing anyone asks for, while the times that change
-// (a user's lastSeen) would re-index the object on every change.
+// selector can only ask for equality, equality with a time to the second
+// selects next to nothing and no client asks it, and the times that change
+// (a User's lastSeen, about once a minute while active) would re-index the
+// object each time.
 func (t ColumnType) WatchCacheIndexed() bool { return t == Text }
 
 // TimeValue is the text of a Timestamp field: RFC 3339 in UTC, or empty.
