@@ -22,8 +22,8 @@ var MetadataFields = []string{"metadata.name", "metadata.namespace"}
 // Field is one selectable field of the internal type T.
 //
 // Besides its SQL index, a Text field has an index in the apiserver's watch
-// cache (see WatchCacheIndexed), so that a list or watch selecting one value
-// of it is answered from that index at every layer.
+// cache (see WatchCacheIndexed), so that a list selecting one value of it is
+// answered from an index whichever layer answers it.
 type Field[T any] struct {
 	// Name is the field selector, e.g. "spec.user".
 	Name string
