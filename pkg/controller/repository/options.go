@@ -24,7 +24,11 @@ type Options struct {
 	// reference names none (and, with the shipped RBAC, the only one the
 	// controller may read).
 	SecretNamespace string
-	// WriteParallelism is the number of CatalogTemplate writes in flight per sync.
+	// WriteParallelism is the number of CatalogTemplate writes in flight
+	// per sync. Once the rate limit is not the bound, a first sync waits on
+	// the round trips of its creates (through the aggregator to a store
+	// that commits them in groups), so more in flight is faster (figures in
+	// docs/benchmarks.md, template catalog).
 	WriteParallelism int
 	// CatalogSyncQPS and CatalogSyncBurst limit the client that writes
 	// CatalogTemplates during syncs, a client of its own: a first sync
@@ -41,7 +45,7 @@ func NewOptions() *Options {
 	return &Options{
 		WorkDir:          filepath.Join(os.TempDir(), "streamspace-repositories"),
 		SecretNamespace:  DefaultSecretNamespace,
-		WriteParallelism: 8,
+		WriteParallelism: 16,
 		CatalogSyncQPS:   400,
 		CatalogSyncBurst: 400,
 	}
