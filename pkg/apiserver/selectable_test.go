@@ -14,10 +14,16 @@ import (
 	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/streamspace/controlplane/internal/postgresproc/pgtest"
 	catalogfuzzer "github.com/streamspace/controlplane/pkg/apis/catalog/fuzzer"
@@ -30,8 +36,9 @@ import (
 
 // TestSelectableFieldsAgree checks the selectable fields each kind declares
 // against everything built from them or written beside them: the tables and
-// indexes of the migrated schema, the registry's field sets, what the served
-// storage writes to the columns, and the field label conversions.
+// indexes of the migrated schema, the registry's field sets and the indexes
+// its stores give the watch cache, what the served storage writes to the
+// columns, and the field label conversions.
 func TestSelectableFieldsAgree(t *testing.T) {
 	ctx := context.Background()
 	pool, err := postgres.NewPool(ctx, pgtest.StartForTest(t).DSN(), 8)
@@ -174,11 +181,13 @@ func hasAllColumns(tbl, of *table) bool {
 }
 
 // checkRegistry builds every served resource on the migrated database: its
-// field set has exactly the declared fields and the metadata ones, and an
-// object written through its storage lands in the declared table with each
-// field in its column.
+// field set has exactly the declared fields and the metadata ones, the watch
+// cache is handed an index of each watch-cache indexed field (checkIndexes),
+// and an object written through its storage lands in the declared table with
+// each field in its column.
 func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend, pool *pgxpool.Pool, declared map[schema.GroupResource]selectable.Declaration) {
-	optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: backend.StorageDecorator(storageTables(), false)}
+	given := map[schema.GroupResource]cacheIndexes{}
+	optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: recordIndexes(backend.StorageDecorator(storageTables(), false), given)}
 	fill := fuzzer.FuzzerFor(fuzzer.MergeFuzzerFuncs(metafuzzer.Funcs, streamfuzzer.Funcs, catalogfuzzer.Funcs), rand.NewSource(1), Codecs)
 	served := sets.New[schema.GroupResource]()
 	stores := map[string]*genericregistry.Store{}
@@ -237,6 +246,7 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 		if got := sets.KeySet(set); !got.Equal(want) {
 			t.Errorf("%s: the registry's field set has %v, the declaration %v", resource, sets.List(got), sets.List(want))
 		}
+		checkIndexes(reqCtx, t, store, d, given[resource], obj, set)
 
 		if len(d.Columns) == 0 {
 			continue
@@ -274,6 +284,82 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 		if !served.Has(resource) {
 			t.Errorf("selectable fields are declared for %s, which is not served", resource)
 		}
+	}
+}
+
+// cacheIndexes are what a store handed the storage decorator for the watch
+// cache: its trigger and its indexes.
+type cacheIndexes struct {
+	trigger  storage.IndexerFuncs
+	indexers cache.Indexers
+}
+
+// recordIndexes wraps decorator to record, by resource, the watch-cache
+// trigger and indexes each store is built with.
+func recordIndexes(decorator generic.StorageDecorator, given map[schema.GroupResource]cacheIndexes) generic.StorageDecorator {
+	return func(config *storagebackend.ConfigForResource, resourcePrefix string, keyFunc func(obj runtime.Object) (string, error),
+		newFunc, newListFunc func() runtime.Object, getAttrsFunc storage.AttrFunc, triggerFuncs storage.IndexerFuncs, indexers *cache.Indexers,
+	) (storage.Interface, factory.DestroyFunc, error) {
+		recorded := cacheIndexes{trigger: triggerFuncs}
+		if indexers != nil {
+			recorded.indexers = *indexers
+		}
+		given[config.GroupResource] = recorded
+		return decorator(config, resourcePrefix, keyFunc, newFunc, newListFunc, getAttrsFunc, triggerFuncs, indexers)
+	}
+}
+
+// checkIndexes: the watch cache of the store is given an index named
+// f:<field> of each declared watch-cache indexed field, and no other, each
+// answering the field's value of obj (whose field set is set); the store's
+// predicate names exactly those fields as IndexFields, in declaration order,
+// so that a selector requiring one value of one of them is answered from its
+// index; and the first of them is the watch cache's trigger.
+func checkIndexes(ctx context.Context, t *testing.T, store *genericregistry.Store, d selectable.Declaration, given cacheIndexes, obj runtime.Object, set fields.Set) {
+	resource := store.DefaultQualifiedResource
+	var indexed []string
+	for _, c := range d.Columns {
+		if c.Type.WatchCacheIndexed() {
+			indexed = append(indexed, c.Field)
+		}
+	}
+	if got := store.PredicateFunc(labels.Everything(), fields.Everything()).IndexFields; !slices.Equal(got, indexed) {
+		t.Errorf("%s: the predicate's IndexFields are %v, the declared watch-cache indexed fields %v", resource, got, indexed)
+	}
+	want := sets.New[string]()
+	for _, field := range indexed {
+		name := storage.FieldIndex(field)
+		want.Insert(name)
+		index, ok := given.indexers[name]
+		if !ok {
+			t.Errorf("%s field %s: the watch cache has no index %s", resource, field, name)
+			continue
+		}
+		if values, err := index(obj); err != nil || !slices.Equal(values, []string{set[field]}) {
+			t.Errorf("%s field %s: index %s answers %q (error %v), want [%q]", resource, field, name, values, err, set[field])
+		}
+		pred := store.PredicateFunc(labels.Everything(), fields.OneTermEqualSelector(field, set[field]))
+		match := storage.MatchValue{IndexName: name, Value: set[field]}
+		if got := pred.MatcherIndex(ctx); !slices.Contains(got, match) {
+			t.Errorf("%s: a list selecting %s=%q is not answered from index %s: MatcherIndex is %v", resource, field, set[field], name, got)
+		}
+	}
+	if got := sets.KeySet(given.indexers); !got.Equal(want) {
+		t.Errorf("%s: the watch cache's indexes are %v, want %v", resource, sets.List(got), sets.List(want))
+	}
+	if len(indexed) == 0 {
+		if len(given.trigger) != 0 {
+			t.Errorf("%s: no field is indexed, yet the watch cache has triggers %v", resource, sets.List(sets.KeySet(given.trigger)))
+		}
+		return
+	}
+	trigger, ok := given.trigger[indexed[0]]
+	if len(given.trigger) != 1 || !ok {
+		t.Errorf("%s: the watch cache's triggers are %v, want %s", resource, sets.List(sets.KeySet(given.trigger)), indexed[0])
+		return
+	}
+	if got := trigger(obj); got != set[indexed[0]] {
+		t.Errorf("%s: trigger %s answers %q, want %q", resource, indexed[0], got, set[indexed[0]])
 	}
 }
 

@@ -43,7 +43,11 @@ const ControllerName = "repository-controller"
 
 // Config is what the controller needs.
 type Config struct {
-	Client          versioned.Interface
+	Client versioned.Interface
+	// CatalogClient writes the CatalogTemplates of a sync (creates,
+	// updates, deletes), with a rate limit of its own (Options
+	// CatalogSyncQPS, CatalogSyncBurst); nil means Client.
+	CatalogClient   versioned.Interface
 	KubeClient      kubernetes.Interface
 	InformerFactory externalversions.SharedInformerFactory
 	Options         Options
@@ -58,15 +62,17 @@ type Config struct {
 // Controller syncs TemplateRepositories into CatalogTemplates.
 type Controller struct {
 	// config may set the sync interval of repositories that set none.
-	config     *platformconfig.Source
-	client     versioned.Interface
-	kubeClient kubernetes.Interface
-	opts       Options
-	clock      clock.Clock
-	fetcher    *gitcatalog.Fetcher
-	recorder   record.EventRecorder
-	broadcast  record.EventBroadcaster
-	logger     klog.Logger
+	config *platformconfig.Source
+	client versioned.Interface
+	// catalogClient writes the CatalogTemplates of a sync.
+	catalogClient versioned.Interface
+	kubeClient    kubernetes.Interface
+	opts          Options
+	clock         clock.Clock
+	fetcher       *gitcatalog.Fetcher
+	recorder      record.EventRecorder
+	broadcast     record.EventBroadcaster
+	logger        klog.Logger
 
 	repositories     cataloglisters.TemplateRepositoryLister
 	catalogTemplates cataloglisters.CatalogTemplateLister
@@ -92,6 +98,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
+	if cfg.CatalogClient == nil {
+		cfg.CatalogClient = cfg.Client
+	}
 	repoInformer := cfg.InformerFactory.Catalog().V1alpha1().TemplateRepositories()
 	ctplInformer := cfg.InformerFactory.Catalog().V1alpha1().CatalogTemplates()
 	tplInformer := cfg.InformerFactory.Stream().V1alpha1().Templates()
@@ -100,6 +109,7 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{
 		config:           config,
 		client:           cfg.Client,
+		catalogClient:    cfg.CatalogClient,
 		logger:           cfg.Logger,
 		kubeClient:       cfg.KubeClient,
 		opts:             cfg.Options,
