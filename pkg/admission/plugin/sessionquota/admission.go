@@ -29,11 +29,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/apiserver/pkg/admission/initializer"
+	genericadmissioninitializer "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
+	"github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -70,16 +71,20 @@ type Plugin struct {
 
 var (
 	_ admission.ValidationInterface = &Plugin{}
-	_ WantsStreamClient             = &Plugin{}
-	_                               = initializer.WantsAuthorizer(&Plugin{})
+	_                               = initializer.WantsClient(&Plugin{})
+	_                               = initializer.WantsInformers(&Plugin{})
+	_                               = genericadmissioninitializer.WantsAuthorizer(&Plugin{})
 )
 
-// SetAuthorizer implements initializer.WantsAuthorizer.
+// SetAuthorizer implements genericadmissioninitializer.WantsAuthorizer.
 func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) { p.authorizer = a }
 
-// SetStreamClient implements WantsStreamClient.
-func (p *Plugin) SetStreamClient(client versioned.Interface, f externalversions.SharedInformerFactory) {
-	p.client = client
+// SetClient implements initializer.WantsClient: quotas are charged, and
+// read live, through it.
+func (p *Plugin) SetClient(client versioned.Interface) { p.client = client }
+
+// SetInformers implements initializer.WantsInformers.
+func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 	quotas := f.Stream().V1alpha1().SessionQuotas()
 	sessions := f.Stream().V1alpha1().Sessions()
 	p.quotas, p.sessions = quotas.Lister(), sessions.Lister()
