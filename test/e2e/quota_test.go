@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -312,4 +313,94 @@ func TestSessionQuotaValidationAndExample(t *testing.T) {
 	if _, err := kubectl(t, "alice", "", "apply", "--dry-run=server", "-f", "../../artifacts/examples/quota-alice.yaml"); err == nil || !strings.Contains(err.Error(), "forbidden") {
 		t.Errorf("alice applying a quota: want forbidden, got %v", err)
 	}
+}
+
+// A connect that the owner rule refuses charges nothing: bob, whom RBAC
+// lets connect in the namespace, connecting to (and so asking to wake)
+// someone else's hibernated session gets the owner rule's 403, not the
+// quota's, and the owner's usage and pending charges stay as they were.
+func TestSessionQuotaRefusedConnectChargesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const quotaNamespace = "quota-e2e-connect"
+	admin := quotaSetup(t, ctx, quotaNamespace)
+	_, adminKube := clients(t, "admin")
+	bob, _ := clients(t, "bob")
+	if _, err := adminKube.RbacV1().RoleBindings(quotaNamespace).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bob-streamspace-user"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "streamspace-user"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const user, quotaName = "quota-sleeper", "quota-sleeper-limits"
+	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+		Spec: streamv1alpha1.SessionQuotaSpec{
+			Subjects: streamv1alpha1.QuotaSubjects{Users: []string{user}},
+			Limits:   streamv1alpha1.QuotaLimits{MaxRunningSessions: ptr.To[int32](1)},
+		},
+	})
+	sessions := admin.StreamV1alpha1().Sessions(quotaNamespace)
+	if _, err := sessions.Create(ctx, sessionFor("qs-running", user, streamv1alpha1.SessionStateRunning), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the running session: %v", err)
+	}
+	if _, err := sessions.Create(ctx, sessionFor("qs-asleep", user, streamv1alpha1.SessionStateHibernated), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the hibernated session: %v", err)
+	}
+	// settled: the controller has seen both sessions, so no charge is pending.
+	settled := func(what string) {
+		t.Helper()
+		eventually(t, 2*time.Minute, what, func() (bool, error) {
+			q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			u := usageOf(q, user)
+			return u != nil && u.Sessions == 2 && u.RunningSessions == 1 && len(q.Status.Pending) == 0,
+				fmt.Errorf("usage %+v, pending %+v", q.Status.Usage, q.Status.Pending)
+		})
+	}
+	settled("two sessions, one running, nothing pending")
+
+	bobConnects := func(what string) {
+		t.Helper()
+		_, err := bob.StreamV1alpha1().Sessions(quotaNamespace).Connect(ctx, "qs-asleep", &streamv1alpha1.SessionConnectRequest{}, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `belongs to user "`+user+`"`) || strings.Contains(err.Error(), "exceeded quota") {
+			t.Errorf("%s: want the owner rule's 403, got %v", what, err)
+		}
+		q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := usageOf(q, user); u == nil || u.Sessions != 2 || u.RunningSessions != 1 || len(q.Status.Pending) != 0 {
+			t.Errorf("%s: the owner's usage became %+v, pending %+v; want 2 sessions, 1 running, nothing pending", what, q.Status.Usage, q.Status.Pending)
+		}
+		s, err := sessions.Get(ctx, "qs-asleep", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Spec.State != streamv1alpha1.SessionStateHibernated {
+			t.Errorf("%s: the session is %s, want hibernated", what, s.Spec.State)
+		}
+	}
+	// At the running limit: the refusal is the owner rule's, and says
+	// nothing about the owner's quota.
+	bobConnects("bob's connect at the owner's running limit")
+
+	// With room for the wake: still refused, and nothing is charged.
+	q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Limits.MaxRunningSessions = ptr.To[int32](2)
+	if _, err := admin.StreamV1alpha1().SessionQuotas().Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The admin's dry-run wake fits only once admission sees the new limit.
+	eventually(t, 30*time.Second, "admission to see maxRunningSessions 2", func() (bool, error) {
+		_, err := sessions.Patch(ctx, "qs-asleep", types.MergePatchType, []byte(`{"spec":{"state":"running"}}`), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil, err
+	})
+	bobConnects("bob's connect with room for the wake")
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
-	"k8s.io/apimachinery/pkg/labels"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -159,12 +158,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("watch templates: %w", err)
 	}
 	// A new platform sync interval reschedules every repository.
-	if err := config.OnChange(func() {
-		repos, _ := c.repositories.List(labels.Everything())
-		for _, r := range repos {
-			c.repositoryAdded(r)
-		}
-	}); err != nil {
+	if err := platformconfig.RequeueOnChange(config, c.repositories.List, c.repositoryAdded); err != nil {
 		return nil, err
 	}
 	return c, nil

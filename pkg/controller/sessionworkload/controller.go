@@ -169,12 +169,8 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		ctrl.synced = append(ctrl.synced, h.informer.HasSynced)
 	}
 	// A new ingress domain or class reaches every session's Ingress and URL.
-	if err := config.OnChange(func() {
-		sessions, _ := ctrl.sessions.List(labels.Everything())
-		for _, s := range sessions {
-			ctrl.enqueueSession(s)
-		}
-	}); err != nil {
+	if err := platformconfig.RequeueOnChange(config, ctrl.sessions.List,
+		func(s *streamv1alpha1.Session) { ctrl.enqueueSession(s) }); err != nil {
 		return nil, err
 	}
 	ctrl.synced = append(ctrl.synced, config.HasSynced)

@@ -1,7 +1,8 @@
 // Package sessionquota enforces SessionQuotas on Sessions, the way
 // Kubernetes' ResourceQuota admission enforces ResourceQuotas: on a create,
 // on an update that adds to what a session counts for (waking it, raising
-// its requests) and on a connect that wakes a hibernated session, each
+// its requests) and on a connect that wakes a hibernated session (only for a
+// caller the owner rule lets connect; package ownership), each
 // quota matching the session's owner is read from storage, the change is
 // checked against the owner's usage in its status, and the usage is charged
 // with an update that carries the quota's resourceVersion as a
@@ -28,14 +29,18 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
+	genericadmissioninitializer "k8s.io/apiserver/pkg/admission/initializer"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
+	"github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/ownership"
 	quota "github.com/streamspace/controlplane/pkg/sessionquota"
 )
 
@@ -57,20 +62,29 @@ func New() *Plugin {
 // Plugin charges and enforces SessionQuotas.
 type Plugin struct {
 	*admission.Handler
-	client   versioned.Interface
-	quotas   streamlisters.SessionQuotaLister
-	sessions streamlisters.SessionLister
-	now      func() time.Time
+	authorizer authorizer.Authorizer
+	client     versioned.Interface
+	quotas     streamlisters.SessionQuotaLister
+	sessions   streamlisters.SessionLister
+	now        func() time.Time
 }
 
 var (
 	_ admission.ValidationInterface = &Plugin{}
-	_ WantsStreamClient             = &Plugin{}
+	_                               = initializer.WantsClient(&Plugin{})
+	_                               = initializer.WantsInformers(&Plugin{})
+	_                               = genericadmissioninitializer.WantsAuthorizer(&Plugin{})
 )
 
-// SetStreamClient implements WantsStreamClient.
-func (p *Plugin) SetStreamClient(client versioned.Interface, f externalversions.SharedInformerFactory) {
-	p.client = client
+// SetAuthorizer implements genericadmissioninitializer.WantsAuthorizer.
+func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) { p.authorizer = a }
+
+// SetClient implements initializer.WantsClient: quotas are charged, and
+// read live, through it.
+func (p *Plugin) SetClient(client versioned.Interface) { p.client = client }
+
+// SetInformers implements initializer.WantsInformers.
+func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 	quotas := f.Stream().V1alpha1().SessionQuotas()
 	sessions := f.Stream().V1alpha1().Sessions()
 	p.quotas, p.sessions = quotas.Lister(), sessions.Lister()
@@ -81,6 +95,9 @@ func (p *Plugin) SetStreamClient(client versioned.Interface, f externalversions.
 func (p *Plugin) ValidateInitialization() error {
 	if p.client == nil || p.quotas == nil {
 		return fmt.Errorf("%s needs the loopback client of the stream.space API", PluginName)
+	}
+	if p.authorizer == nil {
+		return fmt.Errorf("%s needs an authorizer", PluginName)
 	}
 	return nil
 }
@@ -197,6 +214,14 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 			return nil, nil
 		}
 		if s.Spec.State != streamv1alpha1.SessionStateHibernated || s.DeletionTimestamp != nil {
+			return nil, nil
+		}
+		// Only a caller the owner rule lets connect wakes the session; the
+		// connect handler refuses anyone else (it applies the rule before
+		// admission too), and their request must not charge the owner.
+		if ownership.Authorize(ctx, p.authorizer, a.GetUserInfo(), ownership.Object{
+			Resource: streamv1alpha1.SchemeGroupVersion.WithResource("sessions"), Namespace: s.Namespace, Name: s.Name, Owner: s.Spec.User,
+		}, "connect to") != nil {
 			return nil, nil
 		}
 		return &change{
