@@ -141,25 +141,9 @@ func checkAuditTrail(ctx context.Context, t *testing.T, pool *pgxpool.Pool) {
 		}
 	}
 
-	want := sets.New[string]()
-	for _, c := range d.Columns {
-		want.Insert(c.Field)
-	}
-	for _, gv := range Scheme.PrioritizedVersionsForGroup(d.GroupKind.Group) {
-		gvk := gv.WithKind(d.GroupKind.Kind)
-		obj, err := Scheme.New(gvk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths := sets.New[string]()
-		jsonPaths(reflect.TypeOf(obj), "", paths)
-		for _, label := range sets.List(paths.Union(want).Insert("metadata.namespace", "spec.undeclared")) {
-			_, _, err := Scheme.ConvertFieldLabel(gvk, label, "x")
-			if accepted := err == nil; accepted != want.Has(label) {
-				t.Errorf("%s: field selector %s accepted = %v, want %v", gvk, label, accepted, want.Has(label))
-			}
-		}
-	}
+	// Exactly the declared fields are accepted: not metadata.namespace
+	// (the trail is cluster-scoped and its namespace is a declared field).
+	checkFieldLabels(t, d, sets.New[string](), "metadata.namespace", "spec.undeclared")
 }
 
 // table is what the migrated schema holds of one table.
@@ -463,23 +447,30 @@ func checkIndexes(ctx context.Context, t *testing.T, store *genericregistry.Stor
 // selects spec.template.appType.)
 func checkConversions(t *testing.T, declared map[schema.GroupResource]selectable.Declaration) {
 	for _, d := range declared {
-		want := sets.New(selectable.MetadataFields...)
-		for _, c := range d.Columns {
-			want.Insert(c.Field)
+		checkFieldLabels(t, d, sets.New(selectable.MetadataFields...), "spec.undeclared")
+	}
+}
+
+// checkFieldLabels: in every served version of d's kind, a field selector
+// is accepted exactly on a declared field or one of also; every other field
+// of the type, and each of probes, is refused.
+func checkFieldLabels(t *testing.T, d selectable.Declaration, also sets.Set[string], probes ...string) {
+	want := also.Clone()
+	for _, c := range d.Columns {
+		want.Insert(c.Field)
+	}
+	for _, gv := range Scheme.PrioritizedVersionsForGroup(d.GroupKind.Group) {
+		gvk := gv.WithKind(d.GroupKind.Kind)
+		obj, err := Scheme.New(gvk)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, gv := range Scheme.PrioritizedVersionsForGroup(d.GroupKind.Group) {
-			gvk := gv.WithKind(d.GroupKind.Kind)
-			obj, err := Scheme.New(gvk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			paths := sets.New[string]()
-			jsonPaths(reflect.TypeOf(obj), "", paths)
-			for _, label := range sets.List(paths.Union(want).Insert("spec.undeclared")) {
-				_, _, err := Scheme.ConvertFieldLabel(gvk, label, "x")
-				if accepted := err == nil; accepted != want.Has(label) {
-					t.Errorf("%s: field selector %s accepted = %v, want %v", gvk, label, accepted, want.Has(label))
-				}
+		paths := sets.New[string]()
+		jsonPaths(reflect.TypeOf(obj), "", paths)
+		for _, label := range sets.List(paths.Union(want).Insert(probes...)) {
+			_, _, err := Scheme.ConvertFieldLabel(gvk, label, "x")
+			if accepted := err == nil; accepted != want.Has(label) {
+				t.Errorf("%s: field selector %s accepted = %v, want %v", gvk, label, accepted, want.Has(label))
 			}
 		}
 	}
