@@ -22,9 +22,8 @@ import (
 // after admission is no longer counted after it.
 const PendingGrace = time.Minute
 
-// Person is whom a session belongs to. Groups are known only when the
-// owner made the request themself; otherwise only user and everyone
-// quotas match.
+// Person is whom a session belongs to, with their groups: the caller's when
+// the owner made the request, else those recorded in the owner's User.
 type Person struct {
 	User   string
 	Groups []string

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/streamspace/controlplane/internal/devstack"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -403,4 +406,56 @@ func TestSessionQuotaRefusedConnectChargesNothing(t *testing.T) {
 		return err == nil, err
 	})
 	bobConnects("bob's connect with room for the wake")
+}
+
+// A group quota applies to sessions someone else makes for a member: the
+// admin creating sessions for oidc:alice (in streamspace-users at the
+// identity provider) is refused at the group quota's limit, by the groups
+// recorded from alice's own request.
+func TestSessionQuotaGroupForSessionsMadeByOthers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const quotaNamespace = "quota-e2e-group"
+	admin := quotaSetup(t, ctx, quotaNamespace)
+	user := devstack.OIDCUser("alice")
+	// alice's own request records her groups in her User.
+	if _, err := oidcKubectl(t, "alice", "", "get", "sessions", "-n", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "alice's groups recorded", func() (bool, error) {
+		u, err := admin.StreamV1alpha1().Users().Get(ctx, user, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return slices.Contains(u.Status.Groups, devstack.UsersGroup), fmt.Errorf("groups %v", u.Status.Groups)
+	})
+
+	const quotaName = "quota-group-limits"
+	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+		Spec: streamv1alpha1.SessionQuotaSpec{
+			Subjects: streamv1alpha1.QuotaSubjects{Groups: []string{devstack.UsersGroup}},
+			Limits:   streamv1alpha1.QuotaLimits{MaxSessions: ptr.To[int32](2)},
+		},
+	})
+	sessions := admin.StreamV1alpha1().Sessions(quotaNamespace)
+	// Two fit. Admission lists quotas from an informer, so the third is
+	// tried until admission has seen the new quota.
+	for _, name := range []string{"qg-1", "qg-2"} {
+		if _, err := sessions.Create(ctx, sessionFor(name, user, streamv1alpha1.SessionStateHibernated), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s for %s (within the group quota): %v", name, user, err)
+		}
+	}
+	want := "exceeded quota " + quotaName + ": sessions 2 of 2 used for user " + user
+	eventually(t, 30*time.Second, "the admin's third session for "+user+" to be refused", func() (bool, error) {
+		_, err := sessions.Create(ctx, sessionFor("qg-3", user, streamv1alpha1.SessionStateHibernated), metav1.CreateOptions{})
+		if err == nil {
+			// Created before admission saw the quota: remove it and try again.
+			if err := sessions.Delete(ctx, "qg-3", metav1.DeleteOptions{}); err != nil {
+				return false, err
+			}
+			return false, errors.New("the third session was created")
+		}
+		return apierrors.IsForbidden(err) && strings.Contains(err.Error(), want), err
+	})
 }

@@ -13,8 +13,21 @@
 // stored sessions and drops a pending charge once the session shows it, or
 // after a grace period when the change was never stored.
 //
-// The owner is spec.user. Group quotas match only when the owner makes the
-// request (admission knows the caller's groups, not another person's).
+// The owner is spec.user. When the owner makes the request, their groups
+// are the caller's, exactly as kube-apiserver authenticated them. When
+// someone else does (an admin creating a session for them with the assign
+// verb, a controller waking it), the owner's groups are the ones
+// streamspace-apiserver recorded in their User from their latest request
+// (status.groups; docs/identity.md), so group quotas apply to them too.
+// The User is read live through the loopback client, and only when a
+// quota names groups: the read is as fresh as the storage, where an
+// informer would add a lag of its own and hold every User in each
+// replica's memory for a path only admins and controllers take. What stays
+// inexact
+// is the record itself: groups as of the person's latest request,
+// which the recorder writes just after it (a change at the identity
+// provider counts from the person's next request on), and none for a
+// person who never made one, to whom only user and all quotas apply.
 package sessionquota
 
 import (
@@ -141,6 +154,13 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
 	}
+	// The owner's groups are the caller's when the owner asks; otherwise
+	// the ones recorded for them.
+	if caller := a.GetUserInfo(); (caller == nil || caller.GetName() != ch.person.User) && namesGroups(all) {
+		if ch.person.Groups, err = p.recordedGroups(ctx, ch.person.User); err != nil {
+			return err
+		}
+	}
 	for _, q := range all {
 		if !quota.Matches(q.Spec.Subjects, ch.person) {
 			continue
@@ -173,6 +193,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 // changeOf reads the session change a request makes; nil when it makes none
 // that quotas count.
 func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change, error) {
+	// The owner's groups, when the owner is the caller.
 	person := func(owner string) quota.Person {
 		pp := quota.Person{User: owner}
 		if u := a.GetUserInfo(); u != nil && u.GetName() == owner {
@@ -231,6 +252,29 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 		}, nil
 	}
 	return nil, nil
+}
+
+// namesGroups tells whether a quota matches people by group.
+func namesGroups(quotas []*streamv1alpha1.SessionQuota) bool {
+	for _, q := range quotas {
+		if len(q.Spec.Subjects.Groups) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// recordedGroups returns the groups recorded in user's User: those of
+// their latest request. A person never seen has none.
+func (p *Plugin) recordedGroups(ctx context.Context, user string) ([]string, error) {
+	u, err := p.client.StreamV1alpha1().Users().Get(ctx, user, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("read the groups of user %q: %w", user, err))
+	}
+	return u.Status.Groups, nil
 }
 
 func durationEqual(a, b *metav1.Duration) bool {
