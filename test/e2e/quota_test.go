@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -458,4 +459,88 @@ func TestSessionQuotaGroupForSessionsMadeByOthers(t *testing.T) {
 		}
 		return apierrors.IsForbidden(err) && strings.Contains(err.Error(), want), err
 	})
+}
+
+// homeStorage counts the claim a new session will get: the first session
+// with a persistent home in a namespace is charged a new claim's size, a
+// second one there shares it, and one in another namespace, which would
+// need a second claim, is refused when that passes the limit, though the
+// usage before it is below. Usage then
+// follows the claim the controller made.
+func TestSessionQuotaHomeStorageChargesNewClaims(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const nsA, nsB = "quota-e2e-home-a", "quota-e2e-home-b"
+	createSessionsNamespace(t, nsA)
+	createSessionsNamespace(t, nsB)
+	admin := quotaSetup(t, ctx, nsA)
+	quotaSetup(t, ctx, nsB)
+	_, kube := clients(t, "admin")
+
+	// The size of a new claim: the platform configuration's, else 10Gi.
+	size := resource.MustParse(streamv1alpha1.DefaultHomeVolumeSize)
+	if c, err := admin.StreamV1alpha1().PlatformConfigurations().Get(ctx, streamv1alpha1.PlatformConfigurationName, metav1.GetOptions{}); err == nil && c.Spec.Home.VolumeSize != nil {
+		size = *c.Spec.Home.VolumeSize
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	const user, quotaName = "quota-homer", "quota-homer-limits"
+	// First no home storage at all, until admission is seen to enforce it.
+	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+		Spec: streamv1alpha1.SessionQuotaSpec{
+			Subjects: streamv1alpha1.QuotaSubjects{Users: []string{user}},
+			Limits:   streamv1alpha1.QuotaLimits{HomeStorage: ptr.To(resource.MustParse("0"))},
+		},
+	})
+	withHome := func(name string) *streamv1alpha1.Session {
+		s := sessionFor(name, user, streamv1alpha1.SessionStateHibernated)
+		s.Spec.PersistentHome = ptr.To(true)
+		return s
+	}
+	eventually(t, 30*time.Second, "admission to refuse a new home under homeStorage 0", func() (bool, error) {
+		_, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome("qh-probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota "+quotaName+": home storage"), err
+	})
+	// Room for one claim and a half (charges read the live quota).
+	limit := resource.NewQuantity(size.Value()*3/2, resource.BinarySI)
+	q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Limits.HomeStorage = limit
+	if _, err := admin.StreamV1alpha1().SessionQuotas().Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two sessions in nsA share one claim; a third in nsB would need another.
+	for _, name := range []string{"qh-1", "qh-2"} {
+		if _, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome(name), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s/%s (one home claim in %s): %v", nsA, name, nsA, err)
+		}
+	}
+	_, err = admin.StreamV1alpha1().Sessions(nsB).Create(ctx, withHome("qh-3"), metav1.CreateOptions{})
+	want := fmt.Sprintf("exceeded quota %s: home storage requested %s, %s of %s used for user %s", quotaName, size.String(), size.String(), limit.String(), user)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a session needing a second home claim: want 403 containing %q, got %v", want, err)
+	}
+
+	// The controller makes the one claim; usage is its size, and another
+	// session in nsA still fits.
+	eventually(t, 2*time.Minute, "the home claim in "+nsA+" and usage of its size", func() (bool, error) {
+		claims, err := kube.CoreV1().PersistentVolumeClaims(nsA).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		u := usageOf(q, user)
+		return len(claims.Items) == 1 && u != nil && u.HomeStorage.Cmp(size) == 0 && len(q.Status.Pending) == 0,
+			fmt.Errorf("%d claims in %s, usage %+v, pending %+v", len(claims.Items), nsA, q.Status.Usage, q.Status.Pending)
+	})
+	if _, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome("qh-4"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("a third session sharing the home claim in %s: %v", nsA, err)
+	}
 }

@@ -96,7 +96,7 @@ func (o *Options) Validate() error {
 
 // Registration registers the controller with its default options.
 func Registration() manager.Registration {
-	opts := &Options{HomeSize: "10Gi", SessionAuth: SessionAuthForward}
+	opts := &Options{HomeSize: streamv1alpha1.DefaultHomeVolumeSize, SessionAuth: SessionAuthForward}
 	return manager.Registration{Name: Name, Options: opts, New: func(c manager.Context) (manager.Controller, error) {
 		return New(c, *opts)
 	}}

@@ -15,6 +15,11 @@ const (
 	DefaultVNCPort            = 3000
 	DefaultVNCProtocol        = "websocket"
 	DefaultWebAppPath         = "/"
+	// DefaultHomeVolumeSize is the size of a new home-<user> claim when the
+	// platform configuration sets no spec.home.volumeSize: the default of
+	// streamspace-controller's --home-size, and what SessionQuotas charge
+	// for a claim not yet made.
+	DefaultHomeVolumeSize = "10Gi"
 )
 
 func addDefaultingFuncs(scheme *runtime.Scheme) error {
