@@ -89,16 +89,10 @@ func HomeClaims(claims []*corev1.PersistentVolumeClaim) []HomeClaim {
 	return out
 }
 
-// UsesHome tells whether a session keeps its user's home on a claim
-// (spec.persistentHome, true unless set false).
-func UsesHome(s *streamv1alpha1.Session) bool {
-	return s.Spec.PersistentHome == nil || *s.Spec.PersistentHome
-}
-
 // NeedsHomeClaim tells whether a session the session controller provisions
 // (not terminated, not being deleted) uses a home claim.
 func NeedsHomeClaim(s *streamv1alpha1.Session) bool {
-	return UsesHome(s) && s.DeletionTimestamp == nil && s.Spec.State != streamv1alpha1.SessionStateTerminated
+	return streamv1alpha1.UsesHome(s) && s.DeletionTimestamp == nil && s.Spec.State != streamv1alpha1.SessionStateTerminated
 }
 
 // HomeUsage returns each person's home storage: the size of their home

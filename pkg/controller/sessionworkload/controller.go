@@ -394,7 +394,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	}
 	setCondition(status, gen, now, stream.SessionConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
 
-	if usesHome(s) {
+	if streamv1alpha1.UsesHome(s) {
 		claim, err := c.ensureHomeClaim(ctx, s)
 		if err != nil {
 			return err

@@ -81,3 +81,10 @@ func SetDefaults_ConnectionStatus(obj *ConnectionStatus) {
 		obj.State = ConnectionStateActive
 	}
 }
+
+// UsesHome tells whether a session keeps its user's home on a claim
+// (spec.persistentHome, true unless set false); the pod mounts it where the
+// template mounts user-home.
+func UsesHome(s *Session) bool {
+	return s.Spec.PersistentHome == nil || *s.Spec.PersistentHome
+}
