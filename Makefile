@@ -54,7 +54,7 @@ TEST_ENV := STREAMSPACE_TOOLS_DIR=$(TOOLS_DIR) STREAMSPACE_BIN_DIR=$(BIN_DIR)
 UNIT_TIMEOUT ?= 15m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-heartbeat clean
+.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit bench-heartbeat clean
 
 ## build: every command in cmd/ into bin/
 build:
@@ -150,6 +150,13 @@ bench-bridge: tools build
 BENCH_WIRE_ARGS ?=
 bench-wire: tools build
 	$(TEST_ENV) $(GO) run ./hack/bench-wire --out $(CURDIR)/docs/benchmarks.md $(BENCH_WIRE_ARGS)
+
+## bench-audit: Session creates from 16 clients through the aggregator with the
+## audit trail in Postgres on and off, alternating rounds; checks audit_log and
+## the audit metrics; rewrites its section of docs/benchmarks.md (a few minutes)
+BENCH_AUDIT_ARGS ?=
+bench-audit: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench-audit --out $(CURDIR)/docs/benchmarks.md $(BENCH_AUDIT_ARGS)
 
 ## bench-heartbeat: a fleet of 5,000, 10,000 and 20,000 viewers heartbeating every
 ## 30s through the aggregator, controller and bridge running; latency, CPU per

@@ -150,11 +150,11 @@ func medianList(ctx context.Context, t *target, opts metav1.ListOptions, n, want
 // watchLatency patches one object n times, one after the other, and times
 // each from the request to the MODIFIED event on a watch of that object.
 func watchLatency(ctx context.Context, t *target, name string, n int) (p50, p99 time.Duration, err error) {
-	obj, err := t.client.Get(ctx, name, metav1.GetOptions{})
+	rv, err := currentRV(ctx, t, name)
 	if err != nil {
 		return 0, 0, err
 	}
-	w, err := t.client.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: obj.GetResourceVersion()})
+	w, err := t.client.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: rv})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -173,6 +173,21 @@ func watchLatency(ctx context.Context, t *target, name string, n int) (p50, p99 
 		latencies = append(latencies, received.Sub(start))
 	}
 	return percentile(latencies, 50), percentile(latencies, 99), nil
+}
+
+// currentRV is the resourceVersion to watch the object from: the current
+// one of the collection (a list of just the object), not the object's own,
+// which dates from its create, tens of thousands of writes ago, and may be
+// older than the watch cache's history (410 Gone).
+func currentRV(ctx context.Context, t *target, name string) (string, error) {
+	list, err := t.client.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return "", fmt.Errorf("list %s: %w", name, err)
+	}
+	if len(list.Items) != 1 {
+		return "", fmt.Errorf("list %s: %d items", name, len(list.Items))
+	}
+	return list.GetResourceVersion(), nil
 }
 
 // bump changes an annotation of the object and returns its new resourceVersion.
@@ -213,7 +228,7 @@ func waitForEvent(ctx context.Context, w watch.Interface, rv string) (time.Time,
 // returns, over all deliveries, the p50 and p99 from request to event, and the
 // median time until the last watcher had it.
 func fanout(ctx context.Context, t *target, name string, watchers, updates int) (p50, p99, all time.Duration, err error) {
-	obj, err := t.client.Get(ctx, name, metav1.GetOptions{})
+	rv, err := currentRV(ctx, t, name)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -224,7 +239,7 @@ func fanout(ctx context.Context, t *target, name string, watchers, updates int) 
 		}
 	}()
 	for range watchers {
-		w, err := t.client.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: obj.GetResourceVersion()})
+		w, err := t.client.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: rv})
 		if err != nil {
 			return 0, 0, 0, fmt.Errorf("open watch %d: %w", len(ws), err)
 		}

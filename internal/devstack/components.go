@@ -321,15 +321,17 @@ func (s *Stack) startKwok() error {
 	return err
 }
 
-func (s *Stack) startStreamspace() error {
-	_, err := s.startStreamspaceReplica("streamspace-apiserver", s.Ports.Streamspace)
+// startStreamspace starts the streamspace-apiserver behind the APIServices,
+// with extra flags after the stack's.
+func (s *Stack) startStreamspace(extra ...string) error {
+	_, err := s.startStreamspaceReplica("streamspace-apiserver", s.Ports.Streamspace, extra...)
 	return err
 }
 
 // startStreamspaceReplica starts a streamspace-apiserver process called
 // name on port, with the first one's serving certificate, kubeconfig and
-// flags.
-func (s *Stack) startStreamspaceReplica(name string, port int) (*process.Process, error) {
+// flags, then extra.
+func (s *Stack) startStreamspaceReplica(name string, port int, extra ...string) (*process.Process, error) {
 	kubeconfig := s.paths.Kubeconfig("streamspace-apiserver")
 	args := []string{
 		"--secure-port=" + strconv.Itoa(port),
@@ -343,7 +345,8 @@ func (s *Stack) startStreamspaceReplica(name string, port int) (*process.Process
 		// kube-apiserver's client certificate for the API key token webhook.
 		"--token-webhook-allowed-names=" + credentials.TokenWebhookClient,
 	}
-	return s.procs.Start(name, s.paths.Bin("streamspace-apiserver"), append(args, s.cfg.StreamspaceArgs...), nil)
+	args = append(args, s.cfg.StreamspaceArgs...)
+	return s.procs.Start(name, s.paths.Bin("streamspace-apiserver"), append(args, extra...), nil)
 }
 
 // waitHealthy waits for /healthz of a component serving on 127.0.0.1:port

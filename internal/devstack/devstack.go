@@ -329,6 +329,15 @@ func (s *Stack) Failed() <-chan error { return s.procs.Failed() }
 // RestartStreamspace stops streamspace-apiserver and starts it again, then
 // waits until its APIServices are Available again.
 func (s *Stack) RestartStreamspace(ctx context.Context) error {
+	return s.RestartStreamspaceWithArgs(ctx)
+}
+
+// RestartStreamspaceWithArgs is RestartStreamspace with args after
+// Config.StreamspaceArgs, for this run of the process only: the next
+// restart without them starts it with the stack's flags again. A benchmark
+// compares the server behind the aggregator with and without a feature
+// this way, on the same stack and database.
+func (s *Stack) RestartStreamspaceWithArgs(ctx context.Context, args ...string) error {
 	if s.cfg.WithoutStreamspace {
 		return errors.New("devstack: stack runs without streamspace-apiserver")
 	}
@@ -339,7 +348,7 @@ func (s *Stack) RestartStreamspace(ctx context.Context) error {
 	if err := s.procs.Stop(p); err != nil {
 		return err
 	}
-	if err := s.startStreamspace(); err != nil {
+	if err := s.startStreamspace(args...); err != nil {
 		return err
 	}
 	if err := s.waitReady(ctx, "streamspace-apiserver", s.StreamspaceURL); err != nil {

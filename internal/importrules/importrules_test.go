@@ -6,6 +6,8 @@
 //   - storage knows nothing of the API: no package under pkg/storage depends
 //     on pkg/apis or names an API field;
 //   - the registry does not depend on admission plugins;
+//   - no admission plugin imports another (the initializer interfaces
+//     plugins share are in pkg/admission/initializer);
 //   - the end-to-end tests do not depend on a controller's internals.
 //
 // A controller is a package under pkg/controller that declares
@@ -166,6 +168,41 @@ func TestRegistryImportsNoAdmissionPlugin(t *testing.T) {
 		}
 		if hits := inModule(p.Deps, module+"/pkg/admission"); len(hits) > 0 {
 			t.Errorf("%s depends on %s; shared names belong in pkg/apis", rel(path), strings.Join(hits, ", "))
+		}
+	}
+}
+
+// pluginOf returns the admission plugin a package belongs to (the
+// directory under pkg/admission/plugin), or "".
+func pluginOf(path string) string {
+	rest, ok := strings.CutPrefix(path, module+"/pkg/admission/plugin/")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	return module + "/pkg/admission/plugin/" + name
+}
+
+func TestNoAdmissionPluginImportsAnother(t *testing.T) {
+	pkgs := listPackages(t)
+	plugins := map[string]bool{}
+	for path := range pkgs {
+		if plugin := pluginOf(path); plugin != "" {
+			plugins[plugin] = true
+		}
+	}
+	if len(plugins) < 3 {
+		t.Fatalf("found %d admission plugins (%v); the rule would check nothing", len(plugins), plugins)
+	}
+	for path, p := range pkgs {
+		plugin := pluginOf(path)
+		if plugin == "" {
+			continue
+		}
+		for _, dep := range p.Deps {
+			if other := pluginOf(dep); other != "" && other != plugin {
+				t.Errorf("admission plugin %s depends on admission plugin %s; what they share belongs in a package of its own (initializer interfaces in pkg/admission/initializer)", rel(path), rel(dep))
+			}
 		}
 	}
 }

@@ -146,6 +146,10 @@ func (c CompletedConfig) New() (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// Readers of a quota see only their own usage unless they may write it.
+	streamStorage["sessionquotas"], streamStorage["sessionquotas/status"] = sessionquota.WithUsagePrivacy(
+		streamStorage["sessionquotas"].(*storebuilder.REST), streamStorage["sessionquotas/status"].(*storebuilder.StatusREST),
+		c.GenericConfig.Authorization.Authorizer)
 	userStorage, userStore, err := user.NewREST(Scheme, optsGetter)
 	if err != nil {
 		return nil, fmt.Errorf("build storage of users: %w", err)

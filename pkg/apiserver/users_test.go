@@ -84,10 +84,12 @@ func TestUserRecordersOnTwoReplicas(t *testing.T) {
 		}
 		return obj.(*stream.User)
 	}
-	// Both replicas' writes land: carol's last seen is the later replica's time.
+	// Both replicas' writes land, in either order: carol's first seen is
+	// the earlier replica's time and her last seen the later one's.
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		c, d := get("oidc:carol"), get("oidc:dana")
-		return c != nil && d != nil && c.Status.LastSeen.Time.Equal(start.Add(time.Second)), nil
+		return c != nil && d != nil && c.Status.LastSeen.Time.Equal(start.Add(time.Second)) &&
+			c.Status.FirstSeen != nil && c.Status.FirstSeen.Time.Equal(start), nil
 	})
 	if err != nil {
 		t.Fatalf("the recorders did not record both people from both replicas: carol %+v", get("oidc:carol"))

@@ -87,6 +87,8 @@ func (s *Server) routes() []route {
 		{pattern: "POST /api/v1/sessions/{id}/heartbeat", handler: s.rest.HeartbeatSession},
 		{pattern: "GET /api/v1/sessions/{id}/connections", handler: s.rest.ListSessionConnections},
 
+		{pattern: "GET /api/v1/quota", handler: s.rest.GetQuota},
+
 		{pattern: "GET /api/v1/apikeys", handler: s.rest.ListAPIKeys},
 		{pattern: "POST /api/v1/apikeys", handler: s.rest.CreateAPIKey},
 		{pattern: "DELETE /api/v1/apikeys/{id}", handler: s.rest.DeleteAPIKey},

@@ -22,9 +22,8 @@ import (
 // after admission is no longer counted after it.
 const PendingGrace = time.Minute
 
-// Person is whom a session belongs to. Groups are known only when the
-// owner made the request themself; otherwise only user and everyone
-// quotas match.
+// Person is whom a session belongs to, with their groups: the caller's when
+// the owner made the request, else those recorded in the owner's User.
 type Person struct {
 	User   string
 	Groups []string
@@ -52,6 +51,9 @@ type Contribution struct {
 	Running  int32
 	CPU      resource.Quantity
 	Memory   resource.Quantity
+	// Home is home storage: for a session, the new home claim it will get;
+	// for a person, their home claims (HomeUsage).
+	Home resource.Quantity
 }
 
 // Of returns what a session in state with requests counts for: every
@@ -81,7 +83,7 @@ func OfSession(s *streamv1alpha1.Session) Contribution {
 
 // OfCharge returns what a pending charge counts for.
 func OfCharge(c streamv1alpha1.QuotaCharge) Contribution {
-	out := Contribution{Sessions: 1, CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy()}
+	out := Contribution{Sessions: 1, CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy(), Home: c.HomeStorage.DeepCopy()}
 	if c.Running {
 		out.Running = 1
 	}
@@ -90,23 +92,25 @@ func OfCharge(c streamv1alpha1.QuotaCharge) Contribution {
 
 // Add returns c + o.
 func (c Contribution) Add(o Contribution) Contribution {
-	out := Contribution{Sessions: c.Sessions + o.Sessions, Running: c.Running + o.Running, CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy()}
+	out := Contribution{Sessions: c.Sessions + o.Sessions, Running: c.Running + o.Running, CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy(), Home: c.Home.DeepCopy()}
 	out.CPU.Add(o.CPU)
 	out.Memory.Add(o.Memory)
+	out.Home.Add(o.Home)
 	return out
 }
 
 // Sub returns c - o.
 func (c Contribution) Sub(o Contribution) Contribution {
-	out := Contribution{Sessions: c.Sessions - o.Sessions, Running: c.Running - o.Running, CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy()}
+	out := Contribution{Sessions: c.Sessions - o.Sessions, Running: c.Running - o.Running, CPU: c.CPU.DeepCopy(), Memory: c.Memory.DeepCopy(), Home: c.Home.DeepCopy()}
 	out.CPU.Sub(o.CPU)
 	out.Memory.Sub(o.Memory)
+	out.Home.Sub(o.Home)
 	return out
 }
 
 // Usage returns a usage entry's counts as a contribution.
 func Usage(u streamv1alpha1.QuotaUsage) Contribution {
-	return Contribution{Sessions: u.Sessions, Running: u.RunningSessions, CPU: u.CPU.DeepCopy(), Memory: u.Memory.DeepCopy()}
+	return Contribution{Sessions: u.Sessions, Running: u.RunningSessions, CPU: u.CPU.DeepCopy(), Memory: u.Memory.DeepCopy(), Home: u.HomeStorage.DeepCopy()}
 }
 
 // ExceededError is the refusal of a change a quota does not allow.
@@ -147,18 +151,10 @@ func Check(q *streamv1alpha1.SessionQuota, user string, used, old, new Contribut
 	if l.Memory != nil && new.Memory.Cmp(old.Memory) > 0 && after.Memory.Cmp(*l.Memory) > 0 {
 		return &ExceededError{Quota: q.Name, User: user, What: "memory", Used: used.Memory.String(), Limit: l.Memory.String(), Requested: new.Memory.String()}
 	}
-	return nil
-}
-
-// CheckHome refuses a new session with a persistent home while the person's
-// home claims are at or above the quota's homeStorage: the claim is made
-// later by the controller, at a size admission does not know.
-func CheckHome(q *streamv1alpha1.SessionQuota, user string, home resource.Quantity) error {
-	l := q.Spec.Limits.HomeStorage
-	if l == nil || home.Cmp(*l) < 0 {
-		return nil
+	if l.HomeStorage != nil && new.Home.Cmp(old.Home) > 0 && after.Home.Cmp(*l.HomeStorage) > 0 {
+		return &ExceededError{Quota: q.Name, User: user, What: "home storage", Used: used.Home.String(), Limit: l.HomeStorage.String(), Requested: new.Home.String()}
 	}
-	return &ExceededError{Quota: q.Name, User: user, What: "home storage", Used: home.String(), Limit: l.String()}
+	return nil
 }
 
 // DurationError refuses a session whose idleTimeout or maxSessionDuration
@@ -213,7 +209,7 @@ func SetUsage(st *streamv1alpha1.SessionQuotaStatus, user string, c Contribution
 		i = len(st.Usage) - 1
 	}
 	st.Usage[i].Sessions, st.Usage[i].RunningSessions = c.Sessions, c.Running
-	st.Usage[i].CPU, st.Usage[i].Memory = c.CPU.DeepCopy(), c.Memory.DeepCopy()
+	st.Usage[i].CPU, st.Usage[i].Memory, st.Usage[i].HomeStorage = c.CPU.DeepCopy(), c.Memory.DeepCopy(), c.Home.DeepCopy()
 	sort.Slice(st.Usage, func(a, b int) bool { return st.Usage[a].User < st.Usage[b].User })
 }
 

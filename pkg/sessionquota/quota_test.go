@@ -129,7 +129,8 @@ func TestRecompute(t *testing.T) {
 		session("a", "gone", "alice", "terminated", nil),
 		session("a", "bobs", "bob", "running", requests("1", "1Gi")),
 	}
-	st := Recompute(q, sessions, map[string]resource.Quantity{"alice": resource.MustParse("10Gi")}, now)
+	claims := []HomeClaim{{Namespace: "a", User: "alice", Size: resource.MustParse("10Gi")}}
+	st := Recompute(q, sessions, claims, resource.MustParse("5Gi"), now)
 	if len(st.Pending) != 2 || st.Pending[0].Session != "b/two" || st.Pending[1].Session != "a/three" {
 		t.Errorf("pending: %+v", st.Pending)
 	}
@@ -146,8 +147,80 @@ func TestRecompute(t *testing.T) {
 
 	// all: true lists every owner; bob is not named but counted.
 	q.Spec.Subjects = streamv1alpha1.QuotaSubjects{All: true}
-	st = Recompute(q, sessions, nil, now)
+	st = Recompute(q, sessions, claims, resource.MustParse("5Gi"), now)
 	if FindUsage(&st, "bob") < 0 || FindUsage(&st, "idle-person") >= 0 {
 		t.Errorf("all: %+v", st.Usage)
+	}
+	// bob's session has a persistent home and no claim yet: the claim the
+	// session controller will make counts.
+	if b := st.Usage[FindUsage(&st, "bob")]; b.HomeStorage.String() != "5Gi" {
+		t.Errorf("bob's home storage = %s, want the 5Gi of the claim his session will get", b.HomeStorage.String())
+	}
+}
+
+// Home storage: the claims that exist, a new claim for each namespace where
+// a session will get one, and pending charges for sessions not yet stored;
+// one claim per person and namespace.
+func TestHomeUsage(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	withoutHome := session("c", "nohome", "alice", "running", nil)
+	withoutHome.Spec.PersistentHome = ptr.To(false)
+	deleting := session("e", "x", "carol", "running", nil)
+	deleting.DeletionTimestamp = &metav1.Time{Time: now}
+	sessions := Index([]*streamv1alpha1.Session{
+		session("a", "one", "alice", "running", nil),    // has its claim
+		session("b", "two", "alice", "hibernated", nil), // no claim in b yet: a new one
+		session("b", "three", "alice", "running", nil),  // shares it
+		withoutHome, // no home
+		session("d", "old", "alice", "terminated", nil), // gets no claim
+		deleting, // gets no claim
+	})
+	claims := []HomeClaim{{Namespace: "a", User: "alice", Size: resource.MustParse("10Gi")}}
+	live := []streamv1alpha1.QuotaCharge{
+		{User: "alice", Session: "f/pending", HomeStorage: resource.MustParse("5Gi"), Time: metav1.NewTime(now)}, // not stored yet
+		{User: "alice", Session: "a/more", HomeStorage: resource.MustParse("5Gi"), Time: metav1.NewTime(now)},    // a has a claim
+		{User: "alice", Session: "b/four", HomeStorage: resource.MustParse("5Gi"), Time: metav1.NewTime(now)},    // b's is counted
+		{User: "bob", Session: "g/p", Time: metav1.NewTime(now)},                                                 // no home charged
+	}
+	home := HomeUsage(claims, sessions, live, resource.MustParse("5Gi"))
+	if a := home["alice"]; a.String() != "20Gi" {
+		t.Errorf("alice's home storage = %s, want 20Gi (10Gi in a, a new 5Gi claim in b, 5Gi pending in f)", a.String())
+	}
+	for _, who := range []string{"bob", "carol"} {
+		if h, ok := home[who]; ok && !h.IsZero() {
+			t.Errorf("%s's home storage = %s, want none", who, h.String())
+		}
+	}
+	u := PersonUsage("alice", sessions, nil, home)
+	if u.Home.String() != "20Gi" || u.Sessions != 4 {
+		t.Errorf("alice's usage = %+v", u)
+	}
+}
+
+// A session that makes a new home claim is refused when its size would take
+// the person past homeStorage; one that shares an existing claim adds none.
+func TestCheckHomeStorage(t *testing.T) {
+	q := quotaWith(streamv1alpha1.QuotaLimits{HomeStorage: ptr.To(resource.MustParse("15Gi"))})
+	used := Contribution{Sessions: 1, Home: resource.MustParse("10Gi")}
+	newClaim := Of("running", nil)
+	newClaim.Home = resource.MustParse("10Gi")
+	err := Check(q, "alice", used, Contribution{}, newClaim)
+	if err == nil || err.Error() != "exceeded quota alice-limits: home storage requested 10Gi, 10Gi of 15Gi used for user alice" {
+		t.Errorf("a new 10Gi claim with 10Gi of 15Gi used: %v", err)
+	}
+	newClaim.Home = resource.MustParse("5Gi")
+	if err := Check(q, "alice", used, Contribution{}, newClaim); err != nil {
+		t.Errorf("a new 5Gi claim with 10Gi of 15Gi used: %v", err)
+	}
+	// Sharing the claim in its namespace adds nothing, even above the limit.
+	over := Contribution{Sessions: 1, Home: resource.MustParse("20Gi")}
+	if err := Check(q, "alice", over, Contribution{}, Of("running", nil)); err != nil {
+		t.Errorf("a session sharing an existing claim: %v", err)
+	}
+	// The charge records the new usage.
+	var st streamv1alpha1.SessionQuotaStatus
+	SetUsage(&st, "alice", used.Add(newClaim))
+	if st.Usage[0].HomeStorage.String() != "15Gi" || st.Usage[0].Sessions != 2 {
+		t.Errorf("usage after the charge: %+v", st.Usage[0])
 	}
 }

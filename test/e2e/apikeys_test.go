@@ -256,8 +256,26 @@ func TestAPIKeys(t *testing.T) {
 		!strings.Contains(err.Error(), "only spec.description") {
 		t.Errorf("carol patching her key's groups: err = %v, want Invalid", err)
 	}
+	// A watch (served by the watch cache, whose events every watcher
+	// shares) shows no hash either: not in the first events, not in the
+	// change.
+	type watched struct {
+		out string
+		err error
+	}
+	watchDone := make(chan watched, 1)
+	go func() {
+		out, err := oidcKubectl(t, "carol", "", "get", "--raw", "/apis/stream.space/v1alpha1/apikeys?watch=1&timeoutSeconds=6")
+		watchDone <- watched{out, err}
+	}()
+	time.Sleep(2 * time.Second) // let the watch start, so the patch below is an event on it
 	if _, err := oidcKubectl(t, "carol", "", "patch", "apikey", "carol-e2e-key", "--type=merge", "-p", `{"spec":{"description":"nightly"}}`); err != nil {
 		t.Errorf("carol patching her key's description: %v", err)
+	}
+	if w := <-watchDone; w.err != nil || !strings.Contains(w.out, `"ADDED"`) || !strings.Contains(w.out, "carol-e2e-key") || strings.Contains(w.out, "tokenHash") {
+		t.Errorf("carol's watch of her keys shows a hash (or fails: %v):\n%s", w.err, w.out)
+	} else if !strings.Contains(w.out, `"MODIFIED"`) {
+		t.Logf("the watch ended before the patch's event (a slow machine); its first events had no hash")
 	}
 	if _, err := oidcKubectl(t, "bob", "", "patch", "apikey", "carol-e2e-key", "--type=merge", "-p", `{"spec":{"description":"bob's"}}`); err == nil ||
 		!strings.Contains(err.Error(), "Forbidden") {

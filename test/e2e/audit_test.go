@@ -86,6 +86,11 @@ func TestAuditEventsThroughTheAPI(t *testing.T) {
 	name := uniqueName("audited-api")
 	mustKubectl(t, "alice", sessionYAML(name, "firefox"), "create", "-n", "alice", "-f", "-")
 	mustKubectl(t, "alice", "", "delete", "session", name, "-n", "alice", "--wait=false")
+	// Two more of alice's writes (sessions are written at Request level), so the pages below have at least four
+	// events of hers to hold whatever ran before.
+	other := uniqueName("audited-api")
+	mustKubectl(t, "alice", sessionYAML(other, "firefox"), "create", "-n", "alice", "-f", "-")
+	mustKubectl(t, "alice", "", "delete", "session", other, "-n", "alice", "--wait=false")
 	selector := "user=alice,resource=sessions,name=" + name
 	eventually(t, time.Minute, "alice's create and delete as auditevents", func() (bool, error) {
 		out, err := kubectl(t, "admin", "", "get", "auditevents", "--field-selector", selector, "-o", "jsonpath={.items[*].verb}")

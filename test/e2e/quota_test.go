@@ -2,20 +2,25 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/streamspace/controlplane/internal/devstack"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
@@ -311,5 +316,231 @@ func TestSessionQuotaValidationAndExample(t *testing.T) {
 	// Users may not manage quotas.
 	if _, err := kubectl(t, "alice", "", "apply", "--dry-run=server", "-f", "../../artifacts/examples/quota-alice.yaml"); err == nil || !strings.Contains(err.Error(), "forbidden") {
 		t.Errorf("alice applying a quota: want forbidden, got %v", err)
+	}
+}
+
+// A connect that the owner rule refuses charges nothing: bob, whom RBAC
+// lets connect in the namespace, connecting to (and so asking to wake)
+// someone else's hibernated session gets the owner rule's 403, not the
+// quota's, and the owner's usage and pending charges stay as they were.
+func TestSessionQuotaRefusedConnectChargesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const quotaNamespace = "quota-e2e-connect"
+	admin := quotaSetup(t, ctx, quotaNamespace)
+	_, adminKube := clients(t, "admin")
+	bob, _ := clients(t, "bob")
+	if _, err := adminKube.RbacV1().RoleBindings(quotaNamespace).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bob-streamspace-user"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "streamspace-user"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: "bob"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const user, quotaName = "quota-sleeper", "quota-sleeper-limits"
+	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+		Spec: streamv1alpha1.SessionQuotaSpec{
+			Subjects: streamv1alpha1.QuotaSubjects{Users: []string{user}},
+			Limits:   streamv1alpha1.QuotaLimits{MaxRunningSessions: ptr.To[int32](1)},
+		},
+	})
+	sessions := admin.StreamV1alpha1().Sessions(quotaNamespace)
+	if _, err := sessions.Create(ctx, sessionFor("qs-running", user, streamv1alpha1.SessionStateRunning), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the running session: %v", err)
+	}
+	if _, err := sessions.Create(ctx, sessionFor("qs-asleep", user, streamv1alpha1.SessionStateHibernated), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the hibernated session: %v", err)
+	}
+	// settled: the controller has seen both sessions, so no charge is pending.
+	settled := func(what string) {
+		t.Helper()
+		eventually(t, 2*time.Minute, what, func() (bool, error) {
+			q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			u := usageOf(q, user)
+			return u != nil && u.Sessions == 2 && u.RunningSessions == 1 && len(q.Status.Pending) == 0,
+				fmt.Errorf("usage %+v, pending %+v", q.Status.Usage, q.Status.Pending)
+		})
+	}
+	settled("two sessions, one running, nothing pending")
+
+	bobConnects := func(what string) {
+		t.Helper()
+		_, err := bob.StreamV1alpha1().Sessions(quotaNamespace).Connect(ctx, "qs-asleep", &streamv1alpha1.SessionConnectRequest{}, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `belongs to user "`+user+`"`) || strings.Contains(err.Error(), "exceeded quota") {
+			t.Errorf("%s: want the owner rule's 403, got %v", what, err)
+		}
+		q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := usageOf(q, user); u == nil || u.Sessions != 2 || u.RunningSessions != 1 || len(q.Status.Pending) != 0 {
+			t.Errorf("%s: the owner's usage became %+v, pending %+v; want 2 sessions, 1 running, nothing pending", what, q.Status.Usage, q.Status.Pending)
+		}
+		s, err := sessions.Get(ctx, "qs-asleep", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Spec.State != streamv1alpha1.SessionStateHibernated {
+			t.Errorf("%s: the session is %s, want hibernated", what, s.Spec.State)
+		}
+	}
+	// At the running limit: the refusal is the owner rule's, and says
+	// nothing about the owner's quota.
+	bobConnects("bob's connect at the owner's running limit")
+
+	// With room for the wake: still refused, and nothing is charged.
+	q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Limits.MaxRunningSessions = ptr.To[int32](2)
+	if _, err := admin.StreamV1alpha1().SessionQuotas().Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The admin's dry-run wake fits only once admission sees the new limit.
+	eventually(t, 30*time.Second, "admission to see maxRunningSessions 2", func() (bool, error) {
+		_, err := sessions.Patch(ctx, "qs-asleep", types.MergePatchType, []byte(`{"spec":{"state":"running"}}`), metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}})
+		return err == nil, err
+	})
+	bobConnects("bob's connect with room for the wake")
+}
+
+// A group quota applies to sessions someone else makes for a member: the
+// admin creating sessions for oidc:alice (in streamspace-users at the
+// identity provider) is refused at the group quota's limit, by the groups
+// recorded from alice's own request.
+func TestSessionQuotaGroupForSessionsMadeByOthers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const quotaNamespace = "quota-e2e-group"
+	admin := quotaSetup(t, ctx, quotaNamespace)
+	user := devstack.OIDCUser("alice")
+	// alice's own request records her groups in her User.
+	if _, err := oidcKubectl(t, "alice", "", "get", "sessions", "-n", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "alice's groups recorded", func() (bool, error) {
+		u, err := admin.StreamV1alpha1().Users().Get(ctx, user, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return slices.Contains(u.Status.Groups, devstack.UsersGroup), fmt.Errorf("groups %v", u.Status.Groups)
+	})
+
+	const quotaName = "quota-group-limits"
+	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+		Spec: streamv1alpha1.SessionQuotaSpec{
+			Subjects: streamv1alpha1.QuotaSubjects{Groups: []string{devstack.UsersGroup}},
+			Limits:   streamv1alpha1.QuotaLimits{MaxSessions: ptr.To[int32](2)},
+		},
+	})
+	sessions := admin.StreamV1alpha1().Sessions(quotaNamespace)
+	// Two fit. Admission lists quotas from an informer, so the third is
+	// tried until admission has seen the new quota.
+	for _, name := range []string{"qg-1", "qg-2"} {
+		if _, err := sessions.Create(ctx, sessionFor(name, user, streamv1alpha1.SessionStateHibernated), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s for %s (within the group quota): %v", name, user, err)
+		}
+	}
+	want := "exceeded quota " + quotaName + ": sessions 2 of 2 used for user " + user
+	eventually(t, 30*time.Second, "the admin's third session for "+user+" to be refused", func() (bool, error) {
+		_, err := sessions.Create(ctx, sessionFor("qg-3", user, streamv1alpha1.SessionStateHibernated), metav1.CreateOptions{})
+		if err == nil {
+			// Created before admission saw the quota: remove it and try again.
+			if err := sessions.Delete(ctx, "qg-3", metav1.DeleteOptions{}); err != nil {
+				return false, err
+			}
+			return false, errors.New("the third session was created")
+		}
+		return apierrors.IsForbidden(err) && strings.Contains(err.Error(), want), err
+	})
+}
+
+// homeStorage counts the claim a new session will get: the first session
+// with a persistent home in a namespace is charged a new claim's size, a
+// second one there shares it, and one in another namespace, which would
+// need a second claim, is refused when that passes the limit, though the
+// usage before it is below. Usage then
+// follows the claim the controller made.
+func TestSessionQuotaHomeStorageChargesNewClaims(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const nsA, nsB = "quota-e2e-home-a", "quota-e2e-home-b"
+	createSessionsNamespace(t, nsA)
+	createSessionsNamespace(t, nsB)
+	admin := quotaSetup(t, ctx, nsA)
+	quotaSetup(t, ctx, nsB)
+	_, kube := clients(t, "admin")
+
+	// The size of a new claim: the platform configuration's, else 10Gi.
+	size := resource.MustParse(streamv1alpha1.DefaultHomeVolumeSize)
+	if c, err := admin.StreamV1alpha1().PlatformConfigurations().Get(ctx, streamv1alpha1.PlatformConfigurationName, metav1.GetOptions{}); err == nil && c.Spec.Home.VolumeSize != nil {
+		size = *c.Spec.Home.VolumeSize
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	const user, quotaName = "quota-homer", "quota-homer-limits"
+	// First no home storage at all, until admission is seen to enforce it.
+	createQuota(t, ctx, admin, &streamv1alpha1.SessionQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+		Spec: streamv1alpha1.SessionQuotaSpec{
+			Subjects: streamv1alpha1.QuotaSubjects{Users: []string{user}},
+			Limits:   streamv1alpha1.QuotaLimits{HomeStorage: ptr.To(resource.MustParse("0"))},
+		},
+	})
+	withHome := func(name string) *streamv1alpha1.Session {
+		s := sessionFor(name, user, streamv1alpha1.SessionStateHibernated)
+		s.Spec.PersistentHome = ptr.To(true)
+		return s
+	}
+	eventually(t, 30*time.Second, "admission to refuse a new home under homeStorage 0", func() (bool, error) {
+		_, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome("qh-probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota "+quotaName+": home storage"), err
+	})
+	// Room for one claim and a half (charges read the live quota).
+	limit := resource.NewQuantity(size.Value()*3/2, resource.BinarySI)
+	q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Limits.HomeStorage = limit
+	if _, err := admin.StreamV1alpha1().SessionQuotas().Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two sessions in nsA share one claim; a third in nsB would need another.
+	for _, name := range []string{"qh-1", "qh-2"} {
+		if _, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome(name), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s/%s (one home claim in %s): %v", nsA, name, nsA, err)
+		}
+	}
+	_, err = admin.StreamV1alpha1().Sessions(nsB).Create(ctx, withHome("qh-3"), metav1.CreateOptions{})
+	want := fmt.Sprintf("exceeded quota %s: home storage requested %s, %s of %s used for user %s", quotaName, size.String(), size.String(), limit.String(), user)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a session needing a second home claim: want 403 containing %q, got %v", want, err)
+	}
+
+	// The controller makes the one claim; usage is its size, and another
+	// session in nsA still fits.
+	eventually(t, 2*time.Minute, "the home claim in "+nsA+" and usage of its size", func() (bool, error) {
+		claims, err := kube.CoreV1().PersistentVolumeClaims(nsA).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		q, err := admin.StreamV1alpha1().SessionQuotas().Get(ctx, quotaName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		u := usageOf(q, user)
+		return len(claims.Items) == 1 && u != nil && u.HomeStorage.Cmp(size) == 0 && len(q.Status.Pending) == 0,
+			fmt.Errorf("%d claims in %s, usage %+v, pending %+v", len(claims.Items), nsA, q.Status.Usage, q.Status.Pending)
+	})
+	if _, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome("qh-4"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("a third session sharing the home claim in %s: %v", nsA, err)
 	}
 }

@@ -20,6 +20,10 @@ import (
 var MetadataFields = []string{"metadata.name", "metadata.namespace"}
 
 // Field is one selectable field of the internal type T.
+//
+// Besides its SQL index, a Text field has an index in the apiserver's watch
+// cache (see WatchCacheIndexed), so that a list selecting one value of it is
+// answered from an index whichever layer answers it.
 type Field[T any] struct {
 	// Name is the field selector, e.g. "spec.user".
 	Name string
@@ -42,6 +46,14 @@ const (
 	Timestamp ColumnType = "timestamptz"
 )
 
+// WatchCacheIndexed tells whether the watch cache keeps an index of the
+// fields of this type: Text fields, yes. Timestamp fields, no: a field
+// selector can only ask for equality, equality with a time to the second
+// selects next to nothing and no client asks it, and the times that change
+// (a User's lastSeen, about once a minute while active) would re-index the
+// object each time.
+func (t ColumnType) WatchCacheIndexed() bool { return t == Text }
+
 // TimeValue is the text of a Timestamp field: RFC 3339 in UTC, or empty.
 func TimeValue(t *metav1.Time) string {
 	if t == nil || t.IsZero() {
@@ -57,7 +69,13 @@ type Kind[T any] struct {
 	// Resource is the resource the kind is served as.
 	Resource schema.GroupResource
 	// Table is the SQL table, named for whoever reads the database with psql.
-	Table  string
+	Table string
+	// Fields in the order the registry lists them in a predicate's
+	// IndexFields: a list selecting exact values of several indexed fields
+	// is answered from the index of the first. The first watch-cache indexed
+	// field is also the watch cache's trigger (it takes one): a watch that
+	// selects one value of it is only woken by changes of objects that held
+	// or hold that value. Declare first the field watches select on.
 	Fields []Field[T]
 }
 

@@ -1,6 +1,10 @@
 package stream
 
-import "github.com/streamspace/controlplane/pkg/apis/selectable"
+import (
+	"strconv"
+
+	"github.com/streamspace/controlplane/pkg/apis/selectable"
+)
 
 // The fields each kind can be listed and watched by, besides metadata.name
 // and metadata.namespace, with the SQL column that indexes each.
@@ -52,6 +56,24 @@ var (
 	// its own, which the configuration view reads.
 	PlatformConfigurationFields = selectable.Kind[*PlatformConfiguration]{
 		GroupKind: Kind("PlatformConfiguration"), Resource: Resource("platformconfigurations"), Table: "platform_configurations",
+	}
+	// AuditEventFields are the field selectors of auditevents, each with
+	// the column of the audit trail's table (audit_log) it filters; the
+	// names are the old backend's filters, and metadata.name is the
+	// event's id. AuditEvents are not objects in a resource table: their
+	// registry reads audit_log itself (pkg/registry/stream/auditevent), so
+	// they are not among SelectableKinds, whose tables the storage builds.
+	AuditEventFields = selectable.Kind[*AuditEvent]{
+		GroupKind: Kind("AuditEvent"), Resource: Resource("auditevents"), Table: "audit_log",
+		Fields: []selectable.Field[*AuditEvent]{
+			{Name: "metadata.name", Column: "id", Value: func(e *AuditEvent) string { return e.Name }},
+			{Name: "user", Column: "user_id", Value: func(e *AuditEvent) string { return e.User }},
+			{Name: "verb", Column: "action", Value: func(e *AuditEvent) string { return e.Verb }},
+			{Name: "resource", Column: "resource_type", Value: func(e *AuditEvent) string { return e.Resource }},
+			{Name: "namespace", Column: "namespace", Value: func(e *AuditEvent) string { return e.ObjectNamespace }},
+			{Name: "name", Column: "resource_id", Value: func(e *AuditEvent) string { return e.ObjectName }},
+			{Name: "code", Column: "response_code", Value: func(e *AuditEvent) string { return strconv.Itoa(int(e.Code)) }},
+		},
 	}
 	TemplateFields = selectable.Kind[*Template]{
 		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",

@@ -5,9 +5,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// AuditEventFields are the field selectors of auditevents.
-var AuditEventFields = []string{"metadata.name", "user", "verb", "resource", "namespace", "name", "code"}
-
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // AuditEvent is one entry of the audit trail.

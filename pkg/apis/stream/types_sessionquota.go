@@ -73,7 +73,9 @@ type QuotaCharge struct {
 	Running    bool
 	CPU        resource.Quantity
 	Memory     resource.Quantity
-	Time       metav1.Time
+	// HomeStorage is the size of the home claim the session will get.
+	HomeStorage resource.Quantity
+	Time        metav1.Time
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -505,6 +505,7 @@ func (in *QuotaCharge) DeepCopyInto(out *QuotaCharge) {
 	*out = *in
 	out.CPU = in.CPU.DeepCopy()
 	out.Memory = in.Memory.DeepCopy()
+	out.HomeStorage = in.HomeStorage.DeepCopy()
 	in.Time.DeepCopyInto(&out.Time)
 	return
 }

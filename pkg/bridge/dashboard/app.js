@@ -1,4 +1,4 @@
-// StreamSpace dashboard: the caller's sessions, templates and catalog,
+// StreamSpace dashboard: the caller's sessions, quota, templates and catalog,
 // live from the bridge's WebSocket feeds, and the actions a person takes on
 // them through the bridge's REST API.
 //
@@ -287,6 +287,86 @@ async function loadAudit(more) {
   $("audit-more").hidden = !auditContinue;
 }
 
+// The person's quota: each limit that applies to them next to what they
+// use. It is read again when their sessions change (debounced), and at once
+// after a create is refused.
+let quotaTimers = [];
+let sessionsSeen = null;
+
+// Rows of limits with a usage: the key of the row, its label, the limit
+// and the usage in the answer of /api/v1/quota.
+const quotaCounts = [
+  ["sessions", "Sessions", "maxSessions", "sessions"],
+  ["running", "Running", "maxRunningSessions", "runningSessions"],
+  ["cpu", "CPU", "cpu", "cpu"],
+  ["memory", "Memory", "memory", "memory"],
+  ["home-storage", "Home storage", "homeStorage", "homeStorage"],
+];
+// Rows of limits without a usage.
+const quotaMaxima = [
+  ["idle-timeout", "Longest idle timeout", "maxIdleTimeout"],
+  ["session-duration", "Longest session", "maxSessionDuration"],
+];
+
+function scheduleQuota() {
+  quotaTimers.forEach(clearTimeout);
+  // Admission counts a new session before the feed shows it; after a
+  // delete or a hibernation the controller lowers the usage a moment
+  // later: read the quota soon, and once more after that.
+  quotaTimers = [setTimeout(loadQuota, 500), setTimeout(loadQuota, 5000)];
+}
+
+// sessionsChanged tells whether the feed's snapshot differs from the last
+// one in what quotas count (which sessions there are, and their states).
+function sessionsChanged(sessions) {
+  const seen = sessions.map((s) => s.name + "/" + s.state).sort().join(",");
+  const changed = sessionsSeen !== null && seen !== sessionsSeen;
+  sessionsSeen = seen;
+  return changed;
+}
+
+async function loadQuota() {
+  let data;
+  try {
+    data = await api("GET", "/api/v1/quota");
+  } catch (e) {
+    $("quota-limits").replaceChildren();
+    $("quota-from").textContent = "";
+    $("quota-none").hidden = false;
+    $("quota-none").textContent = "Your quota could not be read: " + e.message;
+    return;
+  }
+  renderQuota(data);
+}
+
+function renderQuota(data) {
+  const eff = data.effective || {};
+  const limits = eff.limits || {}, usage = eff.usage || {}, from = eff.from || {};
+  const dl = $("quota-limits");
+  dl.replaceChildren();
+  const row = (key, label, value, quota) => {
+    const item = document.createElement("div");
+    item.dataset.limit = key;
+    if (quota) item.title = "from quota " + quota;
+    const dt = document.createElement("dt"); dt.textContent = label;
+    const dd = document.createElement("dd"); dd.textContent = value;
+    item.append(dt, dd);
+    dl.append(item);
+  };
+  for (const [key, label, limit, used] of quotaCounts) {
+    if (limits[limit] === undefined) continue;
+    row(key, label, text(usage[used]) + " of " + text(limits[limit]), from[limit]);
+  }
+  for (const [key, label, limit] of quotaMaxima) {
+    if (limits[limit] === undefined) continue;
+    row(key, label, text(limits[limit]), from[limit]);
+  }
+  const names = (data.quotas || []).map((q) => q.name);
+  $("quota-none").textContent = "No quota limits you.";
+  $("quota-none").hidden = names.length > 0;
+  $("quota-from").textContent = names.length === 0 ? "" : (names.length === 1 ? "Quota " : "Quotas ") + names.join(", ") + ".";
+}
+
 function disconnect() {
   const old = sockets;
   sockets = [];
@@ -300,7 +380,12 @@ function connect() {
   setStatus("disconnected", "connecting…");
   sockets = [
     open("/api/v1/ws/sessions", (msg) => {
-      if (msg.type === "sessions_update") { retry = 0; setStatus("live", "live"); renderSessions(msg); }
+      if (msg.type === "sessions_update") {
+        retry = 0;
+        setStatus("live", "live");
+        renderSessions(msg);
+        if (sessionsChanged(msg.sessions)) scheduleQuota();
+      }
       if (msg.type === "error") { showError(msg.error); }
     }),
     open("/api/v1/ws/cluster", (msg) => { if (msg.type === "metrics_update") renderMetrics(msg); }),
@@ -340,7 +425,7 @@ async function start() {
   // after an install) is read again every 10 seconds.
   if (!templatesTimer) templatesTimer = setInterval(() => loadTemplates().catch((e) => showError(e.message)), 10000);
   connect();
-  await Promise.all([loadTemplates(), loadCatalog(), loadAudit(false)]).catch((e) => showError(e.message));
+  await Promise.all([loadTemplates(), loadCatalog(), loadAudit(false), loadQuota()]).catch((e) => showError(e.message));
 }
 
 $("login").addEventListener("submit", (ev) => {
@@ -357,9 +442,14 @@ $("forget").addEventListener("click", () => {
   sessionStorage.removeItem(tokenKey);
   clearInterval(templatesTimer);
   templatesTimer = null;
+  quotaTimers.forEach(clearTimeout);
+  quotaTimers = [];
+  sessionsSeen = null;
   disconnect();
   setStatus("disconnected", "no token");
   $("sessions").querySelector("tbody").replaceChildren();
+  $("quota-limits").replaceChildren();
+  $("quota-from").textContent = "";
   $("app").hidden = true;
   $("login").hidden = false;
   $("forget").hidden = true;
@@ -377,7 +467,9 @@ $("start").addEventListener("submit", async (ev) => {
     showNotice("Started session " + text(created && created.name) + ".");
     $("start-name").value = "";
   } catch (e) {
+    // A refusal by a quota names the quota, the limit and the usage.
     showError(e.message);
+    loadQuota();
   } finally {
     $("start-button").disabled = false;
   }

@@ -103,7 +103,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 
 	run := func(ctx context.Context) {
-		if err := o.runControllers(ctx, kube, stream, recorder); err != nil {
+		if err := o.runControllers(ctx, cfg, kube, stream, recorder); err != nil {
 			klog.FromContext(ctx).Error(err, "controllers failed")
 			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 		}
@@ -138,7 +138,7 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-func (o *Options) runControllers(ctx context.Context, kube kubernetes.Interface, stream clientset.Interface, recorder func(string) record.EventRecorder) error {
+func (o *Options) runControllers(ctx context.Context, cfg *rest.Config, kube kubernetes.Interface, stream clientset.Interface, recorder func(string) record.EventRecorder) error {
 	streamInformers := streaminformers.NewSharedInformerFactory(stream, o.ResyncPeriod)
 	managed := informers.NewSharedInformerFactoryWithOptions(kube, o.ResyncPeriod, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 		lo.LabelSelector = manager.ManagedByLabel + "=" + manager.ManagedByValue
@@ -158,7 +158,7 @@ func (o *Options) runControllers(ctx context.Context, kube kubernetes.Interface,
 		return len(conns), err
 	})
 	return o.registry.Run(ctx, manager.Context{
-		KubeClient: kube, StreamClient: stream,
+		KubeClient: kube, StreamClient: stream, RESTConfig: cfg,
 		StreamInformers: streamInformers, ManagedKubeInformers: managed,
 		KubeInformers: informers.NewSharedInformerFactory(kube, o.ResyncPeriod),
 		EventRecorder: recorder, Clock: clock.RealClock{}, Workers: o.Workers,

@@ -30,6 +30,7 @@ import (
 	"k8s.io/utils/clock"
 	netutils "k8s.io/utils/net"
 
+	admissioninitializer "github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/owner"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/platformdefaults"
@@ -68,9 +69,10 @@ type Options struct {
 	// recorded in its lease only.
 	HeartbeatPersistInterval time.Duration
 
-	// catalogInformers read our own API through the loopback client, for
-	// admission plugins (catalogsource); started after the server is up.
-	catalogInformers externalversions.SharedInformerFactory
+	// admissionInformers read our own API through the loopback client, for
+	// admission plugins (pkg/admission/initializer); started after the
+	// server is up.
+	admissionInformers externalversions.SharedInformerFactory
 }
 
 // NewOptions returns the defaults: the recommended options of an aggregated
@@ -114,20 +116,20 @@ func NewOptions() *Options {
 		if err != nil {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
 		}
-		o.catalogInformers = externalversions.NewSharedInformerFactory(client, 0)
-		// Quota charges are a Get and an UpdateStatus per quota per session
-		// change, retried on conflict: not throttled on the client side
-		// (the server's own priority and fairness still applies).
-		quotaConfig := rest.CopyConfig(c.LoopbackClientConfig)
-		quotaConfig.QPS, quotaConfig.Burst = -1, 0
-		quotaClient, err := versioned.NewForConfig(quotaConfig)
+		o.admissionInformers = externalversions.NewSharedInformerFactory(client, 0)
+		// The client plugins write through: session quota charges are a Get
+		// and an UpdateStatus per quota per session change, retried on
+		// conflict, so it is not throttled on the client side (the server's
+		// own priority and fairness still applies).
+		writeConfig := rest.CopyConfig(c.LoopbackClientConfig)
+		writeConfig.QPS, writeConfig.Burst = -1, 0
+		writeClient, err := versioned.NewForConfig(writeConfig)
 		if err != nil {
-			return nil, fmt.Errorf("loopback client for session quotas: %w", err)
+			return nil, fmt.Errorf("loopback client for admission writes: %w", err)
 		}
 		return []admission.PluginInitializer{
-			catalogsource.NewInitializer(o.catalogInformers),
+			admissioninitializer.New(writeClient, o.admissionInformers),
 			resourcequota.NewInitializer(),
-			sessionquota.NewInitializer(quotaClient, o.catalogInformers),
 		}, nil
 	}
 	return o
@@ -322,8 +324,8 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	server.GenericAPIServer.AddPostStartHookOrDie("start-streamspace-informers", func(hookCtx genericapiserver.PostStartHookContext) error {
 		config.GenericConfig.SharedInformerFactory.Start(hookCtx.Done())
-		if o.catalogInformers != nil {
-			o.catalogInformers.Start(hookCtx.Done())
+		if o.admissionInformers != nil {
+			o.admissionInformers.Start(hookCtx.Done())
 		}
 		return nil
 	})

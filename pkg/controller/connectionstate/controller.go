@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -118,12 +117,8 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		disconnects:  map[string]time.Time{},
 	}
 	// A new stale timeout changes the resolution of lastActivity.
-	if err := config.OnChange(func() {
-		conns, _ := ctrl.connections.List(labels.Everything())
-		for _, conn := range conns {
-			ctrl.connectionChanged(conn)
-		}
-	}); err != nil {
+	if err := platformconfig.RequeueOnChange(config, ctrl.connections.List,
+		func(conn *streamv1alpha1.Connection) { ctrl.connectionChanged(conn) }); err != nil {
 		return nil, err
 	}
 	if _, err := connInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -126,12 +125,8 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 	}
 	// A new default idle timeout, or hibernation turned off or on, moves
 	// every session's deadline.
-	if err := config.OnChange(func() {
-		sessions, _ := ctrl.sessions.List(labels.Everything())
-		for _, s := range sessions {
-			enqueueSession(s)
-		}
-	}); err != nil {
+	if err := platformconfig.RequeueOnChange(config, ctrl.sessions.List,
+		func(s *streamv1alpha1.Session) { enqueueSession(s) }); err != nil {
 		return nil, err
 	}
 	return ctrl, nil

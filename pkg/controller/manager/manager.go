@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -39,6 +40,10 @@ const (
 type Context struct {
 	KubeClient   kubernetes.Interface
 	StreamClient clientset.Interface
+	// RESTConfig is what the clients above were built from (their rate
+	// limit included), for a controller that needs a client of its own,
+	// with a limiter of its own; nil in tests that give clients only.
+	RESTConfig *rest.Config
 	// StreamInformers serve Sessions, Templates, Connections and the catalog.
 	StreamInformers streaminformers.SharedInformerFactory
 	// ManagedKubeInformers only see Kubernetes objects labelled

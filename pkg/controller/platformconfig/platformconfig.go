@@ -13,6 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -55,6 +57,24 @@ func (s *Source) OnChange(changed func()) error {
 		return fmt.Errorf("watch the platform configuration: %w", err)
 	}
 	return nil
+}
+
+// RequeueOnChange enqueues every object list returns whenever the
+// configuration is created, changed or deleted: for a controller whose
+// objects all depend on a setting (a timeout, the ingress domain), so that
+// each is reconciled under the new one. list is a lister's List.
+func RequeueOnChange[T any](s *Source, list func(labels.Selector) ([]T, error), enqueue func(T)) error {
+	return s.OnChange(func() {
+		objs, err := list(labels.Everything())
+		if err != nil {
+			// A lister's List fails only on a selector it cannot match.
+			utilruntime.HandleError(fmt.Errorf("requeue after a platform configuration change: %w", err))
+			return
+		}
+		for _, obj := range objs {
+			enqueue(obj)
+		}
+	})
 }
 
 // Spec is the configuration's spec, empty when there is none.

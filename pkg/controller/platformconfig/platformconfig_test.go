@@ -2,11 +2,14 @@ package platformconfig
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -65,5 +68,53 @@ func TestConfigurationOverFlags(t *testing.T) {
 	}
 	if got, class := s.Home(resource.MustParse("10Gi"), "fast"); got.Cmp(size) != 0 || class != "fast" {
 		t.Errorf("home = %s %q, want 20Gi and the flag's class", got.String(), class)
+	}
+}
+
+// A change of the configuration enqueues every object of the lister.
+func TestRequeueOnChange(t *testing.T) {
+	client := fake.NewSimpleClientset(
+		&streamv1alpha1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: "alice", Name: "desk"}},
+		&streamv1alpha1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: "bob", Name: "desk"}},
+	)
+	factory := streaminformers.NewSharedInformerFactory(client, 0)
+	s := New(factory)
+	sessions := factory.Stream().V1alpha1().Sessions()
+	var mu sync.Mutex
+	enqueued := sets.New[string]()
+	if err := RequeueOnChange(s, sessions.Lister().List, func(sess *streamv1alpha1.Session) {
+		mu.Lock()
+		defer mu.Unlock()
+		enqueued.Insert(sess.Namespace + "/" + sess.Name)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), s.HasSynced, sessions.Informer().HasSynced) {
+		t.Fatal("the informers did not sync")
+	}
+	mu.Lock()
+	if enqueued.Len() != 0 {
+		t.Errorf("enqueued %v before any configuration existed", sets.List(enqueued))
+	}
+	mu.Unlock()
+
+	if _, err := client.StreamV1alpha1().PlatformConfigurations().Create(ctx, &streamv1alpha1.PlatformConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: streamv1alpha1.PlatformConfigurationName},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := sets.New("alice/desk", "bob/desk")
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return enqueued.Equal(want), nil
+	})
+	if err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Errorf("after the configuration was created: enqueued %v, want %v", sets.List(enqueued), sets.List(want))
 	}
 }

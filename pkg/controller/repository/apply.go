@@ -27,7 +27,7 @@ func (c *Controller) applyCatalogTemplates(ctx context.Context, repo *catalogv1a
 	ops := make([]func(context.Context) error, 0, plan.writes())
 	for _, want := range plan.create {
 		ops = append(ops, func(ctx context.Context) error {
-			_, err := c.client.CatalogV1alpha1().CatalogTemplates().Create(ctx, want, metav1.CreateOptions{FieldManager: ControllerName})
+			_, err := c.catalogClient.CatalogV1alpha1().CatalogTemplates().Create(ctx, want, metav1.CreateOptions{FieldManager: ControllerName})
 			if apierrors.IsAlreadyExists(err) {
 				// Written by an earlier sync but not yet in the informer's cache.
 				return c.updateFresh(ctx, repo, want)
@@ -37,7 +37,7 @@ func (c *Controller) applyCatalogTemplates(ctx context.Context, repo *catalogv1a
 	}
 	for _, update := range plan.update {
 		ops = append(ops, func(ctx context.Context) error {
-			_, err := c.client.CatalogV1alpha1().CatalogTemplates().Update(ctx, update, metav1.UpdateOptions{FieldManager: ControllerName})
+			_, err := c.catalogClient.CatalogV1alpha1().CatalogTemplates().Update(ctx, update, metav1.UpdateOptions{FieldManager: ControllerName})
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 				return c.updateFresh(ctx, repo, update)
 			}
@@ -48,7 +48,7 @@ func (c *Controller) applyCatalogTemplates(ctx context.Context, repo *catalogv1a
 		name, uid := ct.Name, ct.UID
 		ops = append(ops, func(ctx context.Context) error {
 			c.pruning.Store(name, true)
-			err := c.client.CatalogV1alpha1().CatalogTemplates().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			err := c.catalogClient.CatalogV1alpha1().CatalogTemplates().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 			if err != nil {
 				c.pruning.Delete(name)
 			}
@@ -67,7 +67,7 @@ func (c *Controller) applyCatalogTemplates(ctx context.Context, repo *catalogv1a
 // updateFresh writes want over the catalog template read from the server
 // rather than the cache, creating it when it is gone.
 func (c *Controller) updateFresh(ctx context.Context, repo *catalogv1alpha1.TemplateRepository, want *catalogv1alpha1.CatalogTemplate) error {
-	have, err := c.client.CatalogV1alpha1().CatalogTemplates().Get(ctx, want.Name, metav1.GetOptions{})
+	have, err := c.catalogClient.CatalogV1alpha1().CatalogTemplates().Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		// Deleted since the plan was made: create it again.
 		fresh := &catalogv1alpha1.CatalogTemplate{
@@ -75,7 +75,7 @@ func (c *Controller) updateFresh(ctx context.Context, repo *catalogv1alpha1.Temp
 				Annotations: map[string]string{catalog.ContentHashAnnotation: want.Annotations[catalog.ContentHashAnnotation]}},
 			Spec: want.Spec,
 		}
-		_, err = c.client.CatalogV1alpha1().CatalogTemplates().Create(ctx, fresh, metav1.CreateOptions{FieldManager: ControllerName})
+		_, err = c.catalogClient.CatalogV1alpha1().CatalogTemplates().Create(ctx, fresh, metav1.CreateOptions{FieldManager: ControllerName})
 		return wrap(err, "create catalog template %s", want.Name)
 	}
 	if err != nil {
@@ -87,7 +87,7 @@ func (c *Controller) updateFresh(ctx context.Context, repo *catalogv1alpha1.Temp
 	if upToDate(have, want) {
 		return nil
 	}
-	_, err = c.client.CatalogV1alpha1().CatalogTemplates().Update(ctx, withDesired(have, want), metav1.UpdateOptions{FieldManager: ControllerName})
+	_, err = c.catalogClient.CatalogV1alpha1().CatalogTemplates().Update(ctx, withDesired(have, want), metav1.UpdateOptions{FieldManager: ControllerName})
 	return wrap(err, "update catalog template %s", want.Name)
 }
 

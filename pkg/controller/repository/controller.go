@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
-	"k8s.io/apimachinery/pkg/labels"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -43,7 +42,11 @@ const ControllerName = "repository-controller"
 
 // Config is what the controller needs.
 type Config struct {
-	Client          versioned.Interface
+	Client versioned.Interface
+	// CatalogClient writes the CatalogTemplates of a sync (creates,
+	// updates, deletes), with a rate limit of its own (Options
+	// CatalogSyncQPS, CatalogSyncBurst); nil means Client.
+	CatalogClient   versioned.Interface
 	KubeClient      kubernetes.Interface
 	InformerFactory externalversions.SharedInformerFactory
 	Options         Options
@@ -58,15 +61,17 @@ type Config struct {
 // Controller syncs TemplateRepositories into CatalogTemplates.
 type Controller struct {
 	// config may set the sync interval of repositories that set none.
-	config     *platformconfig.Source
-	client     versioned.Interface
-	kubeClient kubernetes.Interface
-	opts       Options
-	clock      clock.Clock
-	fetcher    *gitcatalog.Fetcher
-	recorder   record.EventRecorder
-	broadcast  record.EventBroadcaster
-	logger     klog.Logger
+	config *platformconfig.Source
+	client versioned.Interface
+	// catalogClient writes the CatalogTemplates of a sync.
+	catalogClient versioned.Interface
+	kubeClient    kubernetes.Interface
+	opts          Options
+	clock         clock.Clock
+	fetcher       *gitcatalog.Fetcher
+	recorder      record.EventRecorder
+	broadcast     record.EventBroadcaster
+	logger        klog.Logger
 
 	repositories     cataloglisters.TemplateRepositoryLister
 	catalogTemplates cataloglisters.CatalogTemplateLister
@@ -92,6 +97,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
+	if cfg.CatalogClient == nil {
+		cfg.CatalogClient = cfg.Client
+	}
 	repoInformer := cfg.InformerFactory.Catalog().V1alpha1().TemplateRepositories()
 	ctplInformer := cfg.InformerFactory.Catalog().V1alpha1().CatalogTemplates()
 	tplInformer := cfg.InformerFactory.Stream().V1alpha1().Templates()
@@ -100,6 +108,7 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{
 		config:           config,
 		client:           cfg.Client,
+		catalogClient:    cfg.CatalogClient,
 		logger:           cfg.Logger,
 		kubeClient:       cfg.KubeClient,
 		opts:             cfg.Options,
@@ -149,12 +158,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("watch templates: %w", err)
 	}
 	// A new platform sync interval reschedules every repository.
-	if err := config.OnChange(func() {
-		repos, _ := c.repositories.List(labels.Everything())
-		for _, r := range repos {
-			c.repositoryAdded(r)
-		}
-	}); err != nil {
+	if err := platformconfig.RequeueOnChange(config, c.repositories.List, c.repositoryAdded); err != nil {
 		return nil, err
 	}
 	return c, nil

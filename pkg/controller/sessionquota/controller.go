@@ -9,13 +9,21 @@
 // not with server-side apply: admission charges the same fields
 // concurrently, and a recomputation from a stale quota must lose (conflict,
 // retry) rather than overwrite a charge it did not see.
+//
+// Home storage counts the claims that exist and, at the size of a new
+// claim, those the session controller is about to make for sessions whose
+// user has none in their namespace yet: the platform configuration's
+// spec.home.volumeSize, else the default of --home-size (10Gi). This
+// controller does not see the session controller's flag; when
+// streamspace-controller runs with another --home-size and the
+// configuration sets no size, a claim not yet made counts at 10Gi until it
+// exists.
 package sessionquota
 
 import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,8 +36,9 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	"github.com/streamspace/controlplane/pkg/apis/stream"
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
+	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
@@ -53,22 +62,21 @@ type Controller struct {
 	quotas   streamlisters.SessionQuotaLister
 	sessions streamlisters.SessionLister
 	claims   corelisters.PersistentVolumeClaimLister
+	config   *platformconfig.Source
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	clock    clock.Clock
 }
-
-// homeClaims selects the home-<user> claims the session controller makes.
-var homeClaims = labels.SelectorFromSet(labels.Set{"app.kubernetes.io/component": "home"})
 
 // New builds the controller.
 func New(c manager.Context) (*Controller, error) {
 	quotas := c.StreamInformers.Stream().V1alpha1().SessionQuotas()
 	sessions := c.StreamInformers.Stream().V1alpha1().Sessions()
 	claims := c.ManagedKubeInformers.Core().V1().PersistentVolumeClaims()
+	config := platformconfig.New(c.StreamInformers)
 	ctrl := &Controller{
-		stream: c.StreamClient, quotas: quotas.Lister(), sessions: sessions.Lister(), claims: claims.Lister(),
-		synced: []cache.InformerSynced{quotas.Informer().HasSynced, sessions.Informer().HasSynced, claims.Informer().HasSynced},
+		stream: c.StreamClient, quotas: quotas.Lister(), sessions: sessions.Lister(), claims: claims.Lister(), config: config,
+		synced: []cache.InformerSynced{quotas.Informer().HasSynced, sessions.Informer().HasSynced, claims.Informer().HasSynced, config.HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, Clock: c.Clock}),
 		clock: c.Clock,
@@ -91,6 +99,11 @@ func New(c manager.Context) (*Controller, error) {
 	}
 	if _, err := claims.Informer().AddEventHandler(handler); err != nil {
 		return nil, fmt.Errorf("watch home claims: %w", err)
+	}
+	// The size of a claim not yet made is the configuration's.
+	if err := platformconfig.RequeueOnChange(config, quotas.Lister().List,
+		func(q *streamv1alpha1.SessionQuota) { ctrl.queue.Add(q.Name) }); err != nil {
+		return nil, err
 	}
 	return ctrl, nil
 }
@@ -123,12 +136,13 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	claims, err := c.claims.List(homeClaims)
+	claims, err := c.claims.List(quota.HomeClaimSelector)
 	if err != nil {
 		return err
 	}
 	now := c.clock.Now()
-	status := quota.Recompute(q, sessions, homeSizes(claims), now)
+	newClaim, _ := c.config.Home(resource.MustParse(streamv1alpha1.DefaultHomeVolumeSize), "")
+	status := quota.Recompute(q, sessions, quota.HomeClaims(claims), newClaim, now)
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 		Type: ConditionUsageComputed, Status: metav1.ConditionTrue, Reason: "Computed",
 		Message:            fmt.Sprintf("usage of %d people computed from the stored sessions", len(status.Usage)),
@@ -152,18 +166,3 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 }
 
 const fieldManager = "sessionquota-controller"
-
-// homeSizes sums the requested size of each user's home claims.
-func homeSizes(claims []*corev1.PersistentVolumeClaim) map[string]resource.Quantity {
-	out := map[string]resource.Quantity{}
-	for _, pvc := range claims {
-		user := pvc.Annotations[stream.UserNameAnnotation]
-		if user == "" || pvc.DeletionTimestamp != nil {
-			continue
-		}
-		size := out[user]
-		size.Add(pvc.Spec.Resources.Requests.Storage().DeepCopy())
-		out[user] = size
-	}
-	return out
-}

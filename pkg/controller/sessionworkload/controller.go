@@ -96,7 +96,7 @@ func (o *Options) Validate() error {
 
 // Registration registers the controller with its default options.
 func Registration() manager.Registration {
-	opts := &Options{HomeSize: "10Gi", SessionAuth: SessionAuthForward}
+	opts := &Options{HomeSize: streamv1alpha1.DefaultHomeVolumeSize, SessionAuth: SessionAuthForward}
 	return manager.Registration{Name: Name, Options: opts, New: func(c manager.Context) (manager.Controller, error) {
 		return New(c, *opts)
 	}}
@@ -169,12 +169,8 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		ctrl.synced = append(ctrl.synced, h.informer.HasSynced)
 	}
 	// A new ingress domain or class reaches every session's Ingress and URL.
-	if err := config.OnChange(func() {
-		sessions, _ := ctrl.sessions.List(labels.Everything())
-		for _, s := range sessions {
-			ctrl.enqueueSession(s)
-		}
-	}); err != nil {
+	if err := platformconfig.RequeueOnChange(config, ctrl.sessions.List,
+		func(s *streamv1alpha1.Session) { ctrl.enqueueSession(s) }); err != nil {
 		return nil, err
 	}
 	ctrl.synced = append(ctrl.synced, config.HasSynced)
@@ -398,7 +394,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	}
 	setCondition(status, gen, now, stream.SessionConditionTemplateResolved, true, "Found", fmt.Sprintf("template %q", tpl.Name))
 
-	if usesHome(s) {
+	if streamv1alpha1.UsesHome(s) {
 		claim, err := c.ensureHomeClaim(ctx, s)
 		if err != nil {
 			return err

@@ -357,9 +357,3 @@ func desiredHomeClaim(s *streamv1alpha1.Session, size resource.Quantity, storage
 	}
 	return pvc
 }
-
-// usesHome tells whether the session keeps a home claim (persistentHome,
-// the default); the pod mounts it where the template mounts user-home.
-func usesHome(s *streamv1alpha1.Session) bool {
-	return s.Spec.PersistentHome == nil || *s.Spec.PersistentHome
-}

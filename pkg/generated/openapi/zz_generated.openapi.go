@@ -1567,6 +1567,12 @@ func schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref common.ReferenceCallback) c
 							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
 						},
 					},
+					"homeStorage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "homeStorage charged: the size of the home claim the session will get (it has a persistent home and its user has no home claim in its namespace yet). It counts until that claim exists.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
 					"time": {
 						SchemaProps: spec.SchemaProps{
 							Description: "time of the charge.",
@@ -1617,7 +1623,7 @@ func schema_pkg_apis_stream_v1alpha1_QuotaLimits(ref common.ReferenceCallback) c
 					},
 					"homeStorage": {
 						SchemaProps: spec.SchemaProps{
-							Description: "homeStorage is the total size of a person's home claims. A session with a persistent home is refused while the person is at or above it.",
+							Description: "homeStorage is the total size of a person's home claims, those that exist and those their sessions will get. A session with a persistent home in a namespace where its user has no home claim yet adds the size of a new claim (the platform configuration's spec.home.volumeSize, else 10Gi) and is refused when that would exceed it.",
 							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
 						},
 					},

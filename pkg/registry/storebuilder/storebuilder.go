@@ -87,10 +87,11 @@ func New[T runtime.Object](o Options[T], typer runtime.ObjectTyper, optsGetter g
 	}
 	strategy := mainStrategy[T]{strategyDefaults: strategyDefaults{typer, names.SimpleNameGenerator}, rules: o.Rules}
 	attrs := o.Rules.AttrFunc()
+	indexes := o.Rules.watchCacheIndexes()
 	store := &genericregistry.Store{
 		NewFunc:                   o.NewFunc,
 		NewListFunc:               o.NewListFunc,
-		PredicateFunc:             predicate(attrs),
+		PredicateFunc:             predicate(attrs, indexes.fields),
 		DefaultQualifiedResource:  o.Resource,
 		SingularQualifiedResource: o.Singular,
 		CreateStrategy:            strategy,
@@ -99,7 +100,13 @@ func New[T runtime.Object](o Options[T], typer runtime.ObjectTyper, optsGetter g
 		ResetFieldsStrategy:       strategy,
 		TableConvertor:            o.Table,
 	}
-	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: attrs}); err != nil {
+	err := store.CompleteWithOptions(&generic.StoreOptions{
+		RESTOptions: optsGetter,
+		AttrFunc:    attrs,
+		TriggerFunc: indexes.trigger,
+		Indexers:    &indexes.indexers,
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	statusStore := *store
@@ -109,8 +116,13 @@ func New[T runtime.Object](o Options[T], typer runtime.ObjectTyper, optsGetter g
 	return &REST{Store: store, shortNames: o.ShortNames, categories: o.Categories}, &StatusREST{store: &statusStore}, nil
 }
 
-func predicate(attrs storage.AttrFunc) func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
+// predicate is the selection of every list and watch of the resource. Its
+// IndexFields name the fields the watch cache has indexes of: a selector
+// requiring an exact value of one is answered from the index
+// (SelectionPredicate.MatcherIndex), and a watch requiring one of the trigger
+// is dispatched by it.
+func predicate(attrs storage.AttrFunc, indexFields []string) func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
 	return func(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
-		return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: attrs}
+		return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: attrs, IndexFields: indexFields}
 	}
 }

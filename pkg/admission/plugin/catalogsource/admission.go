@@ -19,9 +19,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/apiserver/pkg/admission/initializer"
+	genericadmissioninitializer "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	"github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -49,15 +50,15 @@ type Plugin struct {
 var (
 	_ admission.MutationInterface   = &Plugin{}
 	_ admission.ValidationInterface = &Plugin{}
-	_                               = initializer.WantsAuthorizer(&Plugin{})
-	_                               = WantsCatalogInformers(&Plugin{})
+	_                               = genericadmissioninitializer.WantsAuthorizer(&Plugin{})
+	_                               = initializer.WantsInformers(&Plugin{})
 )
 
-// SetAuthorizer implements initializer.WantsAuthorizer.
+// SetAuthorizer implements genericadmissioninitializer.WantsAuthorizer.
 func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) { p.authorizer = a }
 
-// SetCatalogInformers implements WantsCatalogInformers.
-func (p *Plugin) SetCatalogInformers(f externalversions.SharedInformerFactory) {
+// SetInformers implements initializer.WantsInformers.
+func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 	informer := f.Catalog().V1alpha1().CatalogTemplates()
 	p.catalogTemplates = informer.Lister()
 	p.SetReadyFunc(informer.Informer().HasSynced)

@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/admission"
 
-	"github.com/streamspace/controlplane/pkg/admission/plugin/catalogsource"
+	"github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
@@ -41,13 +41,12 @@ type Plugin struct {
 }
 
 var (
-	_ admission.MutationInterface         = &Plugin{}
-	_ catalogsource.WantsCatalogInformers = &Plugin{}
+	_ admission.MutationInterface = &Plugin{}
+	_ initializer.WantsInformers  = &Plugin{}
 )
 
-// SetCatalogInformers implements catalogsource.WantsCatalogInformers (the
-// informers of our whole API).
-func (p *Plugin) SetCatalogInformers(f externalversions.SharedInformerFactory) {
+// SetInformers implements initializer.WantsInformers.
+func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 	informer := f.Stream().V1alpha1().PlatformConfigurations()
 	p.configurations = informer.Lister()
 	p.SetReadyFunc(informer.Informer().HasSynced)

@@ -1,19 +1,41 @@
 // Package sessionquota enforces SessionQuotas on Sessions, the way
 // Kubernetes' ResourceQuota admission enforces ResourceQuotas: on a create,
 // on an update that adds to what a session counts for (waking it, raising
-// its requests) and on a connect that wakes a hibernated session, each
-// quota matching the session's owner is read from storage, the change is
-// checked against the owner's usage in its status, and the usage is charged
-// with an update that carries the quota's resourceVersion as a
-// precondition, retried on conflict. Postgres serialises those updates, so
-// two requests racing for the last slot, on one replica or on two, cannot
-// both be charged. The charge is also recorded as pending under the
-// session's name; the sessionquota controller recomputes usage from the
-// stored sessions and drops a pending charge once the session shows it, or
-// after a grace period when the change was never stored.
+// its requests) and on a connect that wakes a hibernated session (only for
+// a caller the owner rule lets connect; package ownership), each quota
+// matching the session's owner is read from storage, the change is checked
+// against the owner's usage in its status, and the usage is charged with
+// an update that carries the quota's resourceVersion as a precondition,
+// retried on conflict. Postgres serialises those updates, so two requests
+// racing for the last slot, on one replica or on two, cannot both be
+// charged. The charge is also recorded as pending under the session's
+// name; the sessionquota controller recomputes usage from the stored
+// sessions and home claims and drops a pending charge once the session
+// shows it, or after a grace period when the change was never stored.
 //
-// The owner is spec.user. Group quotas match only when the owner makes the
-// request (admission knows the caller's groups, not another person's).
+// Home storage: a created session with a persistent home whose user has no
+// home claim in its namespace (read live from kube-apiserver, by the name
+// the session controller gives it) and no other session there that will
+// get one is charged the size of the claim the session controller will
+// make: the platform configuration's spec.home.volumeSize, else the
+// default of the controller's --home-size (10Gi). The controller's flag is
+// not visible here; a cluster that changes it should set volumeSize too.
+//
+// The owner is spec.user. When the owner makes the request, their groups
+// are the caller's, exactly as kube-apiserver authenticated them. When
+// someone else does (an admin creating a session for them with the assign
+// verb, a controller waking it), the owner's groups are the ones
+// streamspace-apiserver recorded in their User from their latest request
+// (status.groups; docs/identity.md), so group quotas apply to them too.
+// The User is read live through the loopback client, and only when a
+// quota names groups: the read is as fresh as the storage, where an
+// informer would add a lag of its own and hold every User in each
+// replica's memory for a path only admins and controllers take. What stays
+// inexact
+// is the record itself: groups as of the person's latest request,
+// which the recorder writes just after it (a change at the identity
+// provider counts from the person's next request on), and none for a
+// person who never made one, to whom only user and all quotas apply.
 package sessionquota
 
 import (
@@ -21,21 +43,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
+	genericadmissioninitializer "k8s.io/apiserver/pkg/admission/initializer"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
+	"github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/naming"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/ownership"
 	quota "github.com/streamspace/controlplane/pkg/sessionquota"
 )
 
@@ -57,24 +89,44 @@ func New() *Plugin {
 // Plugin charges and enforces SessionQuotas.
 type Plugin struct {
 	*admission.Handler
-	client   versioned.Interface
-	quotas   streamlisters.SessionQuotaLister
-	sessions streamlisters.SessionLister
-	now      func() time.Time
+	authorizer     authorizer.Authorizer
+	client         versioned.Interface
+	kube           kubernetes.Interface
+	quotas         streamlisters.SessionQuotaLister
+	sessions       streamlisters.SessionLister
+	configurations streamlisters.PlatformConfigurationLister
+	now            func() time.Time
 }
 
 var (
 	_ admission.ValidationInterface = &Plugin{}
-	_ WantsStreamClient             = &Plugin{}
+	_                               = initializer.WantsClient(&Plugin{})
+	_                               = initializer.WantsInformers(&Plugin{})
+	_                               = genericadmissioninitializer.WantsAuthorizer(&Plugin{})
+	_                               = genericadmissioninitializer.WantsExternalKubeClientSet(&Plugin{})
 )
 
-// SetStreamClient implements WantsStreamClient.
-func (p *Plugin) SetStreamClient(client versioned.Interface, f externalversions.SharedInformerFactory) {
-	p.client = client
+// SetExternalKubeClientSet implements
+// genericadmissioninitializer.WantsExternalKubeClientSet: home claims are
+// read through it.
+func (p *Plugin) SetExternalKubeClientSet(kube kubernetes.Interface) { p.kube = kube }
+
+// SetAuthorizer implements genericadmissioninitializer.WantsAuthorizer.
+func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) { p.authorizer = a }
+
+// SetClient implements initializer.WantsClient: quotas are charged, and
+// read live, through it.
+func (p *Plugin) SetClient(client versioned.Interface) { p.client = client }
+
+// SetInformers implements initializer.WantsInformers.
+func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 	quotas := f.Stream().V1alpha1().SessionQuotas()
 	sessions := f.Stream().V1alpha1().Sessions()
-	p.quotas, p.sessions = quotas.Lister(), sessions.Lister()
-	p.SetReadyFunc(func() bool { return quotas.Informer().HasSynced() && sessions.Informer().HasSynced() })
+	configurations := f.Stream().V1alpha1().PlatformConfigurations()
+	p.quotas, p.sessions, p.configurations = quotas.Lister(), sessions.Lister(), configurations.Lister()
+	p.SetReadyFunc(func() bool {
+		return quotas.Informer().HasSynced() && sessions.Informer().HasSynced() && configurations.Informer().HasSynced()
+	})
 }
 
 // ValidateInitialization implements admission.InitializationValidator.
@@ -82,27 +134,35 @@ func (p *Plugin) ValidateInitialization() error {
 	if p.client == nil || p.quotas == nil {
 		return fmt.Errorf("%s needs the loopback client of the stream.space API", PluginName)
 	}
+	if p.authorizer == nil {
+		return fmt.Errorf("%s needs an authorizer", PluginName)
+	}
+	if p.kube == nil {
+		return fmt.Errorf("%s needs a client of kube-apiserver to read home claims", PluginName)
+	}
 	return nil
 }
 
 // change is what admission checks: one session of one person, what it
 // counted for before and after, and which checks apply.
 type change struct {
-	person quota.Person
-	key    string
+	person    quota.Person
+	namespace string
+	key       string
 	// generation is the session's metadata.generation after the change.
 	generation int64
 	old, new   quota.Contribution
 	// durations are checked on a create and when an update changes them.
 	checkDurations    bool
 	idle, maxDuration *metav1.Duration
-	// newHome: a create of a session with a persistent home.
+	// newHome: a create of a session with a persistent home; new.Home is
+	// the size of the claim it will get, when it gets one (homeClaimSize).
 	newHome bool
 }
 
 func (c *change) increases() bool {
 	return c.new.Sessions > c.old.Sessions || c.new.Running > c.old.Running ||
-		c.new.CPU.Cmp(c.old.CPU) > 0 || c.new.Memory.Cmp(c.old.Memory) > 0
+		c.new.CPU.Cmp(c.old.CPU) > 0 || c.new.Memory.Cmp(c.old.Memory) > 0 || c.new.Home.Cmp(c.old.Home) > 0
 }
 
 // Validate refuses, with 403, a session change that exceeds a quota, and charges it.
@@ -124,20 +184,28 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
 	}
-	for _, q := range all {
-		if !quota.Matches(q.Spec.Subjects, ch.person) {
-			continue
+	// The owner's groups are the caller's when the owner asks; otherwise
+	// the ones recorded for them.
+	if caller := a.GetUserInfo(); (caller == nil || caller.GetName() != ch.person.User) && namesGroups(all) {
+		if ch.person.Groups, err = p.recordedGroups(ctx, ch.person.User); err != nil {
+			return err
 		}
+	}
+	var matching []*streamv1alpha1.SessionQuota
+	for _, q := range all {
+		if quota.Matches(q.Spec.Subjects, ch.person) {
+			matching = append(matching, q)
+		}
+	}
+	if ch.newHome && limitsHome(matching) {
+		if ch.new.Home, err = p.homeClaimSize(ctx, a.GetNamespace(), ch.person.User); err != nil {
+			return err
+		}
+	}
+	for _, q := range matching {
 		if ch.checkDurations {
 			if err := quota.CheckDurations(q, ch.person.User, ch.idle, ch.maxDuration); err != nil {
 				return admission.NewForbidden(a, err)
-			}
-		}
-		if ch.newHome {
-			if i := quota.FindUsage(&q.Status, ch.person.User); i >= 0 {
-				if err := quota.CheckHome(q, ch.person.User, q.Status.Usage[i].HomeStorage); err != nil {
-					return admission.NewForbidden(a, err)
-				}
 			}
 		}
 		if ch.increases() {
@@ -156,6 +224,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 // changeOf reads the session change a request makes; nil when it makes none
 // that quotas count.
 func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change, error) {
+	// The owner's groups, when the owner is the caller.
 	person := func(owner string) quota.Person {
 		pp := quota.Person{User: owner}
 		if u := a.GetUserInfo(); u != nil && u.GetName() == owner {
@@ -170,10 +239,10 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 			return nil, nil
 		}
 		return &change{
-			person: person(s.Spec.User), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
+			person: person(s.Spec.User), namespace: a.GetNamespace(), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
 			new:            quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
 			checkDurations: true, idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
-			newHome: s.Spec.PersistentHome == nil || *s.Spec.PersistentHome,
+			newHome: needsHomeClaim(s),
 		}, nil
 	case a.GetOperation() == admission.Update && a.GetSubresource() == "":
 		s, ok1 := a.GetObject().(*stream.Session)
@@ -182,12 +251,14 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 			return nil, nil
 		}
 		ch := &change{
-			person: person(old.Spec.User), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
+			person: person(old.Spec.User), namespace: a.GetNamespace(), key: quota.Key(a.GetNamespace(), s.Name), generation: s.Generation,
 			old:  quota.Of(string(old.Spec.State), old.Spec.Resources.Requests),
 			new:  quota.Of(string(s.Spec.State), s.Spec.Resources.Requests),
 			idle: s.Spec.IdleTimeout, maxDuration: s.Spec.MaxSessionDuration,
 		}
 		ch.checkDurations = !durationEqual(s.Spec.IdleTimeout, old.Spec.IdleTimeout) || !durationEqual(s.Spec.MaxSessionDuration, old.Spec.MaxSessionDuration)
+		// Turning spec.persistentHome on gives the session a home claim too.
+		ch.newHome = needsHomeClaim(s) && !needsHomeClaim(old) && s.Spec.User == old.Spec.User
 		return ch, nil
 	case a.GetOperation() == admission.Create && a.GetSubresource() == "connect":
 		// Connect wakes a hibernated session: read it to know whether it would.
@@ -199,13 +270,136 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 		if s.Spec.State != streamv1alpha1.SessionStateHibernated || s.DeletionTimestamp != nil {
 			return nil, nil
 		}
+		// Only a caller the owner rule lets connect wakes the session; the
+		// connect handler refuses anyone else (it applies the rule before
+		// admission too), and their request must not charge the owner.
+		if ownership.Authorize(ctx, p.authorizer, a.GetUserInfo(), ownership.Object{
+			Resource: streamv1alpha1.SchemeGroupVersion.WithResource("sessions"), Namespace: s.Namespace, Name: s.Name, Owner: s.Spec.User,
+		}, "connect to") != nil {
+			return nil, nil
+		}
 		return &change{
-			person: person(s.Spec.User), key: quota.Key(s.Namespace, s.Name), generation: s.Generation + 1,
+			person: person(s.Spec.User), namespace: s.Namespace, key: quota.Key(s.Namespace, s.Name), generation: s.Generation + 1,
 			old: quota.OfSession(s),
 			new: quota.Of(string(streamv1alpha1.SessionStateRunning), s.Spec.Resources.Requests),
 		}, nil
 	}
 	return nil, nil
+}
+
+// limitsHome tells whether a quota limits home storage.
+func limitsHome(quotas []*streamv1alpha1.SessionQuota) bool {
+	for _, q := range quotas {
+		if q.Spec.Limits.HomeStorage != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// homeClaimSize is the home storage a new session of user in namespace
+// adds: the size of the claim the session controller will make for it, or
+// zero when the user already has a claim there (by the name the controller
+// uses, which takes over any claim of that name) or another stored session
+// there that will get one. Both are read live: the informer of sessions
+// may not show a session the controller has already seen stored, whose
+// pending charge it has therefore dropped (charge checks the pending
+// charges of sessions not stored yet).
+func (p *Plugin) homeClaimSize(ctx context.Context, namespace, user string) (resource.Quantity, error) {
+	_, err := p.kube.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, naming.HomeClaimName(user), metav1.GetOptions{})
+	if err == nil {
+		return resource.Quantity{}, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return resource.Quantity{}, apierrors.NewInternalError(fmt.Errorf("read the home claim of user %q in namespace %s: %w", user, namespace, err))
+	}
+	sessions, err := p.client.StreamV1alpha1().Sessions(namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.user", user).String(),
+	})
+	if err != nil {
+		return resource.Quantity{}, apierrors.NewInternalError(fmt.Errorf("list the sessions of user %q in namespace %s: %w", user, namespace, err))
+	}
+	for i := range sessions.Items {
+		if quota.NeedsHomeClaim(&sessions.Items[i]) {
+			return resource.Quantity{}, nil
+		}
+	}
+	return p.newClaimSize()
+}
+
+// newClaimSize is the size of a new home claim: the platform
+// configuration's spec.home.volumeSize, else the default of the session
+// controller's --home-size.
+func (p *Plugin) newClaimSize() (resource.Quantity, error) {
+	c, err := p.configurations.Get(streamv1alpha1.PlatformConfigurationName)
+	if err == nil && c.Spec.Home.VolumeSize != nil {
+		return c.Spec.Home.VolumeSize.DeepCopy(), nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return resource.Quantity{}, apierrors.NewInternalError(fmt.Errorf("read the platform configuration: %w", err))
+	}
+	return resource.MustParse(streamv1alpha1.DefaultHomeVolumeSize), nil
+}
+
+// pendingHome tells whether a pending charge of another session of user in
+// namespace, younger than the grace period, already counts a new home claim
+// there: the sessions share it.
+func pendingHome(pending []streamv1alpha1.QuotaCharge, user, namespace, key string, now time.Time) bool {
+	for _, c := range pending {
+		if c.User == user && c.Session != key && !c.HomeStorage.IsZero() && strings.HasPrefix(c.Session, namespace+"/") &&
+			now.Sub(c.Time.Time) <= quota.PendingGrace {
+			return true
+		}
+	}
+	return false
+}
+
+// homeUsage is each person's home storage from the home claims of the
+// cluster, read live (quota.HomeUsage).
+func (p *Plugin) homeUsage(ctx context.Context, sessions map[string]*streamv1alpha1.Session, live []streamv1alpha1.QuotaCharge) (map[string]resource.Quantity, error) {
+	list, err := p.kube.CoreV1().PersistentVolumeClaims(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: quota.HomeClaimSelector.String()})
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("list home claims: %w", err))
+	}
+	claims := make([]*corev1.PersistentVolumeClaim, 0, len(list.Items))
+	for i := range list.Items {
+		claims = append(claims, &list.Items[i])
+	}
+	size, err := p.newClaimSize()
+	if err != nil {
+		return nil, err
+	}
+	return quota.HomeUsage(quota.HomeClaims(claims), sessions, live, size), nil
+}
+
+// namesGroups tells whether a quota matches people by group.
+func namesGroups(quotas []*streamv1alpha1.SessionQuota) bool {
+	for _, q := range quotas {
+		if len(q.Spec.Subjects.Groups) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// recordedGroups returns the groups recorded in user's User: those of
+// their latest request. A person never seen has none.
+func (p *Plugin) recordedGroups(ctx context.Context, user string) ([]string, error) {
+	u, err := p.client.StreamV1alpha1().Users().Get(ctx, user, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("read the groups of user %q: %w", user, err))
+	}
+	return u.Status.Groups, nil
+}
+
+// needsHomeClaim tells whether the session controller gives a session a
+// home claim (as quota.NeedsHomeClaim, on the internal type).
+func needsHomeClaim(s *stream.Session) bool {
+	return (s.Spec.PersistentHome == nil || *s.Spec.PersistentHome) && s.DeletionTimestamp == nil &&
+		s.Spec.State != stream.SessionStateTerminated
 }
 
 func durationEqual(a, b *metav1.Duration) bool {
@@ -237,24 +431,36 @@ func (p *Plugin) charge(ctx context.Context, name string, ch *change, dryRun boo
 		if i := quota.FindUsage(&q.Status, ch.person.User); i >= 0 {
 			used = quota.Usage(q.Status.Usage[i])
 		} else {
-			// First charge of this person: start from their sessions.
+			// First charge of this person: start from their sessions (and
+			// home claims, when the quota limits them).
 			sessions, err := p.sessions.List(labels.Everything())
 			if err != nil {
 				return err
 			}
 			byKey := quota.Index(sessions)
-			used = quota.PersonUsage(ch.person.User, byKey, quota.LivePending(q.Status.Pending, byKey, p.now()))
+			live := quota.LivePending(q.Status.Pending, byKey, p.now())
+			var home map[string]resource.Quantity
+			if q.Spec.Limits.HomeStorage != nil {
+				if home, err = p.homeUsage(ctx, byKey, live); err != nil {
+					return err
+				}
+			}
+			used = quota.PersonUsage(ch.person.User, byKey, live, home)
 		}
-		if err := quota.Check(q, ch.person.User, used, ch.old, ch.new); err != nil {
+		add := ch.new
+		if !add.Home.IsZero() && pendingHome(q.Status.Pending, ch.person.User, ch.namespace, ch.key, p.now()) {
+			add.Home = resource.Quantity{}
+		}
+		if err := quota.Check(q, ch.person.User, used, ch.old, add); err != nil {
 			return err
 		}
 		if dryRun {
 			return nil
 		}
-		quota.SetUsage(&q.Status, ch.person.User, used.Sub(ch.old).Add(ch.new))
+		quota.SetUsage(&q.Status, ch.person.User, used.Sub(ch.old).Add(add))
 		quota.Charge(&q.Status, streamv1alpha1.QuotaCharge{
-			User: ch.person.User, Session: ch.key, Generation: ch.generation, Running: ch.new.Running > 0,
-			CPU: ch.new.CPU, Memory: ch.new.Memory, Time: metav1.NewTime(p.now()),
+			User: ch.person.User, Session: ch.key, Generation: ch.generation, Running: add.Running > 0,
+			CPU: add.CPU, Memory: add.Memory, HomeStorage: add.Home, Time: metav1.NewTime(p.now()),
 		})
 		_, err = client.UpdateStatus(ctx, q, metav1.UpdateOptions{FieldManager: "streamspace-apiserver-quota"})
 		return err

@@ -71,10 +71,12 @@ func addFieldLabelConversions(scheme *runtime.Scheme) error {
 	if err := selectable.AddFieldLabelConversions(scheme, SchemeGroupVersion, stream.SelectableKinds); err != nil {
 		return err
 	}
-	// The audit trail is read from its own table by its own fields.
-	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("AuditEvent"), func(label, value string) (string, string, error) {
-		for _, f := range stream.AuditEventFields {
-			if f == label {
+	// The audit trail is read from its own table by its own fields, which
+	// do not include metadata.namespace (events are cluster-scoped, and
+	// namespace is the namespace of the object a request acted on).
+	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind(stream.AuditEventFields.GroupKind.Kind), func(label, value string) (string, string, error) {
+		for _, f := range stream.AuditEventFields.Fields {
+			if f.Name == label {
 				return label, value, nil
 			}
 		}

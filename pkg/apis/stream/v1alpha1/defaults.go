@@ -15,6 +15,11 @@ const (
 	DefaultVNCPort            = 3000
 	DefaultVNCProtocol        = "websocket"
 	DefaultWebAppPath         = "/"
+	// DefaultHomeVolumeSize is the size of a new home-<user> claim when the
+	// platform configuration sets no spec.home.volumeSize: the default of
+	// streamspace-controller's --home-size, and what SessionQuotas charge
+	// for a claim not yet made.
+	DefaultHomeVolumeSize = "10Gi"
 )
 
 func addDefaultingFuncs(scheme *runtime.Scheme) error {
@@ -75,4 +80,11 @@ func SetDefaults_ConnectionStatus(obj *ConnectionStatus) {
 	if obj.State == "" {
 		obj.State = ConnectionStateActive
 	}
+}
+
+// UsesHome tells whether a session keeps its user's home on a claim
+// (spec.persistentHome, true unless set false); the pod mounts it where the
+// template mounts user-home.
+func UsesHome(s *Session) bool {
+	return s.Spec.PersistentHome == nil || *s.Spec.PersistentHome
 }

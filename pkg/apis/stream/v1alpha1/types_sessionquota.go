@@ -66,8 +66,11 @@ type QuotaLimits struct {
 	// memory is the total memory request of a person's running sessions.
 	// +optional
 	Memory *resource.Quantity `json:"memory,omitempty" protobuf:"bytes,4,opt,name=memory"`
-	// homeStorage is the total size of a person's home claims. A session with
-	// a persistent home is refused while the person is at or above it.
+	// homeStorage is the total size of a person's home claims, those that
+	// exist and those their sessions will get. A session with a persistent
+	// home in a namespace where its user has no home claim yet adds the size
+	// of a new claim (the platform configuration's spec.home.volumeSize, else
+	// 10Gi) and is refused when that would exceed it.
 	// +optional
 	HomeStorage *resource.Quantity `json:"homeStorage,omitempty" protobuf:"bytes,5,opt,name=homeStorage"`
 	// maxIdleTimeout is the longest spec.idleTimeout a session may have;
@@ -137,6 +140,11 @@ type QuotaCharge struct {
 	// memory charged (when running).
 	// +optional
 	Memory resource.Quantity `json:"memory,omitempty" protobuf:"bytes,5,opt,name=memory"`
+	// homeStorage charged: the size of the home claim the session will get
+	// (it has a persistent home and its user has no home claim in its
+	// namespace yet). It counts until that claim exists.
+	// +optional
+	HomeStorage resource.Quantity `json:"homeStorage,omitempty" protobuf:"bytes,8,opt,name=homeStorage"`
 	// time of the charge.
 	Time metav1.Time `json:"time" protobuf:"bytes,6,opt,name=time"`
 }

@@ -337,6 +337,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
       default: 0
+    - name: homeStorage
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
     - name: memory
       type:
         namedType: io.k8s.apimachinery.pkg.api.resource.Quantity

@@ -204,12 +204,7 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 	if err != nil {
 		return nil, err
 	}
-	return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
-		if key, ok := e.Object.(*stream.APIKey); ok {
-			e.Object = redact(key)
-		}
-		return e, true
-	}), nil
+	return storebuilder.MapWatch(w, redact), nil
 }
 
 // Update changes a key's description or metadata; its owner, or a caller

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,17 +29,26 @@ import (
 // answered in pages of this many with a continue token.
 const MaxPage = 1000
 
-// FieldColumns are the field selectors of auditevents and the audit_log
-// columns they filter.
-var FieldColumns = map[string]string{
-	"metadata.name": "id",
-	"user":          "user_id",
-	"verb":          "action",
-	"resource":      "resource_type",
-	"namespace":     "namespace",
-	"name":          "resource_id",
-	"code":          "response_code",
-}
+// fieldColumns are the field selectors of auditevents and the audit_log
+// columns they filter, as stream.AuditEventFields declares them.
+var fieldColumns = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range stream.AuditEventFields.Fields {
+		m[f.Name] = f.Column
+	}
+	return m
+}()
+
+// filterNames lists the field selectors people filter by, for messages.
+var filterNames = func() string {
+	var names []string
+	for _, f := range stream.AuditEventFields.Fields {
+		if !strings.HasPrefix(f.Name, "metadata.") {
+			names = append(names, f.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}()
 
 // REST reads the audit trail.
 type REST struct {
@@ -93,7 +103,7 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 			q.Before = before
 		}
 		if options.LabelSelector != nil && !options.LabelSelector.Empty() {
-			return nil, apierrors.NewBadRequest("auditevents have no labels; filter with --field-selector on user, verb, resource, namespace, name or code")
+			return nil, apierrors.NewBadRequest("auditevents have no labels; filter with --field-selector on " + filterNames)
 		}
 		filters, err := filtersOf(options.FieldSelector)
 		if err != nil {
@@ -121,9 +131,9 @@ func filtersOf(sel fields.Selector) ([]auditlog.Filter, error) {
 	}
 	var out []auditlog.Filter
 	for _, req := range sel.Requirements() {
-		column, ok := FieldColumns[req.Field]
+		column, ok := fieldColumns[req.Field]
 		if !ok {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s (auditevents filter on user, verb, resource, namespace, name, code)", req.Field))
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s (auditevents filter on %s)", req.Field, filterNames))
 		}
 		switch req.Operator {
 		case selection.Equals, selection.DoubleEquals:

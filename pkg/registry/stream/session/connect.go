@@ -32,7 +32,8 @@ const ConnectStateStarting = "Starting"
 // grants the "assign" verb on sessions (package ownership): RBAC on
 // sessions/connect alone would let anyone in a shared namespace attach to,
 // and wake, someone else's session. Admission sees this create with the
-// request body only, so the rule is applied here, where the session is read.
+// request body only, so the rule is applied here, where the session is read,
+// and before validating admission runs.
 type ConnectREST struct {
 	sessions    rest.StandardStorage
 	connections rest.Creater
@@ -75,11 +76,6 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 	if errs := validateConnectRequest(req); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(stream.Kind("SessionConnectRequest"), name, errs)
 	}
-	if createValidation != nil {
-		if err := createValidation(ctx, req.DeepCopyObject()); err != nil {
-			return nil, err
-		}
-	}
 	caller, ok := genericapirequest.UserFrom(ctx)
 	if !ok || caller.GetName() == "" {
 		return nil, apierrors.NewBadRequest("connect needs an authenticated user")
@@ -91,6 +87,9 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 		return nil, err
 	}
 	session := got.(*stream.Session)
+	// The owner rule before validating admission: admission charges the
+	// owner's SessionQuotas for a connect that wakes the session, which a
+	// caller the rule refuses must not do.
 	if err := ownership.Authorize(ctx, r.authorizer, caller, ownership.Object{
 		Resource:  streamv1alpha1.SchemeGroupVersion.WithResource("sessions"),
 		Namespace: session.Namespace,
@@ -98,6 +97,11 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 		Owner:     session.Spec.User,
 	}, "connect to"); err != nil {
 		return nil, err
+	}
+	if createValidation != nil {
+		if err := createValidation(ctx, req.DeepCopyObject()); err != nil {
+			return nil, err
+		}
 	}
 	if session.DeletionTimestamp != nil || session.Spec.State == stream.SessionStateTerminated {
 		return nil, apierrors.NewConflict(stream.Resource("sessions"), name,

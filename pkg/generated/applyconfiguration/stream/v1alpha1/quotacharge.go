@@ -41,6 +41,10 @@ type QuotaChargeApplyConfiguration struct {
 	CPU *resource.Quantity `json:"cpu,omitempty"`
 	// memory charged (when running).
 	Memory *resource.Quantity `json:"memory,omitempty"`
+	// homeStorage charged: the size of the home claim the session will get
+	// (it has a persistent home and its user has no home claim in its
+	// namespace yet). It counts until that claim exists.
+	HomeStorage *resource.Quantity `json:"homeStorage,omitempty"`
 	// time of the charge.
 	Time *v1.Time `json:"time,omitempty"`
 }
@@ -96,6 +100,14 @@ func (b *QuotaChargeApplyConfiguration) WithCPU(value resource.Quantity) *QuotaC
 // If called multiple times, the Memory field is set to the value of the last call.
 func (b *QuotaChargeApplyConfiguration) WithMemory(value resource.Quantity) *QuotaChargeApplyConfiguration {
 	b.Memory = &value
+	return b
+}
+
+// WithHomeStorage sets the HomeStorage field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the HomeStorage field is set to the value of the last call.
+func (b *QuotaChargeApplyConfiguration) WithHomeStorage(value resource.Quantity) *QuotaChargeApplyConfiguration {
+	b.HomeStorage = &value
 	return b
 }
 

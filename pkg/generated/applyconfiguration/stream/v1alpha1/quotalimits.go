@@ -36,8 +36,11 @@ type QuotaLimitsApplyConfiguration struct {
 	CPU *resource.Quantity `json:"cpu,omitempty"`
 	// memory is the total memory request of a person's running sessions.
 	Memory *resource.Quantity `json:"memory,omitempty"`
-	// homeStorage is the total size of a person's home claims. A session with
-	// a persistent home is refused while the person is at or above it.
+	// homeStorage is the total size of a person's home claims, those that
+	// exist and those their sessions will get. A session with a persistent
+	// home in a namespace where its user has no home claim yet adds the size
+	// of a new claim (the platform configuration's spec.home.volumeSize, else
+	// 10Gi) and is refused when that would exceed it.
 	HomeStorage *resource.Quantity `json:"homeStorage,omitempty"`
 	// maxIdleTimeout is the longest spec.idleTimeout a session may have;
 	// "0s" (never hibernate) is then refused.
