@@ -38,6 +38,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/admission/plugin/resourcequota"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/sessionquota"
 	"github.com/streamspace/controlplane/pkg/apiserver"
+	"github.com/streamspace/controlplane/pkg/apiserver/anyname"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
 	"github.com/streamspace/controlplane/pkg/apiserver/users"
@@ -243,9 +244,10 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	// Each person may read their own User, which RBAC cannot say; the
 	// delegated authorizer (kube-apiserver's SubjectAccessReview) decides
-	// everything else.
+	// everything else, asked first without the object's name so that its
+	// cache serves requests that name many objects (package anyname).
 	if serverConfig.Authorization.Authorizer != nil {
-		serverConfig.Authorization.Authorizer = users.NewAuthorizer(serverConfig.Authorization.Authorizer)
+		serverConfig.Authorization.Authorizer = users.NewAuthorizer(anyname.NewAuthorizer(serverConfig.Authorization.Authorizer))
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
