@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,4 +158,92 @@ func TestReapingAcrossApiserverRestart(t *testing.T) {
 	sent, failed := stop()
 	t.Logf("%d heartbeats, %d failed (while the server restarted)", sent, failed)
 	_ = ss.StreamV1alpha1().Connections("bob").Delete(ctx, beating.Name, metav1.DeleteOptions{})
+}
+
+// TestHeartbeatsShareOneAuthorization: heartbeats of many connections of one
+// person are authorized by kube-apiserver once, not once per connection:
+// streamspace-apiserver asks whether she may beat any connection in her
+// namespace, which its authorization cache answers for every name
+// (package anyname). Counted by kube-apiserver's own metric of the
+// SubjectAccessReviews it served.
+func TestHeartbeatsShareOneAuthorization(t *testing.T) {
+	// Not parallel: other tests' requests would make reviews of their own.
+	const n = 40
+	ctx := context.Background()
+	cfg, err := stack.RESTConfig("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS = -1 // no client-side rate limit: the heartbeats must land before the stale timeout
+	ss := clientset.NewForConfigOrDie(cfg)
+	_, admin := clients(t, "admin")
+	reviews := func() float64 {
+		body, err := admin.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("kube-apiserver metrics: %v", err)
+		}
+		var sum float64
+		for line := range strings.SplitSeq(string(body), "\n") {
+			if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="subjectaccessreviews"`) {
+				continue
+			}
+			if i := strings.LastIndexByte(line, ' '); i > 0 {
+				v, err := strconv.ParseFloat(line[i+1:], 64)
+				if err != nil {
+					t.Fatalf("metric line %q: %v", line, err)
+				}
+				sum += v
+			}
+		}
+		return sum
+	}
+	// Forty connections, created eight at a time, then one heartbeat of
+	// each, eight at a time, before the short stale timeout here can reap
+	// any; only the heartbeats are counted.
+	parallel := func(what string, do func(name string) error) {
+		var wg sync.WaitGroup
+		names := make(chan string, n)
+		for i := range n {
+			names <- fmt.Sprintf("authz-viewer-%02d", i)
+		}
+		close(names)
+		for range 8 {
+			wg.Go(func() {
+				for name := range names {
+					if err := do(name); err != nil {
+						t.Errorf("%s %s: %v", what, name, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	began := time.Now()
+	parallel("create connection", func(name string) error {
+		_, err := ss.StreamV1alpha1().Connections("alice").Create(ctx, &streamv1alpha1.Connection{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       streamv1alpha1.ConnectionSpec{Session: "authz-desktop"},
+		}, metav1.CreateOptions{})
+		if err == nil {
+			t.Cleanup(func() { _ = ss.StreamV1alpha1().Connections("alice").Delete(ctx, name, metav1.DeleteOptions{}) })
+		}
+		return err
+	})
+	created := time.Now()
+	before := reviews()
+	parallel("heartbeat of", func(name string) error {
+		_, err := ss.StreamV1alpha1().Connections("alice").Heartbeat(ctx, name, &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
+		return err
+	})
+	made := reviews() - before
+	t.Logf("%d creates in %s, %d heartbeats in %s: %.0f SubjectAccessReviews", n, created.Sub(began).Round(time.Millisecond), n, time.Since(created).Round(time.Millisecond), made)
+	if made >= n/2 {
+		t.Errorf("%d heartbeats of %d connections made %.0f SubjectAccessReviews, want far fewer than one per connection", n, n, made)
+	}
+	// Someone else's heartbeat of her connection is still refused.
+	bob, _ := clients(t, "bob")
+	_, err = bob.StreamV1alpha1().Connections("alice").Heartbeat(ctx, "authz-viewer-00", &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("bob's heartbeat of alice's connection: %v, want 403", err)
+	}
 }
