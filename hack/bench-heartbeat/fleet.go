@@ -325,6 +325,9 @@ func (f *fleet) settle(ctx context.Context) error {
 			logf("%d sessions Running (settled in %s)", running, time.Since(start).Round(time.Second))
 			return nil
 		}
+		if waited := time.Since(start); waited.Round(5*time.Second)%time.Minute == 0 && waited > 30*time.Second {
+			logf("%d of %d sessions Running after %s", running, want, waited.Round(time.Second))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

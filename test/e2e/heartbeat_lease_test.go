@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -245,5 +246,62 @@ func TestHeartbeatsShareOneAuthorization(t *testing.T) {
 	_, err = bob.StreamV1alpha1().Connections("alice").Heartbeat(ctx, "authz-viewer-00", &streamv1alpha1.ConnectionHeartbeat{}, metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("bob's heartbeat of alice's connection: %v, want 403", err)
+	}
+}
+
+// TestReapingWithTwoReplicas: two streamspace-apiserver replicas reap from
+// the same leases. A connection that beats only through the second replica
+// (addressed directly) is never removed by the first, which never sees its
+// heartbeats; when the second replica stops, the viewer beats through the
+// aggregator and is still never removed; a silent connection beside them is
+// removed once.
+func TestReapingWithTwoReplicas(t *testing.T) {
+	// Not parallel: it runs a second replica on the shared database.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	url, stopReplica, err := stack.StartExtraStreamspace(ctx, "streamspace-apiserver-reaper-2")
+	if err != nil {
+		t.Fatalf("start a second streamspace-apiserver: %v", err)
+	}
+	defer func() { _ = stopReplica() }()
+	cfg, err := stack.RESTConfig("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := rest.CopyConfig(cfg)
+	direct.Host = url
+	direct.TLSClientConfig = rest.TLSClientConfig{CAFile: stack.StreamspaceCA, ServerName: "localhost"}
+	second := clientset.NewForConfigOrDie(direct)
+	ss, _ := clients(t, "alice")
+
+	viaSecond := createViewer(t, ss, "alice", "replicas-desktop", "replicas-via-second")
+	viaFirst := createViewer(t, ss, "alice", "replicas-desktop", "replicas-via-first")
+	silent := createViewer(t, ss, "alice", "replicas-desktop", "replicas-silent")
+	stopSecond := beatUntilStopped(t, second, "alice", viaSecond.Name)
+	stopFirst := beatUntilStopped(t, ss, "alice", viaFirst.Name)
+
+	eventually(t, 2*time.Minute, "the silent connection to be removed", func() (bool, error) {
+		_, err := ss.StreamV1alpha1().Connections("alice").Get(ctx, silent.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	waitAlivePast(t, ss, "alice", viaSecond.Name, viaSecond.CreationTimestamp.Time, 3*staleTimeout)
+	// The viewer moves to the aggregator, and the second replica goes.
+	stopMoved := beatUntilStopped(t, ss, "alice", viaSecond.Name)
+	if sent, failed := stopSecond(); failed > 0 {
+		t.Errorf("%d of %d heartbeats through the second replica failed", failed, sent)
+	}
+	if err := stopReplica(); err != nil {
+		t.Fatalf("stop the second replica: %v", err)
+	}
+	moved := time.Now()
+	waitAlivePast(t, ss, "alice", viaSecond.Name, moved, 3*staleTimeout)
+	waitAlivePast(t, ss, "alice", viaFirst.Name, moved, 0)
+	for what, stop := range map[string]func() (int, int){"moved": stopMoved, "first": stopFirst} {
+		if sent, failed := stop(); failed > 0 {
+			t.Errorf("%d of %d heartbeats of the %s viewer failed", failed, sent, what)
+		}
+	}
+	for _, name := range []string{viaSecond.Name, viaFirst.Name} {
+		_ = ss.StreamV1alpha1().Connections("alice").Delete(ctx, name, metav1.DeleteOptions{})
 	}
 }
