@@ -3,6 +3,7 @@ package main
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -292,7 +293,10 @@ func retry(ctx context.Context, create func() error) error {
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			return nil
 		}
-		if !apierrors.IsInternalError(err) && !apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) && !apierrors.IsTooManyRequests(err) && !apierrors.IsServiceUnavailable(err) {
+		// Retried: the server's 5xx, 429 and timeouts, and errors that are
+		// no API answer at all (a client-side timeout of an overloaded server).
+		var status apierrors.APIStatus
+		if errors.As(err, &status) && !apierrors.IsInternalError(err) && !apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) && !apierrors.IsTooManyRequests(err) && !apierrors.IsServiceUnavailable(err) {
 			return err
 		}
 		select {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -132,6 +133,24 @@ func TestHeartbeatLeases(t *testing.T) {
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("heartbeat of the deleted connection: %v, want 404", err)
 	}
+
+	// The audit trail has the connect and the disconnect, not the
+	// heartbeats between them (the built-in policy leaves them out).
+	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	eventually(t, time.Minute, "the connection's create and delete in audit_log", func() (bool, error) {
+		var writes, beats int
+		err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE action IN ('create', 'delete') AND subresource = ''),
+			count(*) FILTER (WHERE subresource = 'heartbeat')
+			FROM audit_log WHERE resource_type = 'connections' AND namespace = 'alice' AND resource_id = $1`, beating.Name).Scan(&writes, &beats)
+		if beats > 0 {
+			t.Fatalf("audit_log has %d heartbeats of %s, want none", beats, beating.Name)
+		}
+		return writes == 2, err
+	})
 }
 
 // TestReapingAcrossApiserverRestart: across a restart of
