@@ -54,7 +54,7 @@ TEST_ENV := STREAMSPACE_TOOLS_DIR=$(TOOLS_DIR) STREAMSPACE_BIN_DIR=$(BIN_DIR)
 UNIT_TIMEOUT ?= 15m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit clean
+.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit bench-heartbeat clean
 
 ## build: every command in cmd/ into bin/
 build:
@@ -157,6 +157,14 @@ bench-wire: tools build
 BENCH_AUDIT_ARGS ?=
 bench-audit: tools build
 	$(TEST_ENV) $(GO) run ./hack/bench-audit --out $(CURDIR)/docs/benchmarks.md $(BENCH_AUDIT_ARGS)
+
+## bench-heartbeat: a fleet of 5,000, 10,000 and 20,000 viewers heartbeating every
+## 30s through the aggregator, controller and bridge running; latency, CPU per
+## heartbeat and table sizes; rewrites its section of docs/benchmarks.md (over
+## 40 minutes; shorter: BENCH_HEARTBEAT_ARGS="--sizes 2000 --duration 1m")
+BENCH_HEARTBEAT_ARGS ?=
+bench-heartbeat: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench-heartbeat --out $(CURDIR)/docs/benchmarks.md $(BENCH_HEARTBEAT_ARGS)
 
 clean:
 	rm -rf $(BIN_DIR)

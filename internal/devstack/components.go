@@ -20,7 +20,9 @@ import (
 )
 
 const (
-	serviceClusterIPRange = "10.0.0.0/24"
+	// Every Session has a Service: a /16 leaves room for the thousands of
+	// sessions of a benchmark fleet (a /24 ran out at 254).
+	serviceClusterIPRange = "10.0.0.0/16"
 	podCIDR               = "10.244.0.0/16"
 	postgresDatabase      = "streamspace"
 )

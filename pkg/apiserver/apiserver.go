@@ -84,6 +84,12 @@ type ExtraConfig struct {
 	// AuditPool reads the audit trail (audit_log) for the auditevents
 	// resource; nil: the trail is not kept, and auditevents not served.
 	AuditPool *pgxpool.Pool
+	// StaleConnectionTimeout: connections silent this long are reaped,
+	// unless the PlatformConfiguration sets another timeout.
+	StaleConnectionTimeout time.Duration
+	// HeartbeatPersistInterval is the resolution of status.lastHeartbeat
+	// in Connection objects (heartbeats in between go to the lease only).
+	HeartbeatPersistInterval time.Duration
 }
 
 // Config is the whole configuration of the server.
@@ -130,7 +136,16 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer)
+	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer, c.ExtraConfig.Backend, c.ExtraConfig.HeartbeatPersistInterval)
+	reaper := connection.NewReaper(c.ExtraConfig.Backend, streamStorage["connections"].(*storebuilder.REST).Store,
+		streamStorage["connections/status"].(*storebuilder.StatusREST),
+		staleConnectionTimeout(streamStorage["platformconfigurations"].(*storebuilder.REST), c.ExtraConfig.StaleConnectionTimeout))
+	if err := genericServer.AddPostStartHook("streamspace-connection-reaper", func(ctx genericapiserver.PostStartHookContext) error {
+		go reaper.Run(ctx)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	// Readers of a quota see only their own usage unless they may write it.
 	streamStorage["sessionquotas"], streamStorage["sessionquotas/status"] = sessionquota.WithUsagePrivacy(
 		streamStorage["sessionquotas"].(*storebuilder.REST), streamStorage["sessionquotas/status"].(*storebuilder.StatusREST),

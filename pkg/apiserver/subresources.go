@@ -1,9 +1,14 @@
 package apiserver
 
 import (
+	"context"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
 
+	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
@@ -13,9 +18,25 @@ import (
 // sessions/connect (attach the caller, waking a hibernated session) and
 // connections/heartbeat (mark a viewer alive, never conflicting). Both act
 // on one user's object: the authorizer decides who may act on another's.
-func addSessionSubresources(storage map[string]rest.Storage, authz authorizer.Authorizer) {
+func addSessionSubresources(storage map[string]rest.Storage, authz authorizer.Authorizer, leases connection.Leases, persistEvery time.Duration) {
 	sessions := storage["sessions"].(*storebuilder.REST)
 	connections := storage["connections"].(*storebuilder.REST)
 	storage["sessions/connect"] = session.NewConnectREST(sessions.Store, connections.Store, authz)
-	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST), authz)
+	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST), leases, authz, persistEvery)
+}
+
+// staleConnectionTimeout is the PlatformConfiguration's
+// sessions.staleConnectionTimeout (read from this server's watch cache),
+// else flag.
+func staleConnectionTimeout(configs *storebuilder.REST, flag time.Duration) func(context.Context) time.Duration {
+	return func(ctx context.Context) time.Duration {
+		obj, err := configs.Get(ctx, stream.PlatformConfigurationName, &metav1.GetOptions{ResourceVersion: "0"})
+		if err != nil {
+			return flag
+		}
+		if c, ok := obj.(*stream.PlatformConfiguration); ok && c.Spec.Sessions.StaleConnectionTimeout != nil && c.Spec.Sessions.StaleConnectionTimeout.Duration > 0 {
+			return c.Spec.Sessions.StaleConnectionTimeout.Duration
+		}
+		return flag
+	}
 }

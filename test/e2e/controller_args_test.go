@@ -15,6 +15,12 @@ var controllerTestArgs = []string{
 	"--v=2",
 }
 
+// streamspaceTestArgs are streamspace-apiserver's flags on the shared
+// stack: it reaps connections silent for the same short stale timeout.
+var streamspaceTestArgs = []string{
+	"--stale-connection-timeout=" + staleTimeout.String(),
+}
+
 const testIngressDomain = "sessions.e2e.test"
 
 // staleTimeout is --stale-connection-timeout on the shared stack.

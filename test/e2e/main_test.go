@@ -39,7 +39,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	stack, err = devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr, ControllerArgs: controllerTestArgs})
+	stack, err = devstack.Start(ctx, devstack.Config{Dir: dir, Log: os.Stderr, ControllerArgs: controllerTestArgs, StreamspaceArgs: streamspaceTestArgs})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start the local control plane: %v\n", err)
 		return 1

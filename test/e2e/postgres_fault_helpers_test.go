@@ -67,8 +67,8 @@ func startFaultStack(t *testing.T, dsn string) *devstack.Stack {
 		Dir:            dir,
 		PostgresDSN:    dsn,
 		Users:          []string{faultNamespace},
-		ControllerArgs: controllerTestArgs,
-		Log:            testLog{t},
+		ControllerArgs: controllerTestArgs, StreamspaceArgs: streamspaceTestArgs,
+		Log: testLog{t},
 	})
 	if err != nil {
 		t.Fatalf("start a control plane of its own: %v", err)

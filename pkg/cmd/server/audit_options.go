@@ -70,11 +70,19 @@ func (o *AuditLogOptions) Validate() []error {
 // defaultPolicy records what happens to StreamSpace's objects: writes with
 // their request bodies (but repositories, whose URL may hold a password,
 // as metadata), reads as metadata; nothing of health checks, discovery and
-// OpenAPI.
+// OpenAPI, and nothing of heartbeats.
+//
+// A heartbeat is a viewer's liveness signal every 30 seconds, as a node's
+// lease renewal is a kubelet's (which kube-apiserver's reference policies
+// leave out too): 20,000 viewers would add 58 million rows a day and the
+// cost of an event to every heartbeat. The facts around it stay recorded:
+// a connection's create (connect) and delete (disconnect) are audited writes
+// like any other, and a removal for silence is an Event on the session.
 var defaultPolicy = &auditinternal.Policy{
 	OmitStages: []auditinternal.Stage{auditinternal.StageRequestReceived},
 	Rules: []auditinternal.PolicyRule{
 		{Level: auditinternal.LevelNone, NonResourceURLs: []string{"/healthz*", "/readyz*", "/livez*", "/metrics", "/openapi*", "/version", "/api", "/api/*", "/apis", "/apis/*"}},
+		{Level: auditinternal.LevelNone, Verbs: []string{"create"}, Resources: []auditinternal.GroupResources{{Group: "stream.space", Resources: []string{"connections/heartbeat"}}}},
 		// A repository's URL may carry a password (refused, but the body of
 		// the refused request would still be recorded): metadata only.
 		{Level: auditinternal.LevelMetadata, Resources: []auditinternal.GroupResources{{Group: "catalog.stream.space", Resources: []string{"templaterepositories"}}}},

@@ -38,6 +38,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/admission/plugin/resourcequota"
 	"github.com/streamspace/controlplane/pkg/admission/plugin/sessionquota"
 	"github.com/streamspace/controlplane/pkg/apiserver"
+	"github.com/streamspace/controlplane/pkg/apiserver/anyname"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
 	"github.com/streamspace/controlplane/pkg/apiserver/users"
@@ -61,6 +62,13 @@ type Options struct {
 	AdminGroup string
 	// TokenWebhookAllowedNames may call the API key token webhook.
 	TokenWebhookAllowedNames []string
+	// StaleConnectionTimeout: a Connection without a heartbeat for this
+	// long is removed, unless the PlatformConfiguration sets another.
+	StaleConnectionTimeout time.Duration
+	// HeartbeatPersistInterval is the resolution of a Connection's
+	// status.lastHeartbeat in the object; heartbeats in between are
+	// recorded in its lease only.
+	HeartbeatPersistInterval time.Duration
 
 	// admissionInformers read our own API through the loopback client, for
 	// admission plugins (pkg/admission/initializer); started after the
@@ -79,6 +87,8 @@ func NewOptions() *Options {
 
 		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
 		AdminGroup:                          users.DefaultAdminGroup,
+		StaleConnectionTimeout:              60 * time.Second,
+		HeartbeatPersistInterval:            5 * time.Minute,
 	}
 	o.RecommendedOptions.Etcd = nil
 	owner.Register(o.RecommendedOptions.Admission.Plugins)
@@ -156,6 +166,10 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
 	fs.StringSliceVar(&o.TokenWebhookAllowedNames, "token-webhook-allowed-names", o.TokenWebhookAllowedNames,
 		"Users (the common name of kube-apiserver's client certificate for its --authentication-token-webhook-config-file) that may call the API key token webhook at "+apiserver.TokenReviewPath+"; empty: the webhook is not served.")
+	fs.DurationVar(&o.StaleConnectionTimeout, "stale-connection-timeout", o.StaleConnectionTimeout,
+		"A Connection without a heartbeat for this long is removed (clients send one every 30s), unless the PlatformConfiguration sets sessions.staleConnectionTimeout.")
+	fs.DurationVar(&o.HeartbeatPersistInterval, "heartbeat-persist-interval", o.HeartbeatPersistInterval,
+		"How stale a Connection's status.lastHeartbeat may get in the object (and in watches) before a heartbeat writes it; in between, heartbeats are recorded in the connection's lease only, which reaping uses.")
 	fs.StringVar(&o.AdminGroup, "admin-group", o.AdminGroup,
 		"The group whose members are recorded as Users with role admin (others get role user); empty: nobody.")
 	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
@@ -172,6 +186,12 @@ func (o *Options) Validate() error {
 	errs := o.RecommendedOptions.Validate()
 	errs = append(errs, o.Postgres.Validate()...)
 	errs = append(errs, o.AuditLog.Validate()...)
+	if o.StaleConnectionTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--stale-connection-timeout must be positive, got %s", o.StaleConnectionTimeout))
+	}
+	if o.HeartbeatPersistInterval < 0 {
+		errs = append(errs, fmt.Errorf("--heartbeat-persist-interval must not be negative, got %s", o.HeartbeatPersistInterval))
+	}
 	return utilerrors.NewAggregate(errs)
 }
 
@@ -224,9 +244,10 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	// Each person may read their own User, which RBAC cannot say; the
 	// delegated authorizer (kube-apiserver's SubjectAccessReview) decides
-	// everything else.
+	// everything else, asked first without the object's name so that its
+	// cache serves requests that name many objects (package anyname).
 	if serverConfig.Authorization.Authorizer != nil {
-		serverConfig.Authorization.Authorizer = users.NewAuthorizer(serverConfig.Authorization.Authorizer)
+		serverConfig.Authorization.Authorizer = users.NewAuthorizer(anyname.NewAuthorizer(serverConfig.Authorization.Authorizer))
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
@@ -246,7 +267,8 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
 		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder,
-			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames, AuditPool: auditPool},
+			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames, AuditPool: auditPool,
+			StaleConnectionTimeout: o.StaleConnectionTimeout, HeartbeatPersistInterval: o.HeartbeatPersistInterval},
 	}, nil
 }
 

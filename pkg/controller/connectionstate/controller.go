@@ -1,14 +1,14 @@
-// Package connectionstate is the controller of viewers: it removes connections
-// whose heartbeats stopped (with an Event on the session) and keeps each
-// session's connection counters: activeConnections, lastConnection,
-// lastDisconnect and lastActivity.
+// Package connectionstate is the controller of viewers: it keeps each
+// session's connection counters (activeConnections, lastConnection,
+// lastDisconnect and lastActivity) and records an Event on the session when
+// a viewer's connection was removed because its heartbeats stopped. The
+// removal itself is streamspace-apiserver's, where heartbeats are recorded
+// (package pkg/registry/stream/connection, Reaper; docs/heartbeats.md).
 package connectionstate
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 
@@ -16,11 +16,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -44,13 +42,15 @@ const ReasonStaleConnectionRemoved = "StaleConnectionRemoved"
 
 // Options configure connection tracking.
 type Options struct {
-	// StaleTimeout: a connection without a heartbeat for this long is removed.
+	// StaleTimeout: a connection without a heartbeat for this long is
+	// removed (by streamspace-apiserver, whose --stale-connection-timeout
+	// must be the same); here it sets the resolution of lastActivity.
 	StaleTimeout time.Duration
 }
 
 // AddFlags adds the connection controller's flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.DurationVar(&o.StaleTimeout, "stale-connection-timeout", o.StaleTimeout, "A Connection without a heartbeat for this long is stale and deleted (clients send one every 30s).")
+	fs.DurationVar(&o.StaleTimeout, "stale-connection-timeout", o.StaleTimeout, "A Connection without a heartbeat for this long is stale (streamspace-apiserver deletes it, by its flag of the same name); sets how often a session's lastActivity follows its viewers' heartbeats.")
 }
 
 // Validate checks the options.
@@ -80,21 +80,13 @@ type Controller struct {
 	connInf     streaminformers.ConnectionInformer
 	synced      []cache.InformerSynced
 
-	// connQueue holds connection keys to check for staleness; sessionQueue
-	// session keys whose counters to refresh.
-	connQueue    workqueue.TypedRateLimitingInterface[string]
+	// sessionQueue holds session keys whose counters to refresh.
 	sessionQueue workqueue.TypedRateLimitingInterface[string]
 
 	// disconnects remembers when a session last lost a connection, until
 	// its status records it.
 	mu          sync.Mutex
 	disconnects map[string]time.Time
-
-	// While the API is unreachable (the connection watch fails), viewers
-	// cannot send heartbeats either: their silence only counts from when
-	// the API answered again (reachableSince), not from before the outage.
-	outageNoticed  bool
-	reachableSince time.Time
 
 	// config may set the stale timeout over opts.
 	config *platformconfig.Source
@@ -121,17 +113,13 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		opts: opts, stream: c.StreamClient, clock: c.Clock, recorder: c.EventRecorder(Name),
 		sessions: sessionInf.Lister(), connections: connInf.Lister(), connInf: connInf, config: config,
 		synced:       []cache.InformerSynced{sessionInf.Informer().HasSynced, connInf.Informer().HasSynced, config.HasSynced},
-		connQueue:    newQueue("connection-staleness"),
 		sessionQueue: newQueue("connection-counters"),
 		disconnects:  map[string]time.Time{},
 	}
-	// A new stale timeout applies to every connection's deadline.
+	// A new stale timeout changes the resolution of lastActivity.
 	if err := platformconfig.RequeueOnChange(config, ctrl.connections.List,
 		func(conn *streamv1alpha1.Connection) { ctrl.connectionChanged(conn) }); err != nil {
 		return nil, err
-	}
-	if err := connInf.Informer().SetWatchErrorHandlerWithContext(ctrl.watchFailed); err != nil {
-		return nil, fmt.Errorf("watch connections: %w", err)
 	}
 	if _, err := connInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    ctrl.connectionChanged,
@@ -157,7 +145,6 @@ func (c *Controller) connectionChanged(obj any) {
 	if !ok {
 		return
 	}
-	c.connQueue.Add(conn.Namespace + "/" + conn.Name)
 	c.sessionQueue.Add(conn.Namespace + "/" + conn.Spec.Session)
 }
 
@@ -174,12 +161,26 @@ func (c *Controller) connectionDeleted(obj any) {
 	c.disconnects[key] = c.clock.Now()
 	c.mu.Unlock()
 	c.sessionQueue.Add(key)
+	// The reaper marks a connection stale before it deletes it.
+	if conn.Status.State == streamv1alpha1.ConnectionStateStale {
+		metrics.StaleConnectionsRemoved.Inc()
+		if s, err := c.sessions.Sessions(conn.Namespace).Get(conn.Spec.Session); err == nil {
+			c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonStaleConnectionRemoved,
+				"Removed connection %s of %s: no heartbeat for %s (last persisted heartbeat %s)", conn.Name, conn.Spec.User, c.staleTimeout(), persistedBeat(conn))
+		}
+	}
+}
+
+func persistedBeat(conn *streamv1alpha1.Connection) string {
+	if conn.Status.LastHeartbeat == nil {
+		return "none"
+	}
+	return conn.Status.LastHeartbeat.UTC().Format(time.RFC3339)
 }
 
 // Run implements manager.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	return worker.Run(ctx, Name, c.synced,
-		worker.Queue{Queue: c.connQueue, Workers: workers, What: "reap stale connection", Sync: c.reapIfStale},
 		worker.Queue{Queue: c.sessionQueue, Workers: workers, What: "update connection counters", Sync: c.updateCounters})
 }
 
@@ -193,100 +194,6 @@ func LastSeen(c *streamv1alpha1.Connection) time.Time {
 		}
 	}
 	return last
-}
-
-// reapIfStale deletes a connection silent for the stale timeout, or checks
-// it again when it would become stale.
-func (c *Controller) reapIfStale(ctx context.Context, key string) error {
-	namespace, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil
-	}
-	conn, err := c.connections.Connections(namespace).Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if conn.DeletionTimestamp != nil {
-		return nil
-	}
-	now := c.clock.Now()
-	c.mu.Lock()
-	silentSince, outage := LastSeen(conn), c.outageNoticed
-	if silentSince.Before(c.reachableSince) {
-		silentSince = c.reachableSince
-	}
-	c.mu.Unlock()
-	silent := now.Sub(silentSince)
-	if silent < c.staleTimeout() {
-		c.connQueue.AddAfter(key, c.staleTimeout()-silent)
-		return nil
-	}
-	if outage {
-		// The API was unreachable meanwhile (viewers' heartbeats failed as
-		// this controller's calls did): once it answers, every viewer gets
-		// a full stale timeout to send its next heartbeat.
-		if _, err := c.stream.StreamV1alpha1().Connections(namespace).Get(ctx, name, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("check that the API answers again before removing connection %s: %w", key, err)
-		}
-		c.mu.Lock()
-		c.outageNoticed, c.reachableSince = false, now
-		c.mu.Unlock()
-		klog.FromContext(ctx).Info("the API answers again after an outage; silent connections get a full stale timeout", "staleTimeout", c.staleTimeout())
-		c.connQueue.AddAfter(key, c.staleTimeout())
-		return nil
-	}
-	// The precondition makes a heartbeat that raced with this decision win.
-	rv, uid := conn.ResourceVersion, conn.UID
-	err = c.stream.StreamV1alpha1().Connections(namespace).Delete(ctx, name, metav1.DeleteOptions{
-		Preconditions: &metav1.Preconditions{ResourceVersion: &rv, UID: &uid},
-	})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err):
-		c.connQueue.AddAfter(key, time.Second) // a heartbeat came in; look again when the cache has it
-		return nil
-	case err != nil:
-		if unreachable(err) {
-			c.noticeOutage()
-		}
-		return fmt.Errorf("delete stale connection %s: %w", key, err)
-	}
-	metrics.StaleConnectionsRemoved.Inc()
-	klog.FromContext(ctx).Info("removed stale connection", "connection", klog.KObj(conn), "session", conn.Spec.Session, "user", conn.Spec.User, "silentFor", silent.Round(time.Second))
-	if s, err := c.sessions.Sessions(namespace).Get(conn.Spec.Session); err == nil {
-		c.recorder.Eventf(s, corev1.EventTypeNormal, ReasonStaleConnectionRemoved,
-			"Removed connection %s of %s: no heartbeat for %s (stale after %s)", name, conn.Spec.User, silent.Round(time.Second), c.staleTimeout())
-	}
-	return nil
-}
-
-// watchFailed notes an outage of the API when the connection watch fails
-// (not when it merely ends) and logs the error as the informer would.
-func (c *Controller) watchFailed(ctx context.Context, r *cache.Reflector, err error) {
-	if unreachable(err) {
-		c.noticeOutage()
-	}
-	cache.DefaultWatchErrorHandler(ctx, r, err)
-}
-
-func (c *Controller) noticeOutage() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.outageNoticed = true
-}
-
-// unreachable tells errors of an API that cannot answer (down, shutting
-// down, overloaded, or not reachable at all) from answers about the object.
-func unreachable(err error) bool {
-	var netErr net.Error
-	return apierrors.IsServiceUnavailable(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsInternalError(err) || apierrors.IsTooManyRequests(err) || apierrors.IsUnexpectedServerError(err) ||
-		utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		errors.As(err, &netErr)
 }
 
 // activityResolution bounds how often lastActivity is written while

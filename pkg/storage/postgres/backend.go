@@ -91,6 +91,11 @@ type Backend struct {
 	wake            chan struct{}       // a commit happened: read history now
 	progressRequest chan struct{}       // watchers want a progress bookmark
 
+	// beatQueue holds heartbeats waiting for the beat batcher (lease.go),
+	// started by the first Beat.
+	startBeats sync.Once
+	beatQueue  chan *beatRequest
+
 	compactedRV  atomic.Int64
 	lastPollUnix atomic.Int64
 

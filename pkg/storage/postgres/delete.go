@@ -53,8 +53,27 @@ func (s *store) conditionalDelete(
 		}
 
 		op := s.deleteOp(key, st.state.rev)
+		cutoff, guarded := reapCutoff(ctx)
+		if guarded {
+			if s.table.Name != leaseTable {
+				return fmt.Errorf("a reap cutoff applies to %s only, not %s", leaseTable, s.table.Name)
+			}
+			op.sql, op.args = guardedDeleteSQL(s.table.Name, reapGuard), append(op.args, cutoff)
+		}
 		if err := s.backend.commit(ctx, op); err != nil {
 			return err
+		}
+		if !op.applied && guarded {
+			// Either the object changed (try again at its new version) or
+			// its lease has beaten since the cutoff: then it stays.
+			rev := st.state.rev
+			if err := st.reread(); err != nil {
+				return err
+			}
+			if st.state.rev == rev {
+				return storage.NewResourceVersionConflictsError(key, rev)
+			}
+			continue
 		}
 		if !op.applied {
 			klog.FromContext(ctx).V(4).Info("deletion conflicted, retrying", "key", key)

@@ -72,6 +72,20 @@ var (
 		Help:           "Times the database was found without history this server had published (a lossy failover or a restore), and every watcher was sent 410.",
 		StabilityLevel: metrics.ALPHA,
 	})
+	beatBatchSize = metrics.NewHistogram(&metrics.HistogramOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "heartbeat_batch_size",
+		Help:           "Connection heartbeats recorded together in one statement.",
+		Buckets:        metrics.ExponentialBuckets(1, 2, 11),
+		StabilityLevel: metrics.ALPHA,
+	})
+	beatDuration = metrics.NewHistogram(&metrics.HistogramOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "heartbeat_batch_duration_seconds",
+		Help:           "Duration of the statements recording connection heartbeats.",
+		Buckets:        metrics.ExponentialBuckets(0.0005, 2, 14),
+		StabilityLevel: metrics.ALPHA,
+	})
 	readSlotsInUse = metrics.NewGauge(&metrics.GaugeOpts{
 		Subsystem:      metricsSubsystem,
 		Name:           "read_slots_in_use",
@@ -85,6 +99,7 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(writeDuration, commitBatchSize, writeConflicts, historyRows, compactions,
-			compactedRows, compactedRevision, watchers, databaseErrors, historyFences, readSlotsInUse)
+			compactedRows, compactedRevision, watchers, databaseErrors, historyFences, readSlotsInUse,
+			beatBatchSize, beatDuration)
 	})
 }

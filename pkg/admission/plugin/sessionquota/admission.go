@@ -263,20 +263,37 @@ func (p *Plugin) changeOf(ctx context.Context, a admission.Attributes) (*change,
 	case a.GetOperation() == admission.Create && a.GetSubresource() == "connect":
 		// Connect wakes a hibernated session: read it to know whether it would.
 		s, err := p.client.StreamV1alpha1().Sessions(a.GetNamespace()).Get(ctx, a.GetName(), metav1.GetOptions{})
-		if err != nil {
+		if apierrors.IsNotFound(err) {
 			// The connect handler answers a missing session itself.
 			return nil, nil
+		}
+		if err != nil {
+			// Not knowing whether the connect wakes the session, it may
+			// not pass uncharged.
+			return nil, apierrors.NewInternalError(fmt.Errorf("read session %s/%s to charge its wake: %w", a.GetNamespace(), a.GetName(), err))
 		}
 		if s.Spec.State != streamv1alpha1.SessionStateHibernated || s.DeletionTimestamp != nil {
 			return nil, nil
 		}
 		// Only a caller the owner rule lets connect wakes the session; the
 		// connect handler refuses anyone else (it applies the rule before
-		// admission too), and their request must not charge the owner.
-		if ownership.Authorize(ctx, p.authorizer, a.GetUserInfo(), ownership.Object{
-			Resource: streamv1alpha1.SchemeGroupVersion.WithResource("sessions"), Namespace: s.Namespace, Name: s.Name, Owner: s.Spec.User,
-		}, "connect to") != nil {
-			return nil, nil
+		// admission too), and their request must not charge the owner. An
+		// authorizer that could not answer refuses the connect rather than
+		// letting it wake the session uncharged.
+		caller := a.GetUserInfo()
+		if caller == nil {
+			return nil, nil // the connect handler refuses an anonymous caller
+		}
+		if caller.GetName() != s.Spec.User {
+			allowed, _, err := ownership.MayAssign(ctx, p.authorizer, caller, ownership.Object{
+				Resource: streamv1alpha1.SchemeGroupVersion.WithResource("sessions"), Namespace: s.Namespace, Name: s.Name, Owner: s.Spec.User,
+			})
+			switch {
+			case !allowed && err != nil:
+				return nil, apierrors.NewInternalError(fmt.Errorf("decide whether %q may connect to session %s/%s: %w", caller.GetName(), s.Namespace, s.Name, err))
+			case !allowed:
+				return nil, nil
+			}
 		}
 		return &change{
 			person: person(s.Spec.User), namespace: s.Namespace, key: quota.Key(s.Namespace, s.Name), generation: s.Generation + 1,

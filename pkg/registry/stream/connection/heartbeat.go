@@ -19,10 +19,23 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 )
 
-// HeartbeatREST serves POST connections/{name}/heartbeat: it sets
-// status.lastHeartbeat to now and answers the Connection. It reads and
-// writes in one guaranteed update with no resourceVersion precondition, so
-// a heartbeat never conflicts, and costs one round trip for the client.
+// Leases records heartbeats outside the Connection object (package
+// postgres, connection_leases).
+type Leases interface {
+	// Beat records a heartbeat of namespace/name with uid and returns its
+	// time, or found false when no such connection exists.
+	Beat(ctx context.Context, namespace, name, uid string) (at time.Time, found bool, err error)
+}
+
+// HeartbeatREST serves POST connections/{name}/heartbeat: it records the
+// heartbeat in the connection's lease (one batched statement, no
+// resourceVersion, no history, no watch event) and answers the Connection
+// with status.lastHeartbeat set to the time recorded. The Connection object
+// itself is updated only when it matters: when its state is not active (the
+// first heartbeat after being marked stale) or its persisted lastHeartbeat
+// is persistEvery or more behind, so the object, and every watcher of
+// connections, sees a viewer's liveness at that resolution while reaping
+// uses the lease (see Reaper and docs/heartbeats.md).
 //
 // Only the connection's own user (spec.user) may send its heartbeats, or a
 // caller RBAC grants the "assign" verb on connections (package ownership):
@@ -31,9 +44,11 @@ import (
 // this create with the request body only, so the rule is applied here,
 // where the connection is read.
 type HeartbeatREST struct {
-	status     *storebuilder.StatusREST
-	authorizer authorizer.Authorizer
-	now        func() time.Time
+	status       *storebuilder.StatusREST
+	leases       Leases
+	authorizer   authorizer.Authorizer
+	persistEvery time.Duration
+	now          func() time.Time
 }
 
 var (
@@ -42,9 +57,11 @@ var (
 )
 
 // NewHeartbeatREST returns the heartbeat subresource over the status
-// storage; authz decides whether a caller may beat for another user.
-func NewHeartbeatREST(status *storebuilder.StatusREST, authz authorizer.Authorizer) *HeartbeatREST {
-	return &HeartbeatREST{status: status, authorizer: authz, now: time.Now}
+// storage and the leases; authz decides whether a caller may beat for
+// another user; persistEvery is the resolution of status.lastHeartbeat in
+// the object.
+func NewHeartbeatREST(status *storebuilder.StatusREST, leases Leases, authz authorizer.Authorizer, persistEvery time.Duration) *HeartbeatREST {
+	return &HeartbeatREST{status: status, leases: leases, authorizer: authz, persistEvery: persistEvery, now: time.Now}
 }
 
 // New returns the request body type.
@@ -75,7 +92,69 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 	if !ok || caller.GetName() == "" {
 		return nil, apierrors.NewBadRequest("a heartbeat needs an authenticated user")
 	}
-	now := metav1.NewTime(r.now())
+	if len(options.DryRun) > 0 {
+		return r.persist(ctx, name, caller, metav1.NewTime(r.now()), options.DryRun)
+	}
+	// The watch cache's copy is enough to decide: the lease statement
+	// checks the uid, so a connection deleted (or replaced) meanwhile is
+	// caught there, and then read again from the database. One the cache
+	// does not have yet (just created) is read from the database.
+	c, err := r.get(ctx, name, "0")
+	if apierrors.IsNotFound(err) {
+		c, err = r.get(ctx, name, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	at, found, err := r.beat(ctx, caller, c)
+	if err == nil && !found {
+		if c, err = r.get(ctx, name, ""); err != nil {
+			return nil, err
+		}
+		at, found, err = r.beat(ctx, caller, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, apierrors.NewNotFound(stream.Resource("connections"), name)
+	}
+	beat := metav1.NewTime(at)
+	if c.Status.State != stream.ConnectionStateActive || c.Status.LastHeartbeat == nil || at.Sub(c.Status.LastHeartbeat.Time) >= r.persistEvery {
+		return r.persist(ctx, name, caller, beat, nil)
+	}
+	c = c.DeepCopy()
+	c.Status.LastHeartbeat = &beat
+	return c, nil
+}
+
+func (r *HeartbeatREST) get(ctx context.Context, name, resourceVersion string) (*stream.Connection, error) {
+	obj, err := r.status.Get(ctx, name, &metav1.GetOptions{ResourceVersion: resourceVersion})
+	if err != nil {
+		return nil, err
+	}
+	c, ok := obj.(*stream.Connection)
+	if !ok {
+		return nil, fmt.Errorf("not a Connection: %T", obj)
+	}
+	return c, nil
+}
+
+// beat checks that caller may beat for c and records the heartbeat in its lease.
+func (r *HeartbeatREST) beat(ctx context.Context, caller user.Info, c *stream.Connection) (time.Time, bool, error) {
+	if c.DeletionTimestamp != nil {
+		return time.Time{}, false, apierrors.NewConflict(stream.Resource("connections"), c.Name, fmt.Errorf("the connection is being deleted"))
+	}
+	if err := r.authorizeBeat(ctx, caller, c); err != nil {
+		return time.Time{}, false, err
+	}
+	return r.leases.Beat(ctx, c.Namespace, c.Name, string(c.UID))
+}
+
+// persist writes the heartbeat into the Connection object: state active
+// and lastHeartbeat at (never moving it back), in one guaranteed update
+// with no resourceVersion precondition, so it never conflicts.
+func (r *HeartbeatREST) persist(ctx context.Context, name string, caller user.Info, at metav1.Time, dryRun []string) (runtime.Object, error) {
 	// spec.user is immutable, so one decision holds for every retry of the
 	// update; the authorizer is only asked when the caller is someone else.
 	var ownerChecked bool
@@ -92,12 +171,14 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 			}
 			ownerChecked = true
 		}
-		c.Status.LastHeartbeat = &now
+		if c.Status.LastHeartbeat == nil || c.Status.LastHeartbeat.Before(&at) {
+			c.Status.LastHeartbeat = &at
+		}
 		c.Status.State = stream.ConnectionStateActive
 		return c, nil
 	}
 	updated, _, err := r.status.Update(ctx, name, rest.DefaultUpdatedObjectInfo(nil, beat),
-		rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{DryRun: options.DryRun})
+		rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{DryRun: dryRun})
 	if err != nil {
 		return nil, err
 	}

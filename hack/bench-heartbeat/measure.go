@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/streamspace/controlplane/internal/devstack"
+)
+
+// round is the figures of one fleet size.
+type round struct {
+	viewers, sessions int
+	window            time.Duration
+	load              string // load average at the end of the window
+	beats             int
+	errors            int
+	fromDue, fromSend []time.Duration
+	cpu               map[string]time.Duration // process -> CPU time in the window
+	connections       int                      // Connections listed after the window
+	profileTop        string
+	feedMessages      int64
+}
+
+func (r round) summary() string {
+	return fmt.Sprintf("%d viewers: %d heartbeats, %d errors, from due p50 %s p99 %s max %s; from send p99 %s; CPU/heartbeat streamspace-apiserver %s kube-apiserver %s postgres %s; %d connections listed",
+		r.viewers, r.beats, r.errors, ms(pct(r.fromDue, 50)), ms(pct(r.fromDue, 99)), ms(pct(r.fromDue, 100)), ms(pct(r.fromSend, 99)),
+		r.perBeat("streamspace-apiserver"), r.perBeat("kube-apiserver"), r.perBeat("postgres"), r.connections)
+}
+
+func (r round) perBeat(process string) string {
+	if r.beats == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f ms", float64(r.cpu[process].Microseconds())/1000/float64(r.beats))
+}
+
+// measure records every heartbeat due in the next d, and the CPU time the
+// processes spend meanwhile.
+func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration) (round, error) {
+	pids := map[string]int{}
+	for _, name := range []string{"streamspace-apiserver", "kube-apiserver", "postgres"} {
+		pid, err := f.stack.PID(name)
+		if err != nil {
+			return round{}, err
+		}
+		pids[name] = pid
+	}
+	before, err := cpuTimes(pids)
+	if err != nil {
+		return round{}, err
+	}
+	start := time.Now()
+	f.mu.Lock()
+	f.samples = nil
+	f.windowFrom, f.windowTo = start, start.Add(d)
+	f.mu.Unlock()
+	logf("measuring %s at %d viewers", d, size)
+
+	var profileTop string
+	var profileErr error
+	var wg sync.WaitGroup
+	if profile > 0 && profile < d {
+		wg.Go(func() {
+			// In the middle of the window.
+			time.Sleep((d - profile) / 2)
+			profileTop, profileErr = f.cpuProfile(ctx, profile)
+		})
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return round{}, ctx.Err()
+	}
+	after, err := cpuTimes(pids)
+	if err != nil {
+		return round{}, err
+	}
+	load := loadAverage()
+	wg.Wait()
+	if profileErr != nil {
+		logf("CPU profile: %v", profileErr)
+	}
+	// Every heartbeat due in the window has been sent; wait for its answer.
+	answered := make(chan struct{})
+	go func() { f.inWindow.Wait(); close(answered) }()
+	select {
+	case <-answered:
+	case <-time.After(2 * time.Minute):
+		return round{}, fmt.Errorf("heartbeats of the window still unanswered after 2 minutes")
+	}
+	f.mu.Lock()
+	samples := f.samples
+	f.samples = nil
+	f.mu.Unlock()
+
+	r := round{viewers: size, sessions: f.sessionCount(), window: d, load: load, profileTop: profileTop, cpu: map[string]time.Duration{}}
+	for name := range pids {
+		r.cpu[name] = after[name] - before[name]
+	}
+	for _, s := range samples {
+		r.beats++
+		if s.err != nil {
+			r.errors++
+			continue
+		}
+		r.fromDue = append(r.fromDue, s.fromDue)
+		r.fromSend = append(r.fromSend, s.fromSend)
+	}
+	list, err := f.admin.StreamV1alpha1().Connections("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return r, fmt.Errorf("list connections: %w", err)
+	}
+	r.connections = len(list.Items)
+	return r, nil
+}
+
+// cpuTimes reads the user+system CPU time of each process (for "postgres":
+// the postmaster and every backend, its children) from /proc.
+func cpuTimes(pids map[string]int) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for name, pid := range pids {
+		t, err := procCPU(pid)
+		if err != nil {
+			return nil, err
+		}
+		if name == "postgres" {
+			children, err := childrenOf(pid)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range children {
+				if ct, err := procCPU(c); err == nil {
+					t += ct
+				}
+			}
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat (100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+func statFields(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(data)
+	// The command name is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return strings.Fields(s[i+1:]), nil // fields from 3 (state) on
+}
+
+func procCPU(pid int) (time.Duration, error) {
+	fields, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64) // field 14
+	stime, _ := strconv.ParseInt(fields[12], 10, 64) // field 15
+	return time.Duration(utime+stime) * clockTick, nil
+}
+
+func childrenOf(parent int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fields, err := statFields(pid)
+		if err != nil {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == parent {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuProfile takes a CPU profile of streamspace-apiserver (its
+// /debug/pprof, directly, as the admin) and returns `go tool pprof -top`'s
+// first entries.
+func (f *fleet) cpuProfile(ctx context.Context, d time.Duration) (string, error) {
+	cert, key := filepath.Join(f.stack.Dir, "pki", "admin.crt"), filepath.Join(f.stack.Dir, "pki", "admin.key")
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return "", err
+	}
+	ca, err := os.ReadFile(f.stack.StreamspaceCA)
+	if err != nil {
+		return "", err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: d + time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", f.stack.StreamspaceURL, int(d.Seconds())), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /debug/pprof/profile: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("streamspace-apiserver-heartbeat-%d.pprof", time.Now().Unix()))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return "", err
+	}
+	logf("CPU profile of streamspace-apiserver in %s", path)
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", path).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "flat") {
+			return strings.Join(lines[i-1:], "\n"), nil
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// tableInfo is one table's rows and size at the end.
+type tableInfo struct {
+	name  string
+	rows  int64
+	bytes int64
+}
+
+func tableSizes(ctx context.Context, dsn string) ([]tableInfo, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables ORDER BY pg_total_relation_size(relid) DESC LIMIT 8`)
+	if err != nil {
+		return nil, err
+	}
+	var out []tableInfo
+	for rows.Next() {
+		var t tableInfo
+		if err := rows.Scan(&t.name, &t.bytes); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{out[i].name}.Sanitize()).Scan(&out[i].rows); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// feeds are WebSocket clients of the bridge's sessions feed, read and
+// counted only: they put the bridge's watches on the API during the run.
+type feeds struct {
+	conns    []*websocket.Conn
+	messages atomic.Int64
+}
+
+func (fs *feeds) close() {
+	for _, c := range fs.conns {
+		c.Close()
+	}
+}
+
+func openFeeds(ctx context.Context, stack *devstack.Stack, users []string, n int) (*feeds, error) {
+	fs := &feeds{}
+	url := "ws" + strings.TrimPrefix(stack.BridgeURL, "http") + "/api/v1/ws/sessions"
+	dialer := websocket.Dialer{HandshakeTimeout: 30 * time.Second}
+	for i := range n {
+		user := users[i%len(users)]
+		token, err := stack.UserToken(user)
+		if err != nil {
+			return fs, err
+		}
+		proto := "streamspace.v1, base64url.bearer.authorization.k8s.io." + base64.RawURLEncoding.EncodeToString([]byte(token))
+		conn, _, err := dialer.DialContext(ctx, url, map[string][]string{"Sec-WebSocket-Protocol": {proto}})
+		if err != nil {
+			return fs, fmt.Errorf("open feed %d as %s: %w", i, user, err)
+		}
+		fs.conns = append(fs.conns, conn)
+		go func() {
+			for {
+				if _, _, err := conn.ReadMessage(); err != nil {
+					return
+				}
+				fs.messages.Add(1)
+			}
+		}()
+	}
+	return fs, nil
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

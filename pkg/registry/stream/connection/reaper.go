@@ -1,0 +1,197 @@
+package connection
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/klog/v2"
+
+	"github.com/streamspace/controlplane/pkg/apis/stream"
+	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
+	"github.com/streamspace/controlplane/pkg/storage/postgres"
+)
+
+// StaleLeases finds connections silent since a cutoff (package postgres).
+type StaleLeases interface {
+	StaleLeases(ctx context.Context, cutoff time.Time, limit int) ([]postgres.Lease, error)
+	LeaseCounts(ctx context.Context, cutoff time.Time) (stale, total int, err error)
+}
+
+// Reaper removes connections whose heartbeats stopped. It runs in every
+// replica of the API server, where the leases are: it finds connections
+// whose lease is older than the stale timeout, marks each stale (status.state,
+// so the controller tells a reap from a disconnect) and deletes it on the
+// condition, checked in the delete's own statement under the lease's row
+// lock, that it has still not beaten since the cutoff. A heartbeat that
+// races with the reap either commits first (the delete does not happen) or
+// finds the connection gone (404); replicas reaping at once delete each
+// connection once (the others find it gone).
+type Reaper struct {
+	leases  StaleLeases
+	store   rest.GracefulDeleter
+	status  *storebuilder.StatusREST
+	timeout func(context.Context) time.Duration
+	now     func() time.Time
+}
+
+// NewReaper returns a reaper of the connections in store; timeout is the
+// stale timeout in force (the platform configuration's, else the flag's).
+func NewReaper(leases StaleLeases, store rest.GracefulDeleter, status *storebuilder.StatusREST, timeout func(context.Context) time.Duration) *Reaper {
+	return &Reaper{leases: leases, store: store, status: status, timeout: timeout, now: time.Now}
+}
+
+// reapBatch bounds the connections one pass looks at.
+const reapBatch = 500
+
+// Run reaps until ctx ends. Silence counts only from when this replica
+// could read the leases: after a start or an outage of the database every
+// viewer gets a full stale timeout to send its next heartbeat, as viewers
+// could not send them while the API was down. A mass silence (see
+// silenceGuard) is treated as an outage of the heartbeat path.
+func (r *Reaper) Run(ctx context.Context) {
+	logger := klog.FromContext(ctx).WithName("connection-reaper")
+	guard := silenceGuard{reachableSince: r.now()}
+	failing := false
+	for {
+		timeout := r.timeout(ctx)
+		tick := min(max(timeout/6, 100*time.Millisecond), 5*time.Second)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(tick):
+		}
+		now := r.now()
+		cutoff := now.Add(-timeout)
+		stale, total, err := r.leases.LeaseCounts(ctx, cutoff)
+		var leases []postgres.Lease
+		if err == nil && stale > 0 {
+			leases, err = r.leases.StaleLeases(ctx, cutoff, reapBatch)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Error(err, "find stale connections")
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			failing = false
+			guard.reachableSince = now
+		}
+		wasMass := !guard.massSince.IsZero()
+		allowed := guard.allow(now, cutoff, stale, total, timeout)
+		if mass := !guard.massSince.IsZero(); mass != wasMass {
+			if mass {
+				logger.Info("mass silence: not reaping while the heartbeat path may be stuck", "silent", stale, "connections", total)
+			} else {
+				logger.Info("mass silence over: every connection gets a full stale timeout", "silent", stale, "connections", total)
+			}
+		}
+		if !allowed {
+			continue
+		}
+		for _, l := range leases {
+			if err := r.reap(ctx, l, cutoff, timeout); err != nil && ctx.Err() == nil {
+				logger.Error(err, "reap stale connection", "connection", klog.KRef(l.Namespace, l.Name))
+			}
+		}
+	}
+}
+
+const (
+	// massSilenceFraction and massSilenceMin: a pass that finds at least
+	// this fraction of all connections silent, and at least this many, sees
+	// a mass silence. Viewers leave one by one; many falling silent within
+	// one stale timeout means heartbeats are stuck on their way (kube-apiserver
+	// or this server overloaded, the network to the bridge down), not that
+	// the viewers left.
+	massSilenceFraction = 0.1
+	massSilenceMin      = 20
+	// massSilenceHold is how many stale timeouts a mass silence holds reaping
+	// off. A silence that lasts longer is taken as real departures (a bridge
+	// gone with its viewers), and its connections are reaped.
+	massSilenceHold = 3
+)
+
+// silenceGuard decides whether a reaper pass may reap. It holds the time
+// from which silence counts (reachableSince: a connection is reaped only
+// when its cutoff is after it) and the start of a mass silence in progress.
+// When a mass silence ends, silence counts from then: every connection gets
+// a full stale timeout, as after an outage of the database.
+type silenceGuard struct {
+	reachableSince time.Time
+	massSince      time.Time
+}
+
+// allow takes the counts of one pass (stale: connections silent since
+// cutoff; total: all connections) and says whether it may reap.
+func (g *silenceGuard) allow(now, cutoff time.Time, stale, total int, timeout time.Duration) bool {
+	mass := stale >= massSilenceMin && float64(stale) >= massSilenceFraction*float64(total)
+	if mass {
+		if g.massSince.IsZero() {
+			g.massSince = now
+		}
+		if now.Sub(g.massSince) < massSilenceHold*timeout {
+			return false
+		}
+		return !cutoff.Before(g.reachableSince)
+	}
+	if !g.massSince.IsZero() {
+		g.massSince = time.Time{}
+		g.reachableSince = now
+	}
+	return !cutoff.Before(g.reachableSince)
+}
+
+// reap marks one connection stale and deletes it unless it beat since cutoff.
+func (r *Reaper) reap(ctx context.Context, l postgres.Lease, cutoff time.Time, timeout time.Duration) error {
+	ctx = genericapirequest.WithNamespace(ctx, l.Namespace)
+	mark := func(_ context.Context, _, oldObj runtime.Object) (runtime.Object, error) {
+		c := oldObj.DeepCopyObject().(*stream.Connection)
+		if string(c.UID) != l.UID {
+			return nil, apierrors.NewNotFound(stream.Resource("connections"), l.Name)
+		}
+		c.Status.State = stream.ConnectionStateStale
+		return c, nil
+	}
+	_, _, err := r.status.Update(ctx, l.Name, rest.DefaultUpdatedObjectInfo(nil, mark),
+		rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mark connection stale: %w", err)
+	}
+	uid := types.UID(l.UID)
+	_, _, err = r.store.Delete(postgres.WithReapCutoff(ctx, cutoff), l.Name, rest.ValidateAllObjectFunc,
+		&metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	switch {
+	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		// Gone already, or it beat meanwhile: its next heartbeat makes it active again.
+		return nil
+	case err != nil:
+		return err
+	}
+	reaped.Inc()
+	klog.FromContext(ctx).Info("removed stale connection", "connection", klog.KRef(l.Namespace, l.Name),
+		"lastHeartbeat", l.LastBeat, "silentFor", r.now().Sub(l.LastBeat).Round(time.Second), "staleTimeout", timeout)
+	return nil
+}
+
+var reaped = metrics.NewCounter(&metrics.CounterOpts{
+	Subsystem:      "streamspace_apiserver",
+	Name:           "stale_connections_removed_total",
+	Help:           "Connections this replica removed because their heartbeats stopped.",
+	StabilityLevel: metrics.ALPHA,
+})
+
+func init() { legacyregistry.MustRegister(reaped) }

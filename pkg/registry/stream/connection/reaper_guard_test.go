@@ -1,0 +1,72 @@
+package connection
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSilenceGuard(t *testing.T) {
+	const timeout = time.Minute
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	pass := func(g *silenceGuard, now time.Time, stale, total int) bool {
+		return g.allow(now, now.Add(-timeout), stale, total, timeout)
+	}
+
+	t.Run("no reaping in the first stale timeout after a start", func(t *testing.T) {
+		g := silenceGuard{reachableSince: start}
+		if pass(&g, at(30*time.Second), 1, 1000) {
+			t.Fatal("reaped before a full stale timeout since the start")
+		}
+		if !pass(&g, at(timeout), 1, 1000) {
+			t.Fatal("did not reap a single silent connection after a full stale timeout")
+		}
+	})
+
+	t.Run("a few silent connections are reaped", func(t *testing.T) {
+		g := silenceGuard{reachableSince: start}
+		if !pass(&g, at(10*time.Minute), massSilenceMin-1, massSilenceMin) {
+			t.Fatal("did not reap fewer than massSilenceMin silent connections")
+		}
+		if !pass(&g, at(11*time.Minute), 99, 1000) {
+			t.Fatal("did not reap under massSilenceFraction of the connections")
+		}
+	})
+
+	t.Run("a mass silence holds reaping and then gives everyone a full timeout", func(t *testing.T) {
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		if pass(&g, now, 4504, 5000) {
+			t.Fatal("reaped in a mass silence")
+		}
+		if pass(&g, now.Add(timeout), 3000, 5000) {
+			t.Fatal("reaped while the mass silence lasts")
+		}
+		// Heartbeats flow again: a few are still silent (their beats are
+		// on their way) but the silence is no longer mass.
+		end := now.Add(2 * timeout)
+		if pass(&g, end, 5, 5000) {
+			t.Fatal("reaped right after a mass silence: the connections had no full stale timeout")
+		}
+		if pass(&g, end.Add(timeout/2), 5, 5000) {
+			t.Fatal("reaped within a stale timeout of the end of a mass silence")
+		}
+		if !pass(&g, end.Add(timeout), 5, 5000) {
+			t.Fatal("did not reap a full stale timeout after the mass silence ended")
+		}
+	})
+
+	t.Run("a mass silence longer than the hold is reaped", func(t *testing.T) {
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		if pass(&g, now, 2500, 5000) {
+			t.Fatal("reaped at the start of a mass silence")
+		}
+		if pass(&g, now.Add(massSilenceHold*timeout-time.Second), 2500, 5000) {
+			t.Fatal("reaped within the hold")
+		}
+		if !pass(&g, now.Add(massSilenceHold*timeout), 2500, 5000) {
+			t.Fatal("did not reap a mass silence that outlasted the hold")
+		}
+	})
+}
