@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamspace/controlplane/internal/benchdoc"
 )
 
 // clockTick is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
@@ -122,19 +124,7 @@ func readStat(pid int) (stat, error) {
 	return s, nil
 }
 
-// loadAverage is /proc/loadavg's three load averages.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	if f := strings.Fields(string(data)); len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
-}
-
 // loadAverage1 is the 1-minute load average.
 func loadAverage1() string {
-	return strings.Fields(loadAverage() + " ")[0]
+	return strings.Fields(benchdoc.LoadAverage() + " ")[0]
 }

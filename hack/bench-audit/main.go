@@ -131,7 +131,7 @@ func run(o options) error {
 			r.round, onOff(r.audit), r.rate(), ms(r.p50), ms(r.p99), r.serverCPUPerCreate(), r.postgresCPUPerCreate(),
 			r.rows, r.creates, r.metrics.events, r.metrics.dropped, r.metrics.auditErrors)
 	}
-	rep := report{options: o, machine: machine, loadAtEnd: loadAverage(), began: began, finished: time.Now(), rounds: results}
+	rep := report{options: o, machine: machine, loadAtEnd: benchdoc.LoadAverage(), began: began, finished: time.Now(), rounds: results}
 	if err := rep.write(o.out); err != nil {
 		return err
 	}

@@ -19,10 +19,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 )
 
-const (
-	benchNamespace = "bench"
-	crdGroup       = "bench.stream.space"
-)
+const crdGroup = "bench.stream.space"
 
 var (
 	ourSessions = schema.GroupVersionResource{Group: "stream.space", Version: "v1alpha1", Resource: "sessions"}
@@ -112,7 +109,7 @@ func installSessionCRD(ctx context.Context, cfg *rest.Config) error {
 		for _, c := range conditions {
 			cond, _ := c.(map[string]any)
 			if cond["type"] == "Established" && cond["status"] == "True" {
-				_, err := dyn.Resource(crdSessions).Namespace(benchNamespace).List(ctx, metav1.ListOptions{Limit: 1})
+				_, err := dyn.Resource(crdSessions).List(ctx, metav1.ListOptions{Limit: 1})
 				return err == nil, nil
 			}
 		}

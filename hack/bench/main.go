@@ -15,9 +15,9 @@ import (
 
 	"github.com/streamspace/controlplane/internal/benchdoc"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
 
@@ -31,6 +31,7 @@ type options struct {
 	clients    int
 	watchers   int
 	updates    int
+	rounds     int
 	keepStack  bool
 	stackLimit time.Duration
 }
@@ -44,6 +45,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients of the concurrent create measurement and of the fills")
 	fs.IntVar(&o.watchers, "watchers", 500, "concurrent watchers of the fan-out measurement")
 	fs.IntVar(&o.updates, "updates", 300, "updates timed for the update-to-watch-event latency")
+	fs.IntVar(&o.rounds, "rounds", 2, "rounds per side, alternating CRD, ours, ours, CRD, … (at least 2)")
 	fs.BoolVar(&o.keepStack, "keep", false, "leave the control plane running (and its directory) at the end")
 	fs.DurationVar(&o.stackLimit, "timeout", 30*time.Minute, "bound of the whole run")
 }
@@ -54,6 +56,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--small must be over 5000 (the create measurements) and --large at least --small; got %d and %d", o.small, o.large)
 	case o.users <= 0 || o.clients <= 0 || o.watchers <= 0 || o.updates <= 0:
 		return fmt.Errorf("--users, --clients, --watchers and --updates must be positive")
+	case o.rounds < 2:
+		return fmt.Errorf("--rounds must be at least 2 (each side's rounds are reported with their spread)")
 	case o.out == "":
 		return fmt.Errorf("--out is required")
 	}
@@ -85,7 +89,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if err := setUpCluster(ctx, cfg); err != nil {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if err := installSessionCRD(ctx, cfg); err != nil {
 		return err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
@@ -102,22 +110,38 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-
-	// The CRD first, so that kube-apiserver's growth is its own.
-	before, err := readMemory(kubeAPIServer)
-	if err != nil {
-		return err
+	sides := map[bool]struct {
+		name, short, apiVersion string
+		gvr                     schema.GroupVersionResource
+		pid                     int
+	}{
+		false: {"CRD (kube-apiserver, etcd)", "crd", crdGroup + "/v1alpha1", crdSessions, kubeAPIServer},
+		true:  {"StreamSpace (aggregated, Postgres)", "ours", "stream.space/v1alpha1", ourSessions, ours},
 	}
-	crd := &target{name: "CRD (kube-apiserver, etcd)", client: dyn.Resource(crdSessions).Namespace(benchNamespace), apiVersion: crdGroup + "/v1alpha1"}
-	if report.crd, err = measure(ctx, o, crd, func() (memory, error) {
-		after, err := readMemory(kubeAPIServer)
-		return after.minus(before), err
-	}); err != nil {
-		return fmt.Errorf("measure the CRD: %w", err)
-	}
-	streamspace := &target{name: "StreamSpace (aggregated, Postgres)", client: dyn.Resource(ourSessions).Namespace(benchNamespace), apiVersion: "stream.space/v1alpha1"}
-	if report.ours, err = measure(ctx, o, streamspace, func() (memory, error) { return readMemory(ours) }); err != nil {
-		return fmt.Errorf("measure streamspace-apiserver: %w", err)
+	for i, isOurs := range roundOrder(o.rounds) {
+		side := sides[isOurs]
+		namespace := fmt.Sprintf("bench-%s-%d", side.short, i+1)
+		if err := createNamespace(ctx, kube, namespace); err != nil {
+			return err
+		}
+		t := &target{name: fmt.Sprintf("round %d, %s", i+1, side.name), client: dyn.Resource(side.gvr).Namespace(namespace), apiVersion: side.apiVersion}
+		before, err := readMemory(side.pid)
+		if err != nil {
+			return err
+		}
+		rd := round{n: i + 1, ours: isOurs, namespace: namespace, began: time.Now(), loadBefore: benchdoc.LoadAverage()}
+		if rd.results, err = measure(ctx, o, t, func() (memory, error) {
+			after, err := readMemory(side.pid)
+			return after.minus(before), err
+		}); err != nil {
+			return fmt.Errorf("measure %s: %w", t.name, err)
+		}
+		rd.took, rd.loadAfter = time.Since(rd.began), benchdoc.LoadAverage()
+		report.rounds = append(report.rounds, rd)
+		logf("%s: done in %s; removing its %d objects", t.name, rd.took.Round(time.Second), o.large)
+		if err := removeRound(ctx, kube, t, namespace); err != nil {
+			return err
+		}
 	}
 	report.finished = time.Now()
 	report.options = o
@@ -126,16 +150,4 @@ func run(o options) error {
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", o.out, time.Since(began).Round(time.Second))
 	return nil
-}
-
-// setUpCluster creates the benchmark namespace and the Session CRD.
-func setUpCluster(ctx context.Context, cfg *rest.Config) error {
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	if err := createNamespace(ctx, kube, benchNamespace); err != nil {
-		return err
-	}
-	return installSessionCRD(ctx, cfg)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -324,5 +323,3 @@ func readMemory(pid int) (memory, error) {
 	}
 	return m, nil
 }
-
-func formatMB(kb int64) string { return strconv.FormatFloat(float64(kb)/1024, 'f', 0, 64) + " MiB" }

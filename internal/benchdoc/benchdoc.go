@@ -73,13 +73,19 @@ func Machine() string {
 			}
 		}
 	}
-	load := ""
-	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if fields := strings.Fields(string(data)); len(fields) >= 3 {
-			load = fmt.Sprintf(", load average %s %s %s at the start", fields[0], fields[1], fields[2])
-		}
+	return fmt.Sprintf("%s, %d cores%s, %s, load average %s at the start", model, runtime.NumCPU(), mem, runtime.Version(), LoadAverage())
+}
+
+// LoadAverage is /proc/loadavg's three load averages (1, 5 and 15 minutes).
+func LoadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
 	}
-	return fmt.Sprintf("%s, %d cores%s, %s%s", model, runtime.NumCPU(), mem, runtime.Version(), load)
+	if f := strings.Fields(string(data)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // Commit is the short hash of HEAD, marked when the work tree has changes.
