@@ -54,7 +54,7 @@ TEST_ENV := STREAMSPACE_TOOLS_DIR=$(TOOLS_DIR) STREAMSPACE_BIN_DIR=$(BIN_DIR)
 UNIT_TIMEOUT ?= 15m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit bench-heartbeat clean
+.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit bench-heartbeat bench-client clean
 
 ## build: every command in cmd/ into bin/
 build:
@@ -150,6 +150,14 @@ bench-bridge: tools build
 BENCH_WIRE_ARGS ?=
 bench-wire: tools build
 	$(TEST_ENV) $(GO) run ./hack/bench-wire --out $(CURDIR)/docs/benchmarks.md $(BENCH_WIRE_ARGS)
+
+## bench-client: the independent check of make bench: its own simple client
+## (client-go dynamic, JSON), rounds CRD, ours, ours, CRD of 10,000 Sessions,
+## every round and each side's best of two; rewrites its section of
+## docs/benchmarks.md (BENCH_CLIENT_ARGS="--objects 50000" for the large run)
+BENCH_CLIENT_ARGS ?=
+bench-client: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench-client --out $(CURDIR)/docs/benchmarks.md $(BENCH_CLIENT_ARGS)
 
 ## bench-audit: Session creates from 16 clients through the aggregator with the
 ## audit trail in Postgres on and off, alternating rounds; checks audit_log and

@@ -93,7 +93,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if err := installSessionCRD(ctx, cfg); err != nil {
+	if err := benchstack.InstallSessionCRD(ctx, cfg); err != nil {
 		return err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
