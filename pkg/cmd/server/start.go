@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/group"
@@ -113,7 +114,13 @@ func NewOptions() *Options {
 	sessionquota.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, sessionquota.PluginName)
 	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
-		client, err := versioned.NewForConfig(c.LoopbackClientConfig)
+		// The plugins' informers (sessions among them) decode every change
+		// of what they watch: in protobuf, which this server serves for all
+		// its types, rather than the loopback client's default JSON.
+		loopback := rest.CopyConfig(c.LoopbackClientConfig)
+		loopback.ContentType = runtime.ContentTypeProtobuf
+		loopback.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+		client, err := versioned.NewForConfig(loopback)
 		if err != nil {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
 		}
@@ -122,7 +129,7 @@ func NewOptions() *Options {
 		// and an UpdateStatus per quota per session change, retried on
 		// conflict, so it is not throttled on the client side (the server's
 		// own priority and fairness still applies).
-		writeConfig := rest.CopyConfig(c.LoopbackClientConfig)
+		writeConfig := rest.CopyConfig(loopback)
 		writeConfig.QPS, writeConfig.Burst = -1, 0
 		writeClient, err := versioned.NewForConfig(writeConfig)
 		if err != nil {
