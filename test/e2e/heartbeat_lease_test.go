@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -278,19 +277,7 @@ func TestReapingWithTwoReplicas(t *testing.T) {
 	// Not parallel: it runs a second replica on the shared database.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	url, stopReplica, err := stack.StartExtraStreamspace(ctx, "streamspace-apiserver-reaper-2")
-	if err != nil {
-		t.Fatalf("start a second streamspace-apiserver: %v", err)
-	}
-	defer func() { _ = stopReplica() }()
-	cfg, err := stack.RESTConfig("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct := rest.CopyConfig(cfg)
-	direct.Host = url
-	direct.TLSClientConfig = rest.TLSClientConfig{CAFile: stack.StreamspaceCA, ServerName: "localhost"}
-	second := clientset.NewForConfigOrDie(direct)
+	second, stopReplica := startSecondReplica(t, ctx, "streamspace-apiserver-reaper-2", "alice")
 	ss, _ := clients(t, "alice")
 
 	viaSecond := createViewer(t, ss, "alice", "replicas-desktop", "replicas-via-second")

@@ -22,28 +22,13 @@ import (
 func TestTwoReplicasSeeEachOthersWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	url, stop, err := stack.StartExtraStreamspace(ctx, "streamspace-apiserver-2")
-	if err != nil {
-		t.Fatalf("start a second streamspace-apiserver: %v", err)
-	}
+	secondReplica, stop := startSecondReplica(t, ctx, "streamspace-apiserver-2", "alice")
 	defer func() {
 		if err := stop(); err != nil {
 			t.Errorf("stop the second streamspace-apiserver: %v", err)
 		}
 	}()
-
 	viaAggregator, _ := clients(t, "alice")
-	cfg, err := stack.RESTConfig("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct := rest.CopyConfig(cfg)
-	direct.Host = url
-	direct.TLSClientConfig = rest.TLSClientConfig{CAFile: stack.StreamspaceCA, ServerName: "localhost"}
-	secondReplica, err := clientset.NewForConfig(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// Written through the aggregator (first replica), watched on the second.
 	sessions := secondReplica.StreamV1alpha1().Sessions("alice")
@@ -123,4 +108,28 @@ func expectEvent(ctx context.Context, t *testing.T, w watch.Interface, typ watch
 			t.Fatalf("no %s event at resourceVersion %s: %v", typ, resourceVersion, ctx.Err())
 		}
 	}
+}
+
+// startSecondReplica starts another streamspace-apiserver on the shared
+// database and returns a client of user addressing it directly (not
+// through the aggregator), and its stop.
+func startSecondReplica(t *testing.T, ctx context.Context, name, user string) (clientset.Interface, func() error) {
+	t.Helper()
+	url, stop, err := stack.StartExtraStreamspace(ctx, name)
+	if err != nil {
+		t.Fatalf("start a second streamspace-apiserver: %v", err)
+	}
+	t.Cleanup(func() { _ = stop() })
+	cfg, err := stack.RESTConfig(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := rest.CopyConfig(cfg)
+	direct.Host = url
+	direct.TLSClientConfig = rest.TLSClientConfig{CAFile: stack.StreamspaceCA, ServerName: "localhost"}
+	c, err := clientset.NewForConfig(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, stop
 }
