@@ -20,6 +20,14 @@
 // resourceNames, or none) is the request asked again with its name, as
 // before, so every decision RBAC makes is unchanged.
 //
+// Questions asked at the same moment are asked once: while one unnamed
+// question is on its way to kube-apiserver, the same question from other
+// requests waits for its answer instead of sending its own. Without that,
+// an expired cache entry under load sent one review per waiting request
+// (a person's fifty viewers beating, say), and when kube-apiserver was slow
+// to answer, the reviews that timed out were not cached, so every heartbeat
+// sent another: the reviews themselves became most of kube-apiserver's load.
+//
 // The one difference is for an authorizer in kube-apiserver's chain that
 // denies a name while allowing the kind unnamed (a deny-capable webhook
 // keyed on names): such a denial would not be seen here. Requests through
@@ -29,21 +37,64 @@ package anyname
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/singleflight"
 
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
 // NewAuthorizer wraps delegate as the package comment describes.
 func NewAuthorizer(delegate authorizer.Authorizer) authorizer.Authorizer {
+	var inFlight singleflight.Group
 	return authorizer.AuthorizerFunc(func(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
 		if !a.IsResourceRequest() || a.GetName() == "" {
 			return delegate.Authorize(ctx, a)
 		}
-		if decision, reason, err := delegate.Authorize(ctx, unnamed(a)); decision == authorizer.DecisionAllow && err == nil {
-			return decision, reason, nil
+		u := unnamed(a)
+		key, err := questionKey(u)
+		if err != nil {
+			return delegate.Authorize(ctx, a)
+		}
+		// The shared question runs without the first caller's deadline, so
+		// that its cancellation does not fail the others; the delegate
+		// bounds it with its own timeout.
+		ch := inFlight.DoChan(key, func() (any, error) {
+			decision, reason, err := delegate.Authorize(context.WithoutCancel(ctx), u)
+			return answer{decision, reason}, err
+		})
+		select {
+		case r := <-ch:
+			if ans := r.Val.(answer); ans.decision == authorizer.DecisionAllow && r.Err == nil {
+				return ans.decision, ans.reason, nil
+			}
+		case <-ctx.Done():
+			return authorizer.DecisionNoOpinion, "", ctx.Err()
 		}
 		return delegate.Authorize(ctx, a)
 	})
+}
+
+type answer struct {
+	decision authorizer.Decision
+	reason   string
+}
+
+// questionKey identifies an unnamed question: everything the delegate's
+// SubjectAccessReview would carry (the caller's name, uid, groups and
+// extra, and the request's attributes).
+func questionKey(a authorizer.Attributes) (string, error) {
+	u := a.GetUser()
+	if u == nil {
+		return "", errors.New("no user")
+	}
+	fields, _ := a.GetFieldSelector()
+	labels, _ := a.GetLabelSelector()
+	b, err := json.Marshal([]any{u.GetName(), u.GetUID(), u.GetGroups(), u.GetExtra(), a.GetVerb(), a.GetNamespace(),
+		a.GetAPIGroup(), a.GetAPIVersion(), a.GetResource(), a.GetSubresource(), fmt.Sprint(fields), fmt.Sprint(labels)})
+	return string(b), err
 }
 
 // unnamed is a with no object name.

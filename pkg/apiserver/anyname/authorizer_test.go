@@ -2,8 +2,13 @@ package anyname
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
@@ -76,5 +81,42 @@ func TestUnnamedRequestsAreAskedOnce(t *testing.T) {
 	}
 	if len(delegate.asked) != 1 {
 		t.Errorf("a list was asked %d times (%v), want once", len(delegate.asked), delegate.asked)
+	}
+}
+
+// slow answers allow after release is closed, counting the questions.
+type slow struct {
+	asked   atomic.Int32
+	release chan struct{}
+}
+
+func (s *slow) Authorize(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	s.asked.Add(1)
+	<-s.release
+	return authorizer.DecisionAllow, "", nil
+}
+
+func TestConcurrentQuestionsAreAskedOnce(t *testing.T) {
+	delegate := &slow{release: make(chan struct{})}
+	authz := NewAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize))
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			if d, _, err := authz.Authorize(context.Background(), heartbeat("alice", fmt.Sprintf("c-%d", i))); d != authorizer.DecisionAllow || err != nil {
+				t.Errorf("heartbeat %d: %v, %v", i, d, err)
+			}
+		})
+	}
+	// Every caller is waiting on the one question before it is answered.
+	if err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return delegate.asked.Load() >= 1, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(delegate.release)
+	wg.Wait()
+	if n := delegate.asked.Load(); n >= 50 {
+		t.Errorf("50 concurrent heartbeats asked the delegate %d times, want the shared question far fewer times", n)
 	}
 }
