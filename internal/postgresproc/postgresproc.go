@@ -3,6 +3,7 @@
 package postgresproc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,21 +209,52 @@ func (s *Server) Kill() error {
 		return errors.New("postgresproc: postgres is not running")
 	}
 	s.proc = nil
+	// The cluster's processes are known by their working folder only while
+	// they live: a process on its way out loses /proc/<pid>/cwd before it
+	// becomes a zombie. So they are taken before the kill and waited for
+	// by pid, as well as by folder (for one forked meanwhile).
+	before := clusterProcesses(s.dir)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("postgresproc: kill postgres: %w", err)
 	}
 	<-p.exited
+	remaining := func() []int {
+		pids := clusterProcesses(s.dir)
+		for _, pid := range before {
+			if alive(pid) && !slices.Contains(pids, pid) {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
 	for {
 		err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, stopTimeout, true, func(context.Context) (bool, error) {
-			return len(clusterProcesses(s.dir)) == 0, nil
+			return len(remaining()) == 0, nil
 		})
 		if err == nil {
 			return nil
 		}
-		for _, pid := range clusterProcesses(s.dir) {
+		for _, pid := range remaining() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// alive tells whether pid is a process that has not exited (neither gone
+// nor a zombie).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	return !exited(stat)
+}
+
+// exited tells from /proc/<pid>/stat whether the process is a zombie or dead.
+func exited(stat []byte) bool {
+	// pid (comm) state ...; comm may hold spaces and parentheses.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X")
 }
 
 // Restart starts the cluster again, in its folder and on its port, after
@@ -304,16 +337,9 @@ func clusterProcesses(dir string) []int {
 		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err != nil || cwd != dir {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
+		if alive(pid) {
+			pids = append(pids, pid)
 		}
-		// pid (comm) state ...; comm may hold spaces and parentheses.
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
-			continue
-		}
-		pids = append(pids, pid)
 	}
 	return pids
 }
