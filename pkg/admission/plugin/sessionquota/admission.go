@@ -180,9 +180,16 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if !p.WaitForReady() {
 		return admission.NewForbidden(a, fmt.Errorf("not yet ready to handle request: session quotas are not loaded"))
 	}
-	all, err := p.quotas.List(labels.Everything())
+	// The quotas are read live (a consistent list), not from the informer:
+	// a quota created a moment ago applies to the next request at once,
+	// where the informer could still lack it.
+	list, err := p.client.StreamV1alpha1().SessionQuotas().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
+	}
+	all := make([]*streamv1alpha1.SessionQuota, len(list.Items))
+	for i := range list.Items {
+		all[i] = &list.Items[i]
 	}
 	// The owner's groups are the caller's when the owner asks; otherwise
 	// the ones recorded for them.
