@@ -103,7 +103,12 @@ func NewOptions() *Options {
 	sessionquota.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, sessionquota.PluginName)
 	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
-		client, err := versioned.NewForConfig(c.LoopbackClientConfig)
+		// Uncompressed, as kube-apiserver's loopback client: the process
+		// talks to itself, and gzip would cost both ends CPU for nothing
+		// (every Session change reaches the admission informers' watch).
+		loopback := rest.CopyConfig(c.LoopbackClientConfig)
+		loopback.DisableCompression = true
+		client, err := versioned.NewForConfig(loopback)
 		if err != nil {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
 		}
@@ -112,7 +117,7 @@ func NewOptions() *Options {
 		// and an UpdateStatus per quota per session change, retried on
 		// conflict, so it is not throttled on the client side (the server's
 		// own priority and fairness still applies).
-		writeConfig := rest.CopyConfig(c.LoopbackClientConfig)
+		writeConfig := rest.CopyConfig(loopback)
 		writeConfig.QPS, writeConfig.Burst = -1, 0
 		writeClient, err := versioned.NewForConfig(writeConfig)
 		if err != nil {
