@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -99,8 +100,12 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	// Through kube-apiserver's aggregator, as a user's client-go.
-	streams, err := clientset.NewForConfig(admin)
+	// Through kube-apiserver's aggregator, as a user's client-go, in JSON
+	// (what a custom resource would be sent and answered in; the generated
+	// clientset would otherwise prefer protobuf).
+	jsonConfig := rest.CopyConfig(admin)
+	jsonConfig.ContentType = runtime.ContentTypeJSON
+	streams, err := clientset.NewForConfig(jsonConfig)
 	if err != nil {
 		return err
 	}
