@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	server.SetGCDefaults()
 	ctx := genericapiserver.SetupSignalContext()
 	os.Exit(cli.Run(server.NewCommand(ctx)))
 }

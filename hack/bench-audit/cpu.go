@@ -128,3 +128,29 @@ func readStat(pid int) (stat, error) {
 func loadAverage1() string {
 	return strings.Fields(benchdoc.LoadAverage() + " ")[0]
 }
+
+// residentMemory is a process's resident set, current and peak (VmRSS and
+// VmHWM of /proc/<pid>/status), in bytes.
+func residentMemory(pid int) (rss, peak int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			rss = v << 10
+		case "VmHWM:":
+			peak = v << 10
+		}
+	}
+	return rss, peak, nil
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -47,8 +48,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.objects, "objects", 2000, "timed Session creates per round")
 	fs.IntVar(&o.warmup, "warmup", 100, "untimed creates per round after the restart, before the timed ones")
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
-	fs.StringVar(&o.cpuProfiles, "cpu-profiles", "", "directory for a CPU profile of streamspace-apiserver during the timed creates of every round, both sides (default: none taken)")
-	fs.IntVar(&o.profileSeconds, "profile-seconds", 5, "length of each CPU profile, from the start of the timed creates")
+	fs.StringVar(&o.cpuProfiles, "cpu-profiles", "", "directory for a CPU and an allocation profile of streamspace-apiserver during the timed creates of every round, both sides (default: none taken)")
+	fs.IntVar(&o.profileSeconds, "profile-seconds", 5, "length of each profile, from the start of the timed creates")
 	fs.BoolVar(&o.keep, "keep", false, "leave the control plane running (and its directory) at the end")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "bound of the whole run")
 }
@@ -99,8 +100,12 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	// Through kube-apiserver's aggregator, as a user's client-go.
-	streams, err := clientset.NewForConfig(admin)
+	// Through kube-apiserver's aggregator, as a user's client-go, in JSON
+	// (what a custom resource would be sent and answered in; the generated
+	// clientset would otherwise prefer protobuf).
+	jsonConfig := rest.CopyConfig(admin)
+	jsonConfig.ContentType = runtime.ContentTypeJSON
+	streams, err := clientset.NewForConfig(jsonConfig)
 	if err != nil {
 		return err
 	}
@@ -127,9 +132,9 @@ func run(o options) error {
 			return fmt.Errorf("round %d (audit %s): %w", i+1, onOff(audit), err)
 		}
 		results = append(results, r)
-		fmt.Fprintf(os.Stderr, "bench-audit: round %d audit %s: %.0f creates/s, p50 %s, p99 %s, server %.2f ms/create, postgres %.2f ms/create, audit_log %d rows for %d creates, audit events %.0f, dropped %.0f, audit errors %.0f\n",
-			r.round, onOff(r.audit), r.rate(), ms(r.p50), ms(r.p99), r.serverCPUPerCreate(), r.postgresCPUPerCreate(),
-			r.rows, r.creates, r.metrics.events, r.metrics.dropped, r.metrics.auditErrors)
+		fmt.Fprintf(os.Stderr, "bench-audit: round %d audit %s (load %s): %.0f creates/s, p50 %s, p99 %s, server %.2f ms/create, postgres %.2f ms/create, kube %.2f ms/create, server RSS %d MiB (peak %d MiB), audit_log %d rows for %d creates, audit events %.0f, dropped %.0f, audit errors %.0f\n",
+			r.round, onOff(r.audit), r.load1, r.rate(), ms(r.p50), ms(r.p99), r.serverCPUPerCreate(), r.postgresCPUPerCreate(), r.kubeCPUPerCreate(),
+			r.rss>>20, r.peakRSS>>20, r.rows, r.creates, r.metrics.events, r.metrics.dropped, r.metrics.auditErrors)
 	}
 	rep := report{options: o, machine: machine, loadAtEnd: benchdoc.LoadAverage(), began: began, finished: time.Now(), rounds: results}
 	if err := rep.write(o.out); err != nil {

@@ -64,6 +64,9 @@ type roundResult struct {
 	allIn                time.Duration
 	metrics              auditMetrics
 	profile              string
+	// Resident memory of streamspace-apiserver at the end of the round:
+	// current and peak (VmRSS, VmHWM), the process being the round's.
+	rss, peakRSS int64
 }
 
 func (r roundResult) rate() float64 { return float64(r.objects) / r.elapsed.Seconds() }
@@ -147,11 +150,16 @@ func (b *bench) round(ctx context.Context, n int, audit bool) (roundResult, erro
 	if err != nil {
 		return r, err
 	}
-	profileDone := make(chan error, 1)
+	profileDone := make(chan error, 2)
 	if o.cpuProfiles != "" {
+		// A CPU profile and, over the same seconds, the allocations
+		// (a delta of the allocs profile).
 		r.profile = filepath.Join(o.cpuProfiles, fmt.Sprintf("round-%02d-audit-%s.pprof", n, onOff(audit)))
-		go func() { profileDone <- b.cpuProfile(ctx, r.profile, o.profileSeconds) }()
+		allocs := filepath.Join(o.cpuProfiles, fmt.Sprintf("round-%02d-audit-%s.allocs.pprof", n, onOff(audit)))
+		go func() { profileDone <- b.profile(ctx, "profile", r.profile, o.profileSeconds) }()
+		go func() { profileDone <- b.profile(ctx, "allocs", allocs, o.profileSeconds) }()
 	} else {
+		profileDone <- nil
 		profileDone <- nil
 	}
 
@@ -184,14 +192,19 @@ func (b *bench) round(ctx context.Context, n int, audit bool) (roundResult, erro
 		}
 	}
 	time.Sleep(time.Until(last.Add(settle)))
-	if err := <-profileDone; err != nil {
-		return r, fmt.Errorf("CPU profile: %w", err)
+	for range 2 {
+		if err := <-profileDone; err != nil {
+			return r, fmt.Errorf("profile: %w", err)
+		}
 	}
 	after, err := pids.cpu()
 	if err != nil {
 		return r, err
 	}
 	r.serverCPU, r.kubeCPU, r.postgresCPU = after.server-before.server, after.kube-before.kube, after.postgres-before.postgres
+	if r.rss, r.peakRSS, err = residentMemory(pids.server); err != nil {
+		return r, err
+	}
 	if r.rows, r.rows201, r.names, err = b.countRows(ctx, ns); err != nil {
 		return r, err
 	}
@@ -264,9 +277,10 @@ func (b *bench) cleanUp(ctx context.Context, ns string, sessions interface {
 	return nil
 }
 
-// cpuProfile saves a CPU profile of the replica, seconds long.
-func (b *bench) cpuProfile(ctx context.Context, path string, seconds int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.replicaURL, seconds), nil)
+// profile saves a profile of the replica over seconds: "profile" (CPU) or
+// a delta of a sampled profile such as "allocs".
+func (b *bench) profile(ctx context.Context, name, path string, seconds int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", b.replicaURL, name, seconds), nil)
 	if err != nil {
 		return err
 	}
@@ -277,7 +291,7 @@ func (b *bench) cpuProfile(ctx context.Context, path string, seconds int) error 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return fmt.Errorf("GET /debug/pprof/profile: %d %s", resp.StatusCode, body)
+		return fmt.Errorf("GET /debug/pprof/%s: %d %s", name, resp.StatusCode, body)
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -88,7 +88,8 @@ func (r report) markdown() string {
 	fmt.Fprintf(&b, "Run of %s (commit %s), %s, on %s; load average %s at the end.\n\n", r.began.UTC().Format("2006-01-02 15:04 MST"),
 		benchdoc.Commit(), r.finished.Sub(r.began).Round(time.Second), r.machine, r.loadAtEnd)
 	if o.cpuProfiles != "" {
-		fmt.Fprintf(&b, "CPU profiles of streamspace-apiserver (`/debug/pprof/profile`, %d s from the first timed create) were taken in\n", o.profileSeconds)
+		fmt.Fprintf(&b, "CPU and allocation profiles of streamspace-apiserver (`/debug/pprof/profile` and `/debug/pprof/allocs`, %d s from\n", o.profileSeconds)
+		fmt.Fprintf(&b, "the first timed create) were taken in\n")
 		fmt.Fprintf(&b, "every round, on both sides alike.\n\n")
 	}
 
@@ -107,6 +108,7 @@ func (r report) markdown() string {
 	row("the three together (ms)", "%.2f", func(x roundResult) float64 {
 		return x.serverCPUPerCreate() + x.postgresCPUPerCreate() + x.kubeCPUPerCreate()
 	})
+	row("streamspace-apiserver peak RSS (MiB)", "%.0f", func(x roundResult) float64 { return float64(x.peakRSS) / (1 << 20) })
 	fmt.Fprintln(&b)
 
 	fmt.Fprintf(&b, "Every round (CPU per timed create; audit events are the replica's counters for the round: produced /\n")

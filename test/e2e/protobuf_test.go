@@ -197,8 +197,8 @@ func wantDescription(r wireResource, prefix string, i int) string {
 // TestProtobufServedForEveryResource: every resource answers list, get,
 // get of its status, watch and deletecollection in protobuf, for the
 // Accept header of kube-controller-manager's clients and for protobuf alone;
-// a typed clientset configured for protobuf creates, updates and reads in
-// it, while the generated clientset's default stays JSON.
+// the generated clientset creates, updates and reads in it by default, and
+// in JSON when configured for JSON.
 func TestProtobufServedForEveryResource(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -249,10 +249,10 @@ func TestProtobufServedForEveryResource(t *testing.T) {
 			}
 			pbWire.check(t, runtime.ContentTypeProtobuf)
 
-			// The generated clientset speaks JSON unless told otherwise.
+			// A clientset configured for JSON speaks JSON.
 			for _, r := range resources {
 				if _, err := r.client(js, namespace).get(ctx, r.name(prefix, i)); err != nil {
-					t.Errorf("get %s with the default clientset: %v", r.resource, err)
+					t.Errorf("get %s with the JSON clientset: %v", r.resource, err)
 				}
 			}
 			jsWire.check(t, runtime.ContentTypeJSON)

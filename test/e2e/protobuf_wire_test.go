@@ -72,8 +72,8 @@ func hasMediaType(contentType, mediaType string) bool {
 	return err == nil && got == mediaType
 }
 
-// wireClients are the admin's protobuf clientset and its default (JSON)
-// clientset, each recording what goes over the wire.
+// wireClients are the admin's clientset with its default (protobuf) and one
+// configured for JSON, each recording what goes over the wire.
 func wireClients(t *testing.T) (pb clientset.Interface, pbWire *wireRecorder, js clientset.Interface, jsWire *wireRecorder) {
 	t.Helper()
 	cfg, err := stack.RESTConfig("admin")
@@ -81,13 +81,14 @@ func wireClients(t *testing.T) (pb clientset.Interface, pbWire *wireRecorder, js
 		t.Fatal(err)
 	}
 	pbWire, jsWire = &wireRecorder{}, &wireRecorder{}
+	// The generated clientset's default is protobuf.
 	pbConfig := rest.CopyConfig(cfg)
-	pbConfig.ContentType = runtime.ContentTypeProtobuf
 	pbConfig.Wrap(pbWire.wrap)
 	if pb, err = clientset.NewForConfig(pbConfig); err != nil {
 		t.Fatal(err)
 	}
 	jsConfig := rest.CopyConfig(cfg)
+	jsConfig.ContentType = runtime.ContentTypeJSON
 	jsConfig.Wrap(jsWire.wrap)
 	if js, err = clientset.NewForConfig(jsConfig); err != nil {
 		t.Fatal(err)

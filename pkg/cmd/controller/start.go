@@ -135,11 +135,6 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	cfg.UserAgent = "streamspace-controller"
-	// Protobuf, as kube-controller-manager speaks to kube-apiserver: every
-	// type this manager reads or writes (ours and the core ones) is served
-	// in it, and it costs both ends far less than JSON to encode and decode.
-	cfg.ContentType = runtime.ContentTypeProtobuf
-	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return cfg, nil
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/group"
@@ -114,12 +113,11 @@ func NewOptions() *Options {
 	sessionquota.Register(o.RecommendedOptions.Admission.Plugins)
 	o.RecommendedOptions.Admission.RecommendedPluginOrder = append(o.RecommendedOptions.Admission.RecommendedPluginOrder, sessionquota.PluginName)
 	o.RecommendedOptions.ExtraAdmissionInitializers = func(c *genericapiserver.RecommendedConfig) ([]admission.PluginInitializer, error) {
-		// The plugins' informers (sessions among them) decode every change
-		// of what they watch: in protobuf, which this server serves for all
-		// its types, rather than the loopback client's default JSON.
+		// Uncompressed, as kube-apiserver's loopback client: the process
+		// talks to itself, and gzip would cost both ends CPU for nothing
+		// (every Session change reaches the admission informers' watch).
 		loopback := rest.CopyConfig(c.LoopbackClientConfig)
-		loopback.ContentType = runtime.ContentTypeProtobuf
-		loopback.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+		loopback.DisableCompression = true
 		client, err := versioned.NewForConfig(loopback)
 		if err != nil {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
@@ -322,6 +320,8 @@ func (o *Options) configMapClientCA() (dynamiccertificates.CAContentProvider, er
 
 // Run serves until ctx ends.
 func (o *Options) Run(ctx context.Context) error {
+	gcPercent, memoryLimit := gcSettings()
+	klog.FromContext(ctx).Info("Go garbage collector", "GOGC", gcPercent, "GOMEMLIMIT", memoryLimit)
 	config, err := o.Config(ctx)
 	if err != nil {
 		return err

@@ -69,6 +69,7 @@ func newCatalogTemplates(c *CatalogV1alpha1Client) *catalogTemplates {
 			"",
 			func() *catalogv1alpha1.CatalogTemplate { return &catalogv1alpha1.CatalogTemplate{} },
 			func() *catalogv1alpha1.CatalogTemplateList { return &catalogv1alpha1.CatalogTemplateList{} },
+			gentype.PrefersProtobuf[*catalogv1alpha1.CatalogTemplate](),
 		),
 	}
 }

@@ -69,6 +69,7 @@ func newTemplateRepositories(c *CatalogV1alpha1Client) *templateRepositories {
 			"",
 			func() *catalogv1alpha1.TemplateRepository { return &catalogv1alpha1.TemplateRepository{} },
 			func() *catalogv1alpha1.TemplateRepositoryList { return &catalogv1alpha1.TemplateRepositoryList{} },
+			gentype.PrefersProtobuf[*catalogv1alpha1.TemplateRepository](),
 		),
 	}
 }

@@ -62,6 +62,7 @@ func newAPIKeys(c *StreamV1alpha1Client) *aPIKeys {
 			"",
 			func() *streamv1alpha1.APIKey { return &streamv1alpha1.APIKey{} },
 			func() *streamv1alpha1.APIKeyList { return &streamv1alpha1.APIKeyList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.APIKey](),
 		),
 	}
 }

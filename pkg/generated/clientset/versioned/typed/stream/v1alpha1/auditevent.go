@@ -55,6 +55,7 @@ func newAuditEvents(c *StreamV1alpha1Client) *auditEvents {
 			"",
 			func() *streamv1alpha1.AuditEvent { return &streamv1alpha1.AuditEvent{} },
 			func() *streamv1alpha1.AuditEventList { return &streamv1alpha1.AuditEventList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.AuditEvent](),
 		),
 	}
 }

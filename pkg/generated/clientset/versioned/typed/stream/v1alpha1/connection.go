@@ -71,6 +71,7 @@ func newConnections(c *StreamV1alpha1Client, namespace string) *connections {
 			namespace,
 			func() *streamv1alpha1.Connection { return &streamv1alpha1.Connection{} },
 			func() *streamv1alpha1.ConnectionList { return &streamv1alpha1.ConnectionList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.Connection](),
 		),
 	}
 }
@@ -79,6 +80,7 @@ func newConnections(c *StreamV1alpha1Client, namespace string) *connections {
 func (c *connections) Heartbeat(ctx context.Context, connectionName string, connectionHeartbeat *streamv1alpha1.ConnectionHeartbeat, opts v1.CreateOptions) (result *streamv1alpha1.Connection, err error) {
 	result = &streamv1alpha1.Connection{}
 	err = c.GetClient().Post().
+		UseProtobufAsDefault().
 		Namespace(c.GetNamespace()).
 		Resource("connections").
 		Name(connectionName).

@@ -65,6 +65,7 @@ func newPlatformConfigurations(c *StreamV1alpha1Client) *platformConfigurations 
 			"",
 			func() *streamv1alpha1.PlatformConfiguration { return &streamv1alpha1.PlatformConfiguration{} },
 			func() *streamv1alpha1.PlatformConfigurationList { return &streamv1alpha1.PlatformConfigurationList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.PlatformConfiguration](),
 		),
 	}
 }

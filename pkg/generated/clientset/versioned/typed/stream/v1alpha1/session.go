@@ -71,6 +71,7 @@ func newSessions(c *StreamV1alpha1Client, namespace string) *sessions {
 			namespace,
 			func() *streamv1alpha1.Session { return &streamv1alpha1.Session{} },
 			func() *streamv1alpha1.SessionList { return &streamv1alpha1.SessionList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.Session](),
 		),
 	}
 }
@@ -79,6 +80,7 @@ func newSessions(c *StreamV1alpha1Client, namespace string) *sessions {
 func (c *sessions) Connect(ctx context.Context, sessionName string, sessionConnectRequest *streamv1alpha1.SessionConnectRequest, opts v1.CreateOptions) (result *streamv1alpha1.SessionConnectResponse, err error) {
 	result = &streamv1alpha1.SessionConnectResponse{}
 	err = c.GetClient().Post().
+		UseProtobufAsDefault().
 		Namespace(c.GetNamespace()).
 		Resource("sessions").
 		Name(sessionName).

@@ -69,6 +69,7 @@ func newSessionQuotas(c *StreamV1alpha1Client) *sessionQuotas {
 			"",
 			func() *streamv1alpha1.SessionQuota { return &streamv1alpha1.SessionQuota{} },
 			func() *streamv1alpha1.SessionQuotaList { return &streamv1alpha1.SessionQuotaList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.SessionQuota](),
 		),
 	}
 }

@@ -69,6 +69,7 @@ func newTemplates(c *StreamV1alpha1Client, namespace string) *templates {
 			namespace,
 			func() *streamv1alpha1.Template { return &streamv1alpha1.Template{} },
 			func() *streamv1alpha1.TemplateList { return &streamv1alpha1.TemplateList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.Template](),
 		),
 	}
 }

@@ -58,6 +58,7 @@ func newUsers(c *StreamV1alpha1Client) *users {
 			"",
 			func() *streamv1alpha1.User { return &streamv1alpha1.User{} },
 			func() *streamv1alpha1.UserList { return &streamv1alpha1.UserList{} },
+			gentype.PrefersProtobuf[*streamv1alpha1.User](),
 		),
 	}
 }
