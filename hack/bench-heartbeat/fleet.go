@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/streamspace/controlplane/internal/benchstack"
@@ -111,7 +113,8 @@ func (f *fleet) sessionCount() int {
 }
 
 // grow creates sessions, each with 1-4 connections of its user, until the
-// fleet has size viewers; each new connection starts beating at a random
+// fleet has size viewers, and waits for the sessions to be Running before it
+// opens their connections; each new connection starts beating at a random
 // moment of its first interval, so the load is spread uniformly.
 func (f *fleet) grow(ctx context.Context, size int) error {
 	type plan struct {
@@ -130,37 +133,25 @@ func (f *fleet) grow(ctx context.Context, size int) error {
 	if err := f.ensureNodes(ctx, sessions); err != nil {
 		return err
 	}
+	// Sessions first, then their viewers: the sessions' workloads are
+	// made while the fleet beats at its previous size only, and the new
+	// viewers start beating once every session is Running, as in a fleet
+	// where people open sessions and then look at them.
 	start := time.Now()
 	// A few creators only: every session also makes the controllers create
 	// its workload, and the fleet must keep beating meanwhile.
 	err := benchstack.Parallel(0, len(plans), 4, func(i int) error {
 		p := plans[i]
 		c, ns := f.clients[p.user], userName(p.user)
-		name := fmt.Sprintf("s-%05d", p.session)
 		err := retry(ctx, func() error {
 			_, err := c.StreamV1alpha1().Sessions(ns).Create(ctx, &streamv1alpha1.Session{
-				ObjectMeta: metav1.ObjectMeta{Name: name},
+				ObjectMeta: metav1.ObjectMeta{Name: sessionName(p.session)},
 				Spec:       streamv1alpha1.SessionSpec{Template: "firefox"},
 			}, metav1.CreateOptions{})
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("create session %s/%s: %w", ns, name, err)
-		}
-		for v := range p.viewers {
-			conn := fmt.Sprintf("c-%06d", p.first+v)
-			err := retry(ctx, func() error {
-				_, err := c.StreamV1alpha1().Connections(ns).Create(ctx, &streamv1alpha1.Connection{
-					ObjectMeta: metav1.ObjectMeta{Name: conn},
-					Spec:       streamv1alpha1.ConnectionSpec{Session: name, ClientIP: "10.1.2.3", UserAgent: "bench-heartbeat"},
-				}, metav1.CreateOptions{})
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("create connection %s/%s: %w", ns, conn, err)
-			}
-			f.add(&viewer{user: p.user, namespace: ns, name: conn,
-				due: time.Now().Add(time.Duration(rand.Int64N(int64(f.o.interval))))})
+			return fmt.Errorf("create session %s/%s: %w", ns, sessionName(p.session), err)
 		}
 		f.mu.Lock()
 		f.sessions++
@@ -170,9 +161,39 @@ func (f *fleet) grow(ctx context.Context, size int) error {
 	if err != nil {
 		return err
 	}
-	logf("fleet at %d viewers in %d sessions (grown in %s)", size, f.sessionCount(), time.Since(start).Round(time.Second))
+	logf("%d sessions created in %s", f.sessionCount(), time.Since(start).Round(time.Second))
+	if err := f.settle(ctx); err != nil {
+		return err
+	}
+	start = time.Now()
+	err = benchstack.Parallel(0, len(plans), 8, func(i int) error {
+		p := plans[i]
+		c, ns := f.clients[p.user], userName(p.user)
+		for v := range p.viewers {
+			conn := fmt.Sprintf("c-%06d", p.first+v)
+			err := retry(ctx, func() error {
+				_, err := c.StreamV1alpha1().Connections(ns).Create(ctx, &streamv1alpha1.Connection{
+					ObjectMeta: metav1.ObjectMeta{Name: conn},
+					Spec:       streamv1alpha1.ConnectionSpec{Session: sessionName(p.session), ClientIP: "10.1.2.3", UserAgent: "bench-heartbeat"},
+				}, metav1.CreateOptions{})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("create connection %s/%s: %w", ns, conn, err)
+			}
+			f.add(&viewer{user: p.user, namespace: ns, name: conn,
+				due: time.Now().Add(time.Duration(rand.Int64N(int64(f.o.interval))))})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	logf("fleet at %d viewers in %d sessions (viewers added in %s)", size, f.sessionCount(), time.Since(start).Round(time.Second))
 	return nil
 }
+
+func sessionName(i int) string { return fmt.Sprintf("s-%05d", i) }
 
 // ensureNodes adds fake nodes (kwok, 110 pods each) so that every session's
 // pod is scheduled and its session becomes Running, as in a real fleet.
@@ -193,7 +214,26 @@ func (f *fleet) ensureNodes(ctx context.Context, sessions int) error {
 		}
 		f.nodes++
 	}
-	return nil
+	// Pods of sessions made before kwok marks the nodes Ready are
+	// unschedulable and wait out the scheduler's back-off.
+	return wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		nodes, err := f.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
+		if err != nil {
+			return false, nil
+		}
+		ready := 0
+		for _, n := range nodes.Items {
+			if !strings.HasPrefix(n.Name, "bench-node-") {
+				continue
+			}
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready >= want, nil
+	})
 }
 
 func (f *fleet) add(v *viewer) {

@@ -64,7 +64,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.feeds, "feeds", 200, "WebSocket session feeds of the bridge kept open during the run, spread over the users")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Hour, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "leave the control plane running at the end (and its directory)")
-	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profile of streamspace-apiserver taken this long during the last size's window (0: none); its top entries go into the report")
+	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profiles of streamspace-apiserver and kube-apiserver taken this long during the last size's window (0: none); their top entries go into the report")
 	fs.Func("streamspace-arg", "extra flag for streamspace-apiserver (repeatable)", func(v string) error {
 		o.streamspaceArgs = append(o.streamspaceArgs, v)
 		return nil
@@ -186,9 +186,6 @@ func run(o *options) error {
 	for i, size := range o.sizes {
 		logf("growing the fleet to %d viewers", size)
 		if err := f.grow(ctx, size); err != nil {
-			return err
-		}
-		if err := f.settle(ctx); err != nil {
 			return err
 		}
 		logf("warming up for %s at %d viewers", o.interval, size)

@@ -35,7 +35,7 @@ type round struct {
 	fromDue, fromSend []time.Duration
 	cpu               map[string]time.Duration // process -> CPU time in the window
 	connections       int                      // Connections listed after the window
-	profileTop        string
+	profileTops       []profileTop
 	feedMessages      int64
 }
 
@@ -74,15 +74,23 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	f.mu.Unlock()
 	logf("measuring %s at %d viewers", d, size)
 
-	var profileTop string
-	var profileErr error
+	// Both API servers on the heartbeat's path are profiled at once, in
+	// the middle of the window.
+	targets := []struct{ name, url, ca string }{
+		{"streamspace-apiserver", f.stack.StreamspaceURL, f.stack.StreamspaceCA},
+		{"kube-apiserver", f.stack.KubeAPIServerURL, f.stack.CACert},
+	}
+	profileTops := make([]profileTop, len(targets))
+	profileErrs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	if profile > 0 && profile < d {
-		wg.Go(func() {
-			// In the middle of the window.
-			time.Sleep((d - profile) / 2)
-			profileTop, profileErr = f.cpuProfile(ctx, profile)
-		})
+		for i, t := range targets {
+			wg.Go(func() {
+				time.Sleep((d - profile) / 2)
+				profileTops[i].process = t.name
+				profileTops[i].top, profileErrs[i] = f.cpuProfile(ctx, profile, t.name, t.url, t.ca)
+			})
+		}
 	}
 	select {
 	case <-time.After(d):
@@ -95,8 +103,13 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	}
 	load := loadAverage()
 	wg.Wait()
-	if profileErr != nil {
-		logf("CPU profile: %v", profileErr)
+	var tops []profileTop
+	for i, err := range profileErrs {
+		if err != nil {
+			logf("CPU profile of %s: %v", targets[i].name, err)
+		} else if profileTops[i].top != "" {
+			tops = append(tops, profileTops[i])
+		}
 	}
 	// Every heartbeat due in the window has been sent; wait for its answer.
 	answered := make(chan struct{})
@@ -111,7 +124,7 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	f.samples = nil
 	f.mu.Unlock()
 
-	r := round{viewers: size, sessions: f.sessionCount(), window: d, load: load, profileTop: profileTop, cpu: map[string]time.Duration{}}
+	r := round{viewers: size, sessions: f.sessionCount(), window: d, load: load, profileTops: tops, cpu: map[string]time.Duration{}}
 	for name := range pids {
 		r.cpu[name] = after[name] - before[name]
 	}
@@ -218,23 +231,28 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// cpuProfile takes a CPU profile of streamspace-apiserver (its
-// /debug/pprof, directly, as the admin) and returns `go tool pprof -top`'s
-// first entries.
-func (f *fleet) cpuProfile(ctx context.Context, d time.Duration) (string, error) {
+// profileTop is the first entries of one process's CPU profile.
+type profileTop struct {
+	process, top string
+}
+
+// cpuProfile takes a CPU profile of the API server name at baseURL, whose
+// serving certificate caFile signs (its /debug/pprof, directly, as the
+// admin), and returns `go tool pprof -top`'s first entries.
+func (f *fleet) cpuProfile(ctx context.Context, d time.Duration, name, baseURL, caFile string) (string, error) {
 	cert, key := filepath.Join(f.stack.Dir, "pki", "admin.crt"), filepath.Join(f.stack.Dir, "pki", "admin.key")
 	pair, err := tls.LoadX509KeyPair(cert, key)
 	if err != nil {
 		return "", err
 	}
-	ca, err := os.ReadFile(f.stack.StreamspaceCA)
+	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return "", err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	client := &http.Client{Timeout: d + time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", f.stack.StreamspaceURL, int(d.Seconds())), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", baseURL, int(d.Seconds())), nil)
 	if err != nil {
 		return "", err
 	}
@@ -250,11 +268,11 @@ func (f *fleet) cpuProfile(ctx context.Context, d time.Duration) (string, error)
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET /debug/pprof/profile: %s: %s", resp.Status, strings.TrimSpace(string(data)))
 	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("streamspace-apiserver-heartbeat-%d.pprof", time.Now().Unix()))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-heartbeat-%d.pprof", name, time.Now().Unix()))
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return "", err
 	}
-	logf("CPU profile of streamspace-apiserver in %s", path)
+	logf("CPU profile of %s in %s", name, path)
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", path).Output()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w", err)

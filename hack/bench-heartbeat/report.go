@@ -64,12 +64,12 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %.1f MiB |\n", t.name, t.rows, float64(t.bytes)/(1<<20))
 	}
 	for _, rd := range r.rounds {
-		if rd.profileTop != "" {
+		for _, p := range rd.profileTops {
 			fmt.Fprintln(&b)
-			fmt.Fprintf(&b, "CPU profile of streamspace-apiserver at %d viewers (`go tool pprof -top`, first entries):\n", rd.viewers)
+			fmt.Fprintf(&b, "CPU profile of %s at %d viewers (`go tool pprof -top`, first entries):\n", p.process, rd.viewers)
 			fmt.Fprintln(&b)
 			fmt.Fprintln(&b, "```")
-			fmt.Fprintln(&b, rd.profileTop)
+			fmt.Fprintln(&b, p.top)
 			fmt.Fprintln(&b, "```")
 		}
 	}

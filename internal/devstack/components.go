@@ -260,7 +260,9 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		"--proxy-client-key-file=" + pki("front-proxy-client.key"),
 		"--enable-aggregator-routing=false",
 		"--allow-privileged=true",
-		"--profiling=false",
+		// /debug/pprof for the benchmarks' profiles of the request path
+		// (RBAC grants it to the admin only).
+		"--profiling=true",
 	}...), nil)
 	if err != nil {
 		return err
@@ -292,6 +294,14 @@ func (s *Stack) startControllerManager() error {
 		// Home claims of sessions bind on the fake node (see controller.go).
 		"--enable-hostpath-provisioner=true",
 		"--profiling=false",
+		// Every controller of kube-controller-manager has a client of its
+		// own, limited to 20 requests/s by default: the deployment
+		// controller then marks about 4 new Deployments a second
+		// available, which is what bounded how fast a fleet of sessions
+		// became Running (each session's phase follows its Deployment's
+		// readyReplicas). Large clusters raise it the same way.
+		"--kube-api-qps=100",
+		"--kube-api-burst=200",
 	}, nil)
 	return err
 }

@@ -49,9 +49,10 @@ FROM connection_leases l JOIN unnest($1::text[], $2::text[]) AS b(namespace, nam
 SELECT namespace, name, uid, last_beat FROM connection_leases
 WHERE last_beat < $1 ORDER BY last_beat LIMIT $2`
 
-	// sqlLeaseCounts counts the leases silent since before $1 and all leases.
+	// sqlLeaseCounts counts the leases silent since before $1, those
+	// silent since before $2 and all leases.
 	sqlLeaseCounts = `
-SELECT count(*) FILTER (WHERE last_beat < $1), count(*) FROM connection_leases`
+SELECT count(*) FILTER (WHERE last_beat < $1), count(*) FILTER (WHERE last_beat < $2), count(*) FROM connection_leases`
 
 	// reapGuard is the condition of a reap: the connection's lease, locked,
 	// has not beaten since the cutoff. FOR UPDATE waits for a heartbeat
@@ -206,13 +207,25 @@ func (b *Backend) StaleLeases(ctx context.Context, cutoff time.Time, limit int) 
 	return leases, nil
 }
 
-// LeaseCounts returns how many leases have their last beat before cutoff
-// and how many leases there are.
-func (b *Backend) LeaseCounts(ctx context.Context, cutoff time.Time) (stale, total int, err error) {
-	if err := b.pool.QueryRow(ctx, sqlLeaseCounts, cutoff).Scan(&stale, &total); err != nil {
-		return 0, 0, fmt.Errorf("count connection leases: %w", err)
+// LeaseCount is what one count of the leases found.
+type LeaseCount struct {
+	// Stale leases have their last beat before the stale cutoff.
+	Stale int
+	// Overdue leases have their last beat before the earlier, overdue
+	// cutoff (a later time than the stale cutoff): they include the stale.
+	Overdue int
+	// Total is every lease.
+	Total int
+}
+
+// LeaseCounts counts the leases whose last beat is before cutoff, those
+// whose last beat is before overdue, and all of them, in one statement.
+func (b *Backend) LeaseCounts(ctx context.Context, cutoff, overdue time.Time) (LeaseCount, error) {
+	var c LeaseCount
+	if err := b.pool.QueryRow(ctx, sqlLeaseCounts, cutoff, overdue).Scan(&c.Stale, &c.Overdue, &c.Total); err != nil {
+		return LeaseCount{}, fmt.Errorf("count connection leases: %w", err)
 	}
-	return stale, total, nil
+	return c, nil
 }
 
 func scanLease(row pgx.CollectableRow) (Lease, error) {

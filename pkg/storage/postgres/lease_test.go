@@ -134,11 +134,11 @@ func TestLeaseCounts(t *testing.T) {
 VALUES ('/connections/ns/new', 'ns', 'new', 'uid-2', 2, 2, '\x00', 's', 'u', 'active')`); err != nil {
 		t.Fatal(err)
 	}
-	stale, total, err := b.LeaseCounts(ctx, cutoff)
+	got, err := b.LeaseCounts(ctx, cutoff, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stale != 1 || total != 2 {
-		t.Fatalf("LeaseCounts = %d silent of %d, want 1 of 2", stale, total)
+	if want := (LeaseCount{Stale: 1, Overdue: 2, Total: 2}); got != want {
+		t.Fatalf("LeaseCounts = %+v, want %+v", got, want)
 	}
 }

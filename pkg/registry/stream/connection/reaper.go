@@ -23,7 +23,7 @@ import (
 // StaleLeases finds connections silent since a cutoff (package postgres).
 type StaleLeases interface {
 	StaleLeases(ctx context.Context, cutoff time.Time, limit int) ([]postgres.Lease, error)
-	LeaseCounts(ctx context.Context, cutoff time.Time) (stale, total int, err error)
+	LeaseCounts(ctx context.Context, cutoff, overdue time.Time) (postgres.LeaseCount, error)
 }
 
 // Reaper removes connections whose heartbeats stopped. It runs in every
@@ -71,9 +71,9 @@ func (r *Reaper) Run(ctx context.Context) {
 		}
 		now := r.now()
 		cutoff := now.Add(-timeout)
-		stale, total, err := r.leases.LeaseCounts(ctx, cutoff)
+		count, err := r.leases.LeaseCounts(ctx, cutoff, now.Add(-overdueAfter(timeout)))
 		var leases []postgres.Lease
-		if err == nil && stale > 0 {
+		if err == nil && count.Stale > 0 {
 			leases, err = r.leases.StaleLeases(ctx, cutoff, reapBatch)
 		}
 		if err != nil {
@@ -88,12 +88,12 @@ func (r *Reaper) Run(ctx context.Context) {
 			guard.reachableSince = now
 		}
 		wasMass := !guard.massSince.IsZero()
-		allowed := guard.allow(now, cutoff, stale, total, timeout)
+		allowed := guard.allow(now, cutoff, count, timeout)
 		if mass := !guard.massSince.IsZero(); mass != wasMass {
 			if mass {
-				logger.Info("mass silence: not reaping while the heartbeat path may be stuck", "silent", stale, "connections", total)
+				logger.Info("mass silence: not reaping while the heartbeat path may be stuck", "silent", count.Stale, "overdue", count.Overdue, "connections", count.Total)
 			} else {
-				logger.Info("mass silence over: every connection gets a full stale timeout", "silent", stale, "connections", total)
+				logger.Info("mass silence over: every connection gets a full stale timeout", "silent", count.Stale, "overdue", count.Overdue, "connections", count.Total)
 			}
 		}
 		if !allowed {
@@ -109,8 +109,8 @@ func (r *Reaper) Run(ctx context.Context) {
 
 const (
 	// massSilenceFraction and massSilenceMin: a pass that finds at least
-	// this fraction of all connections silent, and at least this many, sees
-	// a mass silence. Viewers leave one by one; many falling silent within
+	// this fraction of all connections overdue (see overdueAfter), and at
+	// least this many, sees a mass silence. Viewers leave one by one; many falling silent within
 	// one stale timeout means heartbeats are stuck on their way (kube-apiserver
 	// or this server overloaded, the network to the bridge down), not that
 	// the viewers left.
@@ -122,6 +122,15 @@ const (
 	massSilenceHold = 3
 )
 
+// overdueAfter is the silence after which a connection counts as overdue
+// for the mass-silence guard: three quarters of the stale timeout, so with
+// the default 60 s timeout and 30 s heartbeats a viewer 15 s late. Viewers'
+// beats are spread over the heartbeat interval, so when the heartbeat path
+// stalls the connections cross the stale timeout one after another over
+// that interval; counting the overdue, who cross earlier, sees the stall
+// before the first of them can be reaped.
+func overdueAfter(timeout time.Duration) time.Duration { return timeout * 3 / 4 }
+
 // silenceGuard decides whether a reaper pass may reap. It holds the time
 // from which silence counts (reachableSince: a connection is reaped only
 // when its cutoff is after it) and the start of a mass silence in progress.
@@ -132,10 +141,11 @@ type silenceGuard struct {
 	massSince      time.Time
 }
 
-// allow takes the counts of one pass (stale: connections silent since
-// cutoff; total: all connections) and says whether it may reap.
-func (g *silenceGuard) allow(now, cutoff time.Time, stale, total int, timeout time.Duration) bool {
-	mass := stale >= massSilenceMin && float64(stale) >= massSilenceFraction*float64(total)
+// allow takes the counts of one pass (c.Stale: connections silent since
+// cutoff; c.Overdue: silent for overdueAfter; c.Total: all connections) and
+// says whether it may reap.
+func (g *silenceGuard) allow(now, cutoff time.Time, c postgres.LeaseCount, timeout time.Duration) bool {
+	mass := c.Overdue >= massSilenceMin && float64(c.Overdue) >= massSilenceFraction*float64(c.Total)
 	if mass {
 		if g.massSince.IsZero() {
 			g.massSince = now

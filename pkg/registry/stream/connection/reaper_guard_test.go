@@ -3,14 +3,20 @@ package connection
 import (
 	"testing"
 	"time"
+
+	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
 
 func TestSilenceGuard(t *testing.T) {
 	const timeout = time.Minute
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return start.Add(d) }
+	// pass counts the stale among the overdue, as the database does.
 	pass := func(g *silenceGuard, now time.Time, stale, total int) bool {
-		return g.allow(now, now.Add(-timeout), stale, total, timeout)
+		return g.allow(now, now.Add(-timeout), postgres.LeaseCount{Stale: stale, Overdue: stale, Total: total}, timeout)
+	}
+	passOverdue := func(g *silenceGuard, now time.Time, stale, overdue, total int) bool {
+		return g.allow(now, now.Add(-timeout), postgres.LeaseCount{Stale: stale, Overdue: overdue, Total: total}, timeout)
 	}
 
 	t.Run("no reaping in the first stale timeout after a start", func(t *testing.T) {
@@ -67,6 +73,26 @@ func TestSilenceGuard(t *testing.T) {
 		}
 		if !pass(&g, now.Add(massSilenceHold*timeout), 2500, 5000) {
 			t.Fatal("did not reap a mass silence that outlasted the hold")
+		}
+	})
+
+	t.Run("a stall is seen from the overdue before the first connection is stale", func(t *testing.T) {
+		// Heartbeats stop at once; beats were spread over the interval, so
+		// the overdue share reaches the fraction while only a few, or
+		// none, have crossed the stale timeout.
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		if !passOverdue(&g, now, 0, 400, 5000) {
+			t.Fatal("a few overdue connections held reaping")
+		}
+		if passOverdue(&g, now.Add(time.Second), 0, 600, 5000) {
+			t.Fatal("reaped with 12% of the connections overdue")
+		}
+		if passOverdue(&g, now.Add(20*time.Second), 150, 2500, 5000) {
+			t.Fatal("reaped the first stale connections of a stall that the overdue had shown")
+		}
+		if g.massSince != now.Add(time.Second) {
+			t.Fatalf("mass silence since %s, want %s", g.massSince, now.Add(time.Second))
 		}
 	})
 }
