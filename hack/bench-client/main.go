@@ -99,13 +99,18 @@ func run(objects, clients, patches int, out, dir string) error {
 		fmt.Fprintf(os.Stderr, "bench-client: round %d %s: create %.0f/s, LIST all %s, LIST selected %s (%d), update→watch p99 %s\n",
 			i+1, side, f.createPerSec, f.listAll.Round(time.Millisecond), f.listSelected.Round(100*time.Microsecond), f.selected, f.watchP99.Round(100*time.Microsecond))
 		// The round's objects go before the next round starts.
+		// A DeleteCollection of 50,000 objects outlasts kube-apiserver's
+		// 60 s request timeout: it is repeated until none is left.
 		c := dyn.Resource(gvr).Namespace(ns)
-		if err := c.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-			return err
-		}
-		if err := wait.PollUntilContextTimeout(ctx, time.Second, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := wait.PollUntilContextTimeout(ctx, time.Second, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
 			l, err := c.List(ctx, metav1.ListOptions{Limit: 1})
-			return err == nil && len(l.Items) == 0, nil
+			if err != nil || len(l.Items) > 0 {
+				if err := c.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+					fmt.Fprintf(os.Stderr, "bench-client: delete the objects of %s: %v (continuing)\n", ns, err)
+				}
+				return false, nil
+			}
+			return true, nil
 		}); err != nil {
 			return fmt.Errorf("round %d's objects not gone: %w", i+1, err)
 		}

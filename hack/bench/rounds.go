@@ -42,15 +42,24 @@ func roundOrder(rounds int) []bool {
 // that the next round starts without them; then its namespace goes.
 func removeRound(ctx context.Context, kube kubernetes.Interface, t *target, namespace string) error {
 	start := time.Now()
-	if err := t.client.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-		return fmt.Errorf("delete the objects of %s: %w", namespace, err)
-	}
-	err := wait.PollUntilContextTimeout(ctx, time.Second, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+	// One DeleteCollection of 50,000 objects outlasts kube-apiserver's
+	// request timeout (60 s), which cuts it off part way; each call
+	// deletes what it can, and the next one carries on until none is left.
+	calls := 0
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 20*time.Minute, true, func(ctx context.Context) (bool, error) {
 		list, err := t.client.List(ctx, metav1.ListOptions{Limit: 1})
 		if err != nil {
-			return false, err
+			logf("%s: list while deleting: %v (retrying)", namespace, err)
+			return false, nil
 		}
-		return len(list.Items) == 0, nil
+		if len(list.Items) == 0 {
+			return true, nil
+		}
+		calls++
+		if err := t.client.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			logf("%s: delete collection (call %d): %v (continuing)", namespace, calls, err)
+		}
+		return false, nil
 	})
 	if err != nil {
 		return fmt.Errorf("wait for the objects of %s to be gone: %w", namespace, err)
