@@ -128,6 +128,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	optsGetter := restOptionsGetter{
 		codec:        StorageCodec(),
 		decorator:    c.ExtraConfig.Backend.StorageDecorator(storageTables(), c.ExtraConfig.EnableWatchCache),
+		uncached:     c.ExtraConfig.Backend.StorageDecorator(storageTables(), false),
 		countTracker: c.GenericConfig.StorageObjectCountTracker,
 	}
 
@@ -226,20 +227,39 @@ func storageMap(optsGetter generic.RESTOptionsGetter, resources map[string]newRE
 	return out, nil
 }
 
-// restOptionsGetter hands every resource the Postgres storage.
+// restOptionsGetter hands every resource the Postgres storage: through
+// decorator, or through uncached (no watch cache) for uncachedResources.
 type restOptionsGetter struct {
 	codec        runtime.Codec
 	decorator    generic.StorageDecorator
+	uncached     generic.StorageDecorator
 	countTracker flowcontrolrequest.StorageObjectCountTracker
 }
 
+// uncachedResources are served without a watch cache: a consistent list
+// (resourceVersion "") reads Postgres at once. SessionQuotas are listed
+// consistently by session-quota admission on every charged create, so that
+// a quota made a moment ago applies to the next request; from a watch cache
+// such a list waits until the cache has caught up with the database's
+// current resourceVersion. That resourceVersion is global and moves with
+// every write of any resource while the quota cache moves only with quota
+// writes and progress notifications, which the cache requests at most every
+// 100 ms (k8s.io/apiserver's cacher/progress): every create waited up to
+// 100 ms, one client made 10 creates a second. The table is small and
+// rarely written; its watches are served by the storage's own watch.
+var uncachedResources = sets.New(stream.Resource("sessionquotas"))
+
 func (g restOptionsGetter) GetRESTOptions(resource schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
+	decorator := g.decorator
+	if uncachedResources.Has(resource) && g.uncached != nil {
+		decorator = g.uncached
+	}
 	return generic.RESTOptions{
 		StorageConfig: &storagebackend.ConfigForResource{
 			Config:        *storagebackend.NewDefaultConfig("/", g.codec),
 			GroupResource: resource,
 		},
-		Decorator:                 g.decorator,
+		Decorator:                 decorator,
 		EnableGarbageCollection:   true,
 		DeleteCollectionWorkers:   1,
 		ResourcePrefix:            "/" + resource.Group + "/" + resource.Resource,

@@ -196,11 +196,15 @@ func LastSeen(c *streamv1alpha1.Connection) time.Time {
 	return last
 }
 
-// activityResolution bounds how often lastActivity is written while
-// viewers heartbeat: not on every heartbeat.
-func (c *Controller) activityResolution() time.Duration {
-	return min(30*time.Second, c.staleTimeout()/2)
-}
+// activityRefresh is how often lastActivity follows the heartbeats of
+// connected viewers. While a session has viewers its lastActivity decides
+// nothing (a session with connections never hibernates, and the last
+// disconnect sets lastActivity exactly), so it is refreshed at the
+// resolution at which streamspace-apiserver persists heartbeats into the
+// Connections (its --heartbeat-persist-interval, 5 minutes by default)
+// instead of on each persisted heartbeat of each viewer: every refresh is a
+// session write, with its watch events to every informer of sessions.
+const activityRefresh = 5 * time.Minute
 
 // updateCounters writes a session's connection counters.
 func (c *Controller) updateCounters(ctx context.Context, key string) error {
@@ -224,7 +228,7 @@ func (c *Controller) updateCounters(ctx context.Context, key string) error {
 	disconnectedAt, sawDisconnect := c.disconnects[key]
 	c.mu.Unlock()
 
-	next := Counters(s.Status, conns, c.clock.Now(), disconnectedAt, sawDisconnect, c.activityResolution())
+	next := Counters(s.Status, conns, c.clock.Now(), disconnectedAt, sawDisconnect, activityRefresh)
 	desired := statusApply(&next)
 	changed, err := statusapply.Changed(statusApply(&s.Status), desired)
 	if err != nil {
