@@ -11,6 +11,7 @@ import (
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/audit"
 	"k8s.io/apiserver/pkg/audit/policy"
+	"k8s.io/apiserver/pkg/authentication/user"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/plugin/pkg/audit/buffered"
 	"k8s.io/klog/v2"
@@ -70,7 +71,7 @@ func (o *AuditLogOptions) Validate() []error {
 // defaultPolicy records what happens to StreamSpace's objects: writes with
 // their request bodies (but repositories, whose URL may hold a password,
 // as metadata), reads as metadata; nothing of health checks, discovery and
-// OpenAPI, and nothing of heartbeats.
+// OpenAPI, nothing of heartbeats, and nothing of the server's own reads.
 //
 // A heartbeat is a viewer's liveness signal every 30 seconds, as a node's
 // lease renewal is a kubelet's (which kube-apiserver's reference policies
@@ -83,6 +84,11 @@ var defaultPolicy = &auditinternal.Policy{
 	Rules: []auditinternal.PolicyRule{
 		{Level: auditinternal.LevelNone, NonResourceURLs: []string{"/healthz*", "/readyz*", "/livez*", "/metrics", "/openapi*", "/version", "/api", "/api/*", "/apis", "/apis/*"}},
 		{Level: auditinternal.LevelNone, Verbs: []string{"create"}, Resources: []auditinternal.GroupResources{{Group: "stream.space", Resources: []string{"connections/heartbeat"}}}},
+		// The server's own reads through its loopback client (admission
+		// reading quotas, sessions and users to judge a request): part of
+		// the request that is audited, not an action of anyone's. Without
+		// this every session create added a row for admission's quota list.
+		{Level: auditinternal.LevelNone, Users: []string{user.APIServerUser}, Verbs: []string{"get", "list", "watch"}},
 		// A repository's URL may carry a password (refused, but the body of
 		// the refused request would still be recorded): metadata only.
 		{Level: auditinternal.LevelMetadata, Resources: []auditinternal.GroupResources{{Group: "catalog.stream.space", Resources: []string{"templaterepositories"}}}},
