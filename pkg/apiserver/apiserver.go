@@ -20,6 +20,7 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	flowcontrolrequest "k8s.io/apiserver/pkg/util/flowcontrol/request"
 
+	admissioninitializer "github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	cataloginstall "github.com/streamspace/controlplane/pkg/apis/catalog/install"
 	catalogv1alpha1 "github.com/streamspace/controlplane/pkg/apis/catalog/v1alpha1"
@@ -90,6 +91,9 @@ type ExtraConfig struct {
 	// HeartbeatPersistInterval is the resolution of status.lastHeartbeat
 	// in Connection objects (heartbeats in between go to the lease only).
 	HeartbeatPersistInterval time.Duration
+	// AdmissionStorage is filled with the storage the admission plugins
+	// read in process (admission's initializer.Storage); nil: none.
+	AdmissionStorage *admissioninitializer.Storage
 }
 
 // Config is the whole configuration of the server.
@@ -146,6 +150,11 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	if st := c.ExtraConfig.AdmissionStorage; st != nil {
+		// Before the privacy wrapper: admission reads every quota whole.
+		st.Set(stream.Resource("sessionquotas"), streamStorage["sessionquotas"].(*storebuilder.REST))
+		st.Set(stream.Resource("sessions"), streamStorage["sessions"].(*storebuilder.REST))
 	}
 	// Readers of a quota see only their own usage unless they may write it.
 	streamStorage["sessionquotas"], streamStorage["sessionquotas/status"] = sessionquota.WithUsagePrivacy(

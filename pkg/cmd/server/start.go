@@ -74,6 +74,9 @@ type Options struct {
 	// admission plugins (pkg/admission/initializer); started after the
 	// server is up.
 	admissionInformers externalversions.SharedInformerFactory
+	// admissionStorage is the storage admission plugins read in process,
+	// filled in when the server builds it.
+	admissionStorage *admissioninitializer.Storage
 }
 
 // NewOptions returns the defaults: the recommended options of an aggregated
@@ -123,6 +126,7 @@ func NewOptions() *Options {
 			return nil, fmt.Errorf("loopback client for admission: %w", err)
 		}
 		o.admissionInformers = externalversions.NewSharedInformerFactory(client, 0)
+		o.admissionStorage = admissioninitializer.NewStorage()
 		// The client plugins write through: session quota charges are a Get
 		// and an UpdateStatus per quota per session change, retried on
 		// conflict, so it is not throttled on the client side (the server's
@@ -134,7 +138,7 @@ func NewOptions() *Options {
 			return nil, fmt.Errorf("loopback client for admission writes: %w", err)
 		}
 		return []admission.PluginInitializer{
-			admissioninitializer.New(writeClient, o.admissionInformers),
+			admissioninitializer.New(writeClient, o.admissionInformers, o.admissionStorage),
 			resourcequota.NewInitializer(),
 		}, nil
 	}
@@ -273,7 +277,8 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 		GenericConfig: serverConfig,
 		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder,
 			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames, AuditPool: auditPool,
-			StaleConnectionTimeout: o.StaleConnectionTimeout, HeartbeatPersistInterval: o.HeartbeatPersistInterval},
+			StaleConnectionTimeout: o.StaleConnectionTimeout, HeartbeatPersistInterval: o.HeartbeatPersistInterval,
+			AdmissionStorage: o.admissionStorage},
 	}, nil
 }
 

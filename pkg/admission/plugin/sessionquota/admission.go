@@ -3,7 +3,8 @@
 // on an update that adds to what a session counts for (waking it, raising
 // its requests) and on a connect that wakes a hibernated session (only for
 // a caller the owner rule lets connect; package ownership), each quota
-// matching the session's owner is read from storage, the change is checked
+// matching the session's owner is read from storage (in process, a
+// consistent list: initializer.Storage), the change is checked
 // against the owner's usage in its status, and the usage is charged with
 // an update that carries the quota's resourceVersion as a precondition,
 // retried on conflict. Postgres serialises those updates, so two requests
@@ -49,13 +50,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninitializer "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -92,8 +94,7 @@ type Plugin struct {
 	authorizer     authorizer.Authorizer
 	client         versioned.Interface
 	kube           kubernetes.Interface
-	quotas         streamlisters.SessionQuotaLister
-	sessions       streamlisters.SessionLister
+	storage        *initializer.Storage
 	configurations streamlisters.PlatformConfigurationLister
 	now            func() time.Time
 }
@@ -102,6 +103,7 @@ var (
 	_ admission.ValidationInterface = &Plugin{}
 	_                               = initializer.WantsClient(&Plugin{})
 	_                               = initializer.WantsInformers(&Plugin{})
+	_                               = initializer.WantsStorage(&Plugin{})
 	_                               = genericadmissioninitializer.WantsAuthorizer(&Plugin{})
 	_                               = genericadmissioninitializer.WantsExternalKubeClientSet(&Plugin{})
 )
@@ -114,25 +116,32 @@ func (p *Plugin) SetExternalKubeClientSet(kube kubernetes.Interface) { p.kube = 
 // SetAuthorizer implements genericadmissioninitializer.WantsAuthorizer.
 func (p *Plugin) SetAuthorizer(a authorizer.Authorizer) { p.authorizer = a }
 
-// SetClient implements initializer.WantsClient: quotas are charged, and
-// read live, through it.
+// SetClient implements initializer.WantsClient: quotas are charged
+// through it.
 func (p *Plugin) SetClient(client versioned.Interface) { p.client = client }
 
-// SetInformers implements initializer.WantsInformers.
+// SetStorage implements initializer.WantsStorage: quotas and sessions are
+// read from it.
+func (p *Plugin) SetStorage(s *initializer.Storage) { p.storage = s }
+
+// SetInformers implements initializer.WantsInformers: the platform
+// configuration (the size of a new home claim) is read from its informer.
 func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
-	quotas := f.Stream().V1alpha1().SessionQuotas()
-	sessions := f.Stream().V1alpha1().Sessions()
 	configurations := f.Stream().V1alpha1().PlatformConfigurations()
-	p.quotas, p.sessions, p.configurations = quotas.Lister(), sessions.Lister(), configurations.Lister()
+	p.configurations = configurations.Lister()
 	p.SetReadyFunc(func() bool {
-		return quotas.Informer().HasSynced() && sessions.Informer().HasSynced() && configurations.Informer().HasSynced()
+		return configurations.Informer().HasSynced() &&
+			p.storage.Lister(quotasResource) != nil && p.storage.Lister(sessionsResource) != nil
 	})
 }
 
 // ValidateInitialization implements admission.InitializationValidator.
 func (p *Plugin) ValidateInitialization() error {
-	if p.client == nil || p.quotas == nil {
+	if p.client == nil || p.configurations == nil {
 		return fmt.Errorf("%s needs the loopback client of the stream.space API", PluginName)
+	}
+	if p.storage == nil {
+		return fmt.Errorf("%s needs the storage of the stream.space API", PluginName)
 	}
 	if p.authorizer == nil {
 		return fmt.Errorf("%s needs an authorizer", PluginName)
@@ -180,16 +189,13 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if !p.WaitForReady() {
 		return admission.NewForbidden(a, fmt.Errorf("not yet ready to handle request: session quotas are not loaded"))
 	}
-	// The quotas are read live (a consistent list), not from the informer:
-	// a quota created a moment ago applies to the next request at once,
-	// where the informer could still lack it.
-	list, err := p.client.StreamV1alpha1().SessionQuotas().List(ctx, metav1.ListOptions{})
+	// The quotas are read from storage (a consistent list; SessionQuotas
+	// have no watch cache), not from an informer: a quota created a moment
+	// ago applies to the next request at once, where an informer could
+	// still lack it.
+	all, err := p.storedQuotas(ctx)
 	if err != nil {
-		return apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
-	}
-	all := make([]*streamv1alpha1.SessionQuota, len(list.Items))
-	for i := range list.Items {
-		all[i] = &list.Items[i]
+		return err
 	}
 	// The owner's groups are the caller's when the owner asks; otherwise
 	// the ones recorded for them.
@@ -325,8 +331,9 @@ func limitsHome(quotas []*streamv1alpha1.SessionQuota) bool {
 // adds: the size of the claim the session controller will make for it, or
 // zero when the user already has a claim there (by the name the controller
 // uses, which takes over any claim of that name) or another stored session
-// there that will get one. Both are read live: the informer of sessions
-// may not show a session the controller has already seen stored, whose
+// there that will get one. Both are read live (the claim from
+// kube-apiserver, the sessions from storage): an informer of sessions
+// could still lack a session the controller has already seen stored, whose
 // pending charge it has therefore dropped (charge checks the pending
 // charges of sessions not stored yet).
 func (p *Plugin) homeClaimSize(ctx context.Context, namespace, user string) (resource.Quantity, error) {
@@ -337,14 +344,12 @@ func (p *Plugin) homeClaimSize(ctx context.Context, namespace, user string) (res
 	if !apierrors.IsNotFound(err) {
 		return resource.Quantity{}, apierrors.NewInternalError(fmt.Errorf("read the home claim of user %q in namespace %s: %w", user, namespace, err))
 	}
-	sessions, err := p.client.StreamV1alpha1().Sessions(namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("spec.user", user).String(),
-	})
+	sessions, err := p.storedSessions(ctx, namespace, user)
 	if err != nil {
-		return resource.Quantity{}, apierrors.NewInternalError(fmt.Errorf("list the sessions of user %q in namespace %s: %w", user, namespace, err))
+		return resource.Quantity{}, err
 	}
-	for i := range sessions.Items {
-		if quota.NeedsHomeClaim(&sessions.Items[i]) {
+	for _, s := range sessions {
+		if quota.NeedsHomeClaim(s) {
 			return resource.Quantity{}, nil
 		}
 	}
@@ -455,9 +460,9 @@ func (p *Plugin) charge(ctx context.Context, name string, ch *change, dryRun boo
 		if i := quota.FindUsage(&q.Status, ch.person.User); i >= 0 {
 			used = quota.Usage(q.Status.Usage[i])
 		} else {
-			// First charge of this person: start from their sessions (and
-			// home claims, when the quota limits them).
-			sessions, err := p.sessions.List(labels.Everything())
+			// First charge of this person: start from their stored
+			// sessions (and home claims, when the quota limits them).
+			sessions, err := p.storedSessions(ctx, metav1.NamespaceAll, ch.person.User)
 			if err != nil {
 				return err
 			}
@@ -496,4 +501,53 @@ func (p *Plugin) charge(ctx context.Context, name string, ch *change, dryRun boo
 		klog.FromContext(ctx).V(4).Info("charged session quota", "quota", name, "user", ch.person.User, "session", ch.key, "attempts", attempts)
 	}
 	return err
+}
+
+var (
+	quotasResource   = stream.Resource("sessionquotas")
+	sessionsResource = stream.Resource("sessions")
+)
+
+// storedQuotas lists every SessionQuota from storage.
+func (p *Plugin) storedQuotas(ctx context.Context) ([]*streamv1alpha1.SessionQuota, error) {
+	obj, err := p.storage.Lister(quotasResource).List(ctx, &metainternalversion.ListOptions{})
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
+	}
+	list, ok := obj.(*stream.SessionQuotaList)
+	if !ok {
+		return nil, apierrors.NewInternalError(fmt.Errorf("list session quotas: got %T", obj))
+	}
+	out := make([]*streamv1alpha1.SessionQuota, len(list.Items))
+	for i := range list.Items {
+		out[i] = &streamv1alpha1.SessionQuota{}
+		if err := streamv1alpha1.Convert_stream_SessionQuota_To_v1alpha1_SessionQuota(&list.Items[i], out[i], nil); err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("convert session quota %s: %w", list.Items[i].Name, err))
+		}
+	}
+	return out, nil
+}
+
+// storedSessions lists user's sessions in namespace (every namespace for
+// metav1.NamespaceAll) from storage: a consistent list, through the
+// watch cache's index of spec.user.
+func (p *Plugin) storedSessions(ctx context.Context, namespace, user string) ([]*streamv1alpha1.Session, error) {
+	obj, err := p.storage.Lister(sessionsResource).List(genericapirequest.WithNamespace(ctx, namespace), &metainternalversion.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.user", user),
+	})
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("list the sessions of user %q: %w", user, err))
+	}
+	list, ok := obj.(*stream.SessionList)
+	if !ok {
+		return nil, apierrors.NewInternalError(fmt.Errorf("list sessions: got %T", obj))
+	}
+	out := make([]*streamv1alpha1.Session, len(list.Items))
+	for i := range list.Items {
+		out[i] = &streamv1alpha1.Session{}
+		if err := streamv1alpha1.Convert_stream_Session_To_v1alpha1_Session(&list.Items[i], out[i], nil); err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("convert session %s/%s: %w", list.Items[i].Namespace, list.Items[i].Name, err))
+		}
+	}
+	return out, nil
 }
