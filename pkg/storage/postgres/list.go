@@ -76,6 +76,9 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		return err
 	}
 	defer release()
+	if withRev == 0 && !paging && continueKey == "" {
+		return s.getLatestList(ctx, keyPrefix, opts, listObj, v, newItemFunc)
+	}
 	tx, err := s.backend.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("list %s: %w", s.groupResource, err)
@@ -189,6 +192,75 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
 	}
 	if err := s.versioner.UpdateList(listObj, uint64(withRev), continueValue, remainingItemCount); err != nil {
+		return err
+	}
+	if utilfeature.DefaultFeatureGate.Enabled(features.ShardedListAndWatch) {
+		opts.Predicate.SetShardInfoOnList(listObj)
+	}
+	return nil
+}
+
+// getLatestList answers an unpaged list of the latest state (the list
+// that reaches the database most often: consistent lists of a resource
+// without a watch cache, as session-quota admission makes on every create,
+// and the watch cache's own initial lists) in one round trip: the snapshot's
+// begin, the revisions, the rows and the commit go to Postgres as one
+// pipeline, where GetList's general path waits for an answer to each of the
+// four. The snapshot is the same REPEATABLE READ one, so the list's
+// resourceVersion is that of exactly the rows returned.
+func (s *store) getLatestList(ctx context.Context, keyPrefix string, opts storage.ListOptions, listObj runtime.Object, v reflect.Value, newItemFunc func() runtime.Object) error {
+	q := listQuery{table: s.table.Name, columnEquals: s.pushDownFields(opts.Predicate)}
+	if opts.Recursive {
+		q.fromKey, q.toKey = keyPrefix, prefixEnd(keyPrefix)
+	} else {
+		q.exactKey = keyPrefix
+	}
+	if s.observeListPage != nil {
+		s.observeListPage(ctx, q.rangeStart(), 0, 0)
+	}
+	s.listQueries.Add(1)
+	var (
+		current, compacted int64
+		rows               []listRow
+	)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	b.Queue(sqlRevisions).QueryRow(func(row pgx.Row) error { return row.Scan(&current, &compacted) })
+	sql, args := q.sql()
+	b.Queue(sql, args...).Query(func(r pgx.Rows) error {
+		for r.Next() {
+			var row listRow
+			if err := r.Scan(&row.key, &row.rev, &row.data); err != nil {
+				return err
+			}
+			rows = append(rows, row)
+		}
+		return r.Err()
+	})
+	b.Queue("COMMIT")
+	// A failed statement leaves the connection in an aborted transaction;
+	// the pool closes such a connection instead of reusing it.
+	if err := s.backend.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("list %s: %w", s.groupResource, err)
+	}
+	if err := s.validateMinimumResourceVersion(opts.ResourceVersion, uint64(current)); err != nil {
+		return err
+	}
+	var lastKey string
+	for _, r := range rows {
+		lastKey = r.key
+		if err := s.appendListItem(ctx, r, opts.Predicate, newItemFunc, v); err != nil {
+			return err
+		}
+	}
+	continueValue, remainingItemCount, err := storage.PrepareContinueToken(lastKey, keyPrefix, current, 0, false, opts)
+	if err != nil {
+		return err
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+	}
+	if err := s.versioner.UpdateList(listObj, uint64(current), continueValue, remainingItemCount); err != nil {
 		return err
 	}
 	if utilfeature.DefaultFeatureGate.Enabled(features.ShardedListAndWatch) {
