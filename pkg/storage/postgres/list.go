@@ -184,14 +184,20 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		}
 	}
 
-	continueValue, remainingItemCount, err := storage.PrepareContinueToken(lastKey, keyPrefix, withRev, count, hasMore, opts)
+	return s.finishList(listObj, v, opts, keyPrefix, lastKey, withRev, count, hasMore)
+}
+
+// finishList sets a list's resourceVersion, continue token and remaining
+// item count, as etcd3 does (an empty list has an empty, not nil, slice).
+func (s *store) finishList(listObj runtime.Object, v reflect.Value, opts storage.ListOptions, keyPrefix, lastKey string, rev, count int64, hasMore bool) error {
+	continueValue, remainingItemCount, err := storage.PrepareContinueToken(lastKey, keyPrefix, rev, count, hasMore, opts)
 	if err != nil {
 		return err
 	}
 	if v.IsNil() {
 		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
 	}
-	if err := s.versioner.UpdateList(listObj, uint64(withRev), continueValue, remainingItemCount); err != nil {
+	if err := s.versioner.UpdateList(listObj, uint64(rev), continueValue, remainingItemCount); err != nil {
 		return err
 	}
 	if utilfeature.DefaultFeatureGate.Enabled(features.ShardedListAndWatch) {
@@ -253,20 +259,7 @@ func (s *store) getLatestList(ctx context.Context, keyPrefix string, opts storag
 			return err
 		}
 	}
-	continueValue, remainingItemCount, err := storage.PrepareContinueToken(lastKey, keyPrefix, current, 0, false, opts)
-	if err != nil {
-		return err
-	}
-	if v.IsNil() {
-		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
-	}
-	if err := s.versioner.UpdateList(listObj, uint64(current), continueValue, remainingItemCount); err != nil {
-		return err
-	}
-	if utilfeature.DefaultFeatureGate.Enabled(features.ShardedListAndWatch) {
-		opts.Predicate.SetShardInfoOnList(listObj)
-	}
-	return nil
+	return s.finishList(listObj, v, opts, keyPrefix, lastKey, current, 0, false)
 }
 
 func (s *store) queryList(ctx context.Context, tx pgx.Tx, q listQuery) ([]listRow, error) {

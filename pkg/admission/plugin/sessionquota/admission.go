@@ -52,6 +52,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
@@ -518,14 +519,7 @@ func (p *Plugin) storedQuotas(ctx context.Context) ([]*streamv1alpha1.SessionQuo
 	if !ok {
 		return nil, apierrors.NewInternalError(fmt.Errorf("list session quotas: got %T", obj))
 	}
-	out := make([]*streamv1alpha1.SessionQuota, len(list.Items))
-	for i := range list.Items {
-		out[i] = &streamv1alpha1.SessionQuota{}
-		if err := streamv1alpha1.Convert_stream_SessionQuota_To_v1alpha1_SessionQuota(&list.Items[i], out[i], nil); err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("convert session quota %s: %w", list.Items[i].Name, err))
-		}
-	}
-	return out, nil
+	return external(list.Items, streamv1alpha1.Convert_stream_SessionQuota_To_v1alpha1_SessionQuota)
 }
 
 // storedSessions lists user's sessions in namespace (every namespace for
@@ -542,11 +536,17 @@ func (p *Plugin) storedSessions(ctx context.Context, namespace, user string) ([]
 	if !ok {
 		return nil, apierrors.NewInternalError(fmt.Errorf("list sessions: got %T", obj))
 	}
-	out := make([]*streamv1alpha1.Session, len(list.Items))
-	for i := range list.Items {
-		out[i] = &streamv1alpha1.Session{}
-		if err := streamv1alpha1.Convert_stream_Session_To_v1alpha1_Session(&list.Items[i], out[i], nil); err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("convert session %s/%s: %w", list.Items[i].Namespace, list.Items[i].Name, err))
+	return external(list.Items, streamv1alpha1.Convert_stream_Session_To_v1alpha1_Session)
+}
+
+// external converts stored (internal) objects to the v1alpha1 types the
+// quota rules are written for.
+func external[In, Out any](items []In, convert func(*In, *Out, conversion.Scope) error) ([]*Out, error) {
+	out := make([]*Out, len(items))
+	for i := range items {
+		out[i] = new(Out)
+		if err := convert(&items[i], out[i], nil); err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("convert a stored %T: %w", &items[i], err))
 		}
 	}
 	return out, nil
