@@ -211,8 +211,8 @@ func (b *Backend) StaleLeases(ctx context.Context, cutoff time.Time, limit int) 
 type LeaseCount struct {
 	// Stale leases have their last beat before the stale cutoff.
 	Stale int
-	// Overdue leases have their last beat before the earlier, overdue
-	// cutoff (a later time than the stale cutoff): they include the stale.
+	// Overdue leases have their last beat before the overdue cutoff, a
+	// shorter silence than the stale one: they include the stale.
 	Overdue int
 	// Total is every lease.
 	Total int

@@ -138,8 +138,11 @@ func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 
 // ValidateInitialization implements admission.InitializationValidator.
 func (p *Plugin) ValidateInitialization() error {
-	if p.client == nil || p.configurations == nil {
+	if p.client == nil {
 		return fmt.Errorf("%s needs the loopback client of the stream.space API", PluginName)
+	}
+	if p.configurations == nil {
+		return fmt.Errorf("%s needs an informer of the platform configuration", PluginName)
 	}
 	if p.storage == nil {
 		return fmt.Errorf("%s needs the storage of the stream.space API", PluginName)

@@ -110,10 +110,10 @@ func (r *Reaper) Run(ctx context.Context) {
 const (
 	// massSilenceFraction and massSilenceMin: a pass that finds at least
 	// this fraction of all connections overdue (see overdueAfter), and at
-	// least this many, sees a mass silence. Viewers leave one by one; many falling silent within
-	// one stale timeout means heartbeats are stuck on their way (kube-apiserver
-	// or this server overloaded, the network to the bridge down), not that
-	// the viewers left.
+	// least this many, sees a mass silence. Viewers leave one by one; many
+	// falling silent within one stale timeout means heartbeats are stuck on
+	// their way (kube-apiserver or this server overloaded, the network to
+	// the bridge down), not that the viewers left.
 	massSilenceFraction = 0.1
 	massSilenceMin      = 20
 	// massSilenceHold is how many stale timeouts a mass silence holds reaping
