@@ -36,6 +36,7 @@ type viewer struct {
 // sample is one heartbeat: its latency from the scheduled time and from
 // the moment it was sent, and whether it failed.
 type sample struct {
+	due               time.Time
 	fromDue, fromSend time.Duration
 	err               error
 }
@@ -297,7 +298,7 @@ func (f *fleet) beat(ctx context.Context, v *viewer, due time.Time, record bool)
 		return
 	}
 	f.mu.Lock()
-	f.samples = append(f.samples, sample{fromDue: end.Sub(due), fromSend: end.Sub(sent), err: err})
+	f.samples = append(f.samples, sample{due: due, fromDue: end.Sub(due), fromSend: end.Sub(sent), err: err})
 	f.mu.Unlock()
 	f.inWindow.Done()
 }

@@ -33,6 +33,7 @@ type round struct {
 	beats             int
 	errors            int
 	fromDue, fromSend []time.Duration
+	minutes           []minute                 // the window minute by minute, by due time
 	cpu               map[string]time.Duration // process -> CPU time in the window
 	connections       int                      // Connections listed after the window
 	profileTops       []profileTop
@@ -40,9 +41,51 @@ type round struct {
 }
 
 func (r round) summary() string {
-	return fmt.Sprintf("%d viewers: %d heartbeats, %d errors, from due p50 %s p99 %s max %s; from send p99 %s; CPU/heartbeat streamspace-apiserver %s kube-apiserver %s postgres %s; %d connections listed",
+	return fmt.Sprintf("%d viewers: %d heartbeats, %d errors, from due p50 %s p99 %s max %s; from send p99 %s; CPU/heartbeat streamspace-apiserver %s kube-apiserver %s postgres %s; %d connections listed; p99 by minute: %s",
 		r.viewers, r.beats, r.errors, ms(pct(r.fromDue, 50)), ms(pct(r.fromDue, 99)), ms(pct(r.fromDue, 100)), ms(pct(r.fromSend, 99)),
-		r.perBeat("streamspace-apiserver"), r.perBeat("kube-apiserver"), r.perBeat("postgres"), r.connections)
+		r.perBeat("streamspace-apiserver"), r.perBeat("kube-apiserver"), r.perBeat("postgres"), r.connections, r.timeline())
+}
+
+// minute is the heartbeats due in one minute of the window: a tail that
+// comes from periodic work shows as minutes whose p99 stands out.
+type minute struct {
+	beats, errors int
+	p50, p99, max time.Duration
+}
+
+// byMinute groups samples by the minute of the window they were due in.
+func byMinute(samples []sample, from time.Time) []minute {
+	var lat [][]time.Duration
+	var errs []int
+	for _, s := range samples {
+		i := int(s.due.Sub(from) / time.Minute)
+		if i < 0 {
+			continue
+		}
+		for len(lat) <= i {
+			lat = append(lat, nil)
+			errs = append(errs, 0)
+		}
+		if s.err != nil {
+			errs[i]++
+			continue
+		}
+		lat[i] = append(lat[i], s.fromDue)
+	}
+	out := make([]minute, len(lat))
+	for i := range lat {
+		out[i] = minute{beats: len(lat[i]) + errs[i], errors: errs[i], p50: pct(lat[i], 50), p99: pct(lat[i], 99), max: pct(lat[i], 100)}
+	}
+	return out
+}
+
+// timeline is the window's p99 from due, minute by minute.
+func (r round) timeline() string {
+	parts := make([]string, len(r.minutes))
+	for i, m := range r.minutes {
+		parts[i] = ms(m.p99)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r round) perBeat(process string) string {
@@ -128,6 +171,7 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	for name := range pids {
 		r.cpu[name] = after[name] - before[name]
 	}
+	r.minutes = byMinute(samples, f.windowFrom)
 	for _, s := range samples {
 		r.beats++
 		if s.err != nil {

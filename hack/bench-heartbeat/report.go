@@ -57,6 +57,12 @@ func (r report) markdown() string {
 			rd.connections, rd.load)
 	}
 	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "From due p99 minute by minute of each window (heartbeats due in that minute):")
+	fmt.Fprintln(&b)
+	for _, rd := range r.rounds {
+		fmt.Fprintf(&b, "- %d viewers: %s\n", rd.viewers, rd.timeline())
+	}
+	fmt.Fprintln(&b)
 	fmt.Fprintf(&b, "Tables at the end (%d sessions), largest first:\n", r.sessions)
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "| table | rows | size |")

@@ -2,7 +2,9 @@ package connection
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,9 +35,10 @@ type Leases interface {
 // with status.lastHeartbeat set to the time recorded. The Connection object
 // itself is updated only when it matters: when its state is not active (the
 // first heartbeat after being marked stale) or its persisted lastHeartbeat
-// is persistEvery or more behind, so the object, and every watcher of
-// connections, sees a viewer's liveness at that resolution while reaping
-// uses the lease (see Reaper and docs/heartbeats.md).
+// is far enough behind (persistDue: between half of persistEvery and
+// persistEvery), so the object, and every watcher of connections, sees a
+// viewer's liveness at that resolution while reaping uses the lease (see
+// Reaper and docs/heartbeats.md).
 //
 // Only the connection's own user (spec.user) may send its heartbeats, or a
 // caller RBAC grants the "assign" verb on connections (package ownership):
@@ -120,12 +123,42 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 		return nil, apierrors.NewNotFound(stream.Resource("connections"), name)
 	}
 	beat := metav1.NewTime(at)
-	if c.Status.State != stream.ConnectionStateActive || c.Status.LastHeartbeat == nil || at.Sub(c.Status.LastHeartbeat.Time) >= r.persistEvery {
+	if c.Status.State != stream.ConnectionStateActive || persistDue(c, at, r.persistEvery) {
 		return r.persist(ctx, name, caller, beat, nil)
 	}
 	c = c.DeepCopy()
 	c.Status.LastHeartbeat = &beat
 	return c, nil
+}
+
+// persistDue reports whether a heartbeat at `at` is to be written into the
+// Connection: when its persisted lastHeartbeat is older than a threshold
+// between every/2 and every. The threshold is drawn from the connection's
+// uid and the persisted time, so every replica decides alike for one
+// object, and a new one is drawn after each write: viewers who connected
+// together (a class at nine, a fleet opened at once) would otherwise write
+// their Connections together, every `every`, in a burst of updates and the
+// controllers' reactions to them, which is what the heartbeats' tail
+// latency queues behind. Spread over half the interval, their writes
+// decorrelate further with each one.
+func persistDue(c *stream.Connection, at time.Time, every time.Duration) bool {
+	if c.Status.LastHeartbeat == nil {
+		return true
+	}
+	age := at.Sub(c.Status.LastHeartbeat.Time)
+	if age >= every {
+		return true
+	}
+	if age < every/2 {
+		return false
+	}
+	h := fnv.New64a()
+	h.Write([]byte(c.UID))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(c.Status.LastHeartbeat.UnixNano()))
+	h.Write(b[:])
+	threshold := every/2 + time.Duration(h.Sum64()%uint64(every/2+1))
+	return age >= threshold
 }
 
 func (r *HeartbeatREST) get(ctx context.Context, name, resourceVersion string) (*stream.Connection, error) {
