@@ -264,7 +264,7 @@ func hasAllColumns(tbl, of *table) bool {
 // each field in its column.
 func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend, pool *pgxpool.Pool, declared map[schema.GroupResource]selectable.Declaration) {
 	given := map[schema.GroupResource]cacheIndexes{}
-	optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: recordIndexes(backend.StorageDecorator(storageTables(), false), given)}
+	optsGetter := restOptionsGetter{decorator: recordIndexes(backend.StorageDecorator(storageTables(), false), given)}
 	fill := fuzzer.FuzzerFor(fuzzer.MergeFuzzerFuncs(metafuzzer.Funcs, streamfuzzer.Funcs, catalogfuzzer.Funcs), rand.NewSource(1), Codecs)
 	served := sets.New[schema.GroupResource]()
 	stores := map[string]*genericregistry.Store{}

@@ -49,7 +49,7 @@ func TestUserRecordersOnTwoReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(backend.Close)
-		optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: backend.StorageDecorator(storageTables(), false)}
+		optsGetter := restOptionsGetter{decorator: backend.StorageDecorator(storageTables(), false)}
 		rest, store, err := user.NewREST(Scheme, optsGetter)
 		if err != nil {
 			t.Fatal(err)

@@ -56,7 +56,7 @@ func TestSelectiveListsUseTheWatchCacheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(backend.Close)
-	optsGetter := restOptionsGetter{codec: StorageCodec(), decorator: backend.StorageDecorator(storageTables(), true)}
+	optsGetter := restOptionsGetter{decorator: backend.StorageDecorator(storageTables(), true)}
 
 	sessions, _, err := session.NewREST(Scheme, optsGetter)
 	if err != nil {

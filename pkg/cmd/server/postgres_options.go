@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
@@ -23,6 +24,8 @@ type PostgresOptions struct {
 	EnableWatchCache   bool
 	HistoryRetention   time.Duration
 	CompactionInterval time.Duration
+	// StorageMediaType encodes the objects in Postgres (apiserver.StorageCodec).
+	StorageMediaType string
 }
 
 // NewPostgresOptions returns the defaults.
@@ -33,6 +36,7 @@ func NewPostgresOptions() *PostgresOptions {
 		EnableWatchCache:   true,
 		HistoryRetention:   10 * time.Minute,
 		CompactionInterval: time.Minute,
+		StorageMediaType:   runtime.ContentTypeProtobuf,
 	}
 }
 
@@ -43,6 +47,8 @@ func (o *PostgresOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.Int32Var(&o.MaxConns, "postgres-max-conns", o.MaxConns, "Maximum connections of the PostgreSQL read pool; the storage opens 3 more (committer, tailer, LISTEN).")
 	fs.BoolVar(&o.EnableWatchCache, "watch-cache", o.EnableWatchCache, "Serve lists and watches from the apiserver's watch cache in front of PostgreSQL.")
 	fs.DurationVar(&o.HistoryRetention, "history-retention", o.HistoryRetention, "How long change history is kept; watches may resume that far back, older resource versions get 410 Gone.")
+	fs.StringVar(&o.StorageMediaType, "storage-media-type", o.StorageMediaType, "How objects are encoded in PostgreSQL's object columns: "+
+		runtime.ContentTypeProtobuf+" or "+runtime.ContentTypeJSON+". Either is read whatever this says, so it can be changed at any time; PlatformConfigurations are always JSON (the configuration view reads them).")
 	fs.DurationVar(&o.CompactionInterval, "compaction-interval", o.CompactionInterval, "How often history older than --history-retention is compacted.")
 }
 
@@ -56,6 +62,9 @@ func (o *PostgresOptions) Validate() []error {
 	}
 	if o.MaxConns < 2 {
 		errs = append(errs, fmt.Errorf("--postgres-max-conns must be at least 2, got %d", o.MaxConns))
+	}
+	if o.StorageMediaType != runtime.ContentTypeProtobuf && o.StorageMediaType != runtime.ContentTypeJSON {
+		errs = append(errs, fmt.Errorf("--storage-media-type must be %s or %s, got %q", runtime.ContentTypeProtobuf, runtime.ContentTypeJSON, o.StorageMediaType))
 	}
 	if o.HistoryRetention <= 0 {
 		errs = append(errs, fmt.Errorf("--history-retention must be positive, got %s", o.HistoryRetention))

@@ -84,7 +84,7 @@ type Options struct {
 // audit, admission, feature gates) without etcd, plus Postgres storage.
 func NewOptions() *Options {
 	o := &Options{
-		RecommendedOptions: genericoptions.NewRecommendedOptions("", apiserver.StorageCodec()),
+		RecommendedOptions: genericoptions.NewRecommendedOptions("", nil),
 		Postgres:           NewPostgresOptions(),
 		AuditLog:           NewAuditLogOptions(),
 
@@ -275,7 +275,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	return &apiserver.Config{
 		GenericConfig: serverConfig,
-		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, UserRecorder: recorder,
+		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, StorageMediaType: o.Postgres.StorageMediaType, UserRecorder: recorder,
 			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames, AuditPool: auditPool,
 			StaleConnectionTimeout: o.StaleConnectionTimeout, HeartbeatPersistInterval: o.HeartbeatPersistInterval,
 			AdmissionStorage: o.admissionStorage},
