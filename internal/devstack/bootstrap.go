@@ -135,6 +135,14 @@ metadata:
   namespace: {{.}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-user}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: streamspace-terminal:{{.}}
+  namespace: {{.}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-terminal}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: {{.}}}]
 {{- end}}
 {{- range .People}}
 ---
@@ -144,6 +152,14 @@ metadata:
   name: streamspace-user:{{.User}}
   namespace: {{.Namespace}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-user}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "{{.User}}"}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: streamspace-terminal:{{.User}}
+  namespace: {{.Namespace}}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: streamspace-terminal}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "{{.User}}"}]
 {{- end}}
 ---

@@ -260,6 +260,12 @@ func (s *Stack) startKubeAPIServer(ctx context.Context) error {
 		"--proxy-client-key-file=" + pki("front-proxy-client.key"),
 		"--enable-aggregator-routing=false",
 		"--allow-privileged=true",
+		// Pods' exec and logs are served by kwok's kubelet server, whose
+		// certificate kube-apiserver verifies.
+		"--kubelet-certificate-authority=" + pki("ca.crt"),
+		"--kubelet-client-certificate=" + pki("kubelet-client.crt"),
+		"--kubelet-client-key=" + pki("kubelet-client.key"),
+		"--kubelet-preferred-address-types=InternalIP",
 		// /debug/pprof for the benchmarks' profiles of the request path
 		// (RBAC grants it to the admin only).
 		"--profiling=true",
@@ -322,9 +328,18 @@ func (s *Stack) startScheduler() error {
 }
 
 func (s *Stack) startKwok() error {
-	_, err := s.procs.Start("kwok", s.paths.Tool("kwok"), []string{
+	debugging, err := s.writeKwokDebugging()
+	if err != nil {
+		return err
+	}
+	_, err = s.procs.Start("kwok", s.paths.Tool("kwok"), []string{
 		"--kubeconfig=" + s.paths.Kubeconfig("kwok"),
 		"--config=" + s.paths.Tool("kwok-stages.yaml"),
+		"--config=" + debugging,
+		"--server-address=127.0.0.1:" + strconv.Itoa(s.Ports.Kwok),
+		"--node-port=" + strconv.Itoa(s.Ports.Kwok),
+		"--tls-cert-file=" + s.paths.PKIFile("kwok-kubelet.crt"),
+		"--tls-private-key-file=" + s.paths.PKIFile("kwok-kubelet.key"),
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
 		"--cidr=" + podCIDR,

@@ -28,7 +28,8 @@ type route struct {
 	// clients in their context (see authenticated).
 	public bool
 	// feed routes hold a WebSocket open: they count against the user's
-	// open feeds (and logs feeds against the log stream limits).
+	// open feeds (and logs feeds against the log stream limits; terminals
+	// count as feeds only).
 	feed feedKind
 	// unlimited routes skip the per-IP rate limit and the body cap: probes,
 	// the Git webhook, whose handler bounds its own body, and the session
@@ -44,6 +45,7 @@ const (
 	notAFeed feedKind = iota
 	watchFeed
 	logsFeed
+	execFeed
 )
 
 func (s *Server) routes() []route {
@@ -76,6 +78,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/ws/sessions", handler: s.feeds.Sessions, feed: watchFeed},
 		{pattern: "GET /api/v1/ws/cluster", handler: s.feeds.Cluster, feed: watchFeed},
 		{pattern: "GET /api/v1/ws/logs/{namespace}/{pod}", handler: s.feeds.Logs, feed: logsFeed},
+		{pattern: "GET /api/v1/ws/exec/{namespace}/{pod}", handler: s.feeds.Exec, feed: execFeed},
 
 		{pattern: "GET /api/v1/sessions", handler: s.rest.ListSessions},
 		{pattern: "POST /api/v1/sessions", handler: s.rest.CreateSession},

@@ -97,6 +97,11 @@ func (d Dir) Ensure() error {
 			},
 			ips: local}},
 		{oidcCA, leafSpec{name: "oidc", cn: "streamspace-dev-oidc-provider", server: true, dns: []string{"localhost"}, ips: local}},
+		// kwok's kubelet server (every fake node's address is 127.0.0.1),
+		// which kube-apiserver verifies, and kube-apiserver's client
+		// certificate towards it.
+		{ca, leafSpec{name: "kwok-kubelet", cn: "kwok-kubelet", server: true, dns: []string{"localhost"}, ips: local}},
+		{ca, leafSpec{name: "kubelet-client", cn: "kube-apiserver-kubelet-client", client: true}},
 	}
 	for _, l := range leaves {
 		if err := d.ensureLeaf(l.ca, l.spec); err != nil {

@@ -21,6 +21,7 @@ import (
 //	postgres/  etcd/            data
 //	manifests/                  generated bootstrap objects, applied with kubectl
 //	logs/<component>.log
+//	kwok/                       kwok's exec and log configuration; pods' terminals run here, pod.log is every pod's log
 //	run/<component>.pid  run/owner.pid  run/lock  run/ready  ports.json
 //
 // and the directories of the tools (ToolsDir) and of our binaries (BinDir).
@@ -33,6 +34,7 @@ type Layout struct {
 	Kubeconfigs     string
 	Manifests       string
 	Logs            string
+	Kwok            string
 	Run             string
 	EtcdData        string
 	PostgresData    string
@@ -56,6 +58,7 @@ func New(dir, tools, bin string) Layout {
 		Kubeconfigs:     filepath.Join(dir, "kubeconfigs"),
 		Manifests:       filepath.Join(dir, "manifests"),
 		Logs:            filepath.Join(dir, "logs"),
+		Kwok:            filepath.Join(dir, "kwok"),
 		Run:             run,
 		EtcdData:        filepath.Join(dir, "etcd"),
 		PostgresData:    filepath.Join(dir, "postgres"),

@@ -23,6 +23,7 @@ type Ports struct {
 	Controller        int `json:"controller"` // streamspace-controller's /healthz and /metrics (HTTP on loopback)
 	Bridge            int `json:"bridge"`     // streamspace-bridge (HTTP on loopback)
 	OIDC              int `json:"oidc"`       // the OpenID provider (HTTPS on loopback)
+	Kwok              int `json:"kwok"`       // kwok's kubelet server: pods' exec and logs (HTTPS on loopback)
 }
 
 // Resolve fills the zero ports of want: the port this directory used
@@ -68,7 +69,7 @@ func Resolve(path string, want Ports) (Ports, error) {
 }
 
 func (p *Ports) all() []*int {
-	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace, &p.Bridge, &p.Controller, &p.OIDC}
+	return []*int{&p.Postgres, &p.Etcd, &p.EtcdPeer, &p.KubeAPIServer, &p.ControllerManager, &p.Scheduler, &p.Streamspace, &p.Bridge, &p.Controller, &p.OIDC, &p.Kwok}
 }
 
 // Free is a port no one listens on at the moment, on 127.0.0.1.

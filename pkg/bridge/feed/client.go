@@ -38,6 +38,10 @@ type wsClient struct {
 	closeOnce sync.Once
 	closeCode int
 	closeText string
+
+	// receive, when set, is given every data message the client sends
+	// (an interactive feed's input); otherwise they are read and dropped.
+	receive func(kind int, data []byte)
 }
 
 type outgoing struct {
@@ -48,6 +52,12 @@ type outgoing struct {
 // upgrade switches the request to WebSocket and starts the client's pumps.
 // On failure the upgrader has already answered with an HTTP error.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, feed string) (*wsClient, error) {
+	return s.upgradeInteractive(w, r, feed, nil)
+}
+
+// upgradeInteractive is upgrade for a feed that reads its client's
+// messages: receive gets each one, in order, on the reader goroutine.
+func (s *Server) upgradeInteractive(w http.ResponseWriter, r *http.Request, feed string, receive func(kind int, data []byte)) (*wsClient, error) {
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade to WebSocket: %w", err)
@@ -58,7 +68,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, feed string) (*
 	logger := klog.LoggerWithValues(klog.LoggerWithName(klog.FromContext(r.Context()), "feed"), "feed", feed, "remote", conn.RemoteAddr().String())
 	c := &wsClient{
 		feed: feed, conn: conn, logger: logger, queue: make(chan outgoing, s.cfg.ClientBuffer), done: make(chan struct{}),
-		maxQueuedBytes: int64(s.cfg.ClientBufferBytes),
+		maxQueuedBytes: int64(s.cfg.ClientBufferBytes), receive: receive,
 	}
 	feedClients.WithLabelValues(feed).Inc()
 	s.clients.Add(1)
@@ -193,7 +203,8 @@ func (c *wsClient) readPump(pingInterval time.Duration) {
 	deadline()
 	c.conn.SetPongHandler(func(string) error { deadline(); return nil })
 	for {
-		if _, _, err := c.conn.ReadMessage(); err != nil {
+		kind, data, err := c.conn.ReadMessage()
+		if err != nil {
 			var closeErr *websocket.CloseError
 			switch {
 			case asCloseError(err, &closeErr):
@@ -208,6 +219,9 @@ func (c *wsClient) readPump(pingInterval time.Duration) {
 			return
 		}
 		deadline() // any message from the client shows it is alive
+		if c.receive != nil {
+			c.receive(kind, data)
+		}
 	}
 }
 

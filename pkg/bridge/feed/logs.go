@@ -29,7 +29,7 @@ const logTailLines = 100
 // Logs: WS /api/v1/ws/logs/{namespace}/{pod}[?container=]. The last 100
 // lines with timestamps, then follows; one text frame per line. The log is
 // read as the caller, so kube-apiserver decides (pods/log), and the owner
-// rule holds on top (authorizeLogs): in a namespace shared by several
+// rule holds on top (authorizePod): in a namespace shared by several
 // people, RBAC's pods/log covers everyone's pods. A refusal is an HTTP
 // error before any upgrade.
 func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +42,7 @@ func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
 	}
 	ns, pod := names[0], names[1]
 	c := identity.FromRequest(r)
-	if err := authorizeLogs(r.Context(), c.Kube(), c.Stream(), c.UserInfo(), ns, pod); err != nil {
+	if err := authorizePod(r.Context(), c.Kube(), c.Stream(), c.UserInfo(), ns, pod, podLogs); err != nil {
 		httpjson.APIError(w, r, fmt.Sprintf("read the log of pod %s/%s", ns, pod), err)
 		return
 	}
@@ -81,14 +81,26 @@ func (s *Server) Logs(w http.ResponseWriter, r *http.Request) {
 	<-client.done
 }
 
-// authorizeLogs applies the owner rule to a pod's log: the pod must belong
-// to a session (the session controller's stream.space/session-name
-// annotation, else its stream.space/session label) whose spec.user is the
-// caller, unless the caller has the assign verb on sessions in the
-// namespace (admins). Pods of no session, and of sessions gone, need
-// assign. Everything is read with the caller's clients, so RBAC on pods and
-// sessions applies first.
-func authorizeLogs(ctx context.Context, kube kubernetes.Interface, streams clientset.Interface, caller user.Info, namespace, podName string) error {
+// podAccess is what a caller asks to do with a pod, for authorizePod.
+type podAccess struct {
+	subresource string // of pods, for the error
+	noSession   string // what the caller may not do with a pod of no session
+	action      string // for ownership.Authorize: "<action> <session>"
+}
+
+var (
+	podLogs = podAccess{subresource: "log", noSession: "read its log", action: "read the logs of the pods of"}
+	podExec = podAccess{subresource: "exec", noSession: "open a terminal in it", action: "open terminals in the pods of"}
+)
+
+// authorizePod applies the owner rule to a pod's log or terminal: the pod
+// must belong to a session (the session controller's
+// stream.space/session-name annotation, else its stream.space/session
+// label) whose spec.user is the caller, unless the caller has the assign
+// verb on sessions in the namespace (admins). Pods of no session, and of
+// sessions gone, need assign. Everything is read with the caller's clients,
+// so RBAC on pods and sessions applies first.
+func authorizePod(ctx context.Context, kube kubernetes.Interface, streams clientset.Interface, caller user.Info, namespace, podName string, access podAccess) error {
 	pod, err := kube.CoreV1().Pods(namespace).Get(ctx, podName, metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -114,17 +126,17 @@ func authorizeLogs(ctx context.Context, kube kubernetes.Interface, streams clien
 		if allowed {
 			return nil
 		}
-		msg := fmt.Sprintf("pod %s/%s belongs to no session that exists: %s may not read its log through the bridge (that needs the %q verb on %s in namespace %q)",
-			namespace, podName, caller.GetName(), stream.AssignVerb, sessions.GroupResource(), namespace)
+		msg := fmt.Sprintf("pod %s/%s belongs to no session that exists: %s may not %s through the bridge (that needs the %q verb on %s in namespace %q)",
+			namespace, podName, caller.GetName(), access.noSession, stream.AssignVerb, sessions.GroupResource(), namespace)
 		if reason != "" {
 			msg += ": " + reason
 		}
 		if err != nil {
 			msg += fmt.Sprintf(" (authorizer error: %v)", err)
 		}
-		return apierrors.NewForbidden(corev1.Resource("pods/log"), podName, errors.New(msg))
+		return apierrors.NewForbidden(corev1.Resource("pods/"+access.subresource), podName, errors.New(msg))
 	}
 	return ownership.Authorize(ctx, authz, caller, ownership.Object{
 		Resource: sessions, Namespace: namespace, Name: sessionName, Owner: owner,
-	}, "read the logs of the pods of")
+	}, access.action)
 }

@@ -62,7 +62,7 @@ func TestLogsOwnerRule(t *testing.T) {
 				review.Status.Allowed = attrs != nil && (attrs.Verb != stream.AssignVerb || tc.assign) && attrs.Namespace == "shared"
 				return true, review, nil
 			})
-			err := authorizeLogs(context.Background(), kube, streamfake.NewClientset(sessions...), &user.DefaultInfo{Name: tc.caller}, "shared", tc.pod)
+			err := authorizePod(context.Background(), kube, streamfake.NewClientset(sessions...), &user.DefaultInfo{Name: tc.caller}, "shared", tc.pod, podLogs)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Errorf("refused: %v", err)

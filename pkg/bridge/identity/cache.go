@@ -59,6 +59,10 @@ func (c *Caller) Stream() clientset.Interface { return c.stream }
 // Kube is the Kubernetes clientset, acting with the caller's token.
 func (c *Caller) Kube() kubernetes.Interface { return c.kube }
 
+// Config is a copy of the caller's client configuration, for the clients
+// the typed ones do not cover (a pod's exec stream).
+func (c *Caller) Config() *rest.Config { return rest.CopyConfig(c.config) }
+
 // Cache keeps the clients of tokens kube-apiserver accepted, in
 // an LRU of at most maxEntries, each for at most ttl and never past the
 // token's own expiry. A token is checked before anything is built for it:
