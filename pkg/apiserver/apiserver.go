@@ -37,6 +37,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/stream/platformconfiguration"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
 	"github.com/streamspace/controlplane/pkg/registry/stream/sessionquota"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
@@ -171,7 +172,6 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer, c.ExtraConfig.Backend, c.ExtraConfig.HeartbeatPersistInterval)
 	reaper := connection.NewReaper(c.ExtraConfig.Backend, streamStorage["connections"].(*storebuilder.REST).Store,
 		streamStorage["connections/status"].(*storebuilder.StatusREST),
 		staleConnectionTimeout(streamStorage["platformconfigurations"].(*storebuilder.REST), c.ExtraConfig.StaleConnectionTimeout))
@@ -200,6 +200,12 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("build storage of apikeys: %w", err)
 	}
 	streamStorage["apikeys"] = apiKeyStorage
+	sessions := streamStorage["sessions"].(*storebuilder.REST)
+	shareStorage, shareStatus, err := sessionshare.NewREST(Scheme, optsGetter, sessions, c.GenericConfig.Authorization.Authorizer)
+	if err != nil {
+		return nil, fmt.Errorf("build storage of sessionshares: %w", err)
+	}
+	streamStorage["sessionshares"], streamStorage["sessionshares/status"] = shareStorage, shareStatus
 	if c.ExtraConfig.AuditPool != nil {
 		streamStorage["auditevents"] = auditevent.NewREST(c.ExtraConfig.AuditPool)
 	}
@@ -216,6 +222,7 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
+	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer, c.ExtraConfig.Backend, c.ExtraConfig.HeartbeatPersistInterval)
 	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
 	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 )
 
 // addSessionSubresources adds the action subresources of the stream group:
@@ -21,7 +22,8 @@ import (
 func addSessionSubresources(storage map[string]rest.Storage, authz authorizer.Authorizer, leases connection.Leases, persistEvery time.Duration) {
 	sessions := storage["sessions"].(*storebuilder.REST)
 	connections := storage["connections"].(*storebuilder.REST)
-	storage["sessions/connect"] = session.NewConnectREST(sessions.Store, connections.Store, authz)
+	shares := storage["sessionshares"].(*sessionshare.REST)
+	storage["sessions/connect"] = session.NewConnectREST(sessions.Store, connections.Store, shares.Store, authz)
 	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST), leases, authz, persistEvery)
 }
 

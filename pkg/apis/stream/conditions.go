@@ -29,3 +29,11 @@ const (
 // TemplateConditionValid is the condition type of a Template's verdict:
 // whether sessions can start from it.
 const TemplateConditionValid = "Valid"
+
+// SessionShareConditionGranted is the condition type of a SessionShare that
+// says whether the access it grants (a Role and RoleBinding) is in place.
+const SessionShareConditionGranted = "Granted"
+
+// ShareLabel is the label of the Role and RoleBinding that carry out a
+// SessionShare: the share's name.
+const ShareLabel = "stream.space/share"

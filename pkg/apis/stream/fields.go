@@ -24,6 +24,7 @@ var (
 			{Name: "spec.session", Column: "session", Value: func(c *Connection) string { return c.Spec.Session }},
 			{Name: "spec.user", Column: "user_name", Value: func(c *Connection) string { return c.Spec.User }},
 			{Name: "status.state", Column: "state", Value: func(c *Connection) string { return string(c.Status.State) }},
+			{Name: "spec.share", Column: "share", Value: func(c *Connection) string { return c.Spec.Share }},
 		},
 	}
 	// UserFields keep the columns of the old backend's users table under
@@ -75,6 +76,16 @@ var (
 			{Name: "code", Column: "response_code", Value: func(e *AuditEvent) string { return strconv.Itoa(int(e.Code)) }},
 		},
 	}
+	// SessionShareFields: the connect subresource finds a session's shares
+	// by spec.session, a person's shares are listed by spec.user.
+	SessionShareFields = selectable.Kind[*SessionShare]{
+		GroupKind: Kind("SessionShare"), Resource: Resource("sessionshares"), Table: "session_shares",
+		Fields: []selectable.Field[*SessionShare]{
+			{Name: "spec.session", Column: "session", Value: func(s *SessionShare) string { return s.Spec.Session }},
+			{Name: "spec.user", Column: "user_name", Value: func(s *SessionShare) string { return s.Spec.User }},
+			{Name: "spec.group", Column: "group_name", Value: func(s *SessionShare) string { return s.Spec.Group }},
+		},
+	}
 	TemplateFields = selectable.Kind[*Template]{
 		GroupKind: Kind("Template"), Resource: Resource("templates"), Table: "templates",
 		Fields: []selectable.Field[*Template]{
@@ -92,4 +103,5 @@ var SelectableKinds = []selectable.Declaration{
 	UserFields.Declaration(),
 	APIKeyFields.Declaration(),
 	PlatformConfigurationFields.Declaration(),
+	SessionShareFields.Declaration(),
 }

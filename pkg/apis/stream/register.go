@@ -36,6 +36,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&PlatformConfiguration{}, &PlatformConfigurationList{},
 		&AuditEvent{}, &AuditEventList{},
 		&SessionQuota{}, &SessionQuotaList{},
+		&SessionShare{}, &SessionShareList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

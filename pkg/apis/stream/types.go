@@ -206,6 +206,8 @@ type ConnectionSpec struct {
 	User      string
 	ClientIP  string
 	UserAgent string
+	Role      ConnectionRole
+	Share     string
 }
 
 // ConnectionStatus tracks the viewer's liveness.
@@ -247,6 +249,7 @@ type SessionConnectResponse struct {
 	SessionURL   string
 	State        string
 	Message      string
+	Role         ConnectionRole
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -6,6 +6,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/repository"
 	"github.com/streamspace/controlplane/pkg/controller/sessionquota"
+	"github.com/streamspace/controlplane/pkg/controller/sessionshare"
 	"github.com/streamspace/controlplane/pkg/controller/sessionworkload"
 	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
 )
@@ -20,5 +21,6 @@ func Controllers() manager.Registry {
 		templatevalidation.Registration(),
 		repository.Registration(),
 		sessionquota.Registration(),
+		sessionshare.Registration(),
 	}
 }

@@ -94,6 +94,12 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.SessionQuotaSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaStatus"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaStatusApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShare"):
+		return &applyconfigurationstreamv1alpha1.SessionShareApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShareSpec"):
+		return &applyconfigurationstreamv1alpha1.SessionShareSpecApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShareStatus"):
+		return &applyconfigurationstreamv1alpha1.SessionShareStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionSpec"):
 		return &applyconfigurationstreamv1alpha1.SessionSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionStatus"):

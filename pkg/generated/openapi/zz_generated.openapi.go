@@ -78,6 +78,10 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.SessionQuotaList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionQuotaList(ref),
 		streamv1alpha1.SessionQuotaSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionQuotaSpec(ref),
 		streamv1alpha1.SessionQuotaStatus{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionQuotaStatus(ref),
+		streamv1alpha1.SessionShare{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_SessionShare(ref),
+		streamv1alpha1.SessionShareList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionShareList(ref),
+		streamv1alpha1.SessionShareSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionShareSpec(ref),
+		streamv1alpha1.SessionShareStatus{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionShareStatus(ref),
 		streamv1alpha1.SessionSpec{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionSpec(ref),
 		streamv1alpha1.SessionStatus{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_SessionStatus(ref),
 		streamv1alpha1.Template{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_Template(ref),
@@ -1229,6 +1233,20 @@ func schema_pkg_apis_stream_v1alpha1_ConnectionSpec(ref common.ReferenceCallback
 							Format: "",
 						},
 					},
+					"role": {
+						SchemaProps: spec.SchemaProps{
+							Description: "role is what the viewer may do: owner, control or view (the role of the SessionShare the connection was opened through). Set by the server when the connection is opened.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"share": {
+						SchemaProps: spec.SchemaProps{
+							Description: "share is the SessionShare the connection was opened through, if any; revoking that share closes the connection.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"session"},
 			},
@@ -2007,6 +2025,13 @@ func schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref common.Reference
 							Format:      "",
 						},
 					},
+					"role": {
+						SchemaProps: spec.SchemaProps{
+							Description: "role is what the caller may do in the session: owner, control or view. The streaming gateway sends a view connection no input.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"connectionId", "state"},
 			},
@@ -2268,6 +2293,199 @@ func schema_pkg_apis_stream_v1alpha1_SessionQuotaStatus(ref common.ReferenceCall
 		},
 		Dependencies: []string{
 			streamv1alpha1.QuotaCharge{}.OpenAPIModelName(), streamv1alpha1.QuotaUsage{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionShare(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionShare lets one user, or the members of one group, see and connect to another user's Session, as a viewer or with control, and nothing else. Only the session's user (or a caller RBAC grants the assign verb on sessions) may create, change or delete a share of it. Deleting the share, or its expiry, revokes it: the access it granted is withdrawn and the connections opened through it are closed. A share is deleted with its session.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec names the session, who it is shared with and the role.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionShareSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status is set by the server and the controller.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionShareStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.SessionShareSpec{}.OpenAPIModelName(), streamv1alpha1.SessionShareStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionShareList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionShareList is a list of shares.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.SessionShare{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.SessionShare{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionShareSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionShareSpec names the session, who it is shared with (exactly one of user and group) and the role.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"session": {
+						SchemaProps: spec.SchemaProps{
+							Description: "session is the name of the Session, in the share's namespace. Immutable.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user is the person the session is shared with. Immutable.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"group": {
+						SchemaProps: spec.SchemaProps{
+							Description: "group: the session is shared with every member of this group. Immutable.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"role": {
+						SchemaProps: spec.SchemaProps{
+							Description: "role is view or control.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"expiresAt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "expiresAt, when set, ends the share: the controller deletes it then.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"session", "role"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionShareStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionShareStatus is what the share grants now.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"owner": {
+						SchemaProps: spec.SchemaProps{
+							Description: "owner is the session's user, who shared it; set by the server.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "conditions: Granted is True once the access the share grants (a Role and RoleBinding in the namespace) is in place.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Condition{}.OpenAPIModelName()},
 	}
 }
 

@@ -351,6 +351,15 @@ type ConnectionSpec struct {
 	ClientIP string `json:"clientIP,omitempty" protobuf:"bytes,3,opt,name=clientIP"`
 	// +optional
 	UserAgent string `json:"userAgent,omitempty" protobuf:"bytes,4,opt,name=userAgent"`
+	// role is what the viewer may do: owner, control or view (the role of
+	// the SessionShare the connection was opened through). Set by the
+	// server when the connection is opened.
+	// +optional
+	Role ConnectionRole `json:"role,omitempty" protobuf:"bytes,5,opt,name=role,casttype=ConnectionRole"`
+	// share is the SessionShare the connection was opened through, if any;
+	// revoking that share closes the connection.
+	// +optional
+	Share string `json:"share,omitempty" protobuf:"bytes,6,opt,name=share"`
 }
 
 // ConnectionStatus tracks the viewer's liveness.
@@ -410,6 +419,10 @@ type SessionConnectResponse struct {
 	// message explains the state to a person.
 	// +optional
 	Message string `json:"message,omitempty" protobuf:"bytes,4,opt,name=message"`
+	// role is what the caller may do in the session: owner, control or
+	// view. The streaming gateway sends a view connection no input.
+	// +optional
+	Role ConnectionRole `json:"role,omitempty" protobuf:"bytes,5,opt,name=role,casttype=ConnectionRole"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

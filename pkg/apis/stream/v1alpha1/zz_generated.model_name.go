@@ -187,6 +187,26 @@ func (in SessionQuotaStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionShare) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShare"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionShareList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionShareSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionShareStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionSpec) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec"
 }

@@ -296,7 +296,7 @@ func validateConnectionSpec(spec *stream.ConnectionSpec, fld *field.Path) field.
 	if len(spec.UserAgent) > 1024 {
 		allErrs = append(allErrs, field.TooLong(fld.Child("userAgent"), "", 1024))
 	}
-	return allErrs
+	return append(allErrs, validateConnectionRole(spec, fld)...)
 }
 
 func validatePort(port int32, fld *field.Path) field.ErrorList {

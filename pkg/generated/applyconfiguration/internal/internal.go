@@ -228,10 +228,16 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: clientIP
       type:
         scalar: string
+    - name: role
+      type:
+        scalar: string
     - name: session
       type:
         scalar: string
       default: ""
+    - name: share
+      type:
+        scalar: string
     - name: user
       type:
         scalar: string
@@ -538,6 +544,61 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - user
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShare
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareSpec
+  map:
+    fields:
+    - name: expiresAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: group
+      type:
+        scalar: string
+    - name: role
+      type:
+        scalar: string
+      default: ""
+    - name: session
+      type:
+        scalar: string
+      default: ""
+    - name: user
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShareStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: owner
+      type:
+        scalar: string
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSpec
   map:
     fields:

@@ -70,6 +70,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Sessions().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessionquotas"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().SessionQuotas().Informer()}, nil
+	case streamv1alpha1.SchemeGroupVersion.WithResource("sessionshares"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().SessionShares().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("templates"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Templates().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("users"):

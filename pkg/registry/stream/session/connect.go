@@ -6,10 +6,14 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -29,14 +33,18 @@ const ConnectStateStarting = "Starting"
 // in the old API's {connectionId, sessionUrl, state, message} shape.
 //
 // Only the session's own user (spec.user) may connect, or a caller RBAC
-// grants the "assign" verb on sessions (package ownership): RBAC on
-// sessions/connect alone would let anyone in a shared namespace attach to,
-// and wake, someone else's session. Admission sees this create with the
-// request body only, so the rule is applied here, where the session is read,
-// and before validating admission runs.
+// grants the "assign" verb on sessions (package ownership), or a person the
+// session is shared with (a SessionShare naming them or one of their
+// groups, not expired): RBAC on sessions/connect alone would let anyone in
+// a shared namespace attach to, and wake, someone else's session. Admission
+// sees this create with the request body only, so the rule is applied here,
+// where the session is read, and before validating admission runs. The
+// connection and the answer carry the caller's role: owner, or the share's
+// control or view.
 type ConnectREST struct {
 	sessions    rest.StandardStorage
 	connections rest.Creater
+	shares      rest.Lister
 	authorizer  authorizer.Authorizer
 	now         func() time.Time
 }
@@ -46,11 +54,11 @@ var (
 	_ rest.StorageMetadata = &ConnectREST{}
 )
 
-// NewConnectREST returns the connect subresource over the session and
-// connection storages; authz decides whether a caller may connect to
-// another user's session.
-func NewConnectREST(sessions rest.StandardStorage, connections rest.Creater, authz authorizer.Authorizer) *ConnectREST {
-	return &ConnectREST{sessions: sessions, connections: connections, authorizer: authz, now: time.Now}
+// NewConnectREST returns the connect subresource over the session,
+// connection and share storages; authz decides whether a caller may connect
+// to another user's session without a share.
+func NewConnectREST(sessions rest.StandardStorage, connections rest.Creater, shares rest.Lister, authz authorizer.Authorizer) *ConnectREST {
+	return &ConnectREST{sessions: sessions, connections: connections, shares: shares, authorizer: authz, now: time.Now}
 }
 
 // New returns the request body type.
@@ -90,13 +98,24 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 	// The owner rule before validating admission: admission charges the
 	// owner's SessionQuotas for a connect that wakes the session, which a
 	// caller the rule refuses must not do.
+	role, share := stream.ConnectionRoleOwner, ""
 	if err := ownership.Authorize(ctx, r.authorizer, caller, ownership.Object{
 		Resource:  streamv1alpha1.SchemeGroupVersion.WithResource("sessions"),
 		Namespace: session.Namespace,
 		Name:      session.Name,
 		Owner:     session.Spec.User,
 	}, "connect to"); err != nil {
-		return nil, err
+		if !apierrors.IsForbidden(err) {
+			return nil, err
+		}
+		shared, lerr := r.shareFor(ctx, session.Name, caller)
+		if lerr != nil {
+			return nil, lerr
+		}
+		if shared == nil {
+			return nil, err
+		}
+		role, share = stream.ConnectionRole(shared.Spec.Role), shared.Name
 	}
 	if createValidation != nil {
 		if err := createValidation(ctx, req.DeepCopyObject()); err != nil {
@@ -121,7 +140,8 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 				UID:        session.UID,
 			}},
 		},
-		Spec: stream.ConnectionSpec{Session: name, User: caller.GetName(), ClientIP: req.ClientIP, UserAgent: req.UserAgent},
+		Spec: stream.ConnectionSpec{Session: name, User: caller.GetName(), ClientIP: req.ClientIP, UserAgent: req.UserAgent,
+			Role: role, Share: share},
 	}
 	createdObj, err := r.connections.Create(ctx, conn, rest.ValidateAllObjectFunc, &metav1.CreateOptions{DryRun: options.DryRun})
 	if err != nil {
@@ -157,7 +177,38 @@ func (r *ConnectREST) Create(ctx context.Context, name string, obj runtime.Objec
 			klog.FromContext(ctx).Info("connect woke hibernated session", "session", klog.KObj(session), "user", caller.GetName(), "connection", created.Name)
 		}
 	}
-	return connectResponse(session, created.Name, woke), nil
+	resp := connectResponse(session, created.Name, woke)
+	resp.Role = role
+	return resp, nil
+}
+
+// shareFor returns the share of the session that lets caller connect with
+// the most rights (control over view), or nil: one naming the caller or one
+// of their groups, and not expired. It reads the shares of the session
+// (field selector spec.session, an index in the watch cache and in SQL).
+func (r *ConnectREST) shareFor(ctx context.Context, session string, caller user.Info) (*stream.SessionShare, error) {
+	obj, err := r.shares.List(ctx, &metainternalversion.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("spec.session", session),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the shares of session %s: %w", session, err)
+	}
+	groups := sets.New(caller.GetGroups()...)
+	now := r.now()
+	var best *stream.SessionShare
+	for i := range obj.(*stream.SessionShareList).Items {
+		s := &obj.(*stream.SessionShareList).Items[i]
+		if s.DeletionTimestamp != nil || (s.Spec.ExpiresAt != nil && !s.Spec.ExpiresAt.After(now)) {
+			continue
+		}
+		if (s.Spec.User == "" || s.Spec.User != caller.GetName()) && (s.Spec.Group == "" || !groups.Has(s.Spec.Group)) {
+			continue
+		}
+		if best == nil || (best.Spec.Role == stream.ShareRoleView && s.Spec.Role == stream.ShareRoleControl) {
+			best = s
+		}
+	}
+	return best, nil
 }
 
 func connectResponse(s *stream.Session, connection string, woke bool) *stream.SessionConnectResponse {

@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+)
+
 // ConnectionSpecApplyConfiguration represents a declarative configuration of the ConnectionSpec type for use
 // with apply.
 //
@@ -29,6 +33,13 @@ type ConnectionSpecApplyConfiguration struct {
 	User      *string `json:"user,omitempty"`
 	ClientIP  *string `json:"clientIP,omitempty"`
 	UserAgent *string `json:"userAgent,omitempty"`
+	// role is what the viewer may do: owner, control or view (the role of
+	// the SessionShare the connection was opened through). Set by the
+	// server when the connection is opened.
+	Role *streamv1alpha1.ConnectionRole `json:"role,omitempty"`
+	// share is the SessionShare the connection was opened through, if any;
+	// revoking that share closes the connection.
+	Share *string `json:"share,omitempty"`
 }
 
 // ConnectionSpecApplyConfiguration constructs a declarative configuration of the ConnectionSpec type for use with
@@ -66,5 +77,21 @@ func (b *ConnectionSpecApplyConfiguration) WithClientIP(value string) *Connectio
 // If called multiple times, the UserAgent field is set to the value of the last call.
 func (b *ConnectionSpecApplyConfiguration) WithUserAgent(value string) *ConnectionSpecApplyConfiguration {
 	b.UserAgent = &value
+	return b
+}
+
+// WithRole sets the Role field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Role field is set to the value of the last call.
+func (b *ConnectionSpecApplyConfiguration) WithRole(value streamv1alpha1.ConnectionRole) *ConnectionSpecApplyConfiguration {
+	b.Role = &value
+	return b
+}
+
+// WithShare sets the Share field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Share field is set to the value of the last call.
+func (b *ConnectionSpecApplyConfiguration) WithShare(value string) *ConnectionSpecApplyConfiguration {
+	b.Share = &value
 	return b
 }

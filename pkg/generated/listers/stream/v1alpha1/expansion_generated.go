@@ -50,6 +50,14 @@ type SessionNamespaceListerExpansion interface{}
 // SessionQuotaLister.
 type SessionQuotaListerExpansion interface{}
 
+// SessionShareListerExpansion allows custom methods to be added to
+// SessionShareLister.
+type SessionShareListerExpansion interface{}
+
+// SessionShareNamespaceListerExpansion allows custom methods to be added to
+// SessionShareNamespaceLister.
+type SessionShareNamespaceListerExpansion interface{}
+
 // TemplateListerExpansion allows custom methods to be added to
 // TemplateLister.
 type TemplateListerExpansion interface{}

@@ -34,6 +34,8 @@ type Interface interface {
 	Sessions() TypedSessionInformer
 	// SessionQuotas returns a SessionQuotaInformer.
 	SessionQuotas() TypedSessionQuotaInformer
+	// SessionShares returns a SessionShareInformer.
+	SessionShares() TypedSessionShareInformer
 	// Templates returns a TemplateInformer.
 	Templates() TypedTemplateInformer
 	// Users returns a UserInformer.
@@ -74,6 +76,11 @@ func (v *version) Sessions() TypedSessionInformer {
 // SessionQuotas returns a TypedSessionQuotaInformer.
 func (v *version) SessionQuotas() TypedSessionQuotaInformer {
 	return &sessionQuotaInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
+}
+
+// SessionShares returns a TypedSessionShareInformer.
+func (v *version) SessionShares() TypedSessionShareInformer {
+	return &sessionShareInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // Templates returns a TypedTemplateInformer.

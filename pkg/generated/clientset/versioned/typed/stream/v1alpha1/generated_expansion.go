@@ -30,6 +30,8 @@ type SessionExpansion interface{}
 
 type SessionQuotaExpansion interface{}
 
+type SessionShareExpansion interface{}
+
 type TemplateExpansion interface{}
 
 type UserExpansion interface{}

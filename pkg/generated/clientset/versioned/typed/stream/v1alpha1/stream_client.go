@@ -34,6 +34,7 @@ type StreamV1alpha1Interface interface {
 	PlatformConfigurationsGetter
 	SessionsGetter
 	SessionQuotasGetter
+	SessionSharesGetter
 	TemplatesGetter
 	UsersGetter
 }
@@ -65,6 +66,10 @@ func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 
 func (c *StreamV1alpha1Client) SessionQuotas() SessionQuotaInterface {
 	return newSessionQuotas(c)
+}
+
+func (c *StreamV1alpha1Client) SessionShares(namespace string) SessionShareInterface {
+	return newSessionShares(c, namespace)
 }
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {

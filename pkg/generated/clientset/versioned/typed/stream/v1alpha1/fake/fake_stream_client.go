@@ -52,6 +52,10 @@ func (c *FakeStreamV1alpha1) SessionQuotas() v1alpha1.SessionQuotaInterface {
 	return newFakeSessionQuotas(c)
 }
 
+func (c *FakeStreamV1alpha1) SessionShares(namespace string) v1alpha1.SessionShareInterface {
+	return newFakeSessionShares(c, namespace)
+}
+
 func (c *FakeStreamV1alpha1) Templates(namespace string) v1alpha1.TemplateInterface {
 	return newFakeTemplates(c, namespace)
 }
