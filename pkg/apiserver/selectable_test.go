@@ -37,6 +37,7 @@ import (
 	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
 	"github.com/streamspace/controlplane/pkg/auditlog"
 	"github.com/streamspace/controlplane/pkg/registry/stream/apikey"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 	"github.com/streamspace/controlplane/pkg/registry/stream/auditevent"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
@@ -287,6 +288,11 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 		t.Fatalf("build storage of apikeys: %v", err)
 	}
 	stores["apikeys"] = apiKeyStore
+	shareStore, _, err := sessionshare.NewREST(Scheme, optsGetter, nil, nil)
+	if err != nil {
+		t.Fatalf("build storage of sessionshares: %v", err)
+	}
+	stores["sessionshares"] = shareStore.Store
 	for _, store := range stores {
 		t.Cleanup(store.Destroy)
 		resource := store.DefaultQualifiedResource
