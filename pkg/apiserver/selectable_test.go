@@ -37,8 +37,8 @@ import (
 	streamfuzzer "github.com/streamspace/controlplane/pkg/apis/stream/fuzzer"
 	"github.com/streamspace/controlplane/pkg/auditlog"
 	"github.com/streamspace/controlplane/pkg/registry/stream/apikey"
-	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 	"github.com/streamspace/controlplane/pkg/registry/stream/auditevent"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
