@@ -20,7 +20,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	rbaclisters "k8s.io/client-go/listers/rbac/v1"
 	"k8s.io/client-go/tools/cache"
@@ -31,9 +30,11 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/connectionindex"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
+	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions/stream/v1alpha1"
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
 )
 
@@ -52,7 +53,7 @@ type Controller struct {
 	kube         kubernetes.Interface
 	stream       clientset.Interface
 	shares       streamlisters.SessionShareLister
-	connections  streamlisters.ConnectionLister
+	connections  streaminformers.ConnectionInformer
 	roles        rbaclisters.RoleLister
 	roleBindings rbaclisters.RoleBindingLister
 	synced       []cache.InformerSynced
@@ -68,12 +69,15 @@ func New(c manager.Context) (*Controller, error) {
 	bindings := c.ManagedKubeInformers.Rbac().V1().RoleBindings()
 	ctrl := &Controller{
 		kube: c.KubeClient, stream: c.StreamClient,
-		shares: shares.Lister(), connections: connections.Lister(), roles: roles.Lister(), roleBindings: bindings.Lister(),
+		shares: shares.Lister(), connections: connections, roles: roles.Lister(), roleBindings: bindings.Lister(),
 		synced: []cache.InformerSynced{shares.Informer().HasSynced, connections.Informer().HasSynced,
 			roles.Informer().HasSynced, bindings.Informer().HasSynced},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, Clock: c.Clock}),
 		clock: c.Clock,
+	}
+	if err := connectionindex.IndexByShare(connections); err != nil {
+		return nil, err
 	}
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
@@ -185,12 +189,12 @@ func (c *Controller) revoke(ctx context.Context, namespace, share string) error 
 // closeConnections deletes the connections opened through the share, all
 // of them, or (keep set) those whose role is not keep.
 func (c *Controller) closeConnections(ctx context.Context, namespace, share string, keep streamv1alpha1.ConnectionRole) error {
-	conns, err := c.connections.Connections(namespace).List(labels.Everything())
+	conns, err := connectionindex.OfShare(c.connections, namespace, share)
 	if err != nil {
 		return err
 	}
 	for _, conn := range conns {
-		if conn.Spec.Share != share || (keep != "" && conn.Spec.Role == keep) {
+		if keep != "" && conn.Spec.Role == keep {
 			continue
 		}
 		err := c.stream.StreamV1alpha1().Connections(namespace).Delete(ctx, conn.Name, metav1.DeleteOptions{

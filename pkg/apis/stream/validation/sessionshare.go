@@ -47,14 +47,7 @@ func ValidateSessionShareStatusUpdate(s, old *stream.SessionShare) field.ErrorLi
 }
 
 func validateSessionShareSpec(spec *stream.SessionShareSpec, fld *field.Path) field.ErrorList {
-	var allErrs field.ErrorList
-	if spec.Session == "" {
-		allErrs = append(allErrs, field.Required(fld.Child("session"), "the name of a Session in this namespace"))
-	} else {
-		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(spec.Session, false) {
-			allErrs = append(allErrs, field.Invalid(fld.Child("session"), spec.Session, msg))
-		}
-	}
+	allErrs := validateSessionName(spec.Session, fld.Child("session"))
 	switch {
 	case spec.User == "" && spec.Group == "":
 		allErrs = append(allErrs, field.Required(fld.Child("user"), "the user (or, in spec.group, the group) to share the session with"))

@@ -282,13 +282,7 @@ func ValidateConnectionStatusUpdate(c, old *stream.Connection) field.ErrorList {
 
 func validateConnectionSpec(spec *stream.ConnectionSpec, fld *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
-	if spec.Session == "" {
-		allErrs = append(allErrs, field.Required(fld.Child("session"), "the name of a Session in this namespace"))
-	} else {
-		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(spec.Session, false) {
-			allErrs = append(allErrs, field.Invalid(fld.Child("session"), spec.Session, msg))
-		}
-	}
+	allErrs = append(allErrs, validateSessionName(spec.Session, fld.Child("session"))...)
 	allErrs = append(allErrs, ValidateUserName(spec.User, fld.Child("user"))...)
 	if spec.ClientIP != "" {
 		allErrs = append(allErrs, utilvalidation.IsValidIP(fld.Child("clientIP"), spec.ClientIP)...)
@@ -447,4 +441,16 @@ func ValidateAPIKeyUpdate(k, old *stream.APIKey) field.ErrorList {
 		allErrs = append(allErrs, field.TooLong(field.NewPath("spec", "description"), "" /*unused*/, maxDescriptionLength))
 	}
 	return append(allErrs, apimachineryvalidation.ValidateImmutableField(k.Status.TokenHash, old.Status.TokenHash, field.NewPath("status", "tokenHash"))...)
+}
+
+// validateSessionName checks a reference to a Session in the same namespace.
+func validateSessionName(name string, fld *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(fld, "the name of a Session in this namespace")}
+	}
+	var allErrs field.ErrorList
+	for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(name, false) {
+		allErrs = append(allErrs, field.Invalid(fld, name, msg))
+	}
+	return allErrs
 }
