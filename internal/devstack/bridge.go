@@ -15,12 +15,13 @@ import (
 // bridgeComponent is streamspace-bridge's name for logs and pid files.
 const bridgeComponent = "streamspace-bridge"
 
-// The bridge's Git webhook acts with the bridge's own identity, in
-// production the ServiceAccount streamspace-system/streamspace-bridge
-// (artifacts/rbac/catalog-controller.yaml lets it list and patch
-// templaterepositories, artifacts/rbac/policy-bridge.yaml limits the patch
-// to the sync annotation); here a client certificate that kube-apiserver
-// reports as that ServiceAccount, as for streamspace-controller.
+// The bridge's Git webhook and its index of SessionShares act with the
+// bridge's own identity, in production the ServiceAccount
+// streamspace-system/streamspace-bridge (artifacts/rbac/catalog-controller.yaml
+// lets it list and patch templaterepositories, artifacts/rbac/policy-bridge.yaml
+// limits the patch to the sync annotation, artifacts/rbac/bridge-shares.yaml
+// lets it list and watch sessionshares); here a client certificate that
+// kube-apiserver reports as that ServiceAccount, as for streamspace-controller.
 const bridgeWebhookComponent = bridgeComponent + "-webhook"
 
 // WebhookSecretFile holds the shared secret of the bridge's Git webhook
@@ -52,6 +53,9 @@ func (s *Stack) startBridge(ctx context.Context) error {
 		"--listen=" + address,
 		"--webhook-secret-file=" + s.WebhookSecretFile(),
 		"--webhook-kubeconfig=" + s.paths.Kubeconfig(bridgeWebhookComponent),
+		// The same identity finds the SessionShares that name a caller
+		// (artifacts/rbac/bridge-shares.yaml).
+		"--shares-kubeconfig=" + s.paths.Kubeconfig(bridgeWebhookComponent),
 		// The dashboard signs people in at the stack's OpenID provider.
 		"--oidc-issuer-url=" + s.OIDCIssuerURL,
 		"--oidc-client-id=" + OIDCBridgeClientID,

@@ -27,9 +27,9 @@ type ExtraBridge struct {
 func (b *ExtraBridge) PID() int { return b.proc.Pid() }
 
 // StartExtraBridge starts streamspace-bridge with the cluster-only
-// kubeconfig of the first and extra flags, and waits for its /healthz. name
-// ("streamspace-bridge-limits", ...) names its log and pid files. Its Stop
-// ends it; Stop of the stack does too.
+// kubeconfig and the shares identity of the first and extra flags, and
+// waits for its /healthz. name ("streamspace-bridge-limits", ...) names its
+// log and pid files. Its Stop ends it; Stop of the stack does too.
 func (s *Stack) StartExtraBridge(ctx context.Context, name string, args ...string) (*ExtraBridge, error) {
 	if s.procs.Get(name) != nil {
 		return nil, fmt.Errorf("devstack: %s is already running", name)
@@ -39,7 +39,8 @@ func (s *Stack) StartExtraBridge(ctx context.Context, name string, args ...strin
 		return nil, err
 	}
 	address := "127.0.0.1:" + strconv.Itoa(port)
-	flags := append([]string{"--kubeconfig=" + s.paths.Kubeconfig(bridgeComponent), "--listen=" + address, "--v=2"}, args...)
+	flags := append([]string{"--kubeconfig=" + s.paths.Kubeconfig(bridgeComponent), "--listen=" + address, "--v=2",
+		"--shares-kubeconfig=" + s.paths.Kubeconfig(bridgeWebhookComponent)}, args...)
 	p, err := s.procs.Start(name, s.paths.Bin(bridgeComponent), flags, nil)
 	if err != nil {
 		return nil, err

@@ -1,8 +1,10 @@
 // Package bridge is the HTTP edge of StreamSpace for the web UI: WebSocket
 // feeds driven by watches, the old REST API under /api/v1/, and a small
-// dashboard. It has no identity of its own: every call to kube-apiserver
-// carries the caller's bearer token, so RBAC decides what each user sees, and
-// watches are shared only between connections holding the same token.
+// dashboard. Every call it makes for a request carries the caller's bearer
+// token, so RBAC decides what each user sees, and watches are shared only
+// between connections holding the same token. Its own identity serves two
+// jobs outside requests, each with a client of its own: the Git webhook and
+// the index of SessionShares (Config.Webhook, Config.SharedSessions).
 package bridge
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
 	"github.com/streamspace/controlplane/pkg/bridge/rest"
 	"github.com/streamspace/controlplane/pkg/bridge/sessionauth"
+	"github.com/streamspace/controlplane/pkg/bridge/shares"
 	"github.com/streamspace/controlplane/pkg/bridge/signin"
 )
 
@@ -56,6 +59,12 @@ type Config struct {
 	// UsernamePrefixes are stripped from a user name to find the person's
 	// own namespace (kube-apiserver's OIDC username prefix, "oidc:").
 	UsernamePrefixes []string
+	// SharedSessions finds the SessionShares that name a caller, with the
+	// bridge's own identity (list and watch sessionshares, nothing else;
+	// built in pkg/cmd/bridge). It only says where to look: the shares and
+	// sessions shown are read with the caller's token (package shares).
+	// nil: people see their own sessions only. Serve runs it.
+	SharedSessions *shares.Index
 }
 
 func (c *Config) setDefaults() {
@@ -101,8 +110,8 @@ func New(cfg Config) (*Server, error) {
 		limiter:  limits.New(cfg.Limits),
 		stopping: make(chan struct{}),
 	}
-	s.rest = rest.New(cfg.TrustedProxies)
-	s.feeds = feed.New(cfg.Feed)
+	s.rest = rest.New(cfg.TrustedProxies, cfg.SharedSessions)
+	s.feeds = feed.New(cfg.Feed, cfg.SharedSessions)
 	s.sessionAuth = sessionauth.New()
 	s.handler = s.newRouter()
 	return s, nil
@@ -158,6 +167,9 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener, opts ServeOpt
 		ErrorLog:          nil,
 	}
 	logger := klog.LoggerWithName(klog.FromContext(ctx), "bridge")
+	if s.cfg.SharedSessions != nil {
+		go s.cfg.SharedSessions.Run(klog.NewContext(ctx, logger))
+	}
 	served := make(chan error, 1)
 	go func() {
 		logger.Info("serving", "address", listener.Addr().String(), "tls", opts.TLSCertFile != "")

@@ -96,6 +96,8 @@ type feedSession struct {
 	ResourceVersion   string   `json:"resourceVersion"`
 	ActiveConnections int      `json:"activeConnections"`
 	Tags              []string `json:"tags"`
+	SharedRole        string   `json:"sharedRole"`
+	Owner             string   `json:"owner"`
 	Status            struct {
 		Phase string `json:"phase"`
 	} `json:"status"`

@@ -139,7 +139,16 @@ function renderSessions(msg) {
   for (const s of msg.sessions) {
     const tr = document.createElement("tr");
     tr.dataset.name = s.name;
-    cell(tr, s.name);
+    const name = cell(tr, s.name);
+    if (s.sharedRole) {
+      // Someone else's session, shared with this person.
+      tr.dataset.shared = s.sharedRole;
+      const shared = document.createElement("span");
+      shared.className = "shared";
+      shared.textContent = "shared · " + text(s.sharedRole);
+      shared.title = "shared with you by " + text(s.owner) + " (" + text(s.namespace) + "), as " + text(s.sharedRole);
+      name.append(" ", shared);
+    }
     cell(tr, s.user);
     cell(tr, s.template);
     cell(tr, s.state);
@@ -165,15 +174,18 @@ function renderSessions(msg) {
     const created = cell(tr, s.createdAt ? new Date(s.createdAt).toLocaleString() : "");
     created.title = text(s.createdAt);
     const actions = cell(tr, "");
-    if (s.state === "running") {
-      actions.appendChild(button("Hibernate", "hibernate", () => api("PATCH", sessionPath(s.name), { state: "hibernated" })));
-    } else if (s.state === "hibernated") {
-      actions.appendChild(button("Wake", "wake", () => api("PATCH", sessionPath(s.name), { state: "running" })));
+    // Hibernating, waking and deleting a shared session are its owner's.
+    if (!s.sharedRole) {
+      if (s.state === "running") {
+        actions.appendChild(button("Hibernate", "hibernate", () => api("PATCH", sessionPath(s.name), { state: "hibernated" })));
+      } else if (s.state === "hibernated") {
+        actions.appendChild(button("Wake", "wake", () => api("PATCH", sessionPath(s.name), { state: "running" })));
+      }
+      actions.appendChild(button("Delete", "delete", async () => {
+        await api("DELETE", sessionPath(s.name));
+        showNotice("Deleted session " + s.name + ".");
+      }));
     }
-    actions.appendChild(button("Delete", "delete", async () => {
-      await api("DELETE", sessionPath(s.name));
-      showNotice("Deleted session " + s.name + ".");
-    }));
     body.appendChild(tr);
   }
   $("count").textContent = String(msg.count);

@@ -35,7 +35,7 @@ func testSlowClientIsDropped(t *testing.T, buffer, maxBytes int, wantReason stri
 		messages = 1000
 		size     = 32 << 10 // 32 MiB in all: more than the kernel buffers a stalled reader can absorb
 	)
-	s := New(Config{ClientBuffer: buffer, ClientBufferBytes: maxBytes, WriteTimeout: 5 * time.Second, PingInterval: time.Minute})
+	s := New(Config{ClientBuffer: buffer, ClientBufferBytes: maxBytes, WriteTimeout: 5 * time.Second, PingInterval: time.Minute}, nil)
 	upgraded := make(chan *wsClient, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.upgrade(w, r, "test")
@@ -130,7 +130,7 @@ func testSlowClientIsDropped(t *testing.T, buffer, maxBytes int, wantReason stri
 // The HTTP server's read and write timeouts bound REST requests; a feed
 // outlives them (its deadlines are per message and per pong).
 func TestFeedOutlivesServerRequestTimeouts(t *testing.T) {
-	s := New(Config{PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second})
+	s := New(Config{PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second}, nil)
 	defer s.Shutdown()
 	upgraded := make(chan *wsClient, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/shares"
 )
 
 // Config is what the feeds need; zero values take the defaults.
@@ -78,6 +79,8 @@ type Server struct {
 	cfg      Config
 	watches  *watchPool
 	upgrader websocket.Upgrader
+	// shares finds the sessions shared with a caller; nil finds none.
+	shares *shares.Index
 
 	// stopping is closed when shutdown begins: feeds close with 1001.
 	stopping     chan struct{}
@@ -85,10 +88,11 @@ type Server struct {
 	clients      sync.WaitGroup
 }
 
-// New builds the feeds' server.
-func New(cfg Config) *Server {
+// New builds the feeds' server; sharedSessions finds the sessions shared
+// with a caller (nil: none).
+func New(cfg Config, sharedSessions *shares.Index) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, watches: newWatchPool(), stopping: make(chan struct{})}
+	s := &Server{cfg: cfg, watches: newWatchPool(), shares: sharedSessions, stopping: make(chan struct{})}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,

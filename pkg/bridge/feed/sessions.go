@@ -3,7 +3,9 @@ package feed
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
+	"github.com/streamspace/controlplane/pkg/bridge/shares"
 	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
@@ -44,8 +47,10 @@ type errorMessage struct {
 }
 
 // Sessions: WS /api/v1/ws/sessions[?namespace=][&user=]. First the
-// sessions the caller may list as one sessions_update, then a session_change
-// per change and at most one sessions_update per --snapshot-interval.
+// sessions the caller may list in the namespace, and those shared with
+// them in any namespace (see package shares), as one sessions_update, then
+// a session_change per change and at most one sessions_update per
+// --snapshot-interval.
 func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := feedScope(w, r)
 	if !ok {
@@ -63,27 +68,54 @@ func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	feed := &sessionFeed{client: client, user: r.URL.Query().Get("user"), sessions: map[string]*streamv1alpha1.Session{}, dirty: make(chan struct{}, 1)}
+	feed := newSessionFeed(client, r.URL.Query().Get("user"))
 	registration, err := watch.informer.AddEventHandler(feed)
 	if err != nil {
 		client.close(websocket.CloseInternalServerErr, "subscribe to the session watch")
 		return
 	}
 	defer func() { _ = watch.informer.RemoveEventHandler(registration) }()
+	if s.shares != nil {
+		feedCtx, stop := context.WithCancel(r.Context())
+		defer stop()
+		shared := newSharedSessions(feed, c, s.shares, s.watches)
+		if err := shared.start(feedCtx, firstListTimeout); err != nil {
+			client.close(websocket.CloseInternalServerErr, "follow the sessions shared with the caller")
+			return
+		}
+		defer shared.stop()
+	}
 	feed.run(registration.HasSyncedChecker().Done(), watch, s.cfg.SnapshotInterval)
 }
 
-// sessionFeed is one client's view of a shared session watch. The informer
-// calls its handler methods one at a time; the client's own loop sends the
-// coalesced snapshots.
+// sessionFeed is one client's view of its sessions: those of a shared
+// session watch of the namespace, and those shared with the caller, each
+// from a watch of its own (see sharedSessions). The informers call its
+// methods; the client's own loop sends the coalesced snapshots.
 type sessionFeed struct {
 	client *wsClient
 	user   string // optional ?user= filter
 
-	mu       sync.Mutex
-	sessions map[string]*streamv1alpha1.Session // what the client has been told, by namespace/name
-	live     bool                               // the first snapshot went out: changes are sent
-	dirty    chan struct{}
+	mu     sync.Mutex
+	own    map[string]*streamv1alpha1.Session // the namespace watch's sessions that match, by namespace/name
+	shared map[string]*sharedSession          // sessions shared with the caller, by namespace/name
+	told   map[string]view.Session            // what the client has been told
+	live   bool                               // the first snapshot went out: changes are sent
+	dirty  chan struct{}
+}
+
+// sharedSession is a session shared with the caller: the grant they read
+// and, once its watch has it, the session.
+type sharedSession struct {
+	grant   shares.Grant
+	session *streamv1alpha1.Session
+}
+
+func newSessionFeed(client *wsClient, user string) *sessionFeed {
+	return &sessionFeed{
+		client: client, user: user, dirty: make(chan struct{}, 1),
+		own: map[string]*streamv1alpha1.Session{}, shared: map[string]*sharedSession{}, told: map[string]view.Session{},
+	}
 }
 
 func (f *sessionFeed) run(synced <-chan struct{}, watch *sharedWatch, interval time.Duration) {
@@ -143,9 +175,9 @@ func refuseFeed(client *wsClient, err error) {
 }
 
 func (f *sessionFeed) snapshotLocked() sessionsUpdate {
-	views := make([]view.Session, 0, len(f.sessions))
-	for _, s := range f.sessions {
-		views = append(views, view.NewSession(s))
+	views := make([]view.Session, 0, len(f.told))
+	for _, v := range f.told {
+		views = append(views, v)
 	}
 	sort.Slice(views, func(i, j int) bool {
 		if views[i].Namespace != views[j].Namespace {
@@ -162,34 +194,131 @@ func (f *sessionFeed) matches(s *streamv1alpha1.Session) bool {
 	return f.user == "" || s.Spec.User == f.user
 }
 
-// changed records a change and, once live, sends it and schedules a snapshot.
-func (f *sessionFeed) changed(change string, s *streamv1alpha1.Session) {
-	key := s.Namespace + "/" + s.Name
-	f.mu.Lock()
-	if change == "deleted" {
-		delete(f.sessions, key)
-	} else {
-		f.sessions[key] = s
+func sessionKey(s *streamv1alpha1.Session) string { return s.Namespace + "/" + s.Name }
+
+// viewLocked is what the client is to know of key: the session, from
+// whichever watch has the newer version, marked when it is shared with the
+// caller; ok is false when neither watch has it.
+func (f *sessionFeed) viewLocked(key string) (view.Session, bool) {
+	own, shared := f.own[key], f.shared[key]
+	s := own
+	if shared != nil && shared.session != nil && (s == nil || newer(shared.session, s)) {
+		s = shared.session
 	}
-	live := f.live
-	if live {
-		f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: view.NewSession(s), Timestamp: now()})
-	}
-	f.mu.Unlock()
-	if live {
-		select {
-		case f.dirty <- struct{}{}:
-		default:
-		}
+	switch {
+	case s == nil:
+		return view.Session{}, false
+	case shared != nil:
+		return view.NewSharedSession(s, shared.grant.Role, shared.grant.Owner), true
+	default:
+		return view.NewSession(s), true
 	}
 }
+
+// newer reports whether a is a later version of a session than b. Resource
+// versions are opaque, but this API's are integers; anything else counts
+// as the same version.
+func newer(a, b *streamv1alpha1.Session) bool {
+	va, errA := strconv.ParseUint(a.ResourceVersion, 10, 64)
+	vb, errB := strconv.ParseUint(b.ResourceVersion, 10, 64)
+	return errA == nil && errB == nil && va > vb
+}
+
+// refreshLocked tells the client, once live, what changed of key: added,
+// modified (not when nothing it is shown changed, such as the same version
+// arriving from both watches) or deleted. last is the final state of a
+// deleted session when known.
+func (f *sessionFeed) refreshLocked(key string, last *streamv1alpha1.Session) {
+	v, present := f.viewLocked(key)
+	old, told := f.told[key]
+	var change string
+	switch {
+	case present && told && reflect.DeepEqual(v, old):
+		return
+	case present:
+		f.told[key] = v
+		change = "modified"
+		if !told {
+			change = "added"
+		}
+	case told:
+		delete(f.told, key)
+		change, v = "deleted", old
+		if last != nil && last.ResourceVersion != "" {
+			v = view.NewSession(last)
+			v.SharedRole, v.Owner = old.SharedRole, old.Owner
+		}
+	default:
+		return
+	}
+	if !f.live {
+		return
+	}
+	f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: v, Timestamp: now()})
+	select {
+	case f.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// setOwn records the namespace watch's version of a session (nil: it no
+// longer has one that matches).
+func (f *sessionFeed) setOwn(key string, s, last *streamv1alpha1.Session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s == nil {
+		delete(f.own, key)
+	} else {
+		f.own[key] = s
+	}
+	f.refreshLocked(key, last)
+}
+
+// setGrant records that key is shared with the caller, and how.
+func (f *sessionFeed) setGrant(key string, grant shares.Grant) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if shared := f.shared[key]; shared != nil {
+		shared.grant = grant
+	} else {
+		f.shared[key] = &sharedSession{grant: grant}
+	}
+	f.refreshLocked(key, nil)
+}
+
+// setShared records the version of a shared session its own watch has (nil:
+// none, or none that matches the feed's filter).
+func (f *sessionFeed) setShared(key string, s, last *streamv1alpha1.Session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	shared := f.shared[key]
+	if shared == nil {
+		return // no longer shared: the event of a watch being stopped
+	}
+	shared.session = s
+	f.refreshLocked(key, last)
+}
+
+// dropShared forgets that key is shared with the caller: unless the
+// namespace watch has it too, the client is told it is deleted.
+func (f *sessionFeed) dropShared(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.shared[key]; !ok {
+		return
+	}
+	delete(f.shared, key)
+	f.refreshLocked(key, nil)
+}
+
+// The namespace watch's events.
 
 func (f *sessionFeed) OnAdd(obj any, _ bool) {
 	s, ok := obj.(*streamv1alpha1.Session)
 	if !ok || !f.matches(s) {
 		return
 	}
-	f.changed("added", s)
+	f.setOwn(sessionKey(s), s, nil)
 }
 
 func (f *sessionFeed) OnUpdate(oldObj, newObj any) {
@@ -200,16 +329,10 @@ func (f *sessionFeed) OnUpdate(oldObj, newObj any) {
 	if !ok {
 		return
 	}
-	f.mu.Lock()
-	_, known := f.sessions[s.Namespace+"/"+s.Name]
-	f.mu.Unlock()
-	switch {
-	case f.matches(s) && known:
-		f.changed("modified", s)
-	case f.matches(s):
-		f.changed("added", s)
-	case known:
-		f.changed("deleted", s)
+	if f.matches(s) {
+		f.setOwn(sessionKey(s), s, nil)
+	} else {
+		f.setOwn(sessionKey(s), nil, s)
 	}
 }
 
@@ -218,16 +341,38 @@ func (f *sessionFeed) OnDelete(obj any) {
 	if !ok {
 		return
 	}
-	f.mu.Lock()
-	last, known := f.sessions[s.Namespace+"/"+s.Name]
-	f.mu.Unlock()
-	if !known {
-		return
-	}
-	if s.ResourceVersion == "" {
-		s = last
-	}
-	f.changed("deleted", s)
+	f.setOwn(sessionKey(s), nil, s)
 }
 
 var _ cache.ResourceEventHandler = &sessionFeed{}
+
+// sharedSessionEvents passes the events of a shared session's own watch
+// to the feed.
+type sharedSessionEvents struct {
+	feed *sessionFeed
+	key  string
+}
+
+func (h sharedSessionEvents) OnAdd(obj any, _ bool) {
+	if s, ok := obj.(*streamv1alpha1.Session); ok && h.feed.matches(s) {
+		h.feed.setShared(h.key, s, nil)
+	}
+}
+
+func (h sharedSessionEvents) OnUpdate(oldObj, newObj any) {
+	s, ok := newObj.(*streamv1alpha1.Session)
+	if !ok || !resourceVersionChanged(oldObj, newObj) {
+		return
+	}
+	if h.feed.matches(s) {
+		h.feed.setShared(h.key, s, nil)
+	} else {
+		h.feed.setShared(h.key, nil, s)
+	}
+}
+
+func (h sharedSessionEvents) OnDelete(obj any) {
+	if s, ok := deletedObject(obj).(*streamv1alpha1.Session); ok {
+		h.feed.setShared(h.key, nil, s)
+	}
+}

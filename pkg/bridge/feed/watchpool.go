@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -36,6 +37,7 @@ type watchKey struct {
 	token     string // tokenHash
 	resource  watchResource
 	namespace string
+	name      string // one object (a field selector on metadata.name), or "" for all
 }
 
 // sharedWatch is one informer (list, then watch; resumed from the last
@@ -70,8 +72,9 @@ func (w *sharedWatch) fail(err error) {
 	})
 }
 
-// listWatchFunc builds the lister-watcher of a resource for a caller.
-type listWatchFunc func(c *identity.Caller, resource watchResource, namespace string) (cache.ListerWatcher, runtime.Object, error)
+// listWatchFunc builds the lister-watcher of a resource for a caller: in
+// namespace, and of the one object called name unless name is "".
+type listWatchFunc func(c *identity.Caller, resource watchResource, namespace, name string) (cache.ListerWatcher, runtime.Object, error)
 
 type watchPool struct {
 	listWatch listWatchFunc
@@ -90,7 +93,18 @@ func newWatchPool() *watchPool {
 // refusal of the API (401, 403) comes back as that API error, before any
 // WebSocket upgrade.
 func (p *watchPool) acquire(ctx context.Context, c *identity.Caller, resource watchResource, namespace string) (*sharedWatch, func(), error) {
-	key := watchKey{token: c.TokenKey(), resource: resource, namespace: namespace}
+	return p.acquireKey(ctx, c, watchKey{token: c.TokenKey(), resource: resource, namespace: namespace})
+}
+
+// acquireOne is acquire of the one object called name: a list and watch
+// with a metadata.name field selector, which RBAC allows to a caller who
+// may read that object alone (resourceNames), as a share's Role does.
+func (p *watchPool) acquireOne(ctx context.Context, c *identity.Caller, resource watchResource, namespace, name string) (*sharedWatch, func(), error) {
+	return p.acquireKey(ctx, c, watchKey{token: c.TokenKey(), resource: resource, namespace: namespace, name: name})
+}
+
+func (p *watchPool) acquireKey(ctx context.Context, c *identity.Caller, key watchKey) (*sharedWatch, func(), error) {
+	resource := key.resource
 	p.mu.Lock()
 	w := p.watches[key]
 	if w == nil {
@@ -129,8 +143,8 @@ func (p *watchPool) acquire(ctx context.Context, c *identity.Caller, resource wa
 }
 
 func (p *watchPool) start(logger klog.Logger, c *identity.Caller, key watchKey) (*sharedWatch, error) {
-	logger = klog.LoggerWithValues(klog.LoggerWithName(logger, "watch"), "resource", key.resource, "namespace", key.namespace)
-	lw, example, err := p.listWatch(c, key.resource, key.namespace)
+	logger = klog.LoggerWithValues(klog.LoggerWithName(logger, "watch"), "resource", key.resource, "namespace", key.namespace, "name", key.name)
+	lw, example, err := p.listWatch(c, key.resource, key.namespace, key.name)
 	if err != nil {
 		return nil, err
 	}
@@ -196,9 +210,14 @@ func (p *watchPool) stopAll() {
 }
 
 // typedListWatch lists and watches with the caller's generated clients.
-func typedListWatch(c *identity.Caller, resource watchResource, ns string) (cache.ListerWatcher, runtime.Object, error) {
+func typedListWatch(c *identity.Caller, resource watchResource, ns, name string) (cache.ListerWatcher, runtime.Object, error) {
 	type client interface {
 		Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	}
+	selectName := func(o *metav1.ListOptions) {
+		if name != "" {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}
 	}
 	listWatch := func(list func(context.Context, metav1.ListOptions) (runtime.Object, error), w client) cache.ListerWatcher {
 		consistentList := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -208,9 +227,14 @@ func typedListWatch(c *identity.Caller, resource watchResource, ns string) (cach
 			if o.ResourceVersion == "0" {
 				o.ResourceVersion, o.ResourceVersionMatch = "", ""
 			}
+			selectName(&o)
 			return list(ctx, o)
 		}
-		return listThenWatch{&cache.ListWatch{ListWithContextFunc: consistentList, WatchFuncWithContext: w.Watch}}
+		watchName := func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			selectName(&o)
+			return w.Watch(ctx, o)
+		}
+		return listThenWatch{&cache.ListWatch{ListWithContextFunc: consistentList, WatchFuncWithContext: watchName}}
 	}
 	stream, catalog := c.Stream().StreamV1alpha1(), c.Stream().CatalogV1alpha1()
 	switch resource {

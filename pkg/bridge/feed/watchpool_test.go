@@ -131,7 +131,7 @@ func TestSharedWatchResumesAndRelistsWithoutDuplicateOrGap(t *testing.T) {
 		watches: []*watch.FakeWatcher{broken, gone, live},
 		watchCh: make(chan *watch.FakeWatcher, 3),
 	}
-	pool := &watchPool{watches: map[watchKey]*sharedWatch{}, listWatch: func(*identity.Caller, watchResource, string) (cache.ListerWatcher, runtime.Object, error) {
+	pool := &watchPool{watches: map[watchKey]*sharedWatch{}, listWatch: func(*identity.Caller, watchResource, string, string) (cache.ListerWatcher, runtime.Object, error) {
 		return listThenWatch{&cache.ListWatch{ListWithContextFunc: api.List, WatchFuncWithContext: api.Watch}}, &streamv1alpha1.Session{}, nil
 	}}
 	defer pool.stopAll()
@@ -144,7 +144,7 @@ func TestSharedWatchResumesAndRelistsWithoutDuplicateOrGap(t *testing.T) {
 	defer release()
 	client := testClient(1000)
 	defer client.close(1000, "")
-	feed := &sessionFeed{client: client, sessions: map[string]*streamv1alpha1.Session{}, dirty: make(chan struct{}, 1)}
+	feed := newSessionFeed(client, "")
 	registration, err := shared.informer.AddEventHandler(feed)
 	if err != nil {
 		t.Fatal(err)

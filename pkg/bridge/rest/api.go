@@ -4,7 +4,10 @@
 // answers in the old JSON shapes (see pkg/bridge/view).
 package rest
 
-import "github.com/streamspace/controlplane/pkg/bridge/identity"
+import (
+	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/shares"
+)
 
 // API serves the REST endpoints; its methods are the handlers. Create it
 // with New.
@@ -12,9 +15,12 @@ type API struct {
 	// trustedProxies find the client IP recorded on a Connection.
 	trustedProxies identity.TrustedProxies
 	features       *apiFeatures
+	// shares finds the sessions shared with a caller; nil finds none.
+	shares *shares.Index
 }
 
-// New builds the REST API; trustedProxies may set X-Forwarded-For.
-func New(trustedProxies identity.TrustedProxies) *API {
-	return &API{trustedProxies: trustedProxies, features: newAPIFeatures()}
+// New builds the REST API; trustedProxies may set X-Forwarded-For, and
+// sharedSessions finds the sessions shared with a caller (nil: none).
+func New(trustedProxies identity.TrustedProxies, sharedSessions *shares.Index) *API {
+	return &API{trustedProxies: trustedProxies, features: newAPIFeatures(), shares: sharedSessions}
 }

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -13,10 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/klog/v2"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/bridge/httpjson"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
+	"github.com/streamspace/controlplane/pkg/bridge/shares"
 	"github.com/streamspace/controlplane/pkg/bridge/view"
 )
 
@@ -28,31 +31,84 @@ type sessionList struct {
 	Total    int            `json:"total"`
 }
 
-// ListSessions: GET /api/v1/sessions[?user=][&namespace=]. ?user= narrows
-// what the caller may list anyway (a field selector on spec.user).
+// ListSessions: GET /api/v1/sessions[?user=][&namespace=]: the sessions the
+// caller may list in the namespace, then those shared with them, whatever
+// their namespace (their owners'), marked with the caller's role and the
+// owner. ?user= narrows both to one owner (a field selector on spec.user).
 func (a *API) ListSessions(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
 		return
 	}
 	opts := metav1.ListOptions{}
-	if user := r.URL.Query().Get("user"); user != "" {
-		opts.FieldSelector = fields.OneTermEqualSelector("spec.user", user).String()
+	owner := r.URL.Query().Get("user")
+	if owner != "" {
+		opts.FieldSelector = fields.OneTermEqualSelector("spec.user", owner).String()
 	}
 	list, err := c.Stream().StreamV1alpha1().Sessions(ns).List(r.Context(), opts)
 	if err != nil {
 		httpjson.APIError(w, r, "list sessions", err)
 		return
 	}
-	out := sessionList{Sessions: make([]view.Session, 0, len(list.Items))}
+	shared, err := a.sharedSessions(r, c)
+	if err != nil {
+		httpjson.APIError(w, r, "list the sessions shared with "+c.Username(), err)
+		return
+	}
+	out := sessionList{Sessions: make([]view.Session, 0, len(list.Items)+len(shared))}
+	listed := map[string]int{}
 	for i := range list.Items {
-		out.Sessions = append(out.Sessions, view.NewSession(&list.Items[i]))
+		s := &list.Items[i]
+		listed[s.Namespace+"/"+s.Name] = len(out.Sessions)
+		out.Sessions = append(out.Sessions, view.NewSession(s))
+	}
+	for _, sh := range shared {
+		if owner != "" && sh.Session.Spec.User != owner {
+			continue
+		}
+		v := view.NewSharedSession(sh.Session, sh.Grant.Role, sh.Grant.Owner)
+		// A session the caller may also list (a namespace they share
+		// with its owner) is listed once, marked.
+		if i, ok := listed[sh.Session.Namespace+"/"+sh.Session.Name]; ok {
+			out.Sessions[i] = v
+			continue
+		}
+		out.Sessions = append(out.Sessions, v)
 	}
 	out.Total = len(out.Sessions)
 	httpjson.Write(w, http.StatusOK, out)
 }
 
-// GetSession: GET /api/v1/sessions/{id}.
+// sharedIndexWait bounds how long a request waits for the index of shares
+// to be filled (only just after the bridge starts).
+const sharedIndexWait = 2 * time.Second
+
+// sharedSessions are the sessions shared with the caller that the request
+// asks for, read as the caller (see package shares).
+func (a *API) sharedSessions(r *http.Request, c *identity.Caller) ([]shares.Shared, error) {
+	if !a.sharesReady(r, c) {
+		return nil, nil
+	}
+	return shares.List(r.Context(), a.shares, shares.GranteeOf(c))
+}
+
+// sharesReady reports whether the index of shares can answer (waiting for
+// it only just after the bridge starts).
+func (a *API) sharesReady(r *http.Request, c *identity.Caller) bool {
+	if a.shares == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), sharedIndexWait)
+	defer cancel()
+	if !a.shares.Ready(ctx) {
+		klog.FromContext(r.Context()).V(2).Info("the index of shares is not ready; answering with the caller's own sessions only", "user", c.Username())
+		return false
+	}
+	return true
+}
+
+// GetSession: GET /api/v1/sessions/{id}, marked with the caller's role and
+// its owner when it is shared with the caller.
 func (a *API) GetSession(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := identity.Scope(w, r)
 	if !ok {
@@ -62,6 +118,17 @@ func (a *API) GetSession(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpjson.APIError(w, r, "get session "+r.PathValue("id"), err)
 		return
+	}
+	if session.Spec.User != c.Username() && a.sharesReady(r, c) {
+		grant, shared, err := shares.ForSession(r.Context(), a.shares, shares.GranteeOf(c), session.Namespace, session.Name)
+		if err != nil {
+			httpjson.APIError(w, r, "read the shares of session "+session.Name, err)
+			return
+		}
+		if shared {
+			httpjson.Write(w, http.StatusOK, view.NewSharedSession(session, grant.Role, grant.Owner))
+			return
+		}
 	}
 	httpjson.Write(w, http.StatusOK, view.NewSession(session))
 }
@@ -207,12 +274,14 @@ func (a *API) DeleteSession(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, map[string]string{"message": "session " + name + " deleted", "name": name, "namespace": ns})
 }
 
-// connectResponse is the old connect answer.
+// connectResponse is the old connect answer, with the role the connection
+// has (owner, or a share's control or view) when the API says.
 type connectResponse struct {
 	ConnectionID string `json:"connectionId"`
 	SessionURL   string `json:"sessionUrl"`
 	State        string `json:"state"`
 	Message      string `json:"message"`
+	Role         string `json:"role,omitempty"`
 }
 
 // ConnectSession: GET /api/v1/sessions/{id}/connect attaches the caller

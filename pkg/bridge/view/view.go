@@ -32,6 +32,10 @@ type Session struct {
 	PersistentHome     *bool    `json:"persistentHome,omitempty"`
 	Tags               []string `json:"tags,omitempty"`
 	ResourceVersion    string   `json:"resourceVersion"`
+	// SharedRole and Owner are set on a session someone shared with the
+	// caller: the caller's role in it (view or control) and who shared it.
+	SharedRole string `json:"sharedRole,omitempty"`
+	Owner      string `json:"owner,omitempty"`
 }
 
 type sessionStatusView struct {
@@ -68,6 +72,17 @@ func NewSession(s *streamv1alpha1.Session) Session {
 	}
 	if s.Spec.MaxSessionDuration != nil {
 		v.MaxSessionDuration = s.Spec.MaxSessionDuration.Duration.String()
+	}
+	return v
+}
+
+// NewSharedSession is s, shared with the caller as role by owner, in the
+// old shape.
+func NewSharedSession(s *streamv1alpha1.Session, role streamv1alpha1.ShareRole, owner string) Session {
+	v := NewSession(s)
+	v.SharedRole, v.Owner = string(role), owner
+	if v.Owner == "" {
+		v.Owner = s.Spec.User
 	}
 	return v
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/bridge/feed"
 	"github.com/streamspace/controlplane/pkg/bridge/identity"
 	"github.com/streamspace/controlplane/pkg/bridge/limits"
+	"github.com/streamspace/controlplane/pkg/bridge/shares"
 	"github.com/streamspace/controlplane/pkg/bridge/signin"
 	"github.com/streamspace/controlplane/pkg/bridge/webhook"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -64,6 +65,12 @@ type Options struct {
 	// in-cluster: the pod's service account token. It is kept apart from
 	// the per-caller clients, so no user request ever runs with it.
 	WebhookKubeconfig string
+	// SharesKubeconfig is the bridge's own identity for finding the
+	// SessionShares that name a caller (list and watch sessionshares). Empty
+	// means in-cluster, the pod's service account token; outside a cluster
+	// without it, people see their own sessions only. Like the webhook's,
+	// its client never serves a request (package shares).
+	SharesKubeconfig string
 	// TrustedProxyCIDRs may set X-Forwarded-For; empty trusts no one.
 	TrustedProxyCIDRs []string
 	// SignIn holds the OpenID sign-in flags of the dashboard.
@@ -122,6 +129,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.SignIn.AddFlags(fs)
 	fs.StringSliceVar(&o.UsernamePrefixes, "username-prefixes", o.UsernamePrefixes, "Prefixes kube-apiserver puts before people's user names (its OIDC username prefix, e.g. oidc:); a person's own namespace is their name without it.")
 	fs.StringVar(&o.WebhookKubeconfig, "webhook-kubeconfig", o.WebhookKubeconfig, "Kubeconfig with the bridge's own identity, used only by the Git webhook to request repository syncs (RBAC: list and patch templaterepositories). Empty: the in-cluster service account. Needs --webhook-secret-file.")
+	fs.StringVar(&o.SharesKubeconfig, "shares-kubeconfig", o.SharesKubeconfig, "Kubeconfig with the bridge's own identity, used only to find the SessionShares that name a caller, so their session list and feed include the sessions shared with them (RBAC: list and watch sessionshares, ClusterRole streamspace-share-finder); the shares and sessions shown are read with the caller's token. Empty: the in-cluster service account; outside a cluster, shared sessions are not shown.")
 }
 
 // Validate checks the flags; each error names the flag and the reason.
@@ -249,7 +257,12 @@ func (o *Options) Config() (bridge.Config, error) {
 	if err != nil {
 		return bridge.Config{}, err
 	}
+	sharedSessions, err := o.sharesIndex()
+	if err != nil {
+		return bridge.Config{}, err
+	}
 	return bridge.Config{
+		SharedSessions:    sharedSessions,
 		SignIn:            signIn,
 		UsernamePrefixes:  o.UsernamePrefixes,
 		Webhook:           webhookHandler,
@@ -295,6 +308,31 @@ func (o *Options) webhookHandler() (http.Handler, error) {
 	return handler, nil
 }
 
+// sharesIndex builds the index of SessionShares with the bridge's own
+// identity, or returns nil outside a cluster without --shares-kubeconfig.
+func (o *Options) sharesIndex() (*shares.Index, error) {
+	var cfg *rest.Config
+	var err error
+	if o.SharesKubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.SharesKubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+		if errors.Is(err, rest.ErrNotInCluster) {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the identity that finds shared sessions (--shares-kubeconfig): %w", err)
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "streamspace-bridge-shares"
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create the client that finds shared sessions: %w", err)
+	}
+	return shares.NewIndex(client)
+}
+
 // Run serves until ctx ends, then shuts down gracefully.
 func (o *Options) Run(ctx context.Context) error {
 	cfg, err := o.Config()
@@ -305,7 +343,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	klog.FromContext(ctx).Info("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.Feed.AllowedOrigins, "webhook", cfg.Webhook != nil, "signIn", o.SignIn.IssuerURL)
+	klog.FromContext(ctx).Info("starting streamspace-bridge", "listen", o.Listen, "tls", o.TLSCertFile != "", "kubeAPIServer", cfg.Cluster.Host, "allowedOrigins", o.Feed.AllowedOrigins, "webhook", cfg.Webhook != nil, "signIn", o.SignIn.IssuerURL, "sharedSessions", cfg.SharedSessions != nil)
 	return server.ListenAndServe(ctx, bridge.ServeOptions{
 		Address: o.Listen, TLSCertFile: o.TLSCertFile, TLSPrivateKeyFile: o.TLSPrivateKeyFile, ShutdownTimeout: o.ShutdownTimeout,
 		RequestTimeout: o.RequestTimeout,
@@ -322,11 +360,15 @@ func NewCommand(ctx context.Context) *cobra.Command {
 feeds driven by watches (/api/v1/ws/...), the old REST paths (/api/v1/...) and a
 small dashboard (/). Every request carries the user's Kubernetes bearer token,
 and the bridge calls kube-apiserver with that token: each user sees exactly what
-RBAC lets them see. The one exception is the Git webhook
-(POST /webhooks/repository/sync, with --webhook-secret-file): a Git host has no
-Kubernetes identity, so a verified push requests the sync with the bridge's
-service identity (--webhook-kubeconfig, else the pod's service account), which
-RBAC allows only to list and patch templaterepositories.`,
+RBAC lets them see. The bridge's own service identity does two things outside
+requests. The Git webhook (POST /webhooks/repository/sync, with
+--webhook-secret-file): a Git host has no Kubernetes identity, so a verified
+push requests the sync with it (--webhook-kubeconfig, else the pod's service
+account), which RBAC allows only to list and patch templaterepositories. And
+the index of SessionShares (--shares-kubeconfig, same default; list and watch
+sessionshares only), which tells the bridge where to look for the sessions
+shared with a caller; those shares and sessions are then read with the
+caller's token.`,
 		SilenceUsage: true,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {

@@ -4,8 +4,9 @@
 // (named sessionshare-<share>, owned by the share, so the garbage collector
 // removes them with it) that let the person or group shared with read the
 // one session (get, and list and watch with a metadata.name field
-// selector), connect to it, and send heartbeats for and delete their own
-// connections (the owner rule keeps them off everyone else's). The apiserver
+// selector) and the share itself (get), connect to the session, and send
+// heartbeats for and delete their own connections (the owner rule keeps
+// them off everyone else's). The apiserver
 // decides the role of each connection when it is opened; this controller
 // closes (deletes) the connections opened through a share that is gone,
 // expired or whose role changed, and deletes a share at its expiry.
@@ -222,7 +223,7 @@ func (c *Controller) ensureRBAC(ctx context.Context, share *streamv1alpha1.Sessi
 			Name: share.Name, UID: share.UID, Controller: ptr.To(true),
 		}},
 	}
-	role := &rbacv1.Role{ObjectMeta: objectMeta, Rules: Rules(share.Spec.Session)}
+	role := &rbacv1.Role{ObjectMeta: objectMeta, Rules: Rules(share.Name, share.Spec.Session)}
 	current, err := c.roles.Roles(share.Namespace).Get(role.Name)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -274,9 +275,12 @@ func (c *Controller) ensureRBAC(ctx context.Context, share *streamv1alpha1.Sessi
 }
 
 // Rules are what a share lets its person or group do in the namespace.
-func Rules(session string) []rbacv1.PolicyRule {
+func Rules(share, session string) []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{stream.GroupName}, Resources: []string{"sessions"}, ResourceNames: []string{session}, Verbs: []string{"get", "list", "watch"}},
+		// The share itself, so a grantee (and the bridge, acting as them)
+		// can read their role and expiry; not the namespace's other shares.
+		{APIGroups: []string{stream.GroupName}, Resources: []string{"sessionshares"}, ResourceNames: []string{share}, Verbs: []string{"get"}},
 		{APIGroups: []string{stream.GroupName}, Resources: []string{"sessions/connect"}, ResourceNames: []string{session}, Verbs: []string{"create"}},
 		// Connection names are generated: the owner rule, not the name,
 		// limits these to the person's own connections.

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -193,18 +192,15 @@ func (r *ConnectREST) shareFor(ctx context.Context, session string, caller user.
 	if err != nil {
 		return nil, fmt.Errorf("read the shares of session %s: %w", session, err)
 	}
-	groups := sets.New(caller.GetGroups()...)
 	now := r.now()
 	var best *stream.SessionShare
 	for i := range obj.(*stream.SessionShareList).Items {
 		s := &obj.(*stream.SessionShareList).Items[i]
-		if s.DeletionTimestamp != nil || (s.Spec.ExpiresAt != nil && !s.Spec.ExpiresAt.After(now)) {
+		if !stream.ShareInForce(s.DeletionTimestamp, s.Spec.ExpiresAt, now) ||
+			!stream.ShareNames(s.Spec.User, s.Spec.Group, caller.GetName(), caller.GetGroups()) {
 			continue
 		}
-		if (s.Spec.User == "" || s.Spec.User != caller.GetName()) && (s.Spec.Group == "" || !groups.Has(s.Spec.Group)) {
-			continue
-		}
-		if best == nil || (best.Spec.Role == stream.ShareRoleView && s.Spec.Role == stream.ShareRoleControl) {
+		if best == nil || stream.ShareRoleOutranks(string(s.Spec.Role), string(best.Spec.Role)) {
 			best = s
 		}
 	}
