@@ -1,7 +1,9 @@
 // Package identity says who is calling the bridge: the bearer token of a
 // request and the API clients built for it once kube-apiserver accepted it,
-// the namespace a request works in, and the client's IP address. The bridge
-// has no identity of its own: every call it makes carries the caller's token.
+// the namespace a request works in, and the client's IP address. Every call
+// the bridge makes for a request carries the caller's token; its own
+// identity is kept out of this package (the Git webhook's and the index of
+// SessionShares' clients are built in pkg/cmd/bridge).
 package identity
 
 import (
@@ -24,8 +26,8 @@ const (
 	TokenSubprotocolPrefix = "base64url.bearer.authorization.k8s.io."
 )
 
-// AnonymousConfig copies cfg without any credentials: the bridge never acts
-// with an identity of its own.
+// AnonymousConfig copies cfg without any credentials: the clients built
+// from it for requests act with the caller's token only.
 func AnonymousConfig(cfg *rest.Config) *rest.Config {
 	anon := rest.AnonymousClientConfig(cfg)
 	anon.QPS, anon.Burst = cfg.QPS, cfg.Burst
