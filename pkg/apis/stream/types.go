@@ -69,6 +69,9 @@ type SessionStatus struct {
 	Message            string
 	Conditions         []metav1.Condition
 	ObservedGeneration int64
+	// Resources are the requests and limits the session's container was
+	// given: the session's, else its template's, else the platform's.
+	Resources ResourceRequirements
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -74,6 +74,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.PlatformConfigurationSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("PlatformConfigurationStatus"):
 		return &applyconfigurationstreamv1alpha1.PlatformConfigurationStatusApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("PricingConfiguration"):
+		return &applyconfigurationstreamv1alpha1.PricingConfigurationApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaCharge"):
 		return &applyconfigurationstreamv1alpha1.QuotaChargeApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaLimits"):
@@ -108,6 +110,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.TemplateApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplatePort"):
 		return &applyconfigurationstreamv1alpha1.TemplatePortApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplatePrice"):
+		return &applyconfigurationstreamv1alpha1.TemplatePriceApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateSource"):
 		return &applyconfigurationstreamv1alpha1.TemplateSourceApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateSpec"):

@@ -64,6 +64,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.PlatformConfigurationList{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationList(ref),
 		streamv1alpha1.PlatformConfigurationSpec{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref),
 		streamv1alpha1.PlatformConfigurationStatus{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref),
+		streamv1alpha1.PricingConfiguration{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_PricingConfiguration(ref),
 		streamv1alpha1.QuotaCharge{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref),
 		streamv1alpha1.QuotaLimits{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_QuotaLimits(ref),
 		streamv1alpha1.QuotaSubjects{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_QuotaSubjects(ref),
@@ -87,9 +88,14 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.Template{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_Template(ref),
 		streamv1alpha1.TemplateList{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplateList(ref),
 		streamv1alpha1.TemplatePort{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplatePort(ref),
+		streamv1alpha1.TemplatePrice{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_TemplatePrice(ref),
 		streamv1alpha1.TemplateSource{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_TemplateSource(ref),
 		streamv1alpha1.TemplateSpec{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref),
 		streamv1alpha1.TemplateStatus{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref),
+		streamv1alpha1.Usage{}.OpenAPIModelName():                       schema_pkg_apis_stream_v1alpha1_Usage(ref),
+		streamv1alpha1.UsageList{}.OpenAPIModelName():                   schema_pkg_apis_stream_v1alpha1_UsageList(ref),
+		streamv1alpha1.UsageSpec{}.OpenAPIModelName():                   schema_pkg_apis_stream_v1alpha1_UsageSpec(ref),
+		streamv1alpha1.UsageStatus{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_UsageStatus(ref),
 		streamv1alpha1.User{}.OpenAPIModelName():                        schema_pkg_apis_stream_v1alpha1_User(ref),
 		streamv1alpha1.UserList{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_UserList(ref),
 		streamv1alpha1.UserStatus{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_UserStatus(ref),
@@ -1499,11 +1505,18 @@ func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref common.Refere
 							Ref:         ref(streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName()),
 						},
 					},
+					"pricing": {
+						SchemaProps: spec.SchemaProps{
+							Description: "pricing: what session time, CPU and memory cost, for the usages resource.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.PricingConfiguration{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName(), streamv1alpha1.HomeConfiguration{}.OpenAPIModelName(), streamv1alpha1.IngressConfiguration{}.OpenAPIModelName(), streamv1alpha1.SessionConfiguration{}.OpenAPIModelName()},
+			streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName(), streamv1alpha1.HomeConfiguration{}.OpenAPIModelName(), streamv1alpha1.IngressConfiguration{}.OpenAPIModelName(), streamv1alpha1.PricingConfiguration{}.OpenAPIModelName(), streamv1alpha1.SessionConfiguration{}.OpenAPIModelName()},
 	}
 }
 
@@ -1532,6 +1545,63 @@ func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref common.Refe
 		},
 		Dependencies: []string{
 			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_PricingConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PricingConfiguration prices what sessions use. A usage's cost is its session hours times its template's sessionHour, plus its CPU core hours times cpuCoreHour, plus its memory GiB hours times memoryGiBHour. Prices are non-negative decimal strings such as \"0.035\"; an unset price is 0.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"currency": {
+						SchemaProps: spec.SchemaProps{
+							Description: "currency the prices are in, e.g. EUR; shown beside every cost.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cpuCoreHour": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpuCoreHour is the price of one CPU core requested for one hour while a session runs.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"memoryGiBHour": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memoryGiBHour is the price of one GiB (2^30 bytes) of memory requested for one hour while a session runs.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"templates": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"template",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "templates price an hour of a running session by the name of its template, in every namespace.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.TemplatePrice{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.TemplatePrice{}.OpenAPIModelName()},
 	}
 }
 
@@ -2675,11 +2745,18 @@ func schema_pkg_apis_stream_v1alpha1_SessionStatus(ref common.ReferenceCallback)
 							Format:      "int64",
 						},
 					},
+					"resources": {
+						SchemaProps: spec.SchemaProps{
+							Description: "resources are the requests and limits the session's container was given: the session's spec.resources, else its template's defaultResources, else the platform configuration's. Usage records the requests (a limit stands in for a missing request) while the session is Running.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.ResourceRequirements{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+			streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -2807,6 +2884,36 @@ func schema_pkg_apis_stream_v1alpha1_TemplatePort(ref common.ReferenceCallback) 
 					},
 				},
 				Required: []string{"containerPort"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_TemplatePrice(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TemplatePrice is the price of an hour of a running session of one template.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "template is the name of the Template.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sessionHour": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionHour is the price of one hour of a running session of it.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"template", "sessionHour"},
 			},
 		},
 	}
@@ -3063,6 +3170,232 @@ func schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref common.ReferenceCallback
 		},
 		Dependencies: []string{
 			v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_Usage(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Usage is what one user's sessions of one template used in a namespace over a period: the time they ran, the CPU and memory they requested while running, and what that costs at the prices of the platform configuration. Read-only: streamspace-apiserver computes it from the intervals Postgres records as sessions start and stop running. The name is <user>:<template>; a list selects the period with the field selector spec.period (default: the current month, in UTC).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec says whose usage of which template, over which period.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.UsageSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status is what was used, and its cost.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.UsageStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.UsageSpec{}.OpenAPIModelName(), streamv1alpha1.UsageStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_UsageList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "UsageList is the usage of each user and template, one item each.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.Usage{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.Usage{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_UsageSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "UsageSpec says whose usage of which template, over which period.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user whose sessions these are (their spec.user).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "template the sessions were started from.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"period": {
+						SchemaProps: spec.SchemaProps{
+							Description: "period as selected: a month (2026-12), a day (2026-12-05), a year (2026) or all.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"start": {
+						SchemaProps: spec.SchemaProps{
+							Description: "start of the period, in UTC; unset for all.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"end": {
+						SchemaProps: spec.SchemaProps{
+							Description: "end of the period (exclusive), in UTC; unset for all.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"user", "template", "period"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_UsageStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "UsageStatus is what the sessions used within the period, up to measuredAt, and its cost. Decimals are rounded to 4 places.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"sessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessions is how many sessions ran within the period.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"sessionSeconds": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionSeconds is how long they ran, in whole seconds.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"sessionHours": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionHours is how long they ran, in hours, a decimal.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cpuCoreHours": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpuCoreHours is the CPU they requested while running times how long they ran: one core for an hour is 1.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"memoryGiBHours": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memoryGiBHours is the memory they requested while running times how long they ran: one GiB for an hour is 1.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cost": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cost at the platform configuration's spec.pricing, a decimal.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"currency": {
+						SchemaProps: spec.SchemaProps{
+							Description: "currency of the cost, as spec.pricing names it.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"measuredAt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "measuredAt is the time up to which sessions still running are counted.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"sessions", "sessionSeconds", "sessionHours", "cpuCoreHours", "memoryGiBHours", "cost", "measuredAt"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
 	}
 }
 

@@ -142,6 +142,13 @@ type SessionStatus struct {
 	// observedGeneration is the generation of the spec the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,12,opt,name=observedGeneration"`
+	// resources are the requests and limits the session's container was
+	// given: the session's spec.resources, else its template's
+	// defaultResources, else the platform configuration's. Usage records
+	// the requests (a limit stands in for a missing request) while the
+	// session is Running.
+	// +optional
+	Resources ResourceRequirements `json:"resources,omitempty" protobuf:"bytes,13,opt,name=resources"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -117,6 +117,11 @@ func (in PlatformConfigurationStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PricingConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PricingConfiguration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in QuotaCharge) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge"
 }
@@ -232,6 +237,11 @@ func (in TemplatePort) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in TemplatePrice) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePrice"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateSource) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource"
 }
@@ -244,6 +254,26 @@ func (in TemplateSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateStatus) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in Usage) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Usage"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UsageList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UsageList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UsageSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UsageSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UsageStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UsageStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -320,6 +320,10 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.IngressConfiguration
       default: {}
+    - name: pricing
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PricingConfiguration
+      default: {}
     - name: sessions
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConfiguration
@@ -333,6 +337,26 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: updatedBy
       type:
         scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PricingConfiguration
+  map:
+    fields:
+    - name: cpuCoreHour
+      type:
+        scalar: string
+    - name: currency
+      type:
+        scalar: string
+    - name: memoryGiBHour
+      type:
+        scalar: string
+    - name: templates
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePrice
+          elementRelationship: associative
+          keys:
+          - template
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge
   map:
     fields:
@@ -672,6 +696,10 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: reason
       type:
         scalar: string
+    - name: resources
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
+      default: {}
     - name: url
       type:
         scalar: string
@@ -709,6 +737,17 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: protocol
       type:
         scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePrice
+  map:
+    fields:
+    - name: sessionHour
+      type:
+        scalar: string
+      default: ""
+    - name: template
+      type:
+        scalar: string
+      default: ""
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource
   map:
     fields:

@@ -55,6 +55,12 @@ type SessionStatusApplyConfiguration struct {
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// observedGeneration is the generation of the spec the status describes.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
+	// resources are the requests and limits the session's container was
+	// given: the session's spec.resources, else its template's
+	// defaultResources, else the platform configuration's. Usage records
+	// the requests (a limit stands in for a missing request) while the
+	// session is Running.
+	Resources *ResourceRequirementsApplyConfiguration `json:"resources,omitempty"`
 }
 
 // SessionStatusApplyConfiguration constructs a declarative configuration of the SessionStatus type for use with
@@ -161,5 +167,13 @@ func (b *SessionStatusApplyConfiguration) WithConditions(values ...*metav1.Condi
 // If called multiple times, the ObservedGeneration field is set to the value of the last call.
 func (b *SessionStatusApplyConfiguration) WithObservedGeneration(value int64) *SessionStatusApplyConfiguration {
 	b.ObservedGeneration = &value
+	return b
+}
+
+// WithResources sets the Resources field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Resources field is set to the value of the last call.
+func (b *SessionStatusApplyConfiguration) WithResources(value *ResourceRequirementsApplyConfiguration) *SessionStatusApplyConfiguration {
+	b.Resources = value
 	return b
 }

@@ -66,6 +66,14 @@ type TemplateListerExpansion interface{}
 // TemplateNamespaceLister.
 type TemplateNamespaceListerExpansion interface{}
 
+// UsageListerExpansion allows custom methods to be added to
+// UsageLister.
+type UsageListerExpansion interface{}
+
+// UsageNamespaceListerExpansion allows custom methods to be added to
+// UsageNamespaceLister.
+type UsageNamespaceListerExpansion interface{}
+
 // UserListerExpansion allows custom methods to be added to
 // UserLister.
 type UserListerExpansion interface{}

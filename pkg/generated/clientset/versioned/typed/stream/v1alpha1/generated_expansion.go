@@ -34,4 +34,6 @@ type SessionShareExpansion interface{}
 
 type TemplateExpansion interface{}
 
+type UsageExpansion interface{}
+
 type UserExpansion interface{}

@@ -36,6 +36,7 @@ type StreamV1alpha1Interface interface {
 	SessionQuotasGetter
 	SessionSharesGetter
 	TemplatesGetter
+	UsagesGetter
 	UsersGetter
 }
 
@@ -74,6 +75,10 @@ func (c *StreamV1alpha1Client) SessionShares(namespace string) SessionShareInter
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {
 	return newTemplates(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) Usages(namespace string) UsageInterface {
+	return newUsages(c, namespace)
 }
 
 func (c *StreamV1alpha1Client) Users() UserInterface {

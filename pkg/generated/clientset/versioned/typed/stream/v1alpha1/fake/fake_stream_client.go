@@ -60,6 +60,10 @@ func (c *FakeStreamV1alpha1) Templates(namespace string) v1alpha1.TemplateInterf
 	return newFakeTemplates(c, namespace)
 }
 
+func (c *FakeStreamV1alpha1) Usages(namespace string) v1alpha1.UsageInterface {
+	return newFakeUsages(c, namespace)
+}
+
 func (c *FakeStreamV1alpha1) Users() v1alpha1.UserInterface {
 	return newFakeUsers(c)
 }
