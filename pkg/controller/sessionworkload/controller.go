@@ -415,6 +415,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	if err != nil {
 		return err
 	}
+	status.Resources = givenResources(deployment)
 	if err := c.ensureService(ctx, s, tpl); asConflict(err, &conflict) {
 		setFailed(status, gen, now, stream.SessionConditionReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil

@@ -38,7 +38,8 @@ func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus)
 }
 
 // fieldManager owns the status fields this controller applies: phase,
-// reason, message, podName, url, conditions and observedGeneration.
+// reason, message, podName, url, conditions, observedGeneration and
+// resources.
 const fieldManager = "session-controller"
 
 // statusApply is the apply configuration of the status fields this
@@ -62,6 +63,16 @@ func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApp
 	}
 	if st.ObservedGeneration != 0 {
 		a.WithObservedGeneration(st.ObservedGeneration)
+	}
+	if r := st.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 {
+		given := streamapply.ResourceRequirements()
+		if len(r.Requests) > 0 {
+			given.WithRequests(r.Requests)
+		}
+		if len(r.Limits) > 0 {
+			given.WithLimits(r.Limits)
+		}
+		a.WithResources(given)
 	}
 	return a
 }

@@ -163,6 +163,17 @@ func containerResources(s *streamv1alpha1.Session, t *streamv1alpha1.Template) c
 	return out
 }
 
+// givenResources are the requests and limits of the session's container in
+// its Deployment, for status.resources (usage records the requests).
+func givenResources(d *appsv1.Deployment) streamv1alpha1.ResourceRequirements {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == containerName {
+			return streamv1alpha1.ResourceRequirements{Requests: copyList(c.Resources.Requests), Limits: copyList(c.Resources.Limits)}
+		}
+	}
+	return streamv1alpha1.ResourceRequirements{}
+}
+
 func copyList(l corev1.ResourceList) corev1.ResourceList {
 	if len(l) == 0 {
 		return nil
