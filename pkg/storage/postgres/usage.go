@@ -16,8 +16,8 @@ import (
 
 // sqlSessionUsage adds up the intervals that overlap the period [$4, $5)
 // ($4, $5 NULL: unbounded), clipped to it, per namespace, user and
-// template; $1 namespace ('' every one), $2 users (NULL everyone), $3
-// template ('' every one). An interval still open counts up to the
+// template; $1 namespace (empty: every one), $2 users (NULL: everyone),
+// $3 template (empty: every one). An interval still open counts up to the
 // statement's clock, which is returned. Sums are numeric text: exact, to
 // the microsecond.
 const sqlSessionUsage = `
