@@ -104,6 +104,12 @@ var (
 	}
 )
 
+// UsageFieldSelectors are the field selectors of usages. Usages are
+// computed, not stored (pkg/registry/stream/usage): the selectors choose
+// what is added up, spec.period the period and spec.group the users whose
+// User lists the group.
+var UsageFieldSelectors = []string{"spec.period", "spec.user", "spec.template", "spec.group", "metadata.name", "metadata.namespace"}
+
 // SelectableKinds are the kinds of the group that have selectable fields.
 var SelectableKinds = []selectable.Declaration{
 	SessionFields.Declaration(),
