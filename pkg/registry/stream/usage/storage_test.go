@@ -23,7 +23,9 @@ import (
 
 func TestParsePeriod(t *testing.T) {
 	now := time.Date(2026, 12, 5, 10, 20, 0, 0, time.FixedZone("CET", 3600))
-	day := func(y int, m time.Month, d int) string { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Format(time.RFC3339) }
+	day := func(y int, m time.Month, d int) string {
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	}
 	for _, c := range []struct {
 		value, name, start, end string
 	}{
