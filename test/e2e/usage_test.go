@@ -221,7 +221,7 @@ func TestUsageDashboardInChromium(t *testing.T) {
 	s := newSession(t, aliceSS, "alice", uniqueName("usage-chart"), template, never, 0)
 	waitSession(t, aliceSS, "alice", s.Name, startTimeout, "Running", phaseIs(streamv1alpha1.SessionPhaseRunning))
 	eventually(t, time.Minute, "alice's usage with the session's hours", func() (bool, error) {
-		return usageHours(t, aliceSS, template), nil
+		return usageHours(aliceSS, template)
 	})
 
 	// The bridge's REST answer.
@@ -272,14 +272,15 @@ func TestUsageDashboardInChromium(t *testing.T) {
 }
 
 // usageHours tells whether alice's usage of template in her namespace this
-// month has one session and hours above zero.
-func usageHours(t *testing.T, ss clientset.Interface, template string) bool {
-	t.Helper()
+// month has one session and hours above zero; the error shows it when not.
+func usageHours(ss clientset.Interface, template string) (bool, error) {
 	u, err := ss.StreamV1alpha1().Usages("alice").Get(context.Background(), "alice:"+template, metav1.GetOptions{})
 	if err != nil {
-		return false
+		return false, err
 	}
-	data, _ := json.Marshal(u.Status)
-	t.Logf("alice's usage of %s: %s", template, data)
-	return u.Status.Sessions == 1 && positive(u.Status.SessionHours)
+	if u.Status.Sessions != 1 || !positive(u.Status.SessionHours) {
+		data, _ := json.Marshal(u.Status)
+		return false, fmt.Errorf("alice's usage of %s is %s", template, data)
+	}
+	return true, nil
 }
