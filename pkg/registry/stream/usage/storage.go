@@ -28,6 +28,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
@@ -103,11 +104,7 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 		return nil, err
 	}
 	if userName != caller.GetName() {
-		mayAssign, err := r.mayAssign(ctx, caller, namespace)
-		if err != nil {
-			return nil, err
-		}
-		if !mayAssign {
+		if !r.mayAssign(ctx, caller, namespace) {
 			return nil, apierrors.NewForbidden(resource, name, fmt.Errorf("%s may see only their own usage (the usage of user %q needs the %q verb on sessions in namespace %q)",
 				caller.GetName(), userName, stream.AssignVerb, namespace))
 		}
@@ -221,11 +218,7 @@ func (r *REST) List(ctx context.Context, options *metainternalversion.ListOption
 	if err != nil {
 		return nil, err
 	}
-	mayAssign, err := r.mayAssign(ctx, caller, q.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	if !mayAssign {
+	if !r.mayAssign(ctx, caller, q.Namespace) {
 		q.Users = intersect(q.Users, []string{caller.GetName()})
 	}
 	list := &stream.UsageList{}
@@ -276,13 +269,15 @@ func callerOf(ctx context.Context) (user.Info, error) {
 }
 
 // mayAssign tells whether caller may act on other users' sessions in
-// namespace (every namespace: ""), and so see their usage.
-func (r *REST) mayAssign(ctx context.Context, caller user.Info, namespace string) (bool, error) {
-	allowed, _, err := ownership.MayAssign(ctx, r.authz, caller, ownership.Object{Resource: sessionsResource, Namespace: namespace})
+// namespace (every namespace: ""), and so see their usage. An authorizer
+// that fails answers no: the caller then sees their own usage only.
+func (r *REST) mayAssign(ctx context.Context, caller user.Info, namespace string) bool {
+	allowed, reason, err := ownership.MayAssign(ctx, r.authz, caller, ownership.Object{Resource: sessionsResource, Namespace: namespace})
 	if err != nil && !allowed {
-		return false, apierrors.NewInternalError(fmt.Errorf("ask whether %s may see other users' usage: %w", caller.GetName(), err))
+		klog.FromContext(ctx).V(2).Info("showing a caller only their own usage: the authorizer failed",
+			"caller", caller.GetName(), "namespace", namespace, "reason", reason, "err", err)
 	}
-	return allowed, nil
+	return allowed
 }
 
 // ConvertToTable renders the columns of kubectl get: no name or age, the

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"slices"
 	"strings"
@@ -118,8 +119,8 @@ func (f *fakeUsage) read(_ context.Context, q postgres.UsageQuery) ([]postgres.U
 	return out, time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), nil
 }
 
-// testREST serves usages where admin may assign sessions everywhere, and
-// lead only in namespace team.
+// testREST serves usages where admin may assign sessions everywhere, lead
+// only in namespace team, and asking about dave fails.
 func testREST(t *testing.T) (*REST, *fakeUsage) {
 	second := func() *big.Rat { return big.NewRat(3600, 1) }
 	usage := &fakeUsage{rows: []postgres.UsageRow{
@@ -127,8 +128,12 @@ func testREST(t *testing.T) (*REST, *fakeUsage) {
 		{Namespace: "team", User: "bob", Template: "firefox", Sessions: 1, Seconds: second(), CPUMilliSeconds: new(big.Rat), MemoryByteSeconds: new(big.Rat)},
 		{Namespace: "team", User: "oidc:carol", Template: "gimp", Sessions: 1, Seconds: second(), CPUMilliSeconds: new(big.Rat), MemoryByteSeconds: new(big.Rat)},
 		{Namespace: "other", User: "alice", Template: "gimp", Sessions: 1, Seconds: second(), CPUMilliSeconds: new(big.Rat), MemoryByteSeconds: new(big.Rat)},
+		{Namespace: "other", User: "dave", Template: "gimp", Sessions: 1, Seconds: second(), CPUMilliSeconds: new(big.Rat), MemoryByteSeconds: new(big.Rat)},
 	}}
 	authz := authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+		if a.GetUser().GetName() == "dave" {
+			return authorizer.DecisionNoOpinion, "", errors.New("the authorizer is unreachable")
+		}
 		if a.GetVerb() == stream.AssignVerb && a.GetResource() == "sessions" &&
 			(a.GetUser().GetName() == "admin" || a.GetUser().GetName() == "lead" && a.GetNamespace() == "team") {
 			return authorizer.DecisionAllow, "", nil
@@ -187,10 +192,11 @@ func TestList(t *testing.T) {
 		{"alice", "", "", []string{"team/alice:firefox", "other/alice:gimp"}},
 		{"lead", "team", "", []string{"team/alice:firefox", "team/bob:firefox", "team/oidc:carol:gimp"}},
 		{"lead", "other", "", nil},
-		{"admin", "", "", []string{"team/alice:firefox", "team/bob:firefox", "team/oidc:carol:gimp", "other/alice:gimp"}},
-		{"admin", "", "spec.template=gimp", []string{"team/oidc:carol:gimp", "other/alice:gimp"}},
+		{"admin", "", "", []string{"team/alice:firefox", "team/bob:firefox", "team/oidc:carol:gimp", "other/alice:gimp", "other/dave:gimp"}},
+		{"admin", "", "spec.template=gimp", []string{"team/oidc:carol:gimp", "other/alice:gimp", "other/dave:gimp"}},
+		{"dave", "", "", []string{"other/dave:gimp"}},
 		{"admin", "", "metadata.name=oidc:carol:gimp", []string{"team/oidc:carol:gimp"}},
-		{"admin", "", "metadata.namespace=other", []string{"other/alice:gimp"}},
+		{"admin", "", "metadata.namespace=other", []string{"other/alice:gimp", "other/dave:gimp"}},
 		{"admin", "team", "metadata.namespace=other", nil},
 		{"admin", "", "spec.group=artists", []string{"team/bob:firefox", "team/oidc:carol:gimp"}},
 		{"admin", "", "spec.group=artists,spec.user=bob", []string{"team/bob:firefox"}},
@@ -244,6 +250,9 @@ func TestGet(t *testing.T) {
 	}
 	if _, err := r.Get(as("bob", "team"), "alice:firefox", nil); !apierrors.IsForbidden(err) {
 		t.Errorf("bob gets alice's: %v, want 403", err)
+	}
+	if _, err := r.Get(as("dave", "other"), "alice:gimp", nil); !apierrors.IsForbidden(err) {
+		t.Errorf("dave, whom the authorizer cannot answer for, gets alice's: %v, want 403", err)
 	}
 	for _, name := range []string{"alice:gimp", "alice", "alice:", ":firefox"} {
 		if _, err := r.Get(as("alice", "team"), name, nil); !apierrors.IsNotFound(err) {
