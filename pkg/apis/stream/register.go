@@ -37,6 +37,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&AuditEvent{}, &AuditEventList{},
 		&SessionQuota{}, &SessionQuotaList{},
 		&SessionShare{}, &SessionShareList{},
+		&SessionPool{}, &SessionPoolList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)
