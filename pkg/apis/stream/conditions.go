@@ -37,3 +37,7 @@ const SessionShareConditionGranted = "Granted"
 // ShareLabel is the label of the Role and RoleBinding that carry out a
 // SessionShare: the share's name.
 const ShareLabel = "stream.space/share"
+
+// SessionPoolConditionReady is the condition type of a SessionPool that is
+// True when it has spec.replicas ready workloads.
+const SessionPoolConditionReady = "Ready"

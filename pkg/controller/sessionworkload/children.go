@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -57,8 +58,13 @@ func claimPhase(claim *corev1.PersistentVolumeClaim) string {
 
 // ensureDeployment creates the session's Deployment or brings its replicas
 // and pod template to what the session and template want.
-func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Session, tpl *streamv1alpha1.Template) (*appsv1.Deployment, error) {
+func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Session, tpl *streamv1alpha1.Template, onClaim bool) (*appsv1.Deployment, error) {
 	desired := desiredDeployment(s, c.withPlatformDefaults(tpl))
+	if onClaim {
+		// The claimed pool workload serves the session; the Deployment
+		// starts a pod of its own when that one is gone.
+		desired.Spec.Replicas = ptr.To(int32(0))
+	}
 	client := c.kube.AppsV1().Deployments(s.Namespace)
 	existing, err := c.deployments.Deployments(s.Namespace).Get(desired.Name)
 	if apierrors.IsNotFound(err) {

@@ -19,6 +19,7 @@ import (
 const (
 	ReasonWorkloadSyncFailed = "WorkloadSyncFailed"
 	ReasonWoke               = "Woke"
+	ReasonClaimed            = "ClaimedFromPool"
 )
 
 // failingWaitingReasons are container states that do not heal by waiting.

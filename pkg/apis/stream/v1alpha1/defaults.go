@@ -40,6 +40,11 @@ func SetDefaults_SessionSpec(obj *SessionSpec) {
 	}
 	if obj.MaxSessionDuration == nil {
 		obj.MaxSessionDuration = &metav1.Duration{Duration: DefaultMaxSessionDuration}
+		if obj.Schedule != nil {
+			// A scheduled session lives across many working days; its
+			// schedule, not its age, ends each of them.
+			obj.MaxSessionDuration.Duration = 0
+		}
 	}
 }
 

@@ -72,7 +72,8 @@ type SessionSpec struct {
 	// +optional
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty" protobuf:"bytes,6,opt,name=idleTimeout"`
 	// maxSessionDuration is how long the session may exist before it is
-	// terminated, e.g. "8h". Defaults to 8h; "0s" means no limit.
+	// terminated, e.g. "8h". Defaults to 8h, and to no limit for a session
+	// with a schedule; "0s" means no limit.
 	// +optional
 	MaxSessionDuration *metav1.Duration `json:"maxSessionDuration,omitempty" protobuf:"bytes,7,opt,name=maxSessionDuration"`
 	// tags are free-form labels for people.
@@ -121,8 +122,9 @@ type SessionScheduleStatus struct {
 	// +optional
 	LastAction *metav1.Time `json:"lastAction,omitempty" protobuf:"bytes,3,opt,name=lastAction"`
 	// lastActionResult says what the last action did: Started, Stopped,
-	// Unchanged (the session already was in that state), or QuotaExceeded
-	// (the owner's quota forbade starting it).
+	// Unchanged (the session already was in that state), Refused (the
+	// owner's quota forbade starting it; an Event says why) or
+	// SessionTerminated (a terminated session is not started again).
 	// +optional
 	LastActionResult string `json:"lastActionResult,omitempty" protobuf:"bytes,4,opt,name=lastActionResult"`
 }
