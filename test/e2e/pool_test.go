@@ -38,7 +38,9 @@ func TestSessionPool(t *testing.T) {
 	if _, err := adminSS.StreamV1alpha1().Templates("alice").Create(ctx, tpl, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = adminSS.StreamV1alpha1().Templates("alice").Delete(context.Background(), tpl.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = adminSS.StreamV1alpha1().Templates("alice").Delete(context.Background(), tpl.Name, metav1.DeleteOptions{})
+	})
 	pool := &streamv1alpha1.SessionPool{
 		ObjectMeta: metav1.ObjectMeta{Name: "pooled"},
 		Spec:       streamv1alpha1.SessionPoolSpec{Template: tpl.Name, Replicas: 2, User: "alice"},
@@ -49,7 +51,9 @@ func TestSessionPool(t *testing.T) {
 	if _, err := adminSS.StreamV1alpha1().SessionPools("alice").Create(ctx, pool, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = adminSS.StreamV1alpha1().SessionPools("alice").Delete(context.Background(), pool.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = adminSS.StreamV1alpha1().SessionPools("alice").Delete(context.Background(), pool.Name, metav1.DeleteOptions{})
+	})
 	waitPool := func(what string, cond func(*streamv1alpha1.SessionPool) bool) *streamv1alpha1.SessionPool {
 		t.Helper()
 		var last *streamv1alpha1.SessionPool
@@ -119,7 +123,9 @@ func TestSessionPool(t *testing.T) {
 	if _, err := aliceSS.StreamV1alpha1().Sessions("alice").Create(ctx, cold, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = aliceSS.StreamV1alpha1().Sessions("alice").Delete(context.Background(), cold.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = aliceSS.StreamV1alpha1().Sessions("alice").Delete(context.Background(), cold.Name, metav1.DeleteOptions{})
+	})
 	coldRunning := waitSession(t, aliceSS, "alice", cold.Name, 60*time.Second, "Running", phaseIs(streamv1alpha1.SessionPhaseRunning))
 	if coldRunning.Status.Pool != "" {
 		t.Errorf("a session without a persistent home claimed from pool %s, whose pods mount alice's home", coldRunning.Status.Pool)
