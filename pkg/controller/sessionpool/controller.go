@@ -36,7 +36,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
-	"github.com/streamspace/controlplane/pkg/controller/sessionworkload"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -174,7 +174,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.setReady(status, pool, false, "TemplateInvalid", fmt.Sprintf("template %q is invalid: %s", tpl.Name, problems.ToAggregate().Error()), now)
 		return c.writeStatus(ctx, cached, status)
 	}
-	tpl = sessionworkload.WithPlatformDefaults(c.config, tpl)
+	tpl = sessionpod.WithPlatformDefaults(c.config, tpl)
 
 	if pool.Spec.User != "" {
 		if err := c.ensureHomeClaim(ctx, pool); err != nil {
@@ -191,7 +191,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 
-	pods, err := c.pods.Pods(namespace).List(labels.SelectorFromSet(sessionworkload.PoolSelector(pool)))
+	pods, err := c.pods.Pods(namespace).List(labels.SelectorFromSet(sessionpod.PoolSelector(pool)))
 	if err != nil {
 		return err
 	}
@@ -261,7 +261,7 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, pool *streamv1alpha1.S
 		return err
 	}
 	size, class := c.config.Home(resource.MustParse(streamv1alpha1.DefaultHomeVolumeSize), "")
-	_, err := c.kube.CoreV1().PersistentVolumeClaims(pool.Namespace).Create(ctx, sessionworkload.DesiredPoolHomeClaim(pool, size, class), metav1.CreateOptions{})
+	_, err := c.kube.CoreV1().PersistentVolumeClaims(pool.Namespace).Create(ctx, sessionpod.DesiredPoolHomeClaim(pool, size, class), metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create home claim %s/%s: %w", pool.Namespace, name, err)
 	}
@@ -269,10 +269,10 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, pool *streamv1alpha1.S
 }
 
 func (c *Controller) ensureDeployment(ctx context.Context, pool *streamv1alpha1.SessionPool, tpl *streamv1alpha1.Template) error {
-	pod := sessionworkload.PoolPodTemplate(pool, tpl)
+	pod := sessionpod.PoolPodTemplate(pool, tpl)
 	desired := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: sessionworkload.PoolChildName(pool), Namespace: pool.Namespace, Labels: sessionworkload.PoolLabels(pool),
+			Name: sessionpod.PoolChildName(pool), Namespace: pool.Namespace, Labels: sessionpod.PoolLabels(pool),
 			Annotations: map[string]string{
 				stream.PoolNameAnnotation: pool.Name,
 				stream.SpecHashAnnotation: pod.Annotations[stream.SpecHashAnnotation],
@@ -281,7 +281,7 @@ func (c *Controller) ensureDeployment(ctx context.Context, pool *streamv1alpha1.
 		},
 		Spec: appsv1.DeploymentSpec{
 			Replicas:             ptr.To(pool.Spec.Replicas),
-			Selector:             &metav1.LabelSelector{MatchLabels: sessionworkload.PoolSelector(pool)},
+			Selector:             &metav1.LabelSelector{MatchLabels: sessionpod.PoolSelector(pool)},
 			Template:             pod,
 			RevisionHistoryLimit: ptr.To(int32(2)),
 		},

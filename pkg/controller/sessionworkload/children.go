@@ -16,6 +16,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 )
 
 // nameConflictError: an object the session needs exists and belongs to
@@ -38,7 +39,7 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, s *streamv1alpha1.Sess
 		return nil, err
 	}
 	size, class := c.config.Home(c.homeSize, c.opts.HomeStorageClass)
-	claim, err := c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, desiredHomeClaim(s, size, class), metav1.CreateOptions{})
+	claim, err := c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, sessionpod.HomeClaim(s, size, class), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Get(ctx, name, metav1.GetOptions{})
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -206,23 +207,7 @@ func (c *Controller) effective() Options {
 // withPlatformDefaults gives a template without default resources the
 // platform's, so that a session naming none gets them.
 func (c *Controller) withPlatformDefaults(tpl *streamv1alpha1.Template) *streamv1alpha1.Template {
-	return WithPlatformDefaults(c.config, tpl)
-}
-
-// WithPlatformDefaults gives a template without default resources the
-// platform configuration's.
-func WithPlatformDefaults(config *platformconfig.Source, tpl *streamv1alpha1.Template) *streamv1alpha1.Template {
-	d := tpl.Spec.DefaultResources
-	if len(d.Requests) > 0 || len(d.Limits) > 0 || d.CPU != nil || d.Memory != nil {
-		return tpl
-	}
-	platform := config.DefaultResources()
-	if platform == nil {
-		return tpl
-	}
-	out := tpl.DeepCopy()
-	out.Spec.DefaultResources = *platform.DeepCopy()
-	return out
+	return sessionpod.WithPlatformDefaults(c.config, tpl)
 }
 
 // eventHandler calls f with the object of every add, update and delete.

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,73 +17,9 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
-	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 )
-
-// poolSession is the session a pool's workloads are made for: the pool's
-// user (with their home) or nobody (no persistent home), the template's
-// resources.
-func poolSession(p *streamv1alpha1.SessionPool) *streamv1alpha1.Session {
-	home := p.Spec.User != ""
-	return &streamv1alpha1.Session{
-		ObjectMeta: metav1.ObjectMeta{Name: PoolChildName(p), Namespace: p.Namespace},
-		Spec: streamv1alpha1.SessionSpec{
-			User: p.Spec.User, Template: p.Spec.Template, State: streamv1alpha1.SessionStateRunning, PersistentHome: &home,
-		},
-	}
-}
-
-// PoolChildName is the name of a pool's Deployment.
-func PoolChildName(p *streamv1alpha1.SessionPool) string { return naming.DNSLabel("pool-" + p.Name) }
-
-// PoolSelector selects the unclaimed pods of a pool.
-func PoolSelector(p *streamv1alpha1.SessionPool) map[string]string {
-	return map[string]string{stream.PoolLabel: naming.LabelValue(p.Name)}
-}
-
-// PoolLabels are the labels of a pool's Deployment and pods.
-func PoolLabels(p *streamv1alpha1.SessionPool) map[string]string {
-	l := map[string]string{
-		"app.kubernetes.io/name":      "streamspace-session",
-		"app.kubernetes.io/instance":  PoolChildName(p),
-		"app.kubernetes.io/component": "pool",
-		"app.kubernetes.io/part-of":   "streamspace",
-		manager.ManagedByLabel:        manager.ManagedByValue,
-		stream.PoolLabel:              naming.LabelValue(p.Name),
-		stream.TemplateLabel:          naming.LabelValue(p.Spec.Template),
-	}
-	if p.Spec.User != "" {
-		l[stream.UserLabel] = naming.LabelValue(p.Spec.User)
-	}
-	return l
-}
-
-// PoolPodTemplate is the pod of a pool's workloads: the pod a session of
-// the template gets, made for the pool's user (or nobody), with the
-// identity volume, labelled for the pool. Its spec hash annotation tells a
-// claim whether a pod is of the template as it is now.
-func PoolPodTemplate(p *streamv1alpha1.SessionPool, tpl *streamv1alpha1.Template) corev1.PodTemplateSpec {
-	pod := podTemplate(poolSession(p), tpl)
-	pod.Labels = PoolLabels(p)
-	identity := corev1.Volume{Name: stream.IdentityVolume, VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
-		Items: []corev1.DownwardAPIVolumeFile{
-			{Path: "user", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + stream.UserNameAnnotation + "']"}},
-			{Path: "session", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['" + stream.SessionNameAnnotation + "']"}},
-		},
-	}}}
-	pod.Spec.Volumes = append(pod.Spec.Volumes, identity)
-	c := &pod.Spec.Containers[0]
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: stream.IdentityVolume, MountPath: stream.IdentityMountPath, ReadOnly: true})
-	pod.Annotations = map[string]string{stream.PoolNameAnnotation: p.Name}
-	pod.Annotations[stream.SpecHashAnnotation] = specHash(pod.Spec)
-	return pod
-}
-
-// DesiredPoolHomeClaim is the home claim of a pool's user.
-func DesiredPoolHomeClaim(p *streamv1alpha1.SessionPool, size resource.Quantity, class string) *corev1.PersistentVolumeClaim {
-	return desiredHomeClaim(poolSession(p), size, class)
-}
 
 // poolServes tells whether a pool's workloads fit a session: the same
 // template, and the same home (the pool's user's for a session of that
@@ -130,13 +65,13 @@ func (c *Controller) claimFromPool(ctx context.Context, s *streamv1alpha1.Sessio
 	if err != nil || len(pools) == 0 {
 		return nil, "", err
 	}
-	want := containerResources(s, tpl)
+	want := sessionpod.ContainerResources(s, tpl)
 	for _, pool := range pools {
 		if !poolServes(pool, s) {
 			continue
 		}
-		hash := PoolPodTemplate(pool, tpl).Annotations[stream.SpecHashAnnotation]
-		candidates, err := c.pods.Pods(s.Namespace).List(labels.SelectorFromSet(PoolSelector(pool)))
+		hash := sessionpod.PoolPodTemplate(pool, tpl).Annotations[stream.SpecHashAnnotation]
+		candidates, err := c.pods.Pods(s.Namespace).List(labels.SelectorFromSet(sessionpod.PoolSelector(pool)))
 		if err != nil {
 			return nil, "", err
 		}
@@ -168,7 +103,7 @@ func (c *Controller) claimFromPool(ctx context.Context, s *streamv1alpha1.Sessio
 
 func (c *Controller) claimPod(ctx context.Context, s *streamv1alpha1.Session, pool *streamv1alpha1.SessionPool, pod *corev1.Pod, now time.Time) (*corev1.Pod, error) {
 	set := map[string]any{stream.PoolLabel: nil, stream.ClaimedFromLabel: naming.LabelValue(pool.Name)}
-	for k, v := range sessionLabels(s) {
+	for k, v := range sessionpod.SessionLabels(s) {
 		set[k] = v
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
@@ -180,7 +115,7 @@ func (c *Controller) claimPod(ctx context.Context, s *streamv1alpha1.Session, po
 			stream.ClaimedAtAnnotation:   now.UTC().Format(time.RFC3339Nano),
 		},
 		// The whole list: the pool's ReplicaSet is no longer its controller.
-		"ownerReferences": []metav1.OwnerReference{ownerReference(s)},
+		"ownerReferences": []metav1.OwnerReference{sessionpod.OwnerReference(s)},
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("encode the claim of pod %s: %w", pod.Name, err)
