@@ -121,3 +121,55 @@ func TestScheduleValidation(t *testing.T) {
 		return start.Hour() == 8 && start.Minute() == 0 && weekday(start) && stop.Hour() == 18 && weekday(stop)
 	})
 }
+
+// TestScheduleActsAfterControllerRestart: the controller is down when a
+// session's start time passes; started again, it starts the session at
+// once, for that time, because what it last acted on is in the status.
+func TestScheduleActsAfterControllerRestart(t *testing.T) {
+	// Not parallel: it stops the shared controller.
+	ctx := context.Background()
+	ss, _ := clients(t, "bob")
+	start := time.Now().UTC().Add(80 * time.Second).Truncate(time.Minute)
+	s := &streamv1alpha1.Session{
+		ObjectMeta: metav1.ObjectMeta{Name: "scheduled-restart"},
+		Spec: streamv1alpha1.SessionSpec{
+			Template: "vscode", State: streamv1alpha1.SessionStateHibernated, IdleTimeout: &metav1.Duration{},
+			Schedule: &streamv1alpha1.SessionSchedule{Start: fmt.Sprintf("%d %d * * *", start.Minute(), start.Hour())},
+		},
+	}
+	if _, err := ss.StreamV1alpha1().Sessions("bob").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ss.StreamV1alpha1().Sessions("bob").Delete(context.Background(), s.Name, metav1.DeleteOptions{}) })
+	waitSession(t, ss, "bob", s.Name, 30*time.Second, "shows its next start", func(s *streamv1alpha1.Session) bool {
+		return s.Status.Schedule != nil && s.Status.Schedule.NextStart != nil && s.Status.Schedule.NextStart.Time.Equal(start)
+	})
+
+	if err := stack.StopController(); err != nil {
+		t.Fatalf("stop the controller: %v", err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			if err := stack.StartController(context.Background()); err != nil {
+				t.Errorf("start the controller again: %v", err)
+			}
+		}
+	})
+	time.Sleep(time.Until(start) + 3*time.Second)
+	if got, err := ss.StreamV1alpha1().Sessions("bob").Get(ctx, s.Name, metav1.GetOptions{}); err != nil || got.Spec.State != streamv1alpha1.SessionStateHibernated {
+		t.Fatalf("with no controller the session changed: %v", err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := stack.StartController(startCtx); err != nil {
+		t.Fatalf("start the controller: %v", err)
+	}
+	restarted = true
+	got := waitSession(t, ss, "bob", s.Name, 30*time.Second, "started for the missed time", func(s *streamv1alpha1.Session) bool {
+		return s.Spec.State == streamv1alpha1.SessionStateRunning && s.Status.Schedule != nil && s.Status.Schedule.LastActionResult == "Started"
+	})
+	if la := got.Status.Schedule.LastAction; la == nil || !la.Time.Equal(start) {
+		t.Errorf("lastAction = %v, want the missed start %s", la, start)
+	}
+}
