@@ -140,7 +140,9 @@ func TestScheduleActsAfterControllerRestart(t *testing.T) {
 	if _, err := ss.StreamV1alpha1().Sessions("bob").Create(ctx, s, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ss.StreamV1alpha1().Sessions("bob").Delete(context.Background(), s.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = ss.StreamV1alpha1().Sessions("bob").Delete(context.Background(), s.Name, metav1.DeleteOptions{})
+	})
 	waitSession(t, ss, "bob", s.Name, 30*time.Second, "shows its next start", func(s *streamv1alpha1.Session) bool {
 		return s.Status.Schedule != nil && s.Status.Schedule.NextStart != nil && s.Status.Schedule.NextStart.Time.Equal(start)
 	})
