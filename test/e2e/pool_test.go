@@ -115,6 +115,20 @@ func TestSessionPool(t *testing.T) {
 	})
 	waitPool("no workload claimed", func(p *streamv1alpha1.SessionPool) bool { return p.Status.Claimed == 0 })
 
+	// Woken, it claims again; terminated, it gives the pod up too.
+	if _, err := aliceSS.StreamV1alpha1().Sessions("alice").Patch(ctx, s.Name, "application/merge-patch+json", []byte(`{"spec":{"state":"running"}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	woken := waitSession(t, aliceSS, "alice", s.Name, 60*time.Second, "Running again", phaseIs(streamv1alpha1.SessionPhaseRunning))
+	if woken.Status.Pool != pool.Name {
+		t.Errorf("woken session: status.pool = %q, want %q", woken.Status.Pool, pool.Name)
+	}
+	if _, err := aliceSS.StreamV1alpha1().Sessions("alice").Patch(ctx, s.Name, "application/merge-patch+json", []byte(`{"spec":{"state":"terminated"}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitSession(t, aliceSS, "alice", s.Name, 60*time.Second, "Terminated", phaseIs(streamv1alpha1.SessionPhaseTerminated))
+	waitPool("no workload claimed after the termination", func(p *streamv1alpha1.SessionPool) bool { return p.Status.Claimed == 0 })
+
 	// Without a persistent home the pool (alice's home mounted) does not fit.
 	cold := &streamv1alpha1.Session{
 		ObjectMeta: metav1.ObjectMeta{Name: "cold-start"},

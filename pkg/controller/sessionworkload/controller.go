@@ -538,6 +538,9 @@ func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Sessi
 	if err != nil {
 		return err
 	}
+	if err := c.releaseClaimedPods(ctx, s, pods); err != nil {
+		return err
+	}
 	gen := s.Generation
 	reason := stream.SessionReasonTerminated
 	why := "terminated on request"
