@@ -325,3 +325,13 @@ func WithPlatformDefaults(config *platformconfig.Source, tpl *streamv1alpha1.Tem
 	out.Spec.DefaultResources = *platform.DeepCopy()
 	return out
 }
+
+// Ready reports the pod's Ready condition.
+func Ready(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

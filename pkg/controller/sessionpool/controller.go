@@ -202,7 +202,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			continue
 		}
 		live = append(live, p)
-		if podReady(p) {
+		if sessionpod.Ready(p) {
 			ready++
 		}
 	}
@@ -332,13 +332,4 @@ func (c *Controller) writeStatus(ctx context.Context, cached *streamv1alpha1.Ses
 		return fmt.Errorf("update status of pool %s/%s: %w", cached.Namespace, cached.Name, err)
 	}
 	return nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
