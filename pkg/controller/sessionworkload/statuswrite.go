@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
@@ -66,10 +67,25 @@ func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus)
 // reason, message, podName, url, conditions and observedGeneration.
 const fieldManager = "session-controller"
 
+// ownConditions are the condition types this controller sets. Other
+// controllers own the others (the hibernation controller IdleWarning):
+// applying those too would make this controller a co-owner, and they
+// would outlive their owner's removal.
+var ownConditions = sets.New(
+	stream.SessionConditionTemplateResolved, stream.SessionConditionDeploymentReady,
+	stream.SessionConditionPVCBound, stream.SessionConditionReady,
+)
+
 // statusApply is the apply configuration of the status fields this
 // controller owns; an empty field is left out, so applying it removes it.
 func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
-	a := streamapply.SessionStatus().WithConditions(statusapply.Conditions(st.Conditions)...)
+	var conditions []metav1.Condition
+	for _, c := range st.Conditions {
+		if ownConditions.Has(c.Type) {
+			conditions = append(conditions, c)
+		}
+	}
+	a := streamapply.SessionStatus().WithConditions(statusapply.Conditions(conditions)...)
 	if st.Phase != "" {
 		a.WithPhase(st.Phase)
 	}
