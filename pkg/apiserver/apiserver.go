@@ -36,6 +36,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/platformconfiguration"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionpool"
 	"github.com/streamspace/controlplane/pkg/registry/stream/sessionquota"
 	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
@@ -257,6 +258,8 @@ var (
 		"templates":     template.NewREST,
 		"connections":   connection.NewREST,
 		"sessionquotas": sessionquota.NewREST,
+		// Warm workloads of a template, claimed by new sessions.
+		"sessionpools": sessionpool.NewREST,
 		// The platform's settings, one object named "cluster".
 		"platformconfigurations": platformconfiguration.NewREST,
 	}

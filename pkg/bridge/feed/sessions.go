@@ -45,7 +45,8 @@ type errorMessage struct {
 
 // Sessions: WS /api/v1/ws/sessions[?namespace=][&user=]. First the
 // sessions the caller may list as one sessions_update, then a session_change
-// per change and at most one sessions_update per --snapshot-interval.
+// per change and at most one sessions_update per --snapshot-interval. The
+// caller's own sessions about to hibernate for idleness add a warning each.
 func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 	c, ns, ok := feedScope(w, r)
 	if !ok {
@@ -63,7 +64,10 @@ func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	feed := &sessionFeed{client: client, user: r.URL.Query().Get("user"), sessions: map[string]*streamv1alpha1.Session{}, dirty: make(chan struct{}, 1)}
+	feed := &sessionFeed{
+		client: client, owner: c.Username(), user: r.URL.Query().Get("user"),
+		sessions: map[string]*streamv1alpha1.Session{}, warned: warningsSent{}, dirty: make(chan struct{}, 1),
+	}
 	registration, err := watch.informer.AddEventHandler(feed)
 	if err != nil {
 		client.close(websocket.CloseInternalServerErr, "subscribe to the session watch")
@@ -78,10 +82,12 @@ func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 // coalesced snapshots.
 type sessionFeed struct {
 	client *wsClient
+	owner  string // the caller: idle warnings are for the owner of a session
 	user   string // optional ?user= filter
 
 	mu       sync.Mutex
 	sessions map[string]*streamv1alpha1.Session // what the client has been told, by namespace/name
+	warned   warningsSent                       // the idle warnings the client has been sent
 	live     bool                               // the first snapshot went out: changes are sent
 	dirty    chan struct{}
 }
@@ -97,7 +103,14 @@ func (f *sessionFeed) run(synced <-chan struct{}, watch *sharedWatch, interval t
 	}
 	f.mu.Lock()
 	f.live = true
-	f.client.sendJSON(f.snapshotLocked())
+	snapshot := f.snapshotLocked()
+	f.client.sendJSON(snapshot)
+	// Warnings already in force when the client connected follow the
+	// snapshot; later ones follow the change that brings them.
+	for _, v := range snapshot.Sessions {
+		key := v.Namespace + "/" + v.Name
+		f.warnLocked(key, f.sessions[key])
+	}
 	f.mu.Unlock()
 
 	lastSnapshot := time.Now()
@@ -168,12 +181,16 @@ func (f *sessionFeed) changed(change string, s *streamv1alpha1.Session) {
 	f.mu.Lock()
 	if change == "deleted" {
 		delete(f.sessions, key)
+		f.warned.forget(key)
 	} else {
 		f.sessions[key] = s
 	}
 	live := f.live
 	if live {
 		f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: view.NewSession(s), Timestamp: now()})
+		if change != "deleted" {
+			f.warnLocked(key, s)
+		}
 	}
 	f.mu.Unlock()
 	if live {
@@ -181,6 +198,15 @@ func (f *sessionFeed) changed(change string, s *streamv1alpha1.Session) {
 		case f.dirty <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// warnLocked sends the client the idle warning of session s, when there is
+// one it has not been sent.
+func (f *sessionFeed) warnLocked(key string, s *streamv1alpha1.Session) {
+	if w, ok := f.warned.next(f.owner, key, s); ok {
+		w.Timestamp = now()
+		f.client.sendJSON(w)
 	}
 }
 

@@ -90,12 +90,22 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.SessionApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionConfiguration"):
 		return &applyconfigurationstreamv1alpha1.SessionConfigurationApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionPool"):
+		return &applyconfigurationstreamv1alpha1.SessionPoolApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionPoolSpec"):
+		return &applyconfigurationstreamv1alpha1.SessionPoolSpecApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionPoolStatus"):
+		return &applyconfigurationstreamv1alpha1.SessionPoolStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuota"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaSpec"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaStatus"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaStatusApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionSchedule"):
+		return &applyconfigurationstreamv1alpha1.SessionScheduleApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionScheduleStatus"):
+		return &applyconfigurationstreamv1alpha1.SessionScheduleStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShare"):
 		return &applyconfigurationstreamv1alpha1.SessionShareApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShareSpec"):

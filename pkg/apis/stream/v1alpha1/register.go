@@ -38,6 +38,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&SessionQuota{}, &SessionQuotaList{},
 		&SessionShare{}, &SessionShareList{},
 		&Usage{}, &UsageList{},
+		&SessionPool{}, &SessionPoolList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

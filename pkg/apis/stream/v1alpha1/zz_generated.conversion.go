@@ -328,6 +328,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*SessionPool)(nil), (*stream.SessionPool)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPool_To_stream_SessionPool(a.(*SessionPool), b.(*stream.SessionPool), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPool)(nil), (*SessionPool)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPool_To_v1alpha1_SessionPool(a.(*stream.SessionPool), b.(*SessionPool), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionPoolList)(nil), (*stream.SessionPoolList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(a.(*SessionPoolList), b.(*stream.SessionPoolList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPoolList)(nil), (*SessionPoolList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(a.(*stream.SessionPoolList), b.(*SessionPoolList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionPoolSpec)(nil), (*stream.SessionPoolSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(a.(*SessionPoolSpec), b.(*stream.SessionPoolSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPoolSpec)(nil), (*SessionPoolSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(a.(*stream.SessionPoolSpec), b.(*SessionPoolSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionPoolStatus)(nil), (*stream.SessionPoolStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(a.(*SessionPoolStatus), b.(*stream.SessionPoolStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPoolStatus)(nil), (*SessionPoolStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(a.(*stream.SessionPoolStatus), b.(*SessionPoolStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*SessionQuota)(nil), (*stream.SessionQuota)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_SessionQuota_To_stream_SessionQuota(a.(*SessionQuota), b.(*stream.SessionQuota), scope)
 	}); err != nil {
@@ -365,6 +405,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*stream.SessionQuotaStatus)(nil), (*SessionQuotaStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(a.(*stream.SessionQuotaStatus), b.(*SessionQuotaStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionSchedule)(nil), (*stream.SessionSchedule)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(a.(*SessionSchedule), b.(*stream.SessionSchedule), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionSchedule)(nil), (*SessionSchedule)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(a.(*stream.SessionSchedule), b.(*SessionSchedule), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionScheduleStatus)(nil), (*stream.SessionScheduleStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(a.(*SessionScheduleStatus), b.(*stream.SessionScheduleStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionScheduleStatus)(nil), (*SessionScheduleStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(a.(*stream.SessionScheduleStatus), b.(*SessionScheduleStatus), scope)
 	}); err != nil {
 		return err
 	}
@@ -1399,6 +1459,100 @@ func Convert_stream_SessionList_To_v1alpha1_SessionList(in *stream.SessionList, 
 	return autoConvert_stream_SessionList_To_v1alpha1_SessionList(in, out, s)
 }
 
+func autoConvert_v1alpha1_SessionPool_To_stream_SessionPool(in *SessionPool, out *stream.SessionPool, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_SessionPool_To_stream_SessionPool is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPool_To_stream_SessionPool(in *SessionPool, out *stream.SessionPool, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPool_To_stream_SessionPool(in, out, s)
+}
+
+func autoConvert_stream_SessionPool_To_v1alpha1_SessionPool(in *stream.SessionPool, out *SessionPool, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_SessionPool_To_v1alpha1_SessionPool is an autogenerated conversion function.
+func Convert_stream_SessionPool_To_v1alpha1_SessionPool(in *stream.SessionPool, out *SessionPool, s conversion.Scope) error {
+	return autoConvert_stream_SessionPool_To_v1alpha1_SessionPool(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(in *SessionPoolList, out *stream.SessionPoolList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]stream.SessionPool)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_SessionPoolList_To_stream_SessionPoolList is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(in *SessionPoolList, out *stream.SessionPoolList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(in, out, s)
+}
+
+func autoConvert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(in *stream.SessionPoolList, out *SessionPoolList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]SessionPool)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_stream_SessionPoolList_To_v1alpha1_SessionPoolList is an autogenerated conversion function.
+func Convert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(in *stream.SessionPoolList, out *SessionPoolList, s conversion.Scope) error {
+	return autoConvert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(in *SessionPoolSpec, out *stream.SessionPoolSpec, s conversion.Scope) error {
+	*out = *(*stream.SessionPoolSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(in *SessionPoolSpec, out *stream.SessionPoolSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(in, out, s)
+}
+
+func autoConvert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(in *stream.SessionPoolSpec, out *SessionPoolSpec, s conversion.Scope) error {
+	*out = *(*SessionPoolSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec is an autogenerated conversion function.
+func Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(in *stream.SessionPoolSpec, out *SessionPoolSpec, s conversion.Scope) error {
+	return autoConvert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(in *SessionPoolStatus, out *stream.SessionPoolStatus, s conversion.Scope) error {
+	*out = *(*stream.SessionPoolStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(in *SessionPoolStatus, out *stream.SessionPoolStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(in, out, s)
+}
+
+func autoConvert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(in *stream.SessionPoolStatus, out *SessionPoolStatus, s conversion.Scope) error {
+	*out = *(*SessionPoolStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus is an autogenerated conversion function.
+func Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(in *stream.SessionPoolStatus, out *SessionPoolStatus, s conversion.Scope) error {
+	return autoConvert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(in, out, s)
+}
+
 func autoConvert_v1alpha1_SessionQuota_To_stream_SessionQuota(in *SessionQuota, out *stream.SessionQuota, s conversion.Scope) error {
 	out.ObjectMeta = in.ObjectMeta
 	if err := Convert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(&in.Spec, &out.Spec, s); err != nil {
@@ -1491,6 +1645,46 @@ func autoConvert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in *st
 // Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus is an autogenerated conversion function.
 func Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in *stream.SessionQuotaStatus, out *SessionQuotaStatus, s conversion.Scope) error {
 	return autoConvert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(in *SessionSchedule, out *stream.SessionSchedule, s conversion.Scope) error {
+	*out = *(*stream.SessionSchedule)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionSchedule_To_stream_SessionSchedule is an autogenerated conversion function.
+func Convert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(in *SessionSchedule, out *stream.SessionSchedule, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(in, out, s)
+}
+
+func autoConvert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(in *stream.SessionSchedule, out *SessionSchedule, s conversion.Scope) error {
+	*out = *(*SessionSchedule)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionSchedule_To_v1alpha1_SessionSchedule is an autogenerated conversion function.
+func Convert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(in *stream.SessionSchedule, out *SessionSchedule, s conversion.Scope) error {
+	return autoConvert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(in *SessionScheduleStatus, out *stream.SessionScheduleStatus, s conversion.Scope) error {
+	*out = *(*stream.SessionScheduleStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus is an autogenerated conversion function.
+func Convert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(in *SessionScheduleStatus, out *stream.SessionScheduleStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(in, out, s)
+}
+
+func autoConvert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(in *stream.SessionScheduleStatus, out *SessionScheduleStatus, s conversion.Scope) error {
+	*out = *(*SessionScheduleStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus is an autogenerated conversion function.
+func Convert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(in *stream.SessionScheduleStatus, out *SessionScheduleStatus, s conversion.Scope) error {
+	return autoConvert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_SessionShare_To_stream_SessionShare(in *SessionShare, out *stream.SessionShare, s conversion.Scope) error {
@@ -1598,6 +1792,7 @@ func autoConvert_v1alpha1_SessionSpec_To_stream_SessionSpec(in *SessionSpec, out
 	out.IdleTimeout = (*metav1.Duration)(unsafe.Pointer(in.IdleTimeout))
 	out.MaxSessionDuration = (*metav1.Duration)(unsafe.Pointer(in.MaxSessionDuration))
 	out.Tags = *(*[]string)(unsafe.Pointer(&in.Tags))
+	out.Schedule = (*stream.SessionSchedule)(unsafe.Pointer(in.Schedule))
 	return nil
 }
 
@@ -1617,6 +1812,7 @@ func autoConvert_stream_SessionSpec_To_v1alpha1_SessionSpec(in *stream.SessionSp
 	out.IdleTimeout = (*metav1.Duration)(unsafe.Pointer(in.IdleTimeout))
 	out.MaxSessionDuration = (*metav1.Duration)(unsafe.Pointer(in.MaxSessionDuration))
 	out.Tags = *(*[]string)(unsafe.Pointer(&in.Tags))
+	out.Schedule = (*SessionSchedule)(unsafe.Pointer(in.Schedule))
 	return nil
 }
 
@@ -1641,6 +1837,8 @@ func autoConvert_v1alpha1_SessionStatus_To_stream_SessionStatus(in *SessionStatu
 	if err := Convert_v1alpha1_ResourceRequirements_To_stream_ResourceRequirements(&in.Resources, &out.Resources, s); err != nil {
 		return err
 	}
+	out.Schedule = (*stream.SessionScheduleStatus)(unsafe.Pointer(in.Schedule))
+	out.Pool = in.Pool
 	return nil
 }
 
@@ -1665,6 +1863,8 @@ func autoConvert_stream_SessionStatus_To_v1alpha1_SessionStatus(in *stream.Sessi
 	if err := Convert_stream_ResourceRequirements_To_v1alpha1_ResourceRequirements(&in.Resources, &out.Resources, s); err != nil {
 		return err
 	}
+	out.Schedule = (*SessionScheduleStatus)(unsafe.Pointer(in.Schedule))
+	out.Pool = in.Pool
 	return nil
 }
 

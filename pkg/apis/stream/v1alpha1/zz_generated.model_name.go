@@ -172,6 +172,26 @@ func (in SessionList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPool) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPool"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPoolList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPoolSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPoolStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionQuota) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuota"
 }
@@ -189,6 +209,16 @@ func (in SessionQuotaSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionQuotaStatus) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionSchedule) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSchedule"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionScheduleStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionScheduleStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

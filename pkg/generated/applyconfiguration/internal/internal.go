@@ -508,6 +508,67 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: staleConnectionTimeout
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPool
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolSpec
+  map:
+    fields:
+    - name: maxAge
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: replicas
+      type:
+        scalar: numeric
+      default: 0
+    - name: template
+      type:
+        scalar: string
+      default: ""
+    - name: user
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolStatus
+  map:
+    fields:
+    - name: claimed
+      type:
+        scalar: numeric
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: readyReplicas
+      type:
+        scalar: numeric
+    - name: replicas
+      type:
+        scalar: numeric
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuota
   map:
     fields:
@@ -568,6 +629,33 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - user
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSchedule
+  map:
+    fields:
+    - name: start
+      type:
+        scalar: string
+    - name: stop
+      type:
+        scalar: string
+    - name: timeZone
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionScheduleStatus
+  map:
+    fields:
+    - name: lastAction
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastActionResult
+      type:
+        scalar: string
+    - name: nextStart
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: nextStop
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShare
   map:
     fields:
@@ -639,6 +727,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
       default: {}
+    - name: schedule
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSchedule
     - name: state
       type:
         scalar: string
@@ -693,6 +784,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: podName
       type:
         scalar: string
+    - name: pool
+      type:
+        scalar: string
     - name: reason
       type:
         scalar: string
@@ -700,6 +794,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
       default: {}
+    - name: schedule
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionScheduleStatus
     - name: url
       type:
         scalar: string

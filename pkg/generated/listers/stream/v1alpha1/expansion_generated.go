@@ -46,6 +46,14 @@ type SessionListerExpansion interface{}
 // SessionNamespaceLister.
 type SessionNamespaceListerExpansion interface{}
 
+// SessionPoolListerExpansion allows custom methods to be added to
+// SessionPoolLister.
+type SessionPoolListerExpansion interface{}
+
+// SessionPoolNamespaceListerExpansion allows custom methods to be added to
+// SessionPoolNamespaceLister.
+type SessionPoolNamespaceListerExpansion interface{}
+
 // SessionQuotaListerExpansion allows custom methods to be added to
 // SessionQuotaLister.
 type SessionQuotaListerExpansion interface{}

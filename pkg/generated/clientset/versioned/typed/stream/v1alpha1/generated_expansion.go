@@ -28,6 +28,8 @@ type PlatformConfigurationExpansion interface{}
 
 type SessionExpansion interface{}
 
+type SessionPoolExpansion interface{}
+
 type SessionQuotaExpansion interface{}
 
 type SessionShareExpansion interface{}

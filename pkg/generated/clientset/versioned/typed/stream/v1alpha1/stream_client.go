@@ -33,6 +33,7 @@ type StreamV1alpha1Interface interface {
 	ConnectionsGetter
 	PlatformConfigurationsGetter
 	SessionsGetter
+	SessionPoolsGetter
 	SessionQuotasGetter
 	SessionSharesGetter
 	TemplatesGetter
@@ -63,6 +64,10 @@ func (c *StreamV1alpha1Client) PlatformConfigurations() PlatformConfigurationInt
 
 func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 	return newSessions(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) SessionPools(namespace string) SessionPoolInterface {
+	return newSessionPools(c, namespace)
 }
 
 func (c *StreamV1alpha1Client) SessionQuotas() SessionQuotaInterface {

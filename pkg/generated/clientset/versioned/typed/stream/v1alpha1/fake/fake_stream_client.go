@@ -48,6 +48,10 @@ func (c *FakeStreamV1alpha1) Sessions(namespace string) v1alpha1.SessionInterfac
 	return newFakeSessions(c, namespace)
 }
 
+func (c *FakeStreamV1alpha1) SessionPools(namespace string) v1alpha1.SessionPoolInterface {
+	return newFakeSessionPools(c, namespace)
+}
+
 func (c *FakeStreamV1alpha1) SessionQuotas() v1alpha1.SessionQuotaInterface {
 	return newFakeSessionQuotas(c)
 }
