@@ -54,7 +54,7 @@ TEST_ENV := STREAMSPACE_TOOLS_DIR=$(TOOLS_DIR) STREAMSPACE_BIN_DIR=$(BIN_DIR)
 UNIT_TIMEOUT ?= 15m
 E2E_TIMEOUT ?= 30m
 
-.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit bench-heartbeat bench-client clean
+.PHONY: build tools tool-binaries run dev-up dev-down dev-status generate verify test test-unit test-storage test-e2e bench bench-bridge bench-wire bench-audit bench-heartbeat bench-client bench-pool clean
 
 ## build: every command in cmd/ into bin/
 build:
@@ -158,6 +158,13 @@ bench-wire: tools build
 BENCH_CLIENT_ARGS ?=
 bench-client: tools build
 	$(TEST_ENV) $(GO) run ./hack/bench-client --out $(CURDIR)/docs/benchmarks.md $(BENCH_CLIENT_ARGS)
+
+## bench-pool: new sessions Running on a claimed SessionPool workload and
+## cold, alternating rounds, seen by a watching client and by the
+## controller's start-duration histogram (a few minutes)
+BENCH_POOL_ARGS ?=
+bench-pool: tools build
+	$(TEST_ENV) $(GO) run ./hack/bench-pool $(BENCH_POOL_ARGS)
 
 ## bench-audit: Session creates from 16 clients through the aggregator with the
 ## audit trail in Postgres on and off, alternating rounds; checks audit_log and

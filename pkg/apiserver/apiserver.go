@@ -36,9 +36,11 @@ import (
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/registry/stream/platformconfiguration"
 	"github.com/streamspace/controlplane/pkg/registry/stream/session"
+	"github.com/streamspace/controlplane/pkg/registry/stream/sessionpool"
 	"github.com/streamspace/controlplane/pkg/registry/stream/sessionquota"
 	"github.com/streamspace/controlplane/pkg/registry/stream/sessionshare"
 	"github.com/streamspace/controlplane/pkg/registry/stream/template"
+	"github.com/streamspace/controlplane/pkg/registry/stream/usage"
 	"github.com/streamspace/controlplane/pkg/registry/stream/user"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
 )
@@ -209,6 +211,13 @@ func (c CompletedConfig) New() (*Server, error) {
 	if c.ExtraConfig.AuditPool != nil {
 		streamStorage["auditevents"] = auditevent.NewREST(c.ExtraConfig.AuditPool)
 	}
+	// Usages are computed from the intervals the storage records as
+	// sessions run, priced by the platform configuration.
+	streamStorage["usages"] = usage.NewREST(usage.Sources{
+		Usage:   c.ExtraConfig.Backend.SessionUsage,
+		Pricing: usage.PricingFrom(streamStorage["platformconfigurations"].(*storebuilder.REST)),
+		Members: usage.MembersFrom(userStore),
+	}, c.GenericConfig.Authorization.Authorizer)
 	if names := c.ExtraConfig.TokenWebhookAllowedNames; len(names) > 0 {
 		genericServer.Handler.NonGoRestfulMux.Handle(TokenReviewPath,
 			tokenReviewHandler(apikey.NewAuthenticator(apiKeyStore), sets.New(names...)))
@@ -249,6 +258,8 @@ var (
 		"templates":     template.NewREST,
 		"connections":   connection.NewREST,
 		"sessionquotas": sessionquota.NewREST,
+		// Warm workloads of a template, claimed by new sessions.
+		"sessionpools": sessionpool.NewREST,
 		// The platform's settings, one object named "cluster".
 		"platformconfigurations": platformconfiguration.NewREST,
 	}

@@ -198,14 +198,18 @@ WHERE t.relnamespace = current_schema()::regnamespace`)
 
 // columnDataType is the information_schema data type of a column of type t.
 func columnDataType(t selectable.ColumnType) string {
-	if t == selectable.Timestamp {
+	switch t {
+	case selectable.Timestamp:
 		return "timestamp with time zone"
+	case selectable.BigInt:
+		return "bigint"
 	}
 	return "text"
 }
 
-// checkSchema: every declared field has an indexed column of its type (text
-// unless declared otherwise) in its table, and every resource table's columns beyond those of the objects
+// checkSchema: every declared field has a column of its type (text unless
+// declared otherwise) in its table, indexed unless the field is only
+// recorded, and every resource table's columns beyond those of the objects
 // table (which every resource table has) are declared fields.
 func checkSchema(t *testing.T, tables map[string]*table, declared map[schema.GroupResource]selectable.Declaration) {
 	objects := tables[postgres.ObjectsTable.Name]
@@ -226,7 +230,7 @@ func checkSchema(t *testing.T, tables map[string]*table, declared map[schema.Gro
 				t.Errorf("%s field %s: table %s has no column %s", d.GroupKind, c.Field, d.Table, c.Name)
 			case dataType != columnDataType(c.Type):
 				t.Errorf("%s field %s: column %s.%s is %s, want %s", d.GroupKind, c.Field, d.Table, c.Name, dataType, columnDataType(c.Type))
-			case !tbl.indexed.Has(c.Name):
+			case !c.Recorded && !tbl.indexed.Has(c.Name):
 				t.Errorf("%s field %s: no index of table %s starts with column %s", d.GroupKind, c.Field, d.Table, c.Name)
 			}
 		}
@@ -342,13 +346,17 @@ func checkRegistry(ctx context.Context, t *testing.T, backend *postgres.Backend,
 			t.Errorf("%s: write %s: %v", resource, key, err)
 			continue
 		}
-		// Timestamp columns are read back as the RFC 3339 text of the field.
+		// Timestamp columns are read back as the RFC 3339 text of the field,
+		// bigint columns as the decimal text; NULL as empty.
 		columns := make([]string, len(d.Columns))
 		values := make([]any, len(d.Columns))
 		for i, c := range d.Columns {
 			columns[i], values[i] = c.Name, new(string)
-			if c.Type == selectable.Timestamp {
+			switch c.Type {
+			case selectable.Timestamp:
 				columns[i] = `coalesce(to_char(` + c.Name + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '')`
+			case selectable.BigInt:
+				columns[i] = `coalesce(` + c.Name + `::text, '')`
 			}
 		}
 		err = pool.QueryRow(ctx, `SELECT `+strings.Join(columns, ", ")+` FROM `+d.Table+` WHERE namespace = $1 AND name = $2`,
@@ -402,7 +410,7 @@ func checkIndexes(ctx context.Context, t *testing.T, store *genericregistry.Stor
 	resource := store.DefaultQualifiedResource
 	var indexed []string
 	for _, c := range d.Columns {
-		if c.Type.WatchCacheIndexed() {
+		if c.WatchCacheIndexed() {
 			indexed = append(indexed, c.Field)
 		}
 	}
@@ -447,10 +455,11 @@ func checkIndexes(ctx context.Context, t *testing.T, store *genericregistry.Stor
 }
 
 // checkConversions: in every served version of a declared kind, a field
-// selector is accepted exactly on a declared field or metadata.name and
-// metadata.namespace; every other field of the type is refused. (A declared
-// name need not be a path of the type: CatalogTemplate's spec.appType
-// selects spec.template.appType.)
+// selector is accepted exactly on a declared selectable field or
+// metadata.name and metadata.namespace; every other field of the type, a
+// recorded field included, is refused. (A declared name need not be a path
+// of the type: CatalogTemplate's spec.appType selects
+// spec.template.appType.)
 func checkConversions(t *testing.T, declared map[schema.GroupResource]selectable.Declaration) {
 	for _, d := range declared {
 		checkFieldLabels(t, d, sets.New(selectable.MetadataFields...), "spec.undeclared")
@@ -458,11 +467,16 @@ func checkConversions(t *testing.T, declared map[schema.GroupResource]selectable
 }
 
 // checkFieldLabels: in every served version of d's kind, a field selector
-// is accepted exactly on a declared field or one of also; every other field
-// of the type, and each of probes, is refused.
+// is accepted exactly on a declared selectable field or one of also; every
+// other field of the type, each recorded field and each of probes, is
+// refused.
 func checkFieldLabels(t *testing.T, d selectable.Declaration, also sets.Set[string], probes ...string) {
 	want := also.Clone()
 	for _, c := range d.Columns {
+		if c.Recorded {
+			probes = append(probes, c.Field)
+			continue
+		}
 		want.Insert(c.Field)
 	}
 	for _, gv := range Scheme.PrioritizedVersionsForGroup(d.GroupKind.Group) {

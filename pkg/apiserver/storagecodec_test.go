@@ -29,6 +29,7 @@ func TestStorageCodec(t *testing.T) {
 		stream.Resource("templates"):              &stream.Template{},
 		stream.Resource("connections"):            &stream.Connection{},
 		stream.Resource("sessionquotas"):          &stream.SessionQuota{},
+		stream.Resource("sessionpools"):           &stream.SessionPool{},
 		stream.Resource("platformconfigurations"): &stream.PlatformConfiguration{},
 		stream.Resource("users"):                  &stream.User{},
 		stream.Resource("apikeys"):                &stream.APIKey{},

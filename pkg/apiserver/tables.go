@@ -14,15 +14,18 @@ import (
 var selectableKinds = append(append([]selectable.Declaration{}, stream.SelectableKinds...), catalog.SelectableKinds...)
 
 // storageTables are the Postgres tables of the served resources, built from
-// the selectable fields their kinds declare.
+// the selectable and recorded fields their kinds declare.
 func storageTables() map[schema.GroupResource]postgres.Table {
 	tables := make(map[schema.GroupResource]postgres.Table, len(selectableKinds))
 	for _, d := range selectableKinds {
 		t := postgres.Table{Name: d.Table}
 		for _, c := range d.Columns {
-			column := postgres.Column{Name: c.Name, Field: c.Field}
-			if c.Type == selectable.Timestamp {
+			column := postgres.Column{Name: c.Name, Field: c.Field, Recorded: c.Recorded}
+			switch c.Type {
+			case selectable.Timestamp:
 				column.Type = postgres.ColumnTimestamp
+			case selectable.BigInt:
+				column.Type = postgres.ColumnBigInt
 			}
 			t.Columns = append(t.Columns, column)
 		}

@@ -91,6 +91,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/sessions/{id}/connections", handler: s.rest.ListSessionConnections},
 
 		{pattern: "GET /api/v1/quota", handler: s.rest.GetQuota},
+		{pattern: "GET /api/v1/usage", handler: s.rest.GetUsage},
 
 		{pattern: "GET /api/v1/apikeys", handler: s.rest.ListAPIKeys},
 		{pattern: "POST /api/v1/apikeys", handler: s.rest.CreateAPIKey},

@@ -83,8 +83,12 @@ type feedMessage struct {
 	Metrics  map[string]any `json:"metrics"`
 	Error    string         `json:"error"`
 	Code     int            `json:"code"`
-	received time.Time
-	raw      string
+	// A warning's reason, deadline and message.
+	Reason      string `json:"reason"`
+	HibernateAt string `json:"hibernateAt"`
+	Message     string `json:"message"`
+	received    time.Time
+	raw         string
 }
 
 type feedSession struct {
@@ -99,7 +103,8 @@ type feedSession struct {
 	SharedRole        string   `json:"sharedRole"`
 	Owner             string   `json:"owner"`
 	Status            struct {
-		Phase string `json:"phase"`
+		Phase       string `json:"phase"`
+		HibernateAt string `json:"hibernateAt"`
 	} `json:"status"`
 }
 

@@ -3,10 +3,12 @@ package e2e
 import "time"
 
 // controllerTestArgs are streamspace-controller's flags on the shared
-// stack: short timeouts so lifecycle tests take seconds, and an ingress
-// domain so sessions get an Ingress and a URL.
+// stack: short timeouts so lifecycle tests take seconds, an idle warning
+// short enough that a session idle for 20s is warned before it hibernates,
+// and an ingress domain so sessions get an Ingress and a URL.
 var controllerTestArgs = []string{
 	"--stale-connection-timeout=" + staleTimeout.String(),
+	"--idle-warning-lead=" + idleWarningLead.String(),
 	"--resync-period=30s",
 	"--ingress-domain=" + testIngressDomain,
 	"--leader-elect-lease-duration=4s",
@@ -25,3 +27,7 @@ const testIngressDomain = "sessions.e2e.test"
 
 // staleTimeout is --stale-connection-timeout on the shared stack.
 const staleTimeout = 6 * time.Second
+
+// idleWarningLead is --idle-warning-lead on the shared stack: sessions idle
+// for less than this are warned as soon as they are idle.
+const idleWarningLead = 15 * time.Second

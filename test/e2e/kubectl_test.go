@@ -77,7 +77,7 @@ spec:
 
 	out = mustKubectl(t, "alice", "", "get", "ss", "-n", "alice", "alice-firefox-defaults")
 	header := strings.Fields(strings.SplitN(out, "\n", 2)[0])
-	wantHeader := []string{"NAME", "USER", "TEMPLATE", "STATE", "PHASE", "CONNECTIONS", "URL", "AGE"}
+	wantHeader := []string{"NAME", "USER", "TEMPLATE", "STATE", "PHASE", "CONNECTIONS", "NEXT-START", "NEXT-STOP", "URL", "AGE"}
 	if strings.Join(header, " ") != strings.Join(wantHeader, " ") {
 		t.Errorf("kubectl get ss columns = %v, want %v", header, wantHeader)
 	}

@@ -2,7 +2,9 @@
 // watch accept as field selectors: each field's name, how to read it from the
 // internal object and the indexed SQL column that holds it. The field label
 // conversions, the registry's field set and the storage tables are all built
-// from that declaration.
+// from that declaration. A kind may also declare recorded fields: kept in a
+// column of its table for whoever reads the database (a trigger, psql), but
+// neither indexed nor offered as field selectors.
 package selectable
 
 import (
@@ -32,8 +34,13 @@ type Field[T any] struct {
 	// Value reads the field from an object.
 	Value func(obj T) string
 	// Type is the SQL type of the column: Text unless set. A Timestamp
-	// field's Value is RFC 3339 text (TimeValue), or empty for none.
+	// field's Value is RFC 3339 text (TimeValue), a BigInt field's a decimal
+	// integer; empty is NULL for both.
 	Type ColumnType
+	// Recorded fields are written to their column on every write, for SQL
+	// that reads the table (e.g. a trigger), and are not selectable: field
+	// selectors refuse them, and neither SQL nor the watch cache index them.
+	Recorded bool
 }
 
 // ColumnType is the SQL type of the column that holds a field.
@@ -44,6 +51,9 @@ const (
 	Text ColumnType = ""
 	// Timestamp columns are timestamptz, so psql shows and compares times.
 	Timestamp ColumnType = "timestamptz"
+	// BigInt columns are bigint, so SQL can add them up. Only recorded
+	// fields have this type.
+	BigInt ColumnType = "bigint"
 )
 
 // WatchCacheIndexed tells whether the watch cache keeps an index of the
@@ -53,6 +63,13 @@ const (
 // (a User's lastSeen, about once a minute while active) would re-index the
 // object each time.
 func (t ColumnType) WatchCacheIndexed() bool { return t == Text }
+
+// WatchCacheIndexed tells whether the watch cache keeps an index of the
+// field: a selectable field of a watch-cache indexed type.
+func (f Field[T]) WatchCacheIndexed() bool { return !f.Recorded && f.Type.WatchCacheIndexed() }
+
+// WatchCacheIndexed is Field.WatchCacheIndexed of the declared field.
+func (c Column) WatchCacheIndexed() bool { return !c.Recorded && c.Type.WatchCacheIndexed() }
 
 // TimeValue is the text of a Timestamp field: RFC 3339 in UTC, or empty.
 func TimeValue(t *metav1.Time) string {
@@ -92,7 +109,7 @@ func (k Kind[T]) Set(obj T) fields.Set {
 func (k Kind[T]) Declaration() Declaration {
 	d := Declaration{GroupKind: k.GroupKind, Resource: k.Resource, Table: k.Table}
 	for _, f := range k.Fields {
-		d.Columns = append(d.Columns, Column{Field: f.Name, Name: f.Column, Type: f.Type})
+		d.Columns = append(d.Columns, Column{Field: f.Name, Name: f.Column, Type: f.Type, Recorded: f.Recorded})
 	}
 	return d
 }
@@ -106,11 +123,12 @@ type Declaration struct {
 	Columns   []Column
 }
 
-// Column is the SQL column that holds a selectable field.
+// Column is the SQL column that holds a selectable or recorded field.
 type Column struct {
-	Field string // the field selector, e.g. "spec.user"
-	Name  string // the column, e.g. "user_name"
-	Type  ColumnType
+	Field    string // the field selector, e.g. "spec.user"
+	Name     string // the column, e.g. "user_name"
+	Type     ColumnType
+	Recorded bool // not selectable, not indexed (Field.Recorded)
 }
 
 // accepts tells whether a field selector on field is allowed for the kind.
@@ -121,7 +139,7 @@ func (d Declaration) accepts(field string) bool {
 		}
 	}
 	for _, c := range d.Columns {
-		if c.Field == field {
+		if c.Field == field && !c.Recorded {
 			return true
 		}
 	}

@@ -3,11 +3,14 @@ package stream
 import (
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/streamspace/controlplane/pkg/apis/selectable"
 )
 
 // The fields each kind can be listed and watched by, besides metadata.name
-// and metadata.namespace, with the SQL column that indexes each.
+// and metadata.namespace, with the SQL column that indexes each; and the
+// recorded fields, kept in a column for SQL to read but not selectable.
 var (
 	SessionFields = selectable.Kind[*Session]{
 		GroupKind: Kind("Session"), Resource: Resource("sessions"), Table: "sessions",
@@ -16,6 +19,12 @@ var (
 			{Name: "spec.template", Column: "template", Value: func(s *Session) string { return s.Spec.Template }},
 			{Name: "spec.state", Column: "state", Value: func(s *Session) string { return string(s.Spec.State) }},
 			{Name: "status.phase", Column: "phase", Value: func(s *Session) string { return string(s.Status.Phase) }},
+			// What the session's container requested, in millicores and
+			// bytes, for the trigger that records usage (migration 00009).
+			{Name: "status.resources.requests.cpu", Column: "cpu_millis", Type: selectable.BigInt, Recorded: true,
+				Value: func(s *Session) string { return requested(s.Status.Resources, corev1.ResourceCPU, true) }},
+			{Name: "status.resources.requests.memory", Column: "memory_bytes", Type: selectable.BigInt, Recorded: true,
+				Value: func(s *Session) string { return requested(s.Status.Resources, corev1.ResourceMemory, false) }},
 		},
 	}
 	ConnectionFields = selectable.Kind[*Connection]{
@@ -95,6 +104,12 @@ var (
 	}
 )
 
+// UsageFieldSelectors are the field selectors of usages. Usages are
+// computed, not stored (pkg/registry/stream/usage): the selectors choose
+// what is added up, spec.period the period and spec.group the users whose
+// User lists the group.
+var UsageFieldSelectors = []string{"spec.period", "spec.user", "spec.template", "spec.group", "metadata.name", "metadata.namespace"}
+
 // SelectableKinds are the kinds of the group that have selectable fields.
 var SelectableKinds = []selectable.Declaration{
 	SessionFields.Declaration(),
@@ -104,4 +119,20 @@ var SelectableKinds = []selectable.Declaration{
 	APIKeyFields.Declaration(),
 	PlatformConfigurationFields.Declaration(),
 	SessionShareFields.Declaration(),
+}
+
+// requested is the request of resource in r, in millis or in units, as a
+// decimal integer; a limit stands in for a missing request, as Kubernetes
+// defaults a container's request to its limit. Empty when neither is set.
+func requested(r ResourceRequirements, resource corev1.ResourceName, millis bool) string {
+	q, ok := r.Requests[resource]
+	if !ok {
+		if q, ok = r.Limits[resource]; !ok {
+			return ""
+		}
+	}
+	if millis {
+		return strconv.FormatInt(q.MilliValue(), 10)
+	}
+	return strconv.FormatInt(q.Value(), 10)
 }

@@ -23,3 +23,24 @@ const (
 // AssignVerb is the RBAC verb that allows creating a session or connection
 // for a user other than oneself, or sending another user's heartbeats.
 const AssignVerb = "assign"
+
+// Labels and annotations of SessionPool workloads.
+const (
+	// PoolLabel selects the unclaimed pods of a pool; its value is the
+	// pool's name, shortened to a label value when longer. A claim removes it.
+	PoolLabel = "stream.space/pool"
+	// PoolNameAnnotation holds the pool's exact name, so a pod or
+	// Deployment event finds its pool.
+	PoolNameAnnotation = "stream.space/pool-name"
+	// ClaimedFromLabel marks a pod a session claimed from a pool; its value
+	// is the pool's name, shortened to a label value.
+	ClaimedFromLabel = "stream.space/claimed-from"
+	// ClaimedAtAnnotation is when the session claimed the pod (RFC 3339).
+	ClaimedAtAnnotation = "stream.space/claimed-at"
+	// IdentityVolume is the downward-API volume of a pool's pods: the files
+	// user and session, from the pod's annotations, tell the application
+	// whom it serves once claimed (empty while it waits in the pool).
+	IdentityVolume = "streamspace-identity"
+	// IdentityMountPath is where the identity volume is mounted.
+	IdentityMountPath = "/var/run/streamspace"
+)

@@ -37,6 +37,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&AuditEvent{}, &AuditEventList{},
 		&SessionQuota{}, &SessionQuotaList{},
 		&SessionShare{}, &SessionShareList{},
+		&Usage{}, &UsageList{},
+		&SessionPool{}, &SessionPoolList{},
 		// Bodies and answers of the connect and heartbeat subresources.
 		&SessionConnectRequest{}, &SessionConnectResponse{}, &ConnectionHeartbeat{},
 	)

@@ -47,6 +47,22 @@ type SessionSpec struct {
 	IdleTimeout        *metav1.Duration
 	MaxSessionDuration *metav1.Duration
 	Tags               []string
+	Schedule           *SessionSchedule
+}
+
+// SessionSchedule gives the times a session starts and stops.
+type SessionSchedule struct {
+	Start    string
+	Stop     string
+	TimeZone string
+}
+
+// SessionScheduleStatus is what the schedule does next and did last.
+type SessionScheduleStatus struct {
+	NextStart        *metav1.Time
+	NextStop         *metav1.Time
+	LastAction       *metav1.Time
+	LastActionResult string
 }
 
 // ResourceRequirements are the compute resources of a session's container.
@@ -69,6 +85,11 @@ type SessionStatus struct {
 	Message            string
 	Conditions         []metav1.Condition
 	ObservedGeneration int64
+	// Resources are the requests and limits the session's container was
+	// given: the session's, else its template's, else the platform's.
+	Resources ResourceRequirements
+	Schedule  *SessionScheduleStatus
+	Pool      string
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

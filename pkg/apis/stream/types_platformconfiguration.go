@@ -24,6 +24,7 @@ type PlatformConfigurationSpec struct {
 	Sessions SessionConfiguration
 	Home     HomeConfiguration
 	Catalog  CatalogConfiguration
+	Pricing  PricingConfiguration
 }
 
 // IngressConfiguration says where sessions' Ingresses point.
@@ -49,6 +50,21 @@ type HomeConfiguration struct {
 // CatalogConfiguration holds the defaults of template repositories.
 type CatalogConfiguration struct {
 	SyncInterval *metav1.Duration
+}
+
+// PricingConfiguration prices what sessions use. Prices are decimal
+// strings, per hour.
+type PricingConfiguration struct {
+	Currency      string
+	CPUCoreHour   string
+	MemoryGiBHour string
+	Templates     []TemplatePrice
+}
+
+// TemplatePrice is the price of an hour of a session of one template.
+type TemplatePrice struct {
+	Template    string
+	SessionHour string
 }
 
 // PlatformConfigurationStatus says who changed the settings last.

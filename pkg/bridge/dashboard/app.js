@@ -1,4 +1,4 @@
-// StreamSpace dashboard: the caller's sessions, quota, templates and catalog,
+// StreamSpace dashboard: the caller's sessions, quota, usage, templates and catalog,
 // live from the bridge's WebSocket feeds, and the actions a person takes on
 // them through the bridge's REST API.
 //
@@ -379,6 +379,111 @@ function renderQuota(data) {
   $("quota-from").textContent = names.length === 0 ? "" : (names.length === 1 ? "Quota " : "Quotas ") + names.join(", ") + ".";
 }
 
+// Usage: session hours per template over a period, as an inline SVG bar
+// chart with each bar's cost, and each user's usage as a table (GET
+// /api/v1/usage). It is read again when a session starts or stops running
+// (debounced), and every minute while sessions run up hours.
+const svgNS = "http://www.w3.org/2000/svg";
+let usageTimers = [];
+let usageTicker = null;
+let usageSeen = null;
+
+function usagePeriod() {
+  const v = $("usage-period-select").value;
+  return v === "today" ? new Date().toISOString().slice(0, 10) : v;
+}
+
+function scheduleUsage() {
+  usageTimers.forEach(clearTimeout);
+  usageTimers = [setTimeout(loadUsage, 1000)];
+}
+
+// phasesChanged tells whether the feed's snapshot differs from the last one
+// in what usage counts (which sessions there are, and their phases).
+function phasesChanged(sessions) {
+  const seen = sessions.map((s) => s.name + "/" + (s.status.phase || "")).sort().join(",");
+  const changed = usageSeen !== null && seen !== usageSeen;
+  usageSeen = seen;
+  return changed;
+}
+
+async function loadUsage() {
+  const period = usagePeriod();
+  const path = "/api/v1/usage" + (period ? "?period=" + encodeURIComponent(period) : "");
+  let data;
+  try {
+    data = await api("GET", withNamespace(path));
+  } catch (e) {
+    $("usage-chart").replaceChildren($("usage-chart-title"));
+    $("usage-table").querySelector("tbody").replaceChildren();
+    $("usage-total").textContent = "";
+    $("usage-empty").hidden = false;
+    $("usage-empty").textContent = "Your usage could not be read: " + e.message;
+    return;
+  }
+  renderUsage(data);
+}
+
+function svg(name, attrs, content) {
+  const el = document.createElementNS(svgNS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (content !== undefined) el.textContent = content;
+  return el;
+}
+
+function withCurrency(cost, currency) { return currency ? cost + " " + currency : cost; }
+
+function renderUsage(data) {
+  const period = data.period || "";
+  $("usage-period").textContent = period === "all" ? "all time" : (period || "this month") + " (UTC)";
+  const rows = data.templates || [];
+  const chart = $("usage-chart");
+  chart.replaceChildren($("usage-chart-title"));
+  // One bar per template, as long as its hours relative to the longest;
+  // drawn at its own size from the left (preserveAspectRatio), the box
+  // as wide as the page.
+  const rowHeight = 28, labelWidth = 180, valueWidth = 240, width = 760;
+  const barSpace = width - labelWidth - valueWidth;
+  const max = rows.reduce((m, r) => Math.max(m, parseFloat(r.hours) || 0), 0);
+  const height = rows.length * rowHeight + 8;
+  chart.setAttribute("viewBox", "0 0 " + width + " " + height);
+  chart.setAttribute("height", String(height));
+  rows.forEach((r, i) => {
+    const y = 4 + i * rowHeight;
+    const hours = parseFloat(r.hours) || 0;
+    const barWidth = max > 0 ? Math.max(2, barSpace * hours / max) : 2;
+    const value = r.hours + " h · cost " + withCurrency(r.cost, data.currency);
+    const g = svg("g", { "class": "usage-bar", "data-template": r.template, "data-hours": r.hours, "data-cost": r.cost });
+    g.append(svg("title", {}, r.template + ": " + value + ", " + r.sessions + (r.sessions === 1 ? " session" : " sessions")));
+    g.append(svg("text", { "class": "label", x: 8, y: y + 18 }, r.template));
+    g.append(svg("rect", { "class": "bar", x: labelWidth, y: y + 4, width: barWidth.toFixed(1), height: rowHeight - 8, rx: 3 }));
+    g.append(svg("text", { "class": "value", x: labelWidth + barWidth + 8, y: y + 18 }, value));
+    chart.append(g);
+  });
+  chart.hidden = rows.length === 0;
+  $("usage-empty").textContent = "No session has run in this period.";
+  $("usage-empty").hidden = rows.length > 0;
+  const total = data.total || {};
+  $("usage-total").textContent = rows.length === 0 ? "" : "Total " + total.hours + " h, cost " + withCurrency(total.cost, data.currency) +
+    (data.measuredAt ? ", up to " + new Date(data.measuredAt).toLocaleString() : "") + ".";
+  const body = $("usage-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const u of data.usages || []) {
+    const tr = document.createElement("tr");
+    tr.dataset.user = u.user;
+    tr.dataset.template = u.template;
+    cell(tr, u.user);
+    cell(tr, u.template);
+    cell(tr, u.sessions);
+    cell(tr, u.hours);
+    cell(tr, u.cpuCoreHours);
+    cell(tr, u.memoryGiBHours);
+    cell(tr, withCurrency(u.cost, data.currency));
+    body.appendChild(tr);
+  }
+  $("usage-table").hidden = (data.usages || []).length === 0;
+}
+
 function disconnect() {
   const old = sockets;
   sockets = [];
@@ -397,6 +502,7 @@ function connect() {
         setStatus("live", "live");
         renderSessions(msg);
         if (sessionsChanged(msg.sessions)) scheduleQuota();
+        if (phasesChanged(msg.sessions)) scheduleUsage();
       }
       if (msg.type === "error") { showError(msg.error); }
     }),
@@ -436,8 +542,9 @@ async function start() {
   // Templates have no feed: their validity (checked by the controller
   // after an install) is read again every 10 seconds.
   if (!templatesTimer) templatesTimer = setInterval(() => loadTemplates().catch((e) => showError(e.message)), 10000);
+  if (!usageTicker) usageTicker = setInterval(loadUsage, 60000);
   connect();
-  await Promise.all([loadTemplates(), loadCatalog(), loadAudit(false), loadQuota()]).catch((e) => showError(e.message));
+  await Promise.all([loadTemplates(), loadCatalog(), loadAudit(false), loadQuota(), loadUsage()]).catch((e) => showError(e.message));
 }
 
 $("login").addEventListener("submit", (ev) => {
@@ -457,6 +564,11 @@ $("forget").addEventListener("click", () => {
   quotaTimers.forEach(clearTimeout);
   quotaTimers = [];
   sessionsSeen = null;
+  usageTimers.forEach(clearTimeout);
+  usageTimers = [];
+  clearInterval(usageTicker);
+  usageTicker = null;
+  usageSeen = null;
   disconnect();
   setStatus("disconnected", "no token");
   $("sessions").querySelector("tbody").replaceChildren();
@@ -492,6 +604,7 @@ $("audit-filter").addEventListener("submit", (ev) => {
   loadAudit(false);
 });
 $("audit-more").addEventListener("click", () => loadAudit(true));
+$("usage-period-select").addEventListener("change", () => loadUsage());
 
 $("namespace-input").value = sessionStorage.getItem(namespaceKey) || "";
 start();

@@ -68,7 +68,7 @@ func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	feed := newSessionFeed(client, r.URL.Query().Get("user"))
+	feed := newSessionFeed(client, c.Username(), r.URL.Query().Get("user"))
 	registration, err := watch.informer.AddEventHandler(feed)
 	if err != nil {
 		client.close(websocket.CloseInternalServerErr, "subscribe to the session watch")
@@ -94,12 +94,14 @@ func (s *Server) Sessions(w http.ResponseWriter, r *http.Request) {
 // methods; the client's own loop sends the coalesced snapshots.
 type sessionFeed struct {
 	client *wsClient
+	owner  string // the caller: idle warnings are for the owner of a session
 	user   string // optional ?user= filter
 
 	mu     sync.Mutex
 	own    map[string]*streamv1alpha1.Session // the namespace watch's sessions that match, by namespace/name
 	shared map[string]*sharedSession          // sessions shared with the caller, by namespace/name
 	told   map[string]view.Session            // what the client has been told
+	warned warningsSent                       // the idle warnings the client has been sent
 	live   bool                               // the first snapshot went out: changes are sent
 	dirty  chan struct{}
 }
@@ -111,9 +113,9 @@ type sharedSession struct {
 	session *streamv1alpha1.Session
 }
 
-func newSessionFeed(client *wsClient, user string) *sessionFeed {
+func newSessionFeed(client *wsClient, owner, user string) *sessionFeed {
 	return &sessionFeed{
-		client: client, user: user, dirty: make(chan struct{}, 1),
+		client: client, owner: owner, user: user, dirty: make(chan struct{}, 1), warned: warningsSent{},
 		own: map[string]*streamv1alpha1.Session{}, shared: map[string]*sharedSession{}, told: map[string]view.Session{},
 	}
 }
@@ -129,7 +131,14 @@ func (f *sessionFeed) run(synced <-chan struct{}, watch *sharedWatch, interval t
 	}
 	f.mu.Lock()
 	f.live = true
-	f.client.sendJSON(f.snapshotLocked())
+	snapshot := f.snapshotLocked()
+	f.client.sendJSON(snapshot)
+	// Warnings already in force when the client connected follow the
+	// snapshot; later ones follow the change that brings them.
+	for _, v := range snapshot.Sessions {
+		key := v.Namespace + "/" + v.Name
+		f.warnLocked(key, f.sessionLocked(key))
+	}
 	f.mu.Unlock()
 
 	lastSnapshot := time.Now()
@@ -200,11 +209,7 @@ func sessionKey(s *streamv1alpha1.Session) string { return s.Namespace + "/" + s
 // whichever watch has the newer version, marked when it is shared with the
 // caller; ok is false when neither watch has it.
 func (f *sessionFeed) viewLocked(key string) (view.Session, bool) {
-	own, shared := f.own[key], f.shared[key]
-	s := own
-	if shared != nil && shared.session != nil && (s == nil || newer(shared.session, s)) {
-		s = shared.session
-	}
+	s, shared := f.sessionLocked(key), f.shared[key]
 	switch {
 	case s == nil:
 		return view.Session{}, false
@@ -212,6 +217,27 @@ func (f *sessionFeed) viewLocked(key string) (view.Session, bool) {
 		return view.NewSharedSession(s, shared.grant.Role, shared.grant.Owner), true
 	default:
 		return view.NewSession(s), true
+	}
+}
+
+// sessionLocked is the newer version of key either watch has, or nil.
+func (f *sessionFeed) sessionLocked(key string) *streamv1alpha1.Session {
+	s, shared := f.own[key], f.shared[key]
+	if shared != nil && shared.session != nil && (s == nil || newer(shared.session, s)) {
+		s = shared.session
+	}
+	return s
+}
+
+// warnLocked sends the client the idle warning of session s, when there is
+// one it has not been sent (only the session's owner gets them).
+func (f *sessionFeed) warnLocked(key string, s *streamv1alpha1.Session) {
+	if s == nil {
+		return
+	}
+	if w, ok := f.warned.next(f.owner, key, s); ok {
+		w.Timestamp = now()
+		f.client.sendJSON(w)
 	}
 }
 
@@ -251,10 +277,16 @@ func (f *sessionFeed) refreshLocked(key string, last *streamv1alpha1.Session) {
 	default:
 		return
 	}
+	if change == "deleted" {
+		f.warned.forget(key)
+	}
 	if !f.live {
 		return
 	}
 	f.client.sendJSON(sessionChange{Type: "session_change", Change: change, Session: v, Timestamp: now()})
+	if change != "deleted" {
+		f.warnLocked(key, f.sessionLocked(key))
+	}
 	select {
 	case f.dirty <- struct{}{}:
 	default:

@@ -18,7 +18,7 @@ import (
 func TestFeedMergesSharedSessions(t *testing.T) {
 	client := testClient(100)
 	defer client.close(1000, "")
-	feed := newSessionFeed(client, "")
+	feed := newSessionFeed(client, "", "")
 	feed.live = true
 	inTeam := func(name, rv string) *streamv1alpha1.Session {
 		s := session(name, rv)

@@ -144,7 +144,7 @@ func TestSharedWatchResumesAndRelistsWithoutDuplicateOrGap(t *testing.T) {
 	defer release()
 	client := testClient(1000)
 	defer client.close(1000, "")
-	feed := newSessionFeed(client, "")
+	feed := newSessionFeed(client, "", "")
 	registration, err := shared.informer.AddEventHandler(feed)
 	if err != nil {
 		t.Fatal(err)

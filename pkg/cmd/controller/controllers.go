@@ -5,7 +5,9 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/hibernation"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/repository"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpool"
 	"github.com/streamspace/controlplane/pkg/controller/sessionquota"
+	"github.com/streamspace/controlplane/pkg/controller/sessionschedule"
 	"github.com/streamspace/controlplane/pkg/controller/sessionshare"
 	"github.com/streamspace/controlplane/pkg/controller/sessionworkload"
 	"github.com/streamspace/controlplane/pkg/controller/templatevalidation"
@@ -22,5 +24,7 @@ func Controllers() manager.Registry {
 		repository.Registration(),
 		sessionquota.Registration(),
 		sessionshare.Registration(),
+		sessionschedule.Registration(),
+		sessionpool.Registration(),
 	}
 }

@@ -1,7 +1,8 @@
-// Package hibernation is the controller that puts idle sessions to sleep
-// and wakes them when a viewer connects. Deadlines come from persisted
-// timestamps (status and conditions), never from in-memory timers, so a
-// restarted controller, or a new leader, hibernates on time.
+// Package hibernation is the controller that puts idle sessions to sleep,
+// warns of it beforehand (the IdleWarning condition and an Event), and wakes
+// them when a viewer connects. Deadlines come from persisted timestamps
+// (status and conditions), never from in-memory timers, so a restarted
+// controller, or a new leader, warns and hibernates on time.
 package hibernation
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -40,18 +42,27 @@ const Name = "hibernation"
 const (
 	ReasonIdleHibernation = "IdleTimeout"
 	ReasonWaking          = "Waking"
+	ReasonIdleWarning     = "IdleWarning"
 )
+
+// DefaultIdleWarningLead is how long before an idle session hibernates its
+// owner is warned, unless --idle-warning-lead says otherwise.
+const DefaultIdleWarningLead = 5 * time.Minute
 
 // Options configure hibernation.
 type Options struct {
 	// DefaultIdleTimeout applies to sessions without spec.idleTimeout
 	// (the API defaults it to 30m, so only sessions stored without one).
 	DefaultIdleTimeout time.Duration
+	// IdleWarningLead is how long before hibernating an idle session the
+	// session gets the IdleWarning condition and an Event; 0 never warns.
+	IdleWarningLead time.Duration
 }
 
 // AddFlags adds the hibernation controller's flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.DefaultIdleTimeout, "default-idle-timeout", o.DefaultIdleTimeout, "Idle timeout of sessions without spec.idleTimeout; 0 never hibernates them.")
+	fs.DurationVar(&o.IdleWarningLead, "idle-warning-lead", o.IdleWarningLead, "How long before an idle session hibernates it gets the IdleWarning condition and Event, which the bridge forwards to its owner's feeds; 0 never warns.")
 }
 
 // Validate checks the options.
@@ -59,12 +70,15 @@ func (o *Options) Validate() error {
 	if o.DefaultIdleTimeout < 0 {
 		return fmt.Errorf("--default-idle-timeout must not be negative, got %s", o.DefaultIdleTimeout)
 	}
+	if o.IdleWarningLead < 0 {
+		return fmt.Errorf("--idle-warning-lead must not be negative (0 never warns), got %s", o.IdleWarningLead)
+	}
 	return nil
 }
 
 // Registration registers the controller with its default options.
 func Registration() manager.Registration {
-	opts := &Options{DefaultIdleTimeout: streamv1alpha1.DefaultIdleTimeout}
+	opts := &Options{DefaultIdleTimeout: streamv1alpha1.DefaultIdleTimeout, IdleWarningLead: DefaultIdleWarningLead}
 	return manager.Registration{Name: Name, Options: opts, New: func(c manager.Context) (manager.Controller, error) {
 		return New(c, *opts)
 	}}
@@ -160,13 +174,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	now := c.clock.Now()
 	next := cached.Status.DeepCopy()
 	next.HibernateAt = nil
+	stored := meta.FindStatusCondition(cached.Status.Conditions, stream.SessionConditionIdleWarning)
+	var warning *metav1.Condition
 	if at, ok := HibernateAt(cached, len(conns), c.config.DefaultIdleTimeout(c.opts.DefaultIdleTimeout)); ok && c.config.AutoHibernation() {
 		if !now.Before(at) {
 			return c.hibernate(ctx, cached.DeepCopy(), now)
 		}
 		mt := metav1.NewTime(at)
 		next.HibernateAt = &mt
-		c.queue.AddAfter(key, at.Sub(now))
+		warning = IdleWarning(stored, at, c.opts.IdleWarningLead, now)
+		c.queue.AddAfter(key, NextCheck(at, c.opts.IdleWarningLead, now).Sub(now))
+	}
+	meta.RemoveStatusCondition(&next.Conditions, stream.SessionConditionIdleWarning)
+	if warning != nil {
+		next.Conditions = append(next.Conditions, *warning)
 	}
 	desired := statusApply(next)
 	changed, err := statusapply.Changed(statusApply(&cached.Status), desired)
@@ -174,21 +195,38 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	apply := streamapply.Session(name, namespace).WithStatus(desired)
-	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("update hibernateAt of session %s: %w", key, err)
+	newWarning := warning != nil && !SameIdleWarning(stored, warning)
+	if newWarning {
+		// Applied only onto the resourceVersion it was computed from, so
+		// that a reconcile from a stale cache conflicts instead of
+		// recording the Event again.
+		apply.WithResourceVersion(cached.ResourceVersion)
+	}
+	if _, err := c.stream.StreamV1alpha1().Sessions(namespace).ApplyStatus(ctx, apply, statusapply.Options(fieldManager)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("update hibernateAt and idle warning of session %s: %w", key, err)
+	}
+	if newWarning {
+		klog.FromContext(ctx).V(2).Info("warned of idle hibernation", "session", klog.KObj(cached), "hibernateAt", next.HibernateAt.Time)
+		c.recorder.Event(cached, corev1.EventTypeNormal, ReasonIdleWarning, warning.Message)
 	}
 	return nil
 }
 
-// fieldManager owns status.hibernateAt.
+// fieldManager owns status.hibernateAt and the IdleWarning condition.
 const fieldManager = "hibernation-controller"
 
-// statusApply is the apply configuration of status.hibernateAt: without
-// one, applying it removes the field.
+// statusApply is the apply configuration of status.hibernateAt and the
+// IdleWarning condition: applying it without one removes it.
 func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
 	a := streamapply.SessionStatus()
 	if st.HibernateAt != nil {
 		a.WithHibernateAt(*st.HibernateAt)
+	}
+	if warning := meta.FindStatusCondition(st.Conditions, stream.SessionConditionIdleWarning); warning != nil {
+		a.WithConditions(statusapply.Conditions([]metav1.Condition{*warning})...)
 	}
 	return a
 }

@@ -91,3 +91,98 @@ func TestWakingConnection(t *testing.T) {
 		})
 	}
 }
+
+func TestIdleWarning(t *testing.T) {
+	hibernateAt := t0.Add(10 * time.Minute)
+	warned := func(deadline time.Time, since time.Duration) *metav1.Condition {
+		return &metav1.Condition{
+			Type: stream.SessionConditionIdleWarning, Status: metav1.ConditionTrue, Reason: stream.SessionReasonHibernatingSoon,
+			Message: IdleWarningMessage(deadline), LastTransitionTime: *at(since),
+		}
+	}
+	cases := []struct {
+		name     string
+		current  *metav1.Condition
+		lead     time.Duration
+		now      time.Duration // from t0
+		want     bool
+		wantLTT  time.Duration // from t0
+		wantText string
+	}{
+		{"before the lead", nil, 5 * time.Minute, 4 * time.Minute, false, 0, ""},
+		{"at the lead", nil, 5 * time.Minute, 5 * time.Minute, true, 5 * time.Minute, "Hibernating at 2026-01-02T10:10:00Z unless someone connects"},
+		{"a lead longer than the idle time warns at once", nil, time.Hour, 0, true, 0, "Hibernating at 2026-01-02T10:10:00Z unless someone connects"},
+		{"lead 0 never warns", nil, 0, 9 * time.Minute, false, 0, ""},
+		{"the same deadline keeps its transition time", warned(hibernateAt, 6*time.Minute), 5 * time.Minute, 8 * time.Minute, true, 6 * time.Minute, ""},
+		{"a moved deadline is a new warning", warned(t0.Add(7*time.Minute), 2*time.Minute), 5 * time.Minute, 8 * time.Minute, true, 8 * time.Minute, ""},
+		{"after a False one, a new warning", &metav1.Condition{Type: stream.SessionConditionIdleWarning, Status: metav1.ConditionFalse,
+			Message: IdleWarningMessage(hibernateAt), LastTransitionTime: *at(time.Minute)}, 5 * time.Minute, 8 * time.Minute, true, 8 * time.Minute, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := IdleWarning(c.current, hibernateAt, c.lead, t0.Add(c.now))
+			if (got != nil) != c.want {
+				t.Fatalf("IdleWarning = %+v, want a warning: %v", got, c.want)
+			}
+			if got == nil {
+				return
+			}
+			if got.Type != stream.SessionConditionIdleWarning || got.Status != metav1.ConditionTrue || got.Reason != stream.SessionReasonHibernatingSoon {
+				t.Errorf("condition %s=%s (%s), want IdleWarning=True (HibernatingSoon)", got.Type, got.Status, got.Reason)
+			}
+			if !got.LastTransitionTime.Time.Equal(t0.Add(c.wantLTT)) {
+				t.Errorf("lastTransitionTime %s, want %s", got.LastTransitionTime.Time, t0.Add(c.wantLTT))
+			}
+			if c.wantText != "" && got.Message != c.wantText {
+				t.Errorf("message %q, want %q", got.Message, c.wantText)
+			}
+		})
+	}
+}
+
+func TestNextCheck(t *testing.T) {
+	hibernateAt := t0.Add(10 * time.Minute)
+	cases := []struct {
+		name string
+		lead time.Duration
+		now  time.Duration // from t0
+		want time.Duration // from t0
+	}{
+		{"the warning while it is ahead", 5 * time.Minute, time.Minute, 5 * time.Minute},
+		{"the deadline once warned", 5 * time.Minute, 6 * time.Minute, 10 * time.Minute},
+		{"the deadline at the warning", 5 * time.Minute, 5 * time.Minute, 10 * time.Minute},
+		{"the deadline when nobody is warned", 0, time.Minute, 10 * time.Minute},
+		{"the deadline when the lead is longer than the idle time", time.Hour, 0, 10 * time.Minute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := NextCheck(hibernateAt, c.lead, t0.Add(c.now)); !got.Equal(t0.Add(c.want)) {
+				t.Errorf("NextCheck = %s, want %s", got, t0.Add(c.want))
+			}
+		})
+	}
+}
+
+func TestSameIdleWarning(t *testing.T) {
+	warning := func(status metav1.ConditionStatus, deadline time.Duration) *metav1.Condition {
+		return &metav1.Condition{Type: stream.SessionConditionIdleWarning, Status: status, Message: IdleWarningMessage(t0.Add(deadline))}
+	}
+	cases := []struct {
+		name string
+		a, b *metav1.Condition
+		want bool
+	}{
+		{"none and none", nil, nil, true},
+		{"none and a warning", nil, warning(metav1.ConditionTrue, time.Minute), false},
+		{"False is none", warning(metav1.ConditionFalse, time.Minute), nil, true},
+		{"one deadline", warning(metav1.ConditionTrue, time.Minute), warning(metav1.ConditionTrue, time.Minute), true},
+		{"two deadlines", warning(metav1.ConditionTrue, time.Minute), warning(metav1.ConditionTrue, 2*time.Minute), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := SameIdleWarning(c.a, c.b); got != c.want {
+				t.Errorf("SameIdleWarning = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -36,6 +36,16 @@ var (
 		Buckets:        []float64{0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300},
 		StabilityLevel: metrics.ALPHA,
 	})
+	// StartDuration is the control plane's time from a session's creation
+	// to Running, by how it started: a workload claimed from a SessionPool
+	// (pool) or a new pod of its own Deployment (cold).
+	StartDuration = metrics.NewHistogramVec(&metrics.HistogramOpts{
+		Subsystem:      subsystem,
+		Name:           "session_start_duration_seconds",
+		Help:           "Time from the creation of a session to the session Running, by path: pool (a claimed SessionPool workload) or cold.",
+		Buckets:        []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300},
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"path"})
 	// StaleConnectionsRemoved counts connections removed for missing heartbeats.
 	StaleConnectionsRemoved = metrics.NewCounter(&metrics.CounterOpts{
 		Subsystem:      subsystem,
@@ -62,7 +72,7 @@ var (
 // Register registers the counters and histograms once per process.
 func Register() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(Hibernations, Wakes, WakeDuration, StaleConnectionsRemoved, MaxDurationTerminations)
+		legacyregistry.MustRegister(Hibernations, Wakes, WakeDuration, StartDuration, StaleConnectionsRemoved, MaxDurationTerminations)
 	})
 }
 

@@ -11,10 +11,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 )
 
 // nameConflictError: an object the session needs exists and belongs to
@@ -37,7 +39,7 @@ func (c *Controller) ensureHomeClaim(ctx context.Context, s *streamv1alpha1.Sess
 		return nil, err
 	}
 	size, class := c.config.Home(c.homeSize, c.opts.HomeStorageClass)
-	claim, err := c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, desiredHomeClaim(s, size, class), metav1.CreateOptions{})
+	claim, err := c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Create(ctx, sessionpod.HomeClaim(s, size, class), metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return c.kube.CoreV1().PersistentVolumeClaims(s.Namespace).Get(ctx, name, metav1.GetOptions{})
 	}
@@ -57,8 +59,13 @@ func claimPhase(claim *corev1.PersistentVolumeClaim) string {
 
 // ensureDeployment creates the session's Deployment or brings its replicas
 // and pod template to what the session and template want.
-func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Session, tpl *streamv1alpha1.Template) (*appsv1.Deployment, error) {
+func (c *Controller) ensureDeployment(ctx context.Context, s *streamv1alpha1.Session, tpl *streamv1alpha1.Template, onClaim bool) (*appsv1.Deployment, error) {
 	desired := desiredDeployment(s, c.withPlatformDefaults(tpl))
+	if onClaim {
+		// The claimed pool workload serves the session; the Deployment
+		// starts a pod of its own when that one is gone.
+		desired.Spec.Replicas = ptr.To(int32(0))
+	}
 	client := c.kube.AppsV1().Deployments(s.Namespace)
 	existing, err := c.deployments.Deployments(s.Namespace).Get(desired.Name)
 	if apierrors.IsNotFound(err) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -34,6 +36,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
 	"github.com/streamspace/controlplane/pkg/controller/naming"
 	"github.com/streamspace/controlplane/pkg/controller/platformconfig"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 	"github.com/streamspace/controlplane/pkg/controller/templatecheck"
 	"github.com/streamspace/controlplane/pkg/controller/worker"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -121,7 +124,20 @@ type Controller struct {
 	claims      corelisters.PersistentVolumeClaimLister
 	ingresses   networkinglisters.IngressLister
 	pods        corelisters.PodLister
+	pools       streamlisters.SessionPoolLister
 	synced      []cache.InformerSynced
+	// firstSeen holds, by key, when the controller first saw a new
+	// session not yet started (a sightOf), for the start-duration metric.
+	firstSeen sync.Map
+	// claimsInFlight holds, by key, the pod claimed for a session until
+	// the pod cache shows the claim.
+	claimsInFlight sync.Map
+}
+
+// sightOf is when the controller first saw the session of a UID.
+type sightOf struct {
+	uid types.UID
+	at  time.Time
 }
 
 // New builds the controller and registers its informers.
@@ -138,6 +154,7 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 	claimInformer := kubeInformers.Core().V1().PersistentVolumeClaims()
 	ingressInformer := kubeInformers.Networking().V1().Ingresses()
 	podInformer := kubeInformers.Core().V1().Pods()
+	poolInformer := c.StreamInformers.Stream().V1alpha1().SessionPools()
 
 	config := platformconfig.New(c.StreamInformers)
 	ctrl := &Controller{
@@ -149,7 +166,9 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		sessions: sessionInformer.Lister(), templates: templateInformer.Lister(),
 		deployments: deploymentInformer.Lister(), services: serviceInformer.Lister(),
 		claims: claimInformer.Lister(), ingresses: ingressInformer.Lister(), pods: podInformer.Lister(),
+		pools: poolInformer.Lister(),
 	}
+	ctrl.synced = append(ctrl.synced, poolInformer.Informer().HasSynced)
 	handlers := []struct {
 		informer cache.SharedIndexInformer
 		handler  cache.ResourceEventHandler
@@ -188,17 +207,7 @@ func (c *Controller) effective() Options {
 // withPlatformDefaults gives a template without default resources the
 // platform's, so that a session naming none gets them.
 func (c *Controller) withPlatformDefaults(tpl *streamv1alpha1.Template) *streamv1alpha1.Template {
-	d := tpl.Spec.DefaultResources
-	if len(d.Requests) > 0 || len(d.Limits) > 0 || d.CPU != nil || d.Memory != nil {
-		return tpl
-	}
-	platform := c.config.DefaultResources()
-	if platform == nil {
-		return tpl
-	}
-	out := tpl.DeepCopy()
-	out.Spec.DefaultResources = *platform.DeepCopy()
-	return out
+	return sessionpod.WithPlatformDefaults(c.config, tpl)
 }
 
 // eventHandler calls f with the object of every add, update and delete.
@@ -287,13 +296,20 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	cached, err := c.sessions.Sessions(namespace).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.firstSeen.Delete(key)
 		return nil // its children are garbage-collected through their owner references
 	}
 	if err != nil {
 		return err
 	}
 	if cached.DeletionTimestamp != nil {
+		c.firstSeen.Delete(key)
 		return nil
+	}
+	if cached.Generation == 1 && (cached.Status.Phase == "" || cached.Status.Phase == streamv1alpha1.SessionPhasePending) {
+		if seen, loaded := c.firstSeen.LoadOrStore(key, sightOf{cached.UID, c.clock.Now()}); loaded && seen.(sightOf).uid != cached.UID {
+			c.firstSeen.Store(key, sightOf{cached.UID, c.clock.Now()}) // a new session of an old name
+		}
 	}
 	s := cached.DeepCopy()
 	now := c.clock.Now()
@@ -406,7 +422,38 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 		meta.RemoveStatusCondition(&status.Conditions, stream.SessionConditionPVCBound)
 	}
 
-	deployment, err := c.ensureDeployment(ctx, s, tpl)
+	// A session that is to run and has no pod claims a ready pool
+	// workload when a pool of its template fits; one that is not to run
+	// gives its claimed workload up.
+	pods, err := c.podsOf(s)
+	if err != nil {
+		return err
+	}
+	if inFlight, ok := c.claimInFlight(s); ok {
+		pods = append(pods, inFlight)
+	}
+	if s.Spec.State != streamv1alpha1.SessionStateRunning {
+		if err := c.releaseClaimedPods(ctx, s, pods); err != nil {
+			return err
+		}
+	} else if c.claimable(s, pods) {
+		claimed, _, err := c.claimFromPool(ctx, s, c.withPlatformDefaults(tpl), now)
+		if err != nil {
+			return err
+		}
+		if claimed != nil {
+			pods = append(pods, claimed)
+		}
+	}
+	onClaim := runsOnClaim(s, pods)
+	switch {
+	case onClaim:
+		status.Pool = claimedFrom(s, pods)
+	case s.Spec.State == streamv1alpha1.SessionStateRunning:
+		status.Pool = ""
+	}
+
+	deployment, err := c.ensureDeployment(ctx, s, tpl, onClaim)
 	var conflict *nameConflictError
 	if asConflict(err, &conflict) {
 		setFailed(status, gen, now, stream.SessionConditionDeploymentReady, stream.SessionReasonNameConflict, conflict.Error())
@@ -415,6 +462,7 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	if err != nil {
 		return err
 	}
+	status.Resources = givenResources(deployment)
 	if err := c.ensureService(ctx, s, tpl); asConflict(err, &conflict) {
 		setFailed(status, gen, now, stream.SessionConditionReady, stream.SessionReasonNameConflict, conflict.Error())
 		return nil
@@ -438,10 +486,6 @@ func (c *Controller) syncWorkload(ctx context.Context, s *streamv1alpha1.Session
 	setCondition(status, gen, now, stream.SessionConditionDeploymentReady, depReady, map[bool]string{true: "ReplicasReady", false: "ReplicasNotReady"}[depReady],
 		fmt.Sprintf("deployment %s: %d of %d replicas ready", deployment.Name, ready, want))
 
-	pods, err := c.podsOf(s)
-	if err != nil {
-		return err
-	}
 	status.Phase, status.Reason, status.Message, status.PodName = phaseOf(s, viewPods(pods))
 	if status.Phase == streamv1alpha1.SessionPhaseRunning && !depReady {
 		// The pod is ready before its Deployment counts it: Running waits
@@ -493,6 +537,9 @@ func (c *Controller) removeWorkload(ctx context.Context, s *streamv1alpha1.Sessi
 	}
 	pods, err := c.podsOf(s)
 	if err != nil {
+		return err
+	}
+	if err := c.releaseClaimedPods(ctx, s, pods); err != nil {
 		return err
 	}
 	gen := s.Generation

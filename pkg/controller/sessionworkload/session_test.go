@@ -107,4 +107,7 @@ func TestDeploymentFromTemplate(t *testing.T) {
 	if d.Annotations[stream.SpecHashAnnotation] == d2.Annotations[stream.SpecHashAnnotation] {
 		t.Error("a different pod template has the same hash")
 	}
+	if given := givenResources(d2); given.Requests.Cpu().String() != "500m" || given.Limits.Cpu().String() != "500m" {
+		t.Errorf("status.resources would be %+v, want the container's 500m", given)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 )
 
 // Reasons of the session controller's Events that are not phase reasons
@@ -19,6 +20,7 @@ import (
 const (
 	ReasonWorkloadSyncFailed = "WorkloadSyncFailed"
 	ReasonWoke               = "Woke"
+	ReasonClaimed            = "ClaimedFromPool"
 )
 
 // failingWaitingReasons are container states that do not heal by waiting.
@@ -52,14 +54,7 @@ func viewPods(pods []*corev1.Pod) podView {
 }
 
 // podReady reports the pod's Ready condition.
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func podReady(p *corev1.Pod) bool { return sessionpod.Ready(p) }
 
 // podProblem says why a pod will not become ready on its own, if it will not.
 func podProblem(p *corev1.Pod) (string, bool) {

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
@@ -31,6 +32,31 @@ func (c *Controller) recordTransition(ctx context.Context, s *streamv1alpha1.Ses
 	}
 	klog.FromContext(ctx).Info("session phase changed", "session", klog.KObj(s), "from", s.Status.Phase, "to", next.Phase, "reason", next.Reason)
 	c.recorder.Eventf(s, kind, next.Reason, "%s: %s", next.Phase, next.Message)
+	c.observeFirstStart(ctx, s, next)
+}
+
+// observeFirstStart records how long a new session took from the
+// controller's first sight of it to Running, by path (pool or cold). The
+// creation timestamp is stored in whole seconds, too coarse for a start
+// under a second; the first sight is later than the creation by the watch's
+// delay only. A session whose spec changed before (generation above 1:
+// hibernated, woken) is not a first start.
+func (c *Controller) observeFirstStart(ctx context.Context, s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) {
+	if s.Generation != 1 || s.Status.Phase == streamv1alpha1.SessionPhaseRunning || next.Phase != streamv1alpha1.SessionPhaseRunning {
+		return
+	}
+	key := s.Namespace + "/" + s.Name
+	seen, ok := c.firstSeen.LoadAndDelete(key)
+	if !ok || seen.(sightOf).uid != s.UID {
+		return // first seen before this controller started
+	}
+	path := "cold"
+	if next.Pool != "" {
+		path = "pool"
+	}
+	took := c.clock.Since(seen.(sightOf).at)
+	metrics.StartDuration.WithLabelValues(path).Observe(took.Seconds())
+	klog.FromContext(ctx).V(2).Info("new session is running", "session", klog.KObj(s), "path", path, "took", took)
 }
 
 func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus) bool {
@@ -38,18 +64,37 @@ func phaseChanged(s *streamv1alpha1.Session, next *streamv1alpha1.SessionStatus)
 }
 
 // fieldManager owns the status fields this controller applies: phase,
-// reason, message, podName, url, conditions and observedGeneration.
+// reason, message, podName, url, conditions, observedGeneration and
+// resources.
 const fieldManager = "session-controller"
+
+// ownConditions are the condition types this controller sets. Other
+// controllers own the others (the hibernation controller IdleWarning):
+// applying those too would make this controller a co-owner, and they
+// would outlive their owner's removal.
+var ownConditions = sets.New(
+	stream.SessionConditionTemplateResolved, stream.SessionConditionDeploymentReady,
+	stream.SessionConditionPVCBound, stream.SessionConditionReady,
+)
 
 // statusApply is the apply configuration of the status fields this
 // controller owns; an empty field is left out, so applying it removes it.
 func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApplyConfiguration {
-	a := streamapply.SessionStatus().WithConditions(statusapply.Conditions(st.Conditions)...)
+	var conditions []metav1.Condition
+	for _, c := range st.Conditions {
+		if ownConditions.Has(c.Type) {
+			conditions = append(conditions, c)
+		}
+	}
+	a := streamapply.SessionStatus().WithConditions(statusapply.Conditions(conditions)...)
 	if st.Phase != "" {
 		a.WithPhase(st.Phase)
 	}
 	if st.Reason != "" {
 		a.WithReason(st.Reason)
+	}
+	if st.Pool != "" {
+		a.WithPool(st.Pool)
 	}
 	if st.Message != "" {
 		a.WithMessage(st.Message)
@@ -62,6 +107,16 @@ func statusApply(st *streamv1alpha1.SessionStatus) *streamapply.SessionStatusApp
 	}
 	if st.ObservedGeneration != 0 {
 		a.WithObservedGeneration(st.ObservedGeneration)
+	}
+	if r := st.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 {
+		given := streamapply.ResourceRequirements()
+		if len(r.Requests) > 0 {
+			given.WithRequests(r.Requests)
+		}
+		if len(r.Limits) > 0 {
+			given.WithLimits(r.Limits)
+		}
+		a.WithResources(given)
 	}
 	return a
 }

@@ -27,6 +27,7 @@ import (
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/controller/manager"
 	"github.com/streamspace/controlplane/pkg/controller/metrics"
+	"github.com/streamspace/controlplane/pkg/controller/sessionpod"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned/fake"
 	streaminformers "github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
 )
@@ -64,7 +65,7 @@ func TestRetriedReconcileCountsOneWake(t *testing.T) {
 	service := desiredService(stale, tpl)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: "woken-abc", Namespace: "alice", Labels: sessionLabels(stale),
+			Name: "woken-abc", Namespace: "alice", Labels: sessionpod.SessionLabels(stale),
 			Annotations: map[string]string{stream.SessionNameAnnotation: stale.Name}, CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Second)),
 		},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},

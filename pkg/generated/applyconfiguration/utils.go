@@ -74,6 +74,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.PlatformConfigurationSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("PlatformConfigurationStatus"):
 		return &applyconfigurationstreamv1alpha1.PlatformConfigurationStatusApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("PricingConfiguration"):
+		return &applyconfigurationstreamv1alpha1.PricingConfigurationApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaCharge"):
 		return &applyconfigurationstreamv1alpha1.QuotaChargeApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("QuotaLimits"):
@@ -88,12 +90,22 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.SessionApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionConfiguration"):
 		return &applyconfigurationstreamv1alpha1.SessionConfigurationApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionPool"):
+		return &applyconfigurationstreamv1alpha1.SessionPoolApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionPoolSpec"):
+		return &applyconfigurationstreamv1alpha1.SessionPoolSpecApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionPoolStatus"):
+		return &applyconfigurationstreamv1alpha1.SessionPoolStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuota"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaSpec"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaSpecApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionQuotaStatus"):
 		return &applyconfigurationstreamv1alpha1.SessionQuotaStatusApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionSchedule"):
+		return &applyconfigurationstreamv1alpha1.SessionScheduleApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionScheduleStatus"):
+		return &applyconfigurationstreamv1alpha1.SessionScheduleStatusApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShare"):
 		return &applyconfigurationstreamv1alpha1.SessionShareApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("SessionShareSpec"):
@@ -108,6 +120,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstreamv1alpha1.TemplateApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplatePort"):
 		return &applyconfigurationstreamv1alpha1.TemplatePortApplyConfiguration{}
+	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplatePrice"):
+		return &applyconfigurationstreamv1alpha1.TemplatePriceApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateSource"):
 		return &applyconfigurationstreamv1alpha1.TemplateSourceApplyConfiguration{}
 	case streamv1alpha1.SchemeGroupVersion.WithKind("TemplateSpec"):

@@ -64,6 +64,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.PlatformConfigurationList{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationList(ref),
 		streamv1alpha1.PlatformConfigurationSpec{}.OpenAPIModelName():   schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref),
 		streamv1alpha1.PlatformConfigurationStatus{}.OpenAPIModelName(): schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref),
+		streamv1alpha1.PricingConfiguration{}.OpenAPIModelName():        schema_pkg_apis_stream_v1alpha1_PricingConfiguration(ref),
 		streamv1alpha1.QuotaCharge{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_QuotaCharge(ref),
 		streamv1alpha1.QuotaLimits{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_QuotaLimits(ref),
 		streamv1alpha1.QuotaSubjects{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_QuotaSubjects(ref),
@@ -74,10 +75,16 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.SessionConnectRequest{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_SessionConnectRequest(ref),
 		streamv1alpha1.SessionConnectResponse{}.OpenAPIModelName():      schema_pkg_apis_stream_v1alpha1_SessionConnectResponse(ref),
 		streamv1alpha1.SessionList{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionList(ref),
+		streamv1alpha1.SessionPool{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_SessionPool(ref),
+		streamv1alpha1.SessionPoolList{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_SessionPoolList(ref),
+		streamv1alpha1.SessionPoolSpec{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_SessionPoolSpec(ref),
+		streamv1alpha1.SessionPoolStatus{}.OpenAPIModelName():           schema_pkg_apis_stream_v1alpha1_SessionPoolStatus(ref),
 		streamv1alpha1.SessionQuota{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_SessionQuota(ref),
 		streamv1alpha1.SessionQuotaList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionQuotaList(ref),
 		streamv1alpha1.SessionQuotaSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionQuotaSpec(ref),
 		streamv1alpha1.SessionQuotaStatus{}.OpenAPIModelName():          schema_pkg_apis_stream_v1alpha1_SessionQuotaStatus(ref),
+		streamv1alpha1.SessionSchedule{}.OpenAPIModelName():             schema_pkg_apis_stream_v1alpha1_SessionSchedule(ref),
+		streamv1alpha1.SessionScheduleStatus{}.OpenAPIModelName():       schema_pkg_apis_stream_v1alpha1_SessionScheduleStatus(ref),
 		streamv1alpha1.SessionShare{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_SessionShare(ref),
 		streamv1alpha1.SessionShareList{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionShareList(ref),
 		streamv1alpha1.SessionShareSpec{}.OpenAPIModelName():            schema_pkg_apis_stream_v1alpha1_SessionShareSpec(ref),
@@ -87,9 +94,14 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		streamv1alpha1.Template{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_Template(ref),
 		streamv1alpha1.TemplateList{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplateList(ref),
 		streamv1alpha1.TemplatePort{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplatePort(ref),
+		streamv1alpha1.TemplatePrice{}.OpenAPIModelName():               schema_pkg_apis_stream_v1alpha1_TemplatePrice(ref),
 		streamv1alpha1.TemplateSource{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_TemplateSource(ref),
 		streamv1alpha1.TemplateSpec{}.OpenAPIModelName():                schema_pkg_apis_stream_v1alpha1_TemplateSpec(ref),
 		streamv1alpha1.TemplateStatus{}.OpenAPIModelName():              schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref),
+		streamv1alpha1.Usage{}.OpenAPIModelName():                       schema_pkg_apis_stream_v1alpha1_Usage(ref),
+		streamv1alpha1.UsageList{}.OpenAPIModelName():                   schema_pkg_apis_stream_v1alpha1_UsageList(ref),
+		streamv1alpha1.UsageSpec{}.OpenAPIModelName():                   schema_pkg_apis_stream_v1alpha1_UsageSpec(ref),
+		streamv1alpha1.UsageStatus{}.OpenAPIModelName():                 schema_pkg_apis_stream_v1alpha1_UsageStatus(ref),
 		streamv1alpha1.User{}.OpenAPIModelName():                        schema_pkg_apis_stream_v1alpha1_User(ref),
 		streamv1alpha1.UserList{}.OpenAPIModelName():                    schema_pkg_apis_stream_v1alpha1_UserList(ref),
 		streamv1alpha1.UserStatus{}.OpenAPIModelName():                  schema_pkg_apis_stream_v1alpha1_UserStatus(ref),
@@ -1499,11 +1511,18 @@ func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationSpec(ref common.Refere
 							Ref:         ref(streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName()),
 						},
 					},
+					"pricing": {
+						SchemaProps: spec.SchemaProps{
+							Description: "pricing: what session time, CPU and memory cost, for the usages resource.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.PricingConfiguration{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName(), streamv1alpha1.HomeConfiguration{}.OpenAPIModelName(), streamv1alpha1.IngressConfiguration{}.OpenAPIModelName(), streamv1alpha1.SessionConfiguration{}.OpenAPIModelName()},
+			streamv1alpha1.CatalogConfiguration{}.OpenAPIModelName(), streamv1alpha1.HomeConfiguration{}.OpenAPIModelName(), streamv1alpha1.IngressConfiguration{}.OpenAPIModelName(), streamv1alpha1.PricingConfiguration{}.OpenAPIModelName(), streamv1alpha1.SessionConfiguration{}.OpenAPIModelName()},
 	}
 }
 
@@ -1532,6 +1551,63 @@ func schema_pkg_apis_stream_v1alpha1_PlatformConfigurationStatus(ref common.Refe
 		},
 		Dependencies: []string{
 			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_PricingConfiguration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PricingConfiguration prices what sessions use. A usage's cost is its session hours times its template's sessionHour, plus its CPU core hours times cpuCoreHour, plus its memory GiB hours times memoryGiBHour. Prices are non-negative decimal strings such as \"0.035\"; an unset price is 0.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"currency": {
+						SchemaProps: spec.SchemaProps{
+							Description: "currency the prices are in, e.g. EUR; shown beside every cost.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cpuCoreHour": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpuCoreHour is the price of one CPU core requested for one hour while a session runs.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"memoryGiBHour": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memoryGiBHour is the price of one GiB (2^30 bytes) of memory requested for one hour while a session runs.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"templates": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"template",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "templates price an hour of a running session by the name of its template, in every namespace.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.TemplatePrice{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.TemplatePrice{}.OpenAPIModelName()},
 	}
 }
 
@@ -2087,6 +2163,213 @@ func schema_pkg_apis_stream_v1alpha1_SessionList(ref common.ReferenceCallback) c
 	}
 }
 
+func schema_pkg_apis_stream_v1alpha1_SessionPool(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionPool keeps workloads of one Template started and ready, so that a new Session of that template in the pool's namespace claims one and runs at once instead of waiting for a pod to be scheduled and started. The pool refills what is claimed and replaces workloads older than maxAge.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec is the template and how many ready workloads to keep.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionPoolSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status is written by the controller.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.SessionPoolStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.SessionPoolSpec{}.OpenAPIModelName(), streamv1alpha1.SessionPoolStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionPoolList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionPoolList is a list of pools.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.SessionPool{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.SessionPool{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionPoolSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionPoolSpec says which workloads the pool keeps ready.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "template is the name of the Template, in the pool's namespace, whose workloads the pool keeps.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"replicas": {
+						SchemaProps: spec.SchemaProps{
+							Description: "replicas is how many ready, unclaimed workloads the pool keeps.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user, when set, personalises the pool's workloads ahead for this person: they mount the user's home (home-<user>), and only that user's sessions claim them. Without a user, the workloads have no persistent home and serve sessions with persistentHome false, of any user. A home cannot be added to a running pod, so a session that needs a home the pool's workloads do not have starts cold.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"maxAge": {
+						SchemaProps: spec.SchemaProps{
+							Description: "maxAge is how long an unclaimed workload waits before it is replaced by a fresh one (idle recycling), e.g. \"12h\". Defaults to 24h; \"0s\" keeps them until claimed.",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"template", "replicas"},
+			},
+		},
+		Dependencies: []string{
+			v1.Duration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionPoolStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionPoolStatus is what the pool has now.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"replicas": {
+						SchemaProps: spec.SchemaProps{
+							Description: "replicas is the number of unclaimed workloads, ready or starting.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"readyReplicas": {
+						SchemaProps: spec.SchemaProps{
+							Description: "readyReplicas is the number of unclaimed workloads ready to be claimed.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"claimed": {
+						SchemaProps: spec.SchemaProps{
+							Description: "claimed is how many workloads sessions have claimed from the pool since it was created.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "conditions: Ready is True when readyReplicas reaches spec.replicas.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "observedGeneration is the generation of the spec the status describes.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
 func schema_pkg_apis_stream_v1alpha1_SessionQuota(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2293,6 +2576,80 @@ func schema_pkg_apis_stream_v1alpha1_SessionQuotaStatus(ref common.ReferenceCall
 		},
 		Dependencies: []string{
 			streamv1alpha1.QuotaCharge{}.OpenAPIModelName(), streamv1alpha1.QuotaUsage{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionSchedule(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionSchedule gives the times a session starts and stops, as cron expressions read in a time zone.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"start": {
+						SchemaProps: spec.SchemaProps{
+							Description: "start is a cron expression (minute hour day-of-month month day-of-week, or @daily, @weekly, ...) of the times the session is set running, e.g. \"0 8 * * 1-5\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"stop": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stop is a cron expression of the times the session is hibernated, e.g. \"0 18 * * 1-5\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"timeZone": {
+						SchemaProps: spec.SchemaProps{
+							Description: "timeZone is the IANA time zone the expressions are read in, e.g. \"Europe/Berlin\". Defaults to UTC. Times follow the zone's daylight saving changes: 08:00 is 08:00 local time in winter and in summer.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_SessionScheduleStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SessionScheduleStatus is what the schedule does next and did last.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"nextStart": {
+						SchemaProps: spec.SchemaProps{
+							Description: "nextStart is the next time the schedule sets the session running.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"nextStop": {
+						SchemaProps: spec.SchemaProps{
+							Description: "nextStop is the next time the schedule hibernates the session.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"lastAction": {
+						SchemaProps: spec.SchemaProps{
+							Description: "lastAction is the scheduled time the controller last acted on (the latest start or stop time that has passed), so that a restarted controller acts on a time it missed, once.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"lastActionResult": {
+						SchemaProps: spec.SchemaProps{
+							Description: "lastActionResult says what the last action did: Started, Stopped, Unchanged (the session already was in that state), Refused (the owner's quota forbade starting it; an Event says why) or SessionTerminated (a terminated session is not started again).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -2541,7 +2898,7 @@ func schema_pkg_apis_stream_v1alpha1_SessionSpec(ref common.ReferenceCallback) c
 					},
 					"maxSessionDuration": {
 						SchemaProps: spec.SchemaProps{
-							Description: "maxSessionDuration is how long the session may exist before it is terminated, e.g. \"8h\". Defaults to 8h; \"0s\" means no limit.",
+							Description: "maxSessionDuration is how long the session may exist before it is terminated, e.g. \"8h\". Defaults to 8h, and to no limit for a session with a schedule; \"0s\" means no limit.",
 							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
 						},
 					},
@@ -2564,12 +2921,18 @@ func schema_pkg_apis_stream_v1alpha1_SessionSpec(ref common.ReferenceCallback) c
 							},
 						},
 					},
+					"schedule": {
+						SchemaProps: spec.SchemaProps{
+							Description: "schedule starts and stops the session at set times, e.g. weekdays 08:00 to 18:00 in Europe/Berlin: at a start time the controller sets state to running (if the owner's quota allows), at a stop time to hibernated. Between those times the owner may change state freely; the schedule acts again at its next time.",
+							Ref:         ref(streamv1alpha1.SessionSchedule{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"template"},
 			},
 		},
 		Dependencies: []string{
-			streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), v1.Duration{}.OpenAPIModelName()},
+			streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), streamv1alpha1.SessionSchedule{}.OpenAPIModelName(), v1.Duration{}.OpenAPIModelName()},
 	}
 }
 
@@ -2675,11 +3038,31 @@ func schema_pkg_apis_stream_v1alpha1_SessionStatus(ref common.ReferenceCallback)
 							Format:      "int64",
 						},
 					},
+					"resources": {
+						SchemaProps: spec.SchemaProps{
+							Description: "resources are the requests and limits the session's container was given: the session's spec.resources, else its template's defaultResources, else the platform configuration's. Usage records the requests (a limit stands in for a missing request) while the session is Running.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.ResourceRequirements{}.OpenAPIModelName()),
+						},
+					},
+					"schedule": {
+						SchemaProps: spec.SchemaProps{
+							Description: "schedule is what spec.schedule does next; set by the controller.",
+							Ref:         ref(streamv1alpha1.SessionScheduleStatus{}.OpenAPIModelName()),
+						},
+					},
+					"pool": {
+						SchemaProps: spec.SchemaProps{
+							Description: "pool is the SessionPool whose warm workload the session claimed when it last started, empty after a cold start.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+			streamv1alpha1.ResourceRequirements{}.OpenAPIModelName(), streamv1alpha1.SessionScheduleStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -2807,6 +3190,36 @@ func schema_pkg_apis_stream_v1alpha1_TemplatePort(ref common.ReferenceCallback) 
 					},
 				},
 				Required: []string{"containerPort"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_TemplatePrice(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TemplatePrice is the price of an hour of a running session of one template.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "template is the name of the Template.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sessionHour": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionHour is the price of one hour of a running session of it.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"template", "sessionHour"},
 			},
 		},
 	}
@@ -3063,6 +3476,232 @@ func schema_pkg_apis_stream_v1alpha1_TemplateStatus(ref common.ReferenceCallback
 		},
 		Dependencies: []string{
 			v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_Usage(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Usage is what one user's sessions of one template used in a namespace over a period: the time they ran, the CPU and memory they requested while running, and what that costs at the prices of the platform configuration. Read-only: streamspace-apiserver computes it from the intervals Postgres records as sessions start and stop running. The name is <user>:<template>; a list selects the period with the field selector spec.period (default: the current month, in UTC).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec says whose usage of which template, over which period.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.UsageSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status is what was used, and its cost.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(streamv1alpha1.UsageStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.UsageSpec{}.OpenAPIModelName(), streamv1alpha1.UsageStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_UsageList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "UsageList is the usage of each user and template, one item each.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(streamv1alpha1.Usage{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			streamv1alpha1.Usage{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_UsageSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "UsageSpec says whose usage of which template, over which period.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user whose sessions these are (their spec.user).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "template the sessions were started from.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"period": {
+						SchemaProps: spec.SchemaProps{
+							Description: "period as selected: a month (2026-12), a day (2026-12-05), a year (2026) or all.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"start": {
+						SchemaProps: spec.SchemaProps{
+							Description: "start of the period, in UTC; unset for all.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"end": {
+						SchemaProps: spec.SchemaProps{
+							Description: "end of the period (exclusive), in UTC; unset for all.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"user", "template", "period"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_stream_v1alpha1_UsageStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "UsageStatus is what the sessions used within the period, up to measuredAt, and its cost. Decimals are rounded to 4 places.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"sessions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessions is how many sessions ran within the period.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"sessionSeconds": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionSeconds is how long they ran, in whole seconds.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"sessionHours": {
+						SchemaProps: spec.SchemaProps{
+							Description: "sessionHours is how long they ran, in hours, a decimal.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cpuCoreHours": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cpuCoreHours is the CPU they requested while running times how long they ran: one core for an hour is 1.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"memoryGiBHours": {
+						SchemaProps: spec.SchemaProps{
+							Description: "memoryGiBHours is the memory they requested while running times how long they ran: one GiB for an hour is 1.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cost": {
+						SchemaProps: spec.SchemaProps{
+							Description: "cost at the platform configuration's spec.pricing, a decimal.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"currency": {
+						SchemaProps: spec.SchemaProps{
+							Description: "currency of the cost, as spec.pricing names it.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"measuredAt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "measuredAt is the time up to which sessions still running are counted.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"sessions", "sessionSeconds", "sessionHours", "cpuCoreHours", "memoryGiBHours", "cost", "measuredAt"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 )
 
 // watchCacheIndexes are the indexes the apiserver's watch cache keeps of a
-// resource, built from its declared selectable fields: one per field whose
-// type is watch-cache indexed (selectable.ColumnType.WatchCacheIndexed).
+// resource, built from its declared selectable fields: one per field the
+// watch cache indexes (selectable.Field.WatchCacheIndexed).
 type watchCacheIndexes struct {
 	// fields are the indexed fields in declaration order, the predicate's
 	// IndexFields.
@@ -27,7 +27,7 @@ type watchCacheIndexes struct {
 func (r Rules[T]) watchCacheIndexes() watchCacheIndexes {
 	ix := watchCacheIndexes{indexers: cache.Indexers{}}
 	for _, f := range r.Fields.Fields {
-		if !f.Type.WatchCacheIndexed() {
+		if !f.WatchCacheIndexed() {
 			continue
 		}
 		value := f.Value

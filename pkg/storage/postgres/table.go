@@ -9,21 +9,25 @@ import (
 // every table has (key, namespace, name, uid, resource_version, created_rv,
 // labels, object, updated_at), Columns are filled from the resource's field
 // set (its storage.AttrFunc), indexed, and equality field selectors on them
-// are answered by SQL.
+// are answered by SQL; recorded columns are only filled.
 type Table struct {
 	Name    string
 	Columns []Column
 }
 
-// Column is an indexed SQL column filled from fields.Set[Field].
+// Column is an SQL column filled from fields.Set[Field].
 type Column struct {
 	Name  string // SQL column name
 	Field string // the key of the resource's fields.Set, a field selector
-	// Type is the column's SQL type: ColumnText (the default) or
-	// ColumnTimestamp. A field set holds strings only: a timestamp column
-	// is filled by casting the field's RFC 3339 text, and is NULL when the
-	// field is empty.
+	// Type is the column's SQL type: ColumnText (the default),
+	// ColumnTimestamp or ColumnBigInt. A field set holds strings only: a
+	// timestamp or bigint column is filled by casting the field's text (RFC
+	// 3339, a decimal integer), and is NULL when the field is empty.
 	Type ColumnType
+	// Recorded columns are written for SQL that reads the table (a
+	// trigger, psql) and never answer a field selector: the field is not
+	// selectable, and the column needs no index.
+	Recorded bool
 }
 
 // ColumnType is the SQL type of a Column.
@@ -35,6 +39,8 @@ const (
 	// ColumnTimestamp is a timestamptz column: field selectors on it are not
 	// answered by SQL (their text need not be the stored form), only in Go.
 	ColumnTimestamp ColumnType = "timestamptz"
+	// ColumnBigInt is a bigint column, for recorded numbers.
+	ColumnBigInt ColumnType = "bigint"
 )
 
 // valueSQL is the SQL expression that stores the field's text given as param.
@@ -67,7 +73,7 @@ func (t Table) validate() error {
 		if !identifier.MatchString(c.Name) {
 			return fmt.Errorf("table %s: column name %q is not a plain SQL identifier", t.Name, c.Name)
 		}
-		if c.Type != ColumnText && c.Type != ColumnTimestamp {
+		if c.Type != ColumnText && c.Type != ColumnTimestamp && c.Type != ColumnBigInt {
 			return fmt.Errorf("table %s: column %s has unknown type %q", t.Name, c.Name, c.Type)
 		}
 		if reservedColumns[c.Name] || seen[c.Name] {
@@ -91,7 +97,7 @@ func (t Table) columnForField(field string) (string, bool) {
 		}
 	}
 	for _, c := range t.Columns {
-		if c.Field == field && c.Type == ColumnText {
+		if c.Field == field && c.Type == ColumnText && !c.Recorded {
 			return c.Name, true
 		}
 	}

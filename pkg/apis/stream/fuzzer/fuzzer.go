@@ -30,6 +30,15 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 			if s.MaxSessionDuration == nil {
 				s.MaxSessionDuration = &metav1.Duration{Duration: 8 * time.Hour}
 			}
+			if s.Schedule != nil && s.Schedule.TimeZone == "" {
+				s.Schedule.TimeZone = "UTC"
+			}
+		},
+		func(s *stream.SessionPoolSpec, c randfill.Continue) {
+			c.FillNoCustom(s)
+			if s.MaxAge == nil {
+				s.MaxAge = &metav1.Duration{Duration: 24 * time.Hour}
+			}
 		},
 		func(s *stream.TemplateSpec, c randfill.Continue) {
 			c.FillNoCustom(s)

@@ -2,6 +2,8 @@ package v1alpha1
 
 import (
 	"fmt"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/conversion"
@@ -74,11 +76,21 @@ func addFieldLabelConversions(scheme *runtime.Scheme) error {
 	// The audit trail is read from its own table by its own fields, which
 	// do not include metadata.namespace (events are cluster-scoped, and
 	// namespace is the namespace of the object a request acted on).
-	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind(stream.AuditEventFields.GroupKind.Kind), func(label, value string) (string, string, error) {
+	err := scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind(stream.AuditEventFields.GroupKind.Kind), func(label, value string) (string, string, error) {
 		for _, f := range stream.AuditEventFields.Fields {
 			if f.Name == label {
 				return label, value, nil
 			}
+		}
+		return "", "", fmt.Errorf("field label not supported: %s", label)
+	})
+	if err != nil {
+		return err
+	}
+	// Usages are computed; their selectors say what is added up.
+	return scheme.AddFieldLabelConversionFunc(SchemeGroupVersion.WithKind("Usage"), func(label, value string) (string, string, error) {
+		if slices.Contains(stream.UsageFieldSelectors, label) {
+			return label, value, nil
 		}
 		return "", "", fmt.Errorf("field label not supported: %s", label)
 	})

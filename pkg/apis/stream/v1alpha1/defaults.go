@@ -40,6 +40,11 @@ func SetDefaults_SessionSpec(obj *SessionSpec) {
 	}
 	if obj.MaxSessionDuration == nil {
 		obj.MaxSessionDuration = &metav1.Duration{Duration: DefaultMaxSessionDuration}
+		if obj.Schedule != nil {
+			// A scheduled session lives across many working days; its
+			// schedule, not its age, ends each of them.
+			obj.MaxSessionDuration.Duration = 0
+		}
 	}
 }
 
@@ -87,4 +92,23 @@ func SetDefaults_ConnectionStatus(obj *ConnectionStatus) {
 // template mounts user-home.
 func UsesHome(s *Session) bool {
 	return s.Spec.PersistentHome == nil || *s.Spec.PersistentHome
+}
+
+// DefaultPoolMaxAge is how long an unclaimed pool workload waits before it
+// is replaced, when the pool says nothing.
+const DefaultPoolMaxAge = 24 * time.Hour
+
+// SetDefaults_SessionPoolSpec fills the pool's maxAge.
+func SetDefaults_SessionPoolSpec(obj *SessionPoolSpec) {
+	if obj.MaxAge == nil {
+		obj.MaxAge = &metav1.Duration{Duration: DefaultPoolMaxAge}
+	}
+}
+
+// SetDefaults_SessionSchedule reads a schedule without a time zone in UTC,
+// and says so.
+func SetDefaults_SessionSchedule(obj *SessionSchedule) {
+	if obj.TimeZone == "" {
+		obj.TimeZone = "UTC"
+	}
 }

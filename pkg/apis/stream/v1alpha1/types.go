@@ -72,13 +72,61 @@ type SessionSpec struct {
 	// +optional
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty" protobuf:"bytes,6,opt,name=idleTimeout"`
 	// maxSessionDuration is how long the session may exist before it is
-	// terminated, e.g. "8h". Defaults to 8h; "0s" means no limit.
+	// terminated, e.g. "8h". Defaults to 8h, and to no limit for a session
+	// with a schedule; "0s" means no limit.
 	// +optional
 	MaxSessionDuration *metav1.Duration `json:"maxSessionDuration,omitempty" protobuf:"bytes,7,opt,name=maxSessionDuration"`
 	// tags are free-form labels for people.
 	// +optional
 	// +listType=atomic
 	Tags []string `json:"tags,omitempty" protobuf:"bytes,8,rep,name=tags"`
+	// schedule starts and stops the session at set times, e.g. weekdays
+	// 08:00 to 18:00 in Europe/Berlin: at a start time the controller sets
+	// state to running (if the owner's quota allows), at a stop time to
+	// hibernated. Between those times the owner may change state freely;
+	// the schedule acts again at its next time.
+	// +optional
+	Schedule *SessionSchedule `json:"schedule,omitempty" protobuf:"bytes,9,opt,name=schedule"`
+}
+
+// SessionSchedule gives the times a session starts and stops, as cron
+// expressions read in a time zone.
+type SessionSchedule struct {
+	// start is a cron expression (minute hour day-of-month month
+	// day-of-week, or @daily, @weekly, ...) of the times the session is set
+	// running, e.g. "0 8 * * 1-5".
+	// +optional
+	Start string `json:"start,omitempty" protobuf:"bytes,1,opt,name=start"`
+	// stop is a cron expression of the times the session is hibernated,
+	// e.g. "0 18 * * 1-5".
+	// +optional
+	Stop string `json:"stop,omitempty" protobuf:"bytes,2,opt,name=stop"`
+	// timeZone is the IANA time zone the expressions are read in, e.g.
+	// "Europe/Berlin". Defaults to UTC. Times follow the zone's daylight
+	// saving changes: 08:00 is 08:00 local time in winter and in summer.
+	// +optional
+	TimeZone string `json:"timeZone,omitempty" protobuf:"bytes,3,opt,name=timeZone"`
+}
+
+// SessionScheduleStatus is what the schedule does next and did last.
+type SessionScheduleStatus struct {
+	// nextStart is the next time the schedule sets the session running.
+	// +optional
+	NextStart *metav1.Time `json:"nextStart,omitempty" protobuf:"bytes,1,opt,name=nextStart"`
+	// nextStop is the next time the schedule hibernates the session.
+	// +optional
+	NextStop *metav1.Time `json:"nextStop,omitempty" protobuf:"bytes,2,opt,name=nextStop"`
+	// lastAction is the scheduled time the controller last acted on (the
+	// latest start or stop time that has passed), so that a restarted
+	// controller acts on a time it missed, once.
+	// +optional
+	LastAction *metav1.Time `json:"lastAction,omitempty" protobuf:"bytes,3,opt,name=lastAction"`
+	// lastActionResult says what the last action did: Started, Stopped,
+	// Unchanged (the session already was in that state), Refused (the
+	// owner's quota forbade starting it; an Event says why) or
+	// SessionTerminated (a terminated session is not started again).
+	// +optional
+	LastActionResult string `json:"lastActionResult,omitempty" protobuf:"bytes,4,opt,name=lastActionResult"`
 }
 
 // ResourceRequirements are compute resources in the Kubernetes form
@@ -142,6 +190,20 @@ type SessionStatus struct {
 	// observedGeneration is the generation of the spec the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,12,opt,name=observedGeneration"`
+	// resources are the requests and limits the session's container was
+	// given: the session's spec.resources, else its template's
+	// defaultResources, else the platform configuration's. Usage records
+	// the requests (a limit stands in for a missing request) while the
+	// session is Running.
+	// +optional
+	Resources ResourceRequirements `json:"resources,omitempty" protobuf:"bytes,13,opt,name=resources"`
+	// schedule is what spec.schedule does next; set by the controller.
+	// +optional
+	Schedule *SessionScheduleStatus `json:"schedule,omitempty" protobuf:"bytes,14,opt,name=schedule"`
+	// pool is the SessionPool whose warm workload the session claimed when
+	// it last started, empty after a cold start.
+	// +optional
+	Pool string `json:"pool,omitempty" protobuf:"bytes,15,opt,name=pool"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

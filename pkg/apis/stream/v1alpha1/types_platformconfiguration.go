@@ -41,6 +41,10 @@ type PlatformConfigurationSpec struct {
 	// catalog: template repositories.
 	// +optional
 	Catalog CatalogConfiguration `json:"catalog,omitempty" protobuf:"bytes,4,opt,name=catalog"`
+	// pricing: what session time, CPU and memory cost, for the usages
+	// resource.
+	// +optional
+	Pricing PricingConfiguration `json:"pricing,omitempty" protobuf:"bytes,5,opt,name=pricing"`
 }
 
 // IngressConfiguration says where sessions' Ingresses point.
@@ -94,6 +98,38 @@ type CatalogConfiguration struct {
 	// syncs them only when asked. Unset: one hour.
 	// +optional
 	SyncInterval *metav1.Duration `json:"syncInterval,omitempty" protobuf:"bytes,1,opt,name=syncInterval"`
+}
+
+// PricingConfiguration prices what sessions use. A usage's cost is its
+// session hours times its template's sessionHour, plus its CPU core hours
+// times cpuCoreHour, plus its memory GiB hours times memoryGiBHour. Prices
+// are non-negative decimal strings such as "0.035"; an unset price is 0.
+type PricingConfiguration struct {
+	// currency the prices are in, e.g. EUR; shown beside every cost.
+	// +optional
+	Currency string `json:"currency,omitempty" protobuf:"bytes,1,opt,name=currency"`
+	// cpuCoreHour is the price of one CPU core requested for one hour
+	// while a session runs.
+	// +optional
+	CPUCoreHour string `json:"cpuCoreHour,omitempty" protobuf:"bytes,2,opt,name=cpuCoreHour"`
+	// memoryGiBHour is the price of one GiB (2^30 bytes) of memory
+	// requested for one hour while a session runs.
+	// +optional
+	MemoryGiBHour string `json:"memoryGiBHour,omitempty" protobuf:"bytes,3,opt,name=memoryGiBHour"`
+	// templates price an hour of a running session by the name of its
+	// template, in every namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=template
+	Templates []TemplatePrice `json:"templates,omitempty" protobuf:"bytes,4,rep,name=templates"`
+}
+
+// TemplatePrice is the price of an hour of a running session of one template.
+type TemplatePrice struct {
+	// template is the name of the Template.
+	Template string `json:"template" protobuf:"bytes,1,opt,name=template"`
+	// sessionHour is the price of one hour of a running session of it.
+	SessionHour string `json:"sessionHour" protobuf:"bytes,2,opt,name=sessionHour"`
 }
 
 // PlatformConfigurationStatus says who changed the settings last.

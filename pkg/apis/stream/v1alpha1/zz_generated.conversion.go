@@ -228,6 +228,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*PricingConfiguration)(nil), (*stream.PricingConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_PricingConfiguration_To_stream_PricingConfiguration(a.(*PricingConfiguration), b.(*stream.PricingConfiguration), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.PricingConfiguration)(nil), (*PricingConfiguration)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_PricingConfiguration_To_v1alpha1_PricingConfiguration(a.(*stream.PricingConfiguration), b.(*PricingConfiguration), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*QuotaCharge)(nil), (*stream.QuotaCharge)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_QuotaCharge_To_stream_QuotaCharge(a.(*QuotaCharge), b.(*stream.QuotaCharge), scope)
 	}); err != nil {
@@ -318,6 +328,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*SessionPool)(nil), (*stream.SessionPool)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPool_To_stream_SessionPool(a.(*SessionPool), b.(*stream.SessionPool), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPool)(nil), (*SessionPool)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPool_To_v1alpha1_SessionPool(a.(*stream.SessionPool), b.(*SessionPool), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionPoolList)(nil), (*stream.SessionPoolList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(a.(*SessionPoolList), b.(*stream.SessionPoolList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPoolList)(nil), (*SessionPoolList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(a.(*stream.SessionPoolList), b.(*SessionPoolList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionPoolSpec)(nil), (*stream.SessionPoolSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(a.(*SessionPoolSpec), b.(*stream.SessionPoolSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPoolSpec)(nil), (*SessionPoolSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(a.(*stream.SessionPoolSpec), b.(*SessionPoolSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionPoolStatus)(nil), (*stream.SessionPoolStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(a.(*SessionPoolStatus), b.(*stream.SessionPoolStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionPoolStatus)(nil), (*SessionPoolStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(a.(*stream.SessionPoolStatus), b.(*SessionPoolStatus), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*SessionQuota)(nil), (*stream.SessionQuota)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_SessionQuota_To_stream_SessionQuota(a.(*SessionQuota), b.(*stream.SessionQuota), scope)
 	}); err != nil {
@@ -355,6 +405,26 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*stream.SessionQuotaStatus)(nil), (*SessionQuotaStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(a.(*stream.SessionQuotaStatus), b.(*SessionQuotaStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionSchedule)(nil), (*stream.SessionSchedule)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(a.(*SessionSchedule), b.(*stream.SessionSchedule), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionSchedule)(nil), (*SessionSchedule)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(a.(*stream.SessionSchedule), b.(*SessionSchedule), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*SessionScheduleStatus)(nil), (*stream.SessionScheduleStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(a.(*SessionScheduleStatus), b.(*stream.SessionScheduleStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.SessionScheduleStatus)(nil), (*SessionScheduleStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(a.(*stream.SessionScheduleStatus), b.(*SessionScheduleStatus), scope)
 	}); err != nil {
 		return err
 	}
@@ -448,6 +518,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*TemplatePrice)(nil), (*stream.TemplatePrice)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_TemplatePrice_To_stream_TemplatePrice(a.(*TemplatePrice), b.(*stream.TemplatePrice), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.TemplatePrice)(nil), (*TemplatePrice)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_TemplatePrice_To_v1alpha1_TemplatePrice(a.(*stream.TemplatePrice), b.(*TemplatePrice), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*TemplateSource)(nil), (*stream.TemplateSource)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_TemplateSource_To_stream_TemplateSource(a.(*TemplateSource), b.(*stream.TemplateSource), scope)
 	}); err != nil {
@@ -465,6 +545,46 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*stream.TemplateStatus)(nil), (*TemplateStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(a.(*stream.TemplateStatus), b.(*TemplateStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*Usage)(nil), (*stream.Usage)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_Usage_To_stream_Usage(a.(*Usage), b.(*stream.Usage), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.Usage)(nil), (*Usage)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_Usage_To_v1alpha1_Usage(a.(*stream.Usage), b.(*Usage), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*UsageList)(nil), (*stream.UsageList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_UsageList_To_stream_UsageList(a.(*UsageList), b.(*stream.UsageList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.UsageList)(nil), (*UsageList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_UsageList_To_v1alpha1_UsageList(a.(*stream.UsageList), b.(*UsageList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*UsageSpec)(nil), (*stream.UsageSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_UsageSpec_To_stream_UsageSpec(a.(*UsageSpec), b.(*stream.UsageSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.UsageSpec)(nil), (*UsageSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_UsageSpec_To_v1alpha1_UsageSpec(a.(*stream.UsageSpec), b.(*UsageSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*UsageStatus)(nil), (*stream.UsageStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_UsageStatus_To_stream_UsageStatus(a.(*UsageStatus), b.(*stream.UsageStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*stream.UsageStatus)(nil), (*UsageStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_stream_UsageStatus_To_v1alpha1_UsageStatus(a.(*stream.UsageStatus), b.(*UsageStatus), scope)
 	}); err != nil {
 		return err
 	}
@@ -1002,6 +1122,9 @@ func autoConvert_v1alpha1_PlatformConfigurationSpec_To_stream_PlatformConfigurat
 	if err := Convert_v1alpha1_CatalogConfiguration_To_stream_CatalogConfiguration(&in.Catalog, &out.Catalog, s); err != nil {
 		return err
 	}
+	if err := Convert_v1alpha1_PricingConfiguration_To_stream_PricingConfiguration(&in.Pricing, &out.Pricing, s); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -1021,6 +1144,9 @@ func autoConvert_stream_PlatformConfigurationSpec_To_v1alpha1_PlatformConfigurat
 		return err
 	}
 	if err := Convert_stream_CatalogConfiguration_To_v1alpha1_CatalogConfiguration(&in.Catalog, &out.Catalog, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_PricingConfiguration_To_v1alpha1_PricingConfiguration(&in.Pricing, &out.Pricing, s); err != nil {
 		return err
 	}
 	return nil
@@ -1049,6 +1175,26 @@ func autoConvert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigur
 // Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus is an autogenerated conversion function.
 func Convert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(in *stream.PlatformConfigurationStatus, out *PlatformConfigurationStatus, s conversion.Scope) error {
 	return autoConvert_stream_PlatformConfigurationStatus_To_v1alpha1_PlatformConfigurationStatus(in, out, s)
+}
+
+func autoConvert_v1alpha1_PricingConfiguration_To_stream_PricingConfiguration(in *PricingConfiguration, out *stream.PricingConfiguration, s conversion.Scope) error {
+	*out = *(*stream.PricingConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_PricingConfiguration_To_stream_PricingConfiguration is an autogenerated conversion function.
+func Convert_v1alpha1_PricingConfiguration_To_stream_PricingConfiguration(in *PricingConfiguration, out *stream.PricingConfiguration, s conversion.Scope) error {
+	return autoConvert_v1alpha1_PricingConfiguration_To_stream_PricingConfiguration(in, out, s)
+}
+
+func autoConvert_stream_PricingConfiguration_To_v1alpha1_PricingConfiguration(in *stream.PricingConfiguration, out *PricingConfiguration, s conversion.Scope) error {
+	*out = *(*PricingConfiguration)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_PricingConfiguration_To_v1alpha1_PricingConfiguration is an autogenerated conversion function.
+func Convert_stream_PricingConfiguration_To_v1alpha1_PricingConfiguration(in *stream.PricingConfiguration, out *PricingConfiguration, s conversion.Scope) error {
+	return autoConvert_stream_PricingConfiguration_To_v1alpha1_PricingConfiguration(in, out, s)
 }
 
 func autoConvert_v1alpha1_QuotaCharge_To_stream_QuotaCharge(in *QuotaCharge, out *stream.QuotaCharge, s conversion.Scope) error {
@@ -1313,6 +1459,100 @@ func Convert_stream_SessionList_To_v1alpha1_SessionList(in *stream.SessionList, 
 	return autoConvert_stream_SessionList_To_v1alpha1_SessionList(in, out, s)
 }
 
+func autoConvert_v1alpha1_SessionPool_To_stream_SessionPool(in *SessionPool, out *stream.SessionPool, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_SessionPool_To_stream_SessionPool is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPool_To_stream_SessionPool(in *SessionPool, out *stream.SessionPool, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPool_To_stream_SessionPool(in, out, s)
+}
+
+func autoConvert_stream_SessionPool_To_v1alpha1_SessionPool(in *stream.SessionPool, out *SessionPool, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_SessionPool_To_v1alpha1_SessionPool is an autogenerated conversion function.
+func Convert_stream_SessionPool_To_v1alpha1_SessionPool(in *stream.SessionPool, out *SessionPool, s conversion.Scope) error {
+	return autoConvert_stream_SessionPool_To_v1alpha1_SessionPool(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(in *SessionPoolList, out *stream.SessionPoolList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]stream.SessionPool)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_SessionPoolList_To_stream_SessionPoolList is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(in *SessionPoolList, out *stream.SessionPoolList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPoolList_To_stream_SessionPoolList(in, out, s)
+}
+
+func autoConvert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(in *stream.SessionPoolList, out *SessionPoolList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]SessionPool)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_stream_SessionPoolList_To_v1alpha1_SessionPoolList is an autogenerated conversion function.
+func Convert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(in *stream.SessionPoolList, out *SessionPoolList, s conversion.Scope) error {
+	return autoConvert_stream_SessionPoolList_To_v1alpha1_SessionPoolList(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(in *SessionPoolSpec, out *stream.SessionPoolSpec, s conversion.Scope) error {
+	*out = *(*stream.SessionPoolSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(in *SessionPoolSpec, out *stream.SessionPoolSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPoolSpec_To_stream_SessionPoolSpec(in, out, s)
+}
+
+func autoConvert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(in *stream.SessionPoolSpec, out *SessionPoolSpec, s conversion.Scope) error {
+	*out = *(*SessionPoolSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec is an autogenerated conversion function.
+func Convert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(in *stream.SessionPoolSpec, out *SessionPoolSpec, s conversion.Scope) error {
+	return autoConvert_stream_SessionPoolSpec_To_v1alpha1_SessionPoolSpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(in *SessionPoolStatus, out *stream.SessionPoolStatus, s conversion.Scope) error {
+	*out = *(*stream.SessionPoolStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus is an autogenerated conversion function.
+func Convert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(in *SessionPoolStatus, out *stream.SessionPoolStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionPoolStatus_To_stream_SessionPoolStatus(in, out, s)
+}
+
+func autoConvert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(in *stream.SessionPoolStatus, out *SessionPoolStatus, s conversion.Scope) error {
+	*out = *(*SessionPoolStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus is an autogenerated conversion function.
+func Convert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(in *stream.SessionPoolStatus, out *SessionPoolStatus, s conversion.Scope) error {
+	return autoConvert_stream_SessionPoolStatus_To_v1alpha1_SessionPoolStatus(in, out, s)
+}
+
 func autoConvert_v1alpha1_SessionQuota_To_stream_SessionQuota(in *SessionQuota, out *stream.SessionQuota, s conversion.Scope) error {
 	out.ObjectMeta = in.ObjectMeta
 	if err := Convert_v1alpha1_SessionQuotaSpec_To_stream_SessionQuotaSpec(&in.Spec, &out.Spec, s); err != nil {
@@ -1405,6 +1645,46 @@ func autoConvert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in *st
 // Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus is an autogenerated conversion function.
 func Convert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in *stream.SessionQuotaStatus, out *SessionQuotaStatus, s conversion.Scope) error {
 	return autoConvert_stream_SessionQuotaStatus_To_v1alpha1_SessionQuotaStatus(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(in *SessionSchedule, out *stream.SessionSchedule, s conversion.Scope) error {
+	*out = *(*stream.SessionSchedule)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionSchedule_To_stream_SessionSchedule is an autogenerated conversion function.
+func Convert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(in *SessionSchedule, out *stream.SessionSchedule, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionSchedule_To_stream_SessionSchedule(in, out, s)
+}
+
+func autoConvert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(in *stream.SessionSchedule, out *SessionSchedule, s conversion.Scope) error {
+	*out = *(*SessionSchedule)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionSchedule_To_v1alpha1_SessionSchedule is an autogenerated conversion function.
+func Convert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(in *stream.SessionSchedule, out *SessionSchedule, s conversion.Scope) error {
+	return autoConvert_stream_SessionSchedule_To_v1alpha1_SessionSchedule(in, out, s)
+}
+
+func autoConvert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(in *SessionScheduleStatus, out *stream.SessionScheduleStatus, s conversion.Scope) error {
+	*out = *(*stream.SessionScheduleStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus is an autogenerated conversion function.
+func Convert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(in *SessionScheduleStatus, out *stream.SessionScheduleStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_SessionScheduleStatus_To_stream_SessionScheduleStatus(in, out, s)
+}
+
+func autoConvert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(in *stream.SessionScheduleStatus, out *SessionScheduleStatus, s conversion.Scope) error {
+	*out = *(*SessionScheduleStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus is an autogenerated conversion function.
+func Convert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(in *stream.SessionScheduleStatus, out *SessionScheduleStatus, s conversion.Scope) error {
+	return autoConvert_stream_SessionScheduleStatus_To_v1alpha1_SessionScheduleStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_SessionShare_To_stream_SessionShare(in *SessionShare, out *stream.SessionShare, s conversion.Scope) error {
@@ -1512,6 +1792,7 @@ func autoConvert_v1alpha1_SessionSpec_To_stream_SessionSpec(in *SessionSpec, out
 	out.IdleTimeout = (*metav1.Duration)(unsafe.Pointer(in.IdleTimeout))
 	out.MaxSessionDuration = (*metav1.Duration)(unsafe.Pointer(in.MaxSessionDuration))
 	out.Tags = *(*[]string)(unsafe.Pointer(&in.Tags))
+	out.Schedule = (*stream.SessionSchedule)(unsafe.Pointer(in.Schedule))
 	return nil
 }
 
@@ -1531,6 +1812,7 @@ func autoConvert_stream_SessionSpec_To_v1alpha1_SessionSpec(in *stream.SessionSp
 	out.IdleTimeout = (*metav1.Duration)(unsafe.Pointer(in.IdleTimeout))
 	out.MaxSessionDuration = (*metav1.Duration)(unsafe.Pointer(in.MaxSessionDuration))
 	out.Tags = *(*[]string)(unsafe.Pointer(&in.Tags))
+	out.Schedule = (*SessionSchedule)(unsafe.Pointer(in.Schedule))
 	return nil
 }
 
@@ -1540,7 +1822,23 @@ func Convert_stream_SessionSpec_To_v1alpha1_SessionSpec(in *stream.SessionSpec, 
 }
 
 func autoConvert_v1alpha1_SessionStatus_To_stream_SessionStatus(in *SessionStatus, out *stream.SessionStatus, s conversion.Scope) error {
-	*out = *(*stream.SessionStatus)(unsafe.Pointer(in))
+	out.Phase = stream.SessionPhase(in.Phase)
+	out.URL = in.URL
+	out.PodName = in.PodName
+	out.ActiveConnections = in.ActiveConnections
+	out.LastActivity = (*metav1.Time)(unsafe.Pointer(in.LastActivity))
+	out.LastConnection = (*metav1.Time)(unsafe.Pointer(in.LastConnection))
+	out.LastDisconnect = (*metav1.Time)(unsafe.Pointer(in.LastDisconnect))
+	out.HibernateAt = (*metav1.Time)(unsafe.Pointer(in.HibernateAt))
+	out.Reason = in.Reason
+	out.Message = in.Message
+	out.Conditions = *(*[]metav1.Condition)(unsafe.Pointer(&in.Conditions))
+	out.ObservedGeneration = in.ObservedGeneration
+	if err := Convert_v1alpha1_ResourceRequirements_To_stream_ResourceRequirements(&in.Resources, &out.Resources, s); err != nil {
+		return err
+	}
+	out.Schedule = (*stream.SessionScheduleStatus)(unsafe.Pointer(in.Schedule))
+	out.Pool = in.Pool
 	return nil
 }
 
@@ -1550,7 +1848,23 @@ func Convert_v1alpha1_SessionStatus_To_stream_SessionStatus(in *SessionStatus, o
 }
 
 func autoConvert_stream_SessionStatus_To_v1alpha1_SessionStatus(in *stream.SessionStatus, out *SessionStatus, s conversion.Scope) error {
-	*out = *(*SessionStatus)(unsafe.Pointer(in))
+	out.Phase = SessionPhase(in.Phase)
+	out.URL = in.URL
+	out.PodName = in.PodName
+	out.ActiveConnections = in.ActiveConnections
+	out.LastActivity = (*metav1.Time)(unsafe.Pointer(in.LastActivity))
+	out.LastConnection = (*metav1.Time)(unsafe.Pointer(in.LastConnection))
+	out.LastDisconnect = (*metav1.Time)(unsafe.Pointer(in.LastDisconnect))
+	out.HibernateAt = (*metav1.Time)(unsafe.Pointer(in.HibernateAt))
+	out.Reason = in.Reason
+	out.Message = in.Message
+	out.Conditions = *(*[]metav1.Condition)(unsafe.Pointer(&in.Conditions))
+	out.ObservedGeneration = in.ObservedGeneration
+	if err := Convert_stream_ResourceRequirements_To_v1alpha1_ResourceRequirements(&in.Resources, &out.Resources, s); err != nil {
+		return err
+	}
+	out.Schedule = (*SessionScheduleStatus)(unsafe.Pointer(in.Schedule))
+	out.Pool = in.Pool
 	return nil
 }
 
@@ -1653,6 +1967,26 @@ func Convert_stream_TemplatePort_To_v1alpha1_TemplatePort(in *stream.TemplatePor
 	return autoConvert_stream_TemplatePort_To_v1alpha1_TemplatePort(in, out, s)
 }
 
+func autoConvert_v1alpha1_TemplatePrice_To_stream_TemplatePrice(in *TemplatePrice, out *stream.TemplatePrice, s conversion.Scope) error {
+	*out = *(*stream.TemplatePrice)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_TemplatePrice_To_stream_TemplatePrice is an autogenerated conversion function.
+func Convert_v1alpha1_TemplatePrice_To_stream_TemplatePrice(in *TemplatePrice, out *stream.TemplatePrice, s conversion.Scope) error {
+	return autoConvert_v1alpha1_TemplatePrice_To_stream_TemplatePrice(in, out, s)
+}
+
+func autoConvert_stream_TemplatePrice_To_v1alpha1_TemplatePrice(in *stream.TemplatePrice, out *TemplatePrice, s conversion.Scope) error {
+	*out = *(*TemplatePrice)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_TemplatePrice_To_v1alpha1_TemplatePrice is an autogenerated conversion function.
+func Convert_stream_TemplatePrice_To_v1alpha1_TemplatePrice(in *stream.TemplatePrice, out *TemplatePrice, s conversion.Scope) error {
+	return autoConvert_stream_TemplatePrice_To_v1alpha1_TemplatePrice(in, out, s)
+}
+
 func autoConvert_v1alpha1_TemplateSource_To_stream_TemplateSource(in *TemplateSource, out *stream.TemplateSource, s conversion.Scope) error {
 	*out = *(*stream.TemplateSource)(unsafe.Pointer(in))
 	return nil
@@ -1734,6 +2068,100 @@ func autoConvert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(in *stream.Tem
 // Convert_stream_TemplateStatus_To_v1alpha1_TemplateStatus is an autogenerated conversion function.
 func Convert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(in *stream.TemplateStatus, out *TemplateStatus, s conversion.Scope) error {
 	return autoConvert_stream_TemplateStatus_To_v1alpha1_TemplateStatus(in, out, s)
+}
+
+func autoConvert_v1alpha1_Usage_To_stream_Usage(in *Usage, out *stream.Usage, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_UsageSpec_To_stream_UsageSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_UsageStatus_To_stream_UsageStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_Usage_To_stream_Usage is an autogenerated conversion function.
+func Convert_v1alpha1_Usage_To_stream_Usage(in *Usage, out *stream.Usage, s conversion.Scope) error {
+	return autoConvert_v1alpha1_Usage_To_stream_Usage(in, out, s)
+}
+
+func autoConvert_stream_Usage_To_v1alpha1_Usage(in *stream.Usage, out *Usage, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_stream_UsageSpec_To_v1alpha1_UsageSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	if err := Convert_stream_UsageStatus_To_v1alpha1_UsageStatus(&in.Status, &out.Status, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_stream_Usage_To_v1alpha1_Usage is an autogenerated conversion function.
+func Convert_stream_Usage_To_v1alpha1_Usage(in *stream.Usage, out *Usage, s conversion.Scope) error {
+	return autoConvert_stream_Usage_To_v1alpha1_Usage(in, out, s)
+}
+
+func autoConvert_v1alpha1_UsageList_To_stream_UsageList(in *UsageList, out *stream.UsageList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]stream.Usage)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_UsageList_To_stream_UsageList is an autogenerated conversion function.
+func Convert_v1alpha1_UsageList_To_stream_UsageList(in *UsageList, out *stream.UsageList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_UsageList_To_stream_UsageList(in, out, s)
+}
+
+func autoConvert_stream_UsageList_To_v1alpha1_UsageList(in *stream.UsageList, out *UsageList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]Usage)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_stream_UsageList_To_v1alpha1_UsageList is an autogenerated conversion function.
+func Convert_stream_UsageList_To_v1alpha1_UsageList(in *stream.UsageList, out *UsageList, s conversion.Scope) error {
+	return autoConvert_stream_UsageList_To_v1alpha1_UsageList(in, out, s)
+}
+
+func autoConvert_v1alpha1_UsageSpec_To_stream_UsageSpec(in *UsageSpec, out *stream.UsageSpec, s conversion.Scope) error {
+	*out = *(*stream.UsageSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_UsageSpec_To_stream_UsageSpec is an autogenerated conversion function.
+func Convert_v1alpha1_UsageSpec_To_stream_UsageSpec(in *UsageSpec, out *stream.UsageSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_UsageSpec_To_stream_UsageSpec(in, out, s)
+}
+
+func autoConvert_stream_UsageSpec_To_v1alpha1_UsageSpec(in *stream.UsageSpec, out *UsageSpec, s conversion.Scope) error {
+	*out = *(*UsageSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_UsageSpec_To_v1alpha1_UsageSpec is an autogenerated conversion function.
+func Convert_stream_UsageSpec_To_v1alpha1_UsageSpec(in *stream.UsageSpec, out *UsageSpec, s conversion.Scope) error {
+	return autoConvert_stream_UsageSpec_To_v1alpha1_UsageSpec(in, out, s)
+}
+
+func autoConvert_v1alpha1_UsageStatus_To_stream_UsageStatus(in *UsageStatus, out *stream.UsageStatus, s conversion.Scope) error {
+	*out = *(*stream.UsageStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_UsageStatus_To_stream_UsageStatus is an autogenerated conversion function.
+func Convert_v1alpha1_UsageStatus_To_stream_UsageStatus(in *UsageStatus, out *stream.UsageStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_UsageStatus_To_stream_UsageStatus(in, out, s)
+}
+
+func autoConvert_stream_UsageStatus_To_v1alpha1_UsageStatus(in *stream.UsageStatus, out *UsageStatus, s conversion.Scope) error {
+	*out = *(*UsageStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_stream_UsageStatus_To_v1alpha1_UsageStatus is an autogenerated conversion function.
+func Convert_stream_UsageStatus_To_v1alpha1_UsageStatus(in *stream.UsageStatus, out *UsageStatus, s conversion.Scope) error {
+	return autoConvert_stream_UsageStatus_To_v1alpha1_UsageStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_User_To_stream_User(in *User, out *stream.User, s conversion.Scope) error {

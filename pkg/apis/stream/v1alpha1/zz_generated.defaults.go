@@ -33,6 +33,8 @@ func RegisterDefaults(scheme *runtime.Scheme) error {
 	scheme.AddTypeDefaultingFunc(&ConnectionList{}, func(obj interface{}) { SetObjectDefaults_ConnectionList(obj.(*ConnectionList)) })
 	scheme.AddTypeDefaultingFunc(&Session{}, func(obj interface{}) { SetObjectDefaults_Session(obj.(*Session)) })
 	scheme.AddTypeDefaultingFunc(&SessionList{}, func(obj interface{}) { SetObjectDefaults_SessionList(obj.(*SessionList)) })
+	scheme.AddTypeDefaultingFunc(&SessionPool{}, func(obj interface{}) { SetObjectDefaults_SessionPool(obj.(*SessionPool)) })
+	scheme.AddTypeDefaultingFunc(&SessionPoolList{}, func(obj interface{}) { SetObjectDefaults_SessionPoolList(obj.(*SessionPoolList)) })
 	scheme.AddTypeDefaultingFunc(&Template{}, func(obj interface{}) { SetObjectDefaults_Template(obj.(*Template)) })
 	scheme.AddTypeDefaultingFunc(&TemplateList{}, func(obj interface{}) { SetObjectDefaults_TemplateList(obj.(*TemplateList)) })
 	return nil
@@ -51,12 +53,26 @@ func SetObjectDefaults_ConnectionList(in *ConnectionList) {
 
 func SetObjectDefaults_Session(in *Session) {
 	SetDefaults_SessionSpec(&in.Spec)
+	if in.Spec.Schedule != nil {
+		SetDefaults_SessionSchedule(in.Spec.Schedule)
+	}
 }
 
 func SetObjectDefaults_SessionList(in *SessionList) {
 	for i := range in.Items {
 		a := &in.Items[i]
 		SetObjectDefaults_Session(a)
+	}
+}
+
+func SetObjectDefaults_SessionPool(in *SessionPool) {
+	SetDefaults_SessionPoolSpec(&in.Spec)
+}
+
+func SetObjectDefaults_SessionPoolList(in *SessionPoolList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_SessionPool(a)
 	}
 }
 

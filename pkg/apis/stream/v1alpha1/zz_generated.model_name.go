@@ -117,6 +117,11 @@ func (in PlatformConfigurationStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in PricingConfiguration) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PricingConfiguration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in QuotaCharge) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge"
 }
@@ -167,6 +172,26 @@ func (in SessionList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPool) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPool"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPoolList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPoolSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionPoolStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionQuota) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuota"
 }
@@ -184,6 +209,16 @@ func (in SessionQuotaSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SessionQuotaStatus) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuotaStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionSchedule) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSchedule"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SessionScheduleStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionScheduleStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -232,6 +267,11 @@ func (in TemplatePort) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in TemplatePrice) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePrice"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateSource) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource"
 }
@@ -244,6 +284,26 @@ func (in TemplateSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in TemplateStatus) OpenAPIModelName() string {
 	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in Usage) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.Usage"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UsageList) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UsageList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UsageSpec) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UsageSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in UsageStatus) OpenAPIModelName() string {
+	return "com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.UsageStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

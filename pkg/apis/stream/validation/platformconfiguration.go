@@ -1,7 +1,10 @@
 package validation
 
 import (
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,6 +59,45 @@ func validatePlatformConfigurationSpec(spec *stream.PlatformConfigurationSpec, f
 		}
 	}
 	allErrs = append(allErrs, validateDuration(spec.Catalog.SyncInterval, fld.Child("catalog", "syncInterval"), 0, "must not be negative (0 syncs only on request)")...)
+	return append(allErrs, validatePricing(&spec.Pricing, fld.Child("pricing"))...)
+}
+
+// maxCurrencyLength bounds spec.pricing.currency: a code such as EUR, or a
+// short name such as credits.
+const maxCurrencyLength = 16
+
+func validatePricing(p *stream.PricingConfiguration, fld *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if c := p.Currency; len(c) > maxCurrencyLength || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
+		allErrs = append(allErrs, field.Invalid(fld.Child("currency"), c, fmt.Sprintf("must be at most %d printable characters without spaces, e.g. EUR", maxCurrencyLength)))
+	}
+	price := func(value string, fld *field.Path) {
+		if _, err := stream.ParsePrice(value); err != nil {
+			allErrs = append(allErrs, field.Invalid(fld, value, err.Error()))
+		}
+	}
+	price(p.CPUCoreHour, fld.Child("cpuCoreHour"))
+	price(p.MemoryGiBHour, fld.Child("memoryGiBHour"))
+	seen := map[string]bool{}
+	for i, t := range p.Templates {
+		at := fld.Child("templates").Index(i)
+		if t.Template == "" {
+			allErrs = append(allErrs, field.Required(at.Child("template"), "the name of a Template"))
+		} else {
+			for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(t.Template, false) {
+				allErrs = append(allErrs, field.Invalid(at.Child("template"), t.Template, msg))
+			}
+		}
+		if seen[t.Template] {
+			allErrs = append(allErrs, field.Duplicate(at.Child("template"), t.Template))
+		}
+		seen[t.Template] = true
+		if t.SessionHour == "" {
+			allErrs = append(allErrs, field.Required(at.Child("sessionHour"), "the price of an hour of a running session"))
+		} else {
+			price(t.SessionHour, at.Child("sessionHour"))
+		}
+	}
 	return allErrs
 }
 

@@ -94,6 +94,7 @@ func validateSessionSpec(spec *stream.SessionSpec, fld *field.Path) field.ErrorL
 		allErrs = append(allErrs, field.Invalid(fld.Child("maxSessionDuration"), spec.MaxSessionDuration.Duration.String(), "must not be negative (0s means no limit)"))
 	}
 	allErrs = append(allErrs, validateTags(spec.Tags, fld.Child("tags"))...)
+	allErrs = append(allErrs, validateSessionSchedule(spec.Schedule, fld.Child("schedule"))...)
 	return allErrs
 }
 

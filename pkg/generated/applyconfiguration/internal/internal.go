@@ -320,6 +320,10 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.IngressConfiguration
       default: {}
+    - name: pricing
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PricingConfiguration
+      default: {}
     - name: sessions
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionConfiguration
@@ -333,6 +337,26 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: updatedBy
       type:
         scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.PricingConfiguration
+  map:
+    fields:
+    - name: cpuCoreHour
+      type:
+        scalar: string
+    - name: currency
+      type:
+        scalar: string
+    - name: memoryGiBHour
+      type:
+        scalar: string
+    - name: templates
+      type:
+        list:
+          elementType:
+            namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePrice
+          elementRelationship: associative
+          keys:
+          - template
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.QuotaCharge
   map:
     fields:
@@ -484,6 +508,67 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: staleConnectionTimeout
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPool
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolSpec
+      default: {}
+    - name: status
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolStatus
+      default: {}
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolSpec
+  map:
+    fields:
+    - name: maxAge
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: replicas
+      type:
+        scalar: numeric
+      default: 0
+    - name: template
+      type:
+        scalar: string
+      default: ""
+    - name: user
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionPoolStatus
+  map:
+    fields:
+    - name: claimed
+      type:
+        scalar: numeric
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: readyReplicas
+      type:
+        scalar: numeric
+    - name: replicas
+      type:
+        scalar: numeric
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionQuota
   map:
     fields:
@@ -544,6 +629,33 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - user
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSchedule
+  map:
+    fields:
+    - name: start
+      type:
+        scalar: string
+    - name: stop
+      type:
+        scalar: string
+    - name: timeZone
+      type:
+        scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionScheduleStatus
+  map:
+    fields:
+    - name: lastAction
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastActionResult
+      type:
+        scalar: string
+    - name: nextStart
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: nextStop
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionShare
   map:
     fields:
@@ -615,6 +727,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
       default: {}
+    - name: schedule
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionSchedule
     - name: state
       type:
         scalar: string
@@ -669,9 +784,19 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: podName
       type:
         scalar: string
+    - name: pool
+      type:
+        scalar: string
     - name: reason
       type:
         scalar: string
+    - name: resources
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.ResourceRequirements
+      default: {}
+    - name: schedule
+      type:
+        namedType: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.SessionScheduleStatus
     - name: url
       type:
         scalar: string
@@ -709,6 +834,17 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: protocol
       type:
         scalar: string
+- name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplatePrice
+  map:
+    fields:
+    - name: sessionHour
+      type:
+        scalar: string
+      default: ""
+    - name: template
+      type:
+        scalar: string
+      default: ""
 - name: com.github.streamspace.controlplane.pkg.apis.stream.v1alpha1.TemplateSource
   map:
     fields:

@@ -68,6 +68,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().PlatformConfigurations().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessions"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().Sessions().Informer()}, nil
+	case streamv1alpha1.SchemeGroupVersion.WithResource("sessionpools"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().SessionPools().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessionquotas"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Stream().V1alpha1().SessionQuotas().Informer()}, nil
 	case streamv1alpha1.SchemeGroupVersion.WithResource("sessionshares"):

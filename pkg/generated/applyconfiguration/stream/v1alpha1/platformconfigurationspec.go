@@ -31,6 +31,9 @@ type PlatformConfigurationSpecApplyConfiguration struct {
 	Home *HomeConfigurationApplyConfiguration `json:"home,omitempty"`
 	// catalog: template repositories.
 	Catalog *CatalogConfigurationApplyConfiguration `json:"catalog,omitempty"`
+	// pricing: what session time, CPU and memory cost, for the usages
+	// resource.
+	Pricing *PricingConfigurationApplyConfiguration `json:"pricing,omitempty"`
 }
 
 // PlatformConfigurationSpecApplyConfiguration constructs a declarative configuration of the PlatformConfigurationSpec type for use with
@@ -68,5 +71,13 @@ func (b *PlatformConfigurationSpecApplyConfiguration) WithHome(value *HomeConfig
 // If called multiple times, the Catalog field is set to the value of the last call.
 func (b *PlatformConfigurationSpecApplyConfiguration) WithCatalog(value *CatalogConfigurationApplyConfiguration) *PlatformConfigurationSpecApplyConfiguration {
 	b.Catalog = value
+	return b
+}
+
+// WithPricing sets the Pricing field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Pricing field is set to the value of the last call.
+func (b *PlatformConfigurationSpecApplyConfiguration) WithPricing(value *PricingConfigurationApplyConfiguration) *PlatformConfigurationSpecApplyConfiguration {
+	b.Pricing = value
 	return b
 }

@@ -46,10 +46,17 @@ type SessionSpecApplyConfiguration struct {
 	// hibernates, e.g. "30m". Defaults to 30m; "0s" never hibernates.
 	IdleTimeout *v1.Duration `json:"idleTimeout,omitempty"`
 	// maxSessionDuration is how long the session may exist before it is
-	// terminated, e.g. "8h". Defaults to 8h; "0s" means no limit.
+	// terminated, e.g. "8h". Defaults to 8h, and to no limit for a session
+	// with a schedule; "0s" means no limit.
 	MaxSessionDuration *v1.Duration `json:"maxSessionDuration,omitempty"`
 	// tags are free-form labels for people.
 	Tags []string `json:"tags,omitempty"`
+	// schedule starts and stops the session at set times, e.g. weekdays
+	// 08:00 to 18:00 in Europe/Berlin: at a start time the controller sets
+	// state to running (if the owner's quota allows), at a stop time to
+	// hibernated. Between those times the owner may change state freely;
+	// the schedule acts again at its next time.
+	Schedule *SessionScheduleApplyConfiguration `json:"schedule,omitempty"`
 }
 
 // SessionSpecApplyConfiguration constructs a declarative configuration of the SessionSpec type for use with
@@ -121,5 +128,13 @@ func (b *SessionSpecApplyConfiguration) WithTags(values ...string) *SessionSpecA
 	for i := range values {
 		b.Tags = append(b.Tags, values[i])
 	}
+	return b
+}
+
+// WithSchedule sets the Schedule field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Schedule field is set to the value of the last call.
+func (b *SessionSpecApplyConfiguration) WithSchedule(value *SessionScheduleApplyConfiguration) *SessionSpecApplyConfiguration {
+	b.Schedule = value
 	return b
 }

@@ -55,6 +55,17 @@ type SessionStatusApplyConfiguration struct {
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// observedGeneration is the generation of the spec the status describes.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
+	// resources are the requests and limits the session's container was
+	// given: the session's spec.resources, else its template's
+	// defaultResources, else the platform configuration's. Usage records
+	// the requests (a limit stands in for a missing request) while the
+	// session is Running.
+	Resources *ResourceRequirementsApplyConfiguration `json:"resources,omitempty"`
+	// schedule is what spec.schedule does next; set by the controller.
+	Schedule *SessionScheduleStatusApplyConfiguration `json:"schedule,omitempty"`
+	// pool is the SessionPool whose warm workload the session claimed when
+	// it last started, empty after a cold start.
+	Pool *string `json:"pool,omitempty"`
 }
 
 // SessionStatusApplyConfiguration constructs a declarative configuration of the SessionStatus type for use with
@@ -161,5 +172,29 @@ func (b *SessionStatusApplyConfiguration) WithConditions(values ...*metav1.Condi
 // If called multiple times, the ObservedGeneration field is set to the value of the last call.
 func (b *SessionStatusApplyConfiguration) WithObservedGeneration(value int64) *SessionStatusApplyConfiguration {
 	b.ObservedGeneration = &value
+	return b
+}
+
+// WithResources sets the Resources field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Resources field is set to the value of the last call.
+func (b *SessionStatusApplyConfiguration) WithResources(value *ResourceRequirementsApplyConfiguration) *SessionStatusApplyConfiguration {
+	b.Resources = value
+	return b
+}
+
+// WithSchedule sets the Schedule field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Schedule field is set to the value of the last call.
+func (b *SessionStatusApplyConfiguration) WithSchedule(value *SessionScheduleStatusApplyConfiguration) *SessionStatusApplyConfiguration {
+	b.Schedule = value
+	return b
+}
+
+// WithPool sets the Pool field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Pool field is set to the value of the last call.
+func (b *SessionStatusApplyConfiguration) WithPool(value string) *SessionStatusApplyConfiguration {
+	b.Pool = &value
 	return b
 }

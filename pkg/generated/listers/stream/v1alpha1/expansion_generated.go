@@ -46,6 +46,14 @@ type SessionListerExpansion interface{}
 // SessionNamespaceLister.
 type SessionNamespaceListerExpansion interface{}
 
+// SessionPoolListerExpansion allows custom methods to be added to
+// SessionPoolLister.
+type SessionPoolListerExpansion interface{}
+
+// SessionPoolNamespaceListerExpansion allows custom methods to be added to
+// SessionPoolNamespaceLister.
+type SessionPoolNamespaceListerExpansion interface{}
+
 // SessionQuotaListerExpansion allows custom methods to be added to
 // SessionQuotaLister.
 type SessionQuotaListerExpansion interface{}
@@ -65,6 +73,14 @@ type TemplateListerExpansion interface{}
 // TemplateNamespaceListerExpansion allows custom methods to be added to
 // TemplateNamespaceLister.
 type TemplateNamespaceListerExpansion interface{}
+
+// UsageListerExpansion allows custom methods to be added to
+// UsageLister.
+type UsageListerExpansion interface{}
+
+// UsageNamespaceListerExpansion allows custom methods to be added to
+// UsageNamespaceLister.
+type UsageNamespaceListerExpansion interface{}
 
 // UserListerExpansion allows custom methods to be added to
 // UserLister.

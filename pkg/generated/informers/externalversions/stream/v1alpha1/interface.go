@@ -32,6 +32,8 @@ type Interface interface {
 	PlatformConfigurations() TypedPlatformConfigurationInformer
 	// Sessions returns a SessionInformer.
 	Sessions() TypedSessionInformer
+	// SessionPools returns a SessionPoolInformer.
+	SessionPools() TypedSessionPoolInformer
 	// SessionQuotas returns a SessionQuotaInformer.
 	SessionQuotas() TypedSessionQuotaInformer
 	// SessionShares returns a SessionShareInformer.
@@ -71,6 +73,11 @@ func (v *version) PlatformConfigurations() TypedPlatformConfigurationInformer {
 // Sessions returns a TypedSessionInformer.
 func (v *version) Sessions() TypedSessionInformer {
 	return &sessionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// SessionPools returns a TypedSessionPoolInformer.
+func (v *version) SessionPools() TypedSessionPoolInformer {
+	return &sessionPoolInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // SessionQuotas returns a TypedSessionQuotaInformer.

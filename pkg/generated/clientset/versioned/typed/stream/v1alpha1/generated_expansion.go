@@ -28,10 +28,14 @@ type PlatformConfigurationExpansion interface{}
 
 type SessionExpansion interface{}
 
+type SessionPoolExpansion interface{}
+
 type SessionQuotaExpansion interface{}
 
 type SessionShareExpansion interface{}
 
 type TemplateExpansion interface{}
+
+type UsageExpansion interface{}
 
 type UserExpansion interface{}

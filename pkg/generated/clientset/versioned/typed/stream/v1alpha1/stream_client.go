@@ -33,9 +33,11 @@ type StreamV1alpha1Interface interface {
 	ConnectionsGetter
 	PlatformConfigurationsGetter
 	SessionsGetter
+	SessionPoolsGetter
 	SessionQuotasGetter
 	SessionSharesGetter
 	TemplatesGetter
+	UsagesGetter
 	UsersGetter
 }
 
@@ -64,6 +66,10 @@ func (c *StreamV1alpha1Client) Sessions(namespace string) SessionInterface {
 	return newSessions(c, namespace)
 }
 
+func (c *StreamV1alpha1Client) SessionPools(namespace string) SessionPoolInterface {
+	return newSessionPools(c, namespace)
+}
+
 func (c *StreamV1alpha1Client) SessionQuotas() SessionQuotaInterface {
 	return newSessionQuotas(c)
 }
@@ -74,6 +80,10 @@ func (c *StreamV1alpha1Client) SessionShares(namespace string) SessionShareInter
 
 func (c *StreamV1alpha1Client) Templates(namespace string) TemplateInterface {
 	return newTemplates(c, namespace)
+}
+
+func (c *StreamV1alpha1Client) Usages(namespace string) UsageInterface {
+	return newUsages(c, namespace)
 }
 
 func (c *StreamV1alpha1Client) Users() UserInterface {

@@ -48,6 +48,10 @@ func (c *FakeStreamV1alpha1) Sessions(namespace string) v1alpha1.SessionInterfac
 	return newFakeSessions(c, namespace)
 }
 
+func (c *FakeStreamV1alpha1) SessionPools(namespace string) v1alpha1.SessionPoolInterface {
+	return newFakeSessionPools(c, namespace)
+}
+
 func (c *FakeStreamV1alpha1) SessionQuotas() v1alpha1.SessionQuotaInterface {
 	return newFakeSessionQuotas(c)
 }
@@ -58,6 +62,10 @@ func (c *FakeStreamV1alpha1) SessionShares(namespace string) v1alpha1.SessionSha
 
 func (c *FakeStreamV1alpha1) Templates(namespace string) v1alpha1.TemplateInterface {
 	return newFakeTemplates(c, namespace)
+}
+
+func (c *FakeStreamV1alpha1) Usages(namespace string) v1alpha1.UsageInterface {
+	return newFakeUsages(c, namespace)
 }
 
 func (c *FakeStreamV1alpha1) Users() v1alpha1.UserInterface {
