@@ -136,6 +136,25 @@ func TestHibernationDeadlineSurvivesControllerRestart(t *testing.T) {
 	})
 	hibernateAt := s.Status.HibernateAt.Time
 
+	restart := stopController(t)
+	time.Sleep(time.Until(hibernateAt) + 2*time.Second)
+	if s, err := ss.StreamV1alpha1().Sessions("bob").Get(context.Background(), s.Name, metav1.GetOptions{}); err != nil || s.Spec.State != streamv1alpha1.SessionStateRunning {
+		t.Fatalf("with no controller the session changed: %v, state %v", err, s.Spec.State)
+	}
+	restart()
+	started := time.Now()
+	// Within well under the idle timeout: a reset countdown would need 20 s more.
+	waitSession(t, ss, "bob", s.Name, idle/2, "hibernated right after the restart", func(s *streamv1alpha1.Session) bool {
+		return s.Spec.State == streamv1alpha1.SessionStateHibernated
+	})
+	t.Logf("hibernated %s after the controller came back, %s after hibernateAt", time.Since(started).Round(100*time.Millisecond), time.Since(hibernateAt).Round(100*time.Millisecond))
+}
+
+// stopController stops the shared stack's controller and returns the
+// function that starts it again (within a minute, or the test fails); if
+// the test ends first, a cleanup starts it.
+func stopController(t *testing.T) (restart func()) {
+	t.Helper()
 	if err := stack.StopController(); err != nil {
 		t.Fatalf("stop the controller: %v", err)
 	}
@@ -147,22 +166,15 @@ func TestHibernationDeadlineSurvivesControllerRestart(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(time.Until(hibernateAt) + 2*time.Second)
-	if s, err := ss.StreamV1alpha1().Sessions("bob").Get(context.Background(), s.Name, metav1.GetOptions{}); err != nil || s.Spec.State != streamv1alpha1.SessionStateRunning {
-		t.Fatalf("with no controller the session changed: %v, state %v", err, s.Spec.State)
+	return func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := stack.StartController(ctx); err != nil {
+			t.Fatalf("start the controller: %v", err)
+		}
+		restarted = true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := stack.StartController(ctx); err != nil {
-		t.Fatalf("start the controller: %v", err)
-	}
-	restarted = true
-	started := time.Now()
-	// Within well under the idle timeout: a reset countdown would need 20 s more.
-	waitSession(t, ss, "bob", s.Name, idle/2, "hibernated right after the restart", func(s *streamv1alpha1.Session) bool {
-		return s.Spec.State == streamv1alpha1.SessionStateHibernated
-	})
-	t.Logf("hibernated %s after the controller came back, %s after hibernateAt", time.Since(started).Round(100*time.Millisecond), time.Since(hibernateAt).Round(100*time.Millisecond))
 }
 
 // sendHeartbeats posts a heartbeat for a connection as user every interval

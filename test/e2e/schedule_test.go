@@ -147,27 +147,12 @@ func TestScheduleActsAfterControllerRestart(t *testing.T) {
 		return s.Status.Schedule != nil && s.Status.Schedule.NextStart != nil && s.Status.Schedule.NextStart.Time.Equal(start)
 	})
 
-	if err := stack.StopController(); err != nil {
-		t.Fatalf("stop the controller: %v", err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			if err := stack.StartController(context.Background()); err != nil {
-				t.Errorf("start the controller again: %v", err)
-			}
-		}
-	})
+	restart := stopController(t)
 	time.Sleep(time.Until(start) + 3*time.Second)
 	if got, err := ss.StreamV1alpha1().Sessions("bob").Get(ctx, s.Name, metav1.GetOptions{}); err != nil || got.Spec.State != streamv1alpha1.SessionStateHibernated {
 		t.Fatalf("with no controller the session changed: %v", err)
 	}
-	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := stack.StartController(startCtx); err != nil {
-		t.Fatalf("start the controller: %v", err)
-	}
-	restarted = true
+	restart()
 	got := waitSession(t, ss, "bob", s.Name, 30*time.Second, "started for the missed time", func(s *streamv1alpha1.Session) bool {
 		return s.Spec.State == streamv1alpha1.SessionStateRunning && s.Status.Schedule != nil && s.Status.Schedule.LastActionResult == "Started"
 	})
