@@ -29,13 +29,15 @@ func TestDatabaseIsLegible(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	// The controller settles a session created hibernated at phase
+	// Hibernated; the row follows the object, so wait for that.
 	var namespace, name, user, template, state, phase string
-	err = conn.QueryRow(ctx, `SELECT namespace, name, user_name, template, state, phase FROM sessions WHERE namespace = 'alice' AND name = 'legible'`).
-		Scan(&namespace, &name, &user, &template, &state, &phase)
-	if err != nil {
-		t.Fatalf("query the sessions table: %v", err)
-	}
-	if got := []string{namespace, name, user, template, state, phase}; got[2] != "alice" || got[3] != "vscode" || got[4] != "hibernated" || got[5] != "Pending" {
+	eventually(t, 30*time.Second, "the sessions row to show the settled phase", func() (bool, error) {
+		err := conn.QueryRow(ctx, `SELECT namespace, name, user_name, template, state, phase FROM sessions WHERE namespace = 'alice' AND name = 'legible'`).
+			Scan(&namespace, &name, &user, &template, &state, &phase)
+		return err == nil && phase == "Hibernated", err
+	})
+	if got := []string{namespace, name, user, template, state, phase}; got[2] != "alice" || got[3] != "vscode" || got[4] != "hibernated" {
 		t.Errorf("sessions row = %v", got)
 	}
 	var templates int
