@@ -10,7 +10,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +33,8 @@ import (
 
 	"github.com/streamspace/controlplane/internal/benchdoc"
 	"github.com/streamspace/controlplane/internal/benchstack"
+	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/procstat"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 )
 
@@ -41,12 +46,13 @@ func main() {
 	patches := flag.Int("patches", 200, "patches timed for update → watch event")
 	out := flag.String("out", "", "markdown file whose bench-client section is (re)written; empty: print only")
 	dir := flag.String("dir", "", "state directory of the control plane (default: a temporary one)")
+	profiles := flag.String("profiles", "", "directory for CPU profiles of kube-apiserver and streamspace-apiserver during each round's creates (default: none taken)")
 	flag.Parse()
 	if *objects < 200 || *clients <= 0 || *patches <= 0 {
 		fmt.Fprintln(os.Stderr, "bench-client: --objects at least 200, --clients and --patches positive")
 		os.Exit(2)
 	}
-	if err := run(*objects, *clients, *patches, *out, *dir); err != nil {
+	if err := run(*objects, *clients, *patches, *out, *dir, *profiles); err != nil {
 		fmt.Fprintf(os.Stderr, "bench-client: %v\n", err)
 		os.Exit(1)
 	}
@@ -60,16 +66,40 @@ type figures struct {
 	selected              int
 	watchP99              time.Duration
 	load                  string
+	// cpu is each serving process's CPU time over the round's creates.
+	cpu map[string]time.Duration
 }
 
-func run(objects, clients, patches int, out, dir string) error {
+// servers are the processes whose CPU is read over the creates: the
+// request path of either side (kube-apiserver and etcd for the CRD,
+// kube-apiserver, streamspace-apiserver and Postgres for ours).
+var servers = []string{"kube-apiserver", "etcd", "streamspace-apiserver", "postgres"}
+
+// cpuPerCreate is a process's CPU over the round's creates, per create, in ms.
+func (f figures) cpuPerCreate(process string, objects int) float64 {
+	return ms(f.cpu[process]) / float64(objects)
+}
+
+func run(objects, clients, patches int, out, dir, profiles string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
 	began := time.Now()
-	_, cfg, stop, err := benchstack.Start(ctx, "bench-client", dir, false)
+	stack, cfg, stop, err := benchstack.Start(ctx, "bench-client", dir, false)
 	defer stop()
 	if err != nil {
 		return err
+	}
+	pids := map[string]int{}
+	for _, name := range servers {
+		if pids[name], err = stack.PID(name); err != nil {
+			return err
+		}
+	}
+	var profiler *profiler
+	if profiles != "" {
+		if profiler, err = newProfiler(stack, cfg, profiles); err != nil {
+			return err
+		}
 	}
 	if err := benchstack.InstallSessionCRD(ctx, cfg); err != nil {
 		return err
@@ -90,14 +120,22 @@ func run(objects, clients, patches int, out, dir string) error {
 			Labels: map[string]string{stream.SessionsNamespaceLabel: stream.SessionsNamespaceEnabled}}}, metav1.CreateOptions{}); err != nil {
 			return err
 		}
-		f, err := measure(ctx, dyn.Resource(gvr).Namespace(ns), apiVersion, objects, clients, patches)
+		if profiler != nil {
+			profiler.start(ctx, fmt.Sprintf("round-%d-%s", i+1, strings.ToLower(side)))
+		}
+		f, err := measure(ctx, dyn.Resource(gvr).Namespace(ns), apiVersion, objects, clients, patches, pids)
+		if profiler != nil {
+			if perr := profiler.wait(); perr != nil && err == nil {
+				err = perr
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("round %d (%s): %w", i+1, side, err)
 		}
 		f.side, f.namespace, f.load = side, ns, benchdoc.LoadAverage()
 		rounds = append(rounds, f)
-		fmt.Fprintf(os.Stderr, "bench-client: round %d %s: create %.0f/s, LIST all %s, LIST selected %s (%d), update→watch p99 %s\n",
-			i+1, side, f.createPerSec, f.listAll.Round(time.Millisecond), f.listSelected.Round(100*time.Microsecond), f.selected, f.watchP99.Round(100*time.Microsecond))
+		fmt.Fprintf(os.Stderr, "bench-client: round %d %s: create %.0f/s, LIST all %s, LIST selected %s (%d), update→watch p99 %s, CPU per create: %s\n",
+			i+1, side, f.createPerSec, f.listAll.Round(time.Millisecond), f.listSelected.Round(100*time.Microsecond), f.selected, f.watchP99.Round(100*time.Microsecond), f.cpuLine(objects))
 		// The round's objects go before the next round starts.
 		// A DeleteCollection of 50,000 objects outlasts kube-apiserver's
 		// 60 s request timeout: it is repeated until none is left.
@@ -133,12 +171,16 @@ func session(apiVersion string, i int) *unstructured.Unstructured {
 	}}
 }
 
-func measure(ctx context.Context, c dynamic.ResourceInterface, apiVersion string, objects, clients, patches int) (figures, error) {
+func measure(ctx context.Context, c dynamic.ResourceInterface, apiVersion string, objects, clients, patches int, pids map[string]int) (figures, error) {
 	var f figures
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
+	cpuBefore, err := cpuTimes(pids)
+	if err != nil {
+		return f, err
+	}
 	start := time.Now()
 	for range clients {
 		wg.Go(func() {
@@ -159,6 +201,14 @@ func measure(ctx context.Context, c dynamic.ResourceInterface, apiVersion string
 		return f, firstErr
 	}
 	f.createPerSec = float64(objects) / time.Since(start).Seconds()
+	cpuAfter, err := cpuTimes(pids)
+	if err != nil {
+		return f, err
+	}
+	f.cpu = map[string]time.Duration{}
+	for name, t := range cpuAfter {
+		f.cpu[name] = t - cpuBefore[name]
+	}
 
 	timed := func(opts metav1.ListOptions) (time.Duration, int, error) {
 		t := time.Now()
@@ -168,7 +218,6 @@ func measure(ctx context.Context, c dynamic.ResourceInterface, apiVersion string
 		}
 		return time.Since(t), len(l.Items), nil
 	}
-	var err error
 	var n int
 	if f.listAll, n, err = timed(metav1.ListOptions{}); err != nil || n != objects {
 		return f, fmt.Errorf("LIST all: %d items, %v", n, err)
@@ -229,6 +278,15 @@ func report(rounds []figures, objects, clients, patches int, began time.Time) st
 		fmt.Fprintf(&b, "| %d | %s | %.0f | %.0f ms | %.1f ms (%d) | %.1f ms | %s |\n", i+1, f.side, f.createPerSec,
 			ms(f.listAll), ms(f.listSelected), f.selected, ms(f.watchP99), f.load)
 	}
+	fmt.Fprintf(&b, "\nCPU per create over each round's creates (ms; user+system time from /proc, everything each process did meanwhile;\nPostgres is the postmaster and its backends):\n\n")
+	fmt.Fprintf(&b, "| round | side | %s | request path |\n|---:|---|%s---:|\n", strings.Join(servers, " | "), strings.Repeat("---:|", len(servers)))
+	for i, f := range rounds {
+		fmt.Fprintf(&b, "| %d | %s |", i+1, f.side)
+		for _, name := range servers {
+			fmt.Fprintf(&b, " %.2f |", f.cpuPerCreate(name, objects))
+		}
+		fmt.Fprintf(&b, " %.2f |\n", f.pathCPUPerCreate(objects))
+	}
 	best := func(side string, v func(figures) float64, higher bool) float64 {
 		var vs []float64
 		for _, f := range rounds {
@@ -257,6 +315,123 @@ func report(rounds []figures, objects, clients, patches int, began time.Time) st
 		fmt.Fprintf(&b, "| %s | %.1f%s | %.1f%s | %.2f |\n", row.what, o, row.unit, c, row.unit, o/c)
 	}
 	return b.String()
+}
+
+// pathCPUPerCreate is the CPU per create of the processes a side's
+// request passes through.
+func (f figures) pathCPUPerCreate(objects int) float64 {
+	path := []string{"kube-apiserver", "etcd"}
+	if f.side == "StreamSpace" {
+		path = []string{"kube-apiserver", "streamspace-apiserver", "postgres"}
+	}
+	var sum float64
+	for _, name := range path {
+		sum += f.cpuPerCreate(name, objects)
+	}
+	return sum
+}
+
+func (f figures) cpuLine(objects int) string {
+	var parts []string
+	for _, name := range servers {
+		parts = append(parts, fmt.Sprintf("%s %.2f ms", name, f.cpuPerCreate(name, objects)))
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf("; request path %.2f ms", f.pathCPUPerCreate(objects))
+}
+
+func cpuTimes(pids map[string]int) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for name, pid := range pids {
+		read := procstat.CPU
+		if name == "postgres" {
+			read = procstat.TreeCPU
+		}
+		t, err := read(pid)
+		if err != nil {
+			return nil, fmt.Errorf("CPU of %s: %w", name, err)
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// profiler takes CPU profiles of kube-apiserver and streamspace-apiserver
+// while a round creates its objects.
+type profiler struct {
+	dir     string
+	seconds int
+	clients map[string]*http.Client
+	urls    map[string]string
+	wg      sync.WaitGroup
+	err     error
+	mu      sync.Mutex
+}
+
+func newProfiler(stack *devstack.Stack, admin *rest.Config, dir string) (*profiler, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	kube, err := rest.HTTPClientFor(admin)
+	if err != nil {
+		return nil, err
+	}
+	// streamspace-apiserver itself: its /debug/pprof is not behind the
+	// aggregator.
+	direct := rest.CopyConfig(admin)
+	direct.Host = stack.StreamspaceURL
+	direct.TLSClientConfig.CAData, direct.TLSClientConfig.CAFile = nil, stack.StreamspaceCA
+	direct.TLSClientConfig.ServerName = "localhost"
+	ours, err := rest.HTTPClientFor(direct)
+	if err != nil {
+		return nil, err
+	}
+	return &profiler{dir: dir, seconds: 5,
+		clients: map[string]*http.Client{"kube-apiserver": kube, "streamspace-apiserver": ours},
+		urls:    map[string]string{"kube-apiserver": admin.Host, "streamspace-apiserver": stack.StreamspaceURL},
+	}, nil
+}
+
+func (p *profiler) start(ctx context.Context, prefix string) {
+	p.err = nil
+	for name, client := range p.clients {
+		p.wg.Go(func() {
+			if err := p.save(ctx, client, p.urls[name], filepath.Join(p.dir, prefix+"-"+name+".pprof")); err != nil {
+				p.mu.Lock()
+				p.err = fmt.Errorf("profile of %s: %w", name, err)
+				p.mu.Unlock()
+			}
+		})
+	}
+}
+
+func (p *profiler) wait() error {
+	p.wg.Wait()
+	return p.err
+}
+
+func (p *profiler) save(ctx context.Context, client *http.Client, base, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, p.seconds), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		return fmt.Errorf("%d %s", resp.StatusCode, body)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -31,5 +31,9 @@ func storageTables() map[schema.GroupResource]postgres.Table {
 		}
 		tables[d.Resource] = t
 	}
+	// SessionQuotas live in the objects table and mark their changes:
+	// session-quota admission decides from its informer's copy of them and
+	// guards the session's write with it (package readguard).
+	tables[stream.Resource("sessionquotas")] = postgres.Table{Name: postgres.ObjectsTable.Name, MarkChanges: true}
 	return tables
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
 	// The zone database is compiled in, so that schedules read the same on
 	// every machine, with or without /usr/share/zoneinfo.
 	_ "time/tzdata"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -543,4 +544,83 @@ func TestSessionQuotaHomeStorageChargesNewClaims(t *testing.T) {
 	if _, err := admin.StreamV1alpha1().Sessions(nsA).Create(ctx, withHome("qh-4"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("a third session sharing the home claim in %s: %v", nsA, err)
 	}
+}
+
+// A quota created or deleted through one streamspace-apiserver applies to
+// the very next create through another, although each decides creates from
+// its informer's copy of the quotas: the copy may lag, and the session's
+// write is then refused in its transaction and admitted again from a
+// consistent read (package readguard).
+func TestQuotaChangeAppliesAtOnceOnAnotherReplica(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	const quotaNamespace = "quota-e2e-fresh"
+	quotaSetup(t, ctx, quotaNamespace)
+	cfg, err := stack.RESTConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, stop, err := stack.StartExtraStreamspace(ctx, "streamspace-apiserver-fresh")
+	if err != nil {
+		t.Fatalf("start a second streamspace-apiserver: %v", err)
+	}
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("stop the second streamspace-apiserver: %v", err)
+		}
+	}()
+	replica := func(url string) clientset.Interface {
+		direct := rest.CopyConfig(cfg)
+		direct.Host = url
+		direct.TLSClientConfig.CAFile, direct.TLSClientConfig.CAData, direct.TLSClientConfig.ServerName = stack.StreamspaceCA, nil, "localhost"
+		direct.QPS, direct.Burst = -1, 0
+		c, err := clientset.NewForConfig(direct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first, second := replica(stack.StreamspaceURL), replica(url)
+	staleReads := func() float64 {
+		t.Helper()
+		raw, err := first.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("metrics of the first replica: %v", err)
+		}
+		var sum float64
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if strings.HasPrefix(line, "streamspace_postgres_storage_stale_reads_total") {
+				v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+				sum += v
+			}
+		}
+		return sum
+	}
+	staleBefore := staleReads()
+
+	const rounds = 20
+	for i := range rounds {
+		user, quotaName := fmt.Sprintf("fresh-%d", i), fmt.Sprintf("fresh-%d-none", i)
+		if _, err := second.StreamV1alpha1().SessionQuotas().Create(ctx, &streamv1alpha1.SessionQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: quotaName},
+			Spec: streamv1alpha1.SessionQuotaSpec{
+				Subjects: streamv1alpha1.QuotaSubjects{Users: []string{user}},
+				Limits:   streamv1alpha1.QuotaLimits{MaxSessions: ptr.To[int32](0)},
+			},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create quota %s on the second replica: %v", quotaName, err)
+		}
+		_, err := first.StreamV1alpha1().Sessions(quotaNamespace).Create(ctx, sessionFor(user+"-refused", user, ""), metav1.CreateOptions{})
+		if want := "exceeded quota " + quotaName; !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("round %d: create on the first replica right after the quota's create on the second: want 403 containing %q, got %v", i, want, err)
+		}
+		if err := second.StreamV1alpha1().SessionQuotas().Delete(ctx, quotaName, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete quota %s on the second replica: %v", quotaName, err)
+		}
+		if _, err := first.StreamV1alpha1().Sessions(quotaNamespace).Create(ctx, sessionFor(user+"-allowed", user, ""), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("round %d: create on the first replica right after the quota's delete on the second: %v", i, err)
+		}
+	}
+	t.Logf("%d rounds; creates the first replica admitted again after a stale read of the quotas: %.0f",
+		rounds, staleReads()-staleBefore)
 }

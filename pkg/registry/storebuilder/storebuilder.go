@@ -18,6 +18,8 @@ import (
 	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/apiserver/pkg/storage/names"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/streamspace/controlplane/pkg/storage/readguard"
 )
 
 // Options describe one resource.
@@ -41,6 +43,19 @@ var (
 	_ rest.ShortNamesProvider = &REST{}
 	_ rest.CategoriesProvider = &REST{}
 )
+
+// Create stores a new object. Its admission may decide from a cached copy
+// of another resource and guard the write with it (package readguard: the
+// session-quota plugin does so with its copy of the SessionQuotas); if the
+// storage finds the copy stale, nothing was stored and the object is
+// admitted again, from consistent reads, and stored then.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	out, err := r.Store.Create(readguard.With(ctx, &readguard.Guard{}), obj, createValidation, options)
+	if !readguard.IsStale(err) {
+		return out, err
+	}
+	return r.Store.Create(readguard.With(ctx, &readguard.Guard{Consistent: true}), obj, createValidation, options)
+}
 
 // ShortNames implements rest.ShortNamesProvider (kubectl get ss).
 func (r *REST) ShortNames() []string { return r.shortNames }

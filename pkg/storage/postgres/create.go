@@ -6,9 +6,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/storage"
+
+	"github.com/streamspace/controlplane/pkg/storage/readguard"
 )
 
-// Create stores obj at key unless the key exists. ttl is ignored: expiring
+// Create stores obj at key unless the key exists. When the request's
+// admission read a cached copy of another resource (readguard), the insert
+// is made only if that copy is still current; otherwise Create returns
+// readguard's stale-read error and stores nothing. ttl is ignored: expiring
 // keys are an etcd lease feature this storage does not offer (docs/storage.md).
 func (s *store) Create(ctx context.Context, key string, obj, out runtime.Object, ttl uint64) (err error) {
 	defer func() { err = apiError(ctx, err, "create", key) }()
@@ -35,7 +40,16 @@ func (s *store) Create(ctx context.Context, key string, obj, out runtime.Object,
 		return err
 	}
 	op := s.insertOp(preparedKey, r, stored)
-	if err := s.backend.commit(ctx, op); err != nil {
+	ops := s.withMark(op, true)
+	guard := readguard.From(ctx)
+	if g := guardOp(guard); g != nil {
+		ops = append([]*writeOp{g}, ops...)
+	}
+	if err := s.backend.commit(ctx, ops...); err != nil {
+		if isStaleRead(err) {
+			staleReads.WithLabelValues(guard.Resource.String()).Inc()
+			return readguard.NewStaleError(guard.Resource, guard.Seen)
+		}
 		return err
 	}
 	if !op.applied {

@@ -60,7 +60,7 @@ func (s *store) conditionalDelete(
 			}
 			op.sql, op.args = guardedDeleteSQL(s.table.Name, reapGuard), append(op.args, cutoff)
 		}
-		if err := s.backend.commit(ctx, op); err != nil {
+		if err := s.backend.commit(ctx, s.withMark(op, true)...); err != nil {
 			return err
 		}
 		if !op.applied && guarded {

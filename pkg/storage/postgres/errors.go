@@ -191,3 +191,12 @@ func (l *throttledLog) log(logger klog.Logger, err error, op, key string) {
 	logger.Error(err, "postgres storage: database unavailable", "operation", op, "key", key, "suppressedSinceLastLog", l.suppressed)
 	l.last, l.suppressed = time.Now(), 0
 }
+
+// sqlStateStaleRead is the SQLSTATE read_is_current raises (migration 00010).
+const sqlStateStaleRead = "SS001"
+
+// isStaleRead reports whether a write failed on its read guard.
+func isStaleRead(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == sqlStateStaleRead
+}

@@ -86,6 +86,12 @@ var (
 		Buckets:        metrics.ExponentialBuckets(0.0005, 2, 14),
 		StabilityLevel: metrics.ALPHA,
 	})
+	staleReads = metrics.NewCounterVec(&metrics.CounterOpts{
+		Subsystem:      metricsSubsystem,
+		Name:           "stale_reads_total",
+		Help:           "Creates refused because the cached read that admitted them was stale (package readguard), by the resource read; each is admitted again from a consistent read.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"resource"})
 	readSlotsInUse = metrics.NewGauge(&metrics.GaugeOpts{
 		Subsystem:      metricsSubsystem,
 		Name:           "read_slots_in_use",
@@ -100,6 +106,6 @@ func registerMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(writeDuration, commitBatchSize, writeConflicts, historyRows, compactions,
 			compactedRows, compactedRevision, watchers, databaseErrors, historyFences, readSlotsInUse,
-			beatBatchSize, beatDuration)
+			beatBatchSize, beatDuration, staleReads)
 	})
 }

@@ -16,6 +16,22 @@ const (
 	// so the transactions that write are serialised and RV order is commit order.
 	sqlAllocateResourceVersions = `UPDATE resource_version SET current = current + $1 RETURNING current`
 
+	// sqlReadGuard ($1 rv, $2 resource, $3 the resourceVersion a read
+	// reflects) aborts the transaction with SQLSTATE SS001 when the resource
+	// has a change mark after $3. It runs after the resourceVersion row is
+	// locked, so every mark committed before this write is visible to it.
+	sqlReadGuard = `SELECT $1::bigint WHERE read_is_current($2, $3)`
+
+	// sqlMarkChange ($1 rv, $2 resource) marks a change of the resource at
+	// $1 - 1, the resourceVersion of the write it follows in the same
+	// transaction, if that write was applied (it then has a history row).
+	// A watcher that has seen that write's event has seen the mark.
+	sqlMarkChange = `
+INSERT INTO change_marks (resource, rv)
+SELECT $2, $1 - 1 WHERE EXISTS (SELECT 1 FROM history WHERE rv = $1 - 1)
+ON CONFLICT (resource) DO UPDATE SET rv = greatest(change_marks.rv, excluded.rv)
+RETURNING $1::bigint`
+
 	// sqlNotify wakes the tailers of every replica when the transaction commits.
 	sqlNotify = `SELECT pg_notify($1, $2)`
 

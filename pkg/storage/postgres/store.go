@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/apiserver/pkg/storage/value"
+
+	"github.com/streamspace/controlplane/pkg/storage/readguard"
 )
 
 // store is the storage.Interface of one resource. Its methods live in the
@@ -202,6 +204,24 @@ func (s *store) updateOp(key string, expectedRV int64, r row, data []byte) *writ
 
 func (s *store) deleteOp(key string, expectedRV int64) *writeOp {
 	return &writeOp{resource: s.table.Name, operation: "delete", sql: s.stmts.delete, args: []any{int64(0), key, expectedRV}}
+}
+
+// withMark returns op followed, when the table marks changes and changed is
+// true, by the op that marks the change (sqlMarkChange).
+func (s *store) withMark(op *writeOp, changed bool) []*writeOp {
+	if !s.table.MarkChanges || !changed {
+		return []*writeOp{op}
+	}
+	return []*writeOp{op, {resource: s.table.Name, operation: "mark", auxiliary: true, sql: sqlMarkChange, args: []any{int64(0), s.groupResource.String()}}}
+}
+
+// guardOp is the op that refuses the transaction when g's read is stale; nil
+// when the request has no guarded read.
+func guardOp(g *readguard.Guard) *writeOp {
+	if g == nil || g.Seen == 0 {
+		return nil
+	}
+	return &writeOp{resource: "change_marks", operation: "guard", auxiliary: true, sql: sqlReadGuard, args: []any{int64(0), g.Resource.String(), g.Seen}}
 }
 
 // readKey reads one key at the latest state, with the current resourceVersion

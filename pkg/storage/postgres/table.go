@@ -13,6 +13,11 @@ import (
 type Table struct {
 	Name    string
 	Columns []Column
+	// MarkChanges records in change_marks the resourceVersion of every
+	// create, delete and generation change of the resource's objects, so
+	// that a write guarded by a cached read of the resource (package
+	// readguard) is refused if the read was stale.
+	MarkChanges bool
 }
 
 // Column is an SQL column filled from fields.Set[Field].

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/storage"
@@ -85,7 +86,7 @@ func (s *store) GuaranteedUpdate(
 		} else {
 			op = s.updateOp(preparedKey, st.state.rev, r, stored)
 		}
-		if err := s.backend.commit(ctx, op); err != nil {
+		if err := s.backend.commit(ctx, s.withMark(op, st.state.rev == 0 || generationChanged(st.state.obj, ret))...); err != nil {
 			return err
 		}
 		if !op.applied {
@@ -97,4 +98,18 @@ func (s *store) GuaranteedUpdate(
 		}
 		return s.decode(data, destination, op.rv)
 	}
+}
+
+// generationChanged reports whether an update changes the object's
+// metadata.generation (its spec), or cannot tell.
+func generationChanged(old, updated runtime.Object) bool {
+	o, err := meta.Accessor(old)
+	if err != nil {
+		return true
+	}
+	u, err := meta.Accessor(updated)
+	if err != nil {
+		return true
+	}
+	return o.GetGeneration() != u.GetGeneration()
 }

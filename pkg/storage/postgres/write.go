@@ -20,6 +20,9 @@ type writeOp struct {
 	operation string // create, update or delete, for metrics
 	sql       string
 	args      []any // args[0] is replaced by the op's resourceVersion
+	// auxiliary ops (change marks, read guards) accompany a write and are
+	// not counted in the write metrics.
+	auxiliary bool
 
 	// Set by commit.
 	rv      int64
@@ -146,6 +149,9 @@ func (b *Backend) finishCommit(req *commitRequest, err error) {
 	if err == nil {
 		elapsed := time.Since(req.enqueued).Seconds()
 		for _, op := range req.ops {
+			if op.auxiliary {
+				continue
+			}
 			if op.applied {
 				writeDuration.WithLabelValues(op.resource, op.operation).Observe(elapsed)
 			} else {

@@ -3,8 +3,10 @@
 // on an update that adds to what a session counts for (waking it, raising
 // its requests) and on a connect that wakes a hibernated session (only for
 // a caller the owner rule lets connect; package ownership), each quota
-// matching the session's owner is read from storage (in process, a
-// consistent list: initializer.Storage), the change is checked
+// matching the session's owner is found among the quotas as of now (a
+// create: the informer's copy, guarding the session's write with it, see
+// quotas; anything else: a consistent list in process,
+// initializer.Storage), read from storage, the change is checked
 // against the owner's usage in its status, and the usage is charged with
 // an update that carries the quota's resourceVersion as a precondition,
 // retried on conflict. Postgres serialises those updates, so two requests
@@ -44,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,12 +57,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/admission"
 	genericadmissioninitializer "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
@@ -72,6 +77,7 @@ import (
 	streamlisters "github.com/streamspace/controlplane/pkg/generated/listers/stream/v1alpha1"
 	"github.com/streamspace/controlplane/pkg/ownership"
 	quota "github.com/streamspace/controlplane/pkg/sessionquota"
+	"github.com/streamspace/controlplane/pkg/storage/readguard"
 )
 
 // PluginName is the name of the admission plugin.
@@ -97,6 +103,8 @@ type Plugin struct {
 	kube           kubernetes.Interface
 	storage        *initializer.Storage
 	configurations streamlisters.PlatformConfigurationLister
+	quotaLister    streamlisters.SessionQuotaLister
+	quotaInformer  cache.SharedIndexInformer
 	now            func() time.Time
 }
 
@@ -126,12 +134,15 @@ func (p *Plugin) SetClient(client versioned.Interface) { p.client = client }
 func (p *Plugin) SetStorage(s *initializer.Storage) { p.storage = s }
 
 // SetInformers implements initializer.WantsInformers: the platform
-// configuration (the size of a new home claim) is read from its informer.
+// configuration (the size of a new home claim) is read from its informer,
+// and session creates match quotas from the quota informer's copy (quotas).
 func (p *Plugin) SetInformers(f externalversions.SharedInformerFactory) {
 	configurations := f.Stream().V1alpha1().PlatformConfigurations()
 	p.configurations = configurations.Lister()
+	quotas := f.Stream().V1alpha1().SessionQuotas()
+	p.quotaLister, p.quotaInformer = quotas.Lister(), quotas.Informer()
 	p.SetReadyFunc(func() bool {
-		return configurations.Informer().HasSynced() &&
+		return configurations.Informer().HasSynced() && p.quotaInformer.HasSynced() &&
 			p.storage.Lister(quotasResource) != nil && p.storage.Lister(sessionsResource) != nil
 	})
 }
@@ -193,11 +204,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if !p.WaitForReady() {
 		return admission.NewForbidden(a, fmt.Errorf("not yet ready to handle request: session quotas are not loaded"))
 	}
-	// The quotas are read from storage (a consistent list; SessionQuotas
-	// have no watch cache), not from an informer: a quota created a moment
-	// ago applies to the next request at once, where an informer could
-	// still lack it.
-	all, err := p.storedQuotas(ctx)
+	all, err := p.quotas(ctx, a)
 	if err != nil {
 		return err
 	}
@@ -512,7 +519,35 @@ var (
 	sessionsResource = stream.Resource("sessions")
 )
 
-// storedQuotas lists every SessionQuota from storage.
+// quotas returns every SessionQuota as of now: a quota created a moment
+// ago applies to the next request at once, on any replica. A session create
+// decides from the informer's copy and guards the session's write with the
+// resourceVersion that copy reflects (package readguard): the storage writes
+// the session only if no quota was created, deleted or changed in its spec
+// since, in the same transaction, and otherwise the create is admitted again
+// with a consistent list from storage, which every other change (updates,
+// wakes, dry runs, whose writes are not guarded) reads from the start. The
+// copy spares the create a database round trip.
+func (p *Plugin) quotas(ctx context.Context, a admission.Attributes) ([]*streamv1alpha1.SessionQuota, error) {
+	g := readguard.From(ctx)
+	if g == nil || g.Consistent || a.GetOperation() != admission.Create || a.GetSubresource() != "" || a.IsDryRun() {
+		return p.storedQuotas(ctx)
+	}
+	// The informer's resourceVersion first: its copy then reflects at
+	// least that much (a later change only makes the guard stricter).
+	seen, err := strconv.ParseInt(p.quotaInformer.LastSyncResourceVersion(), 10, 64)
+	if err != nil || seen <= 0 {
+		return p.storedQuotas(ctx)
+	}
+	all, err := p.quotaLister.List(labels.Everything())
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("list session quotas: %w", err))
+	}
+	g.Set(quotasResource, seen)
+	return all, nil
+}
+
+// storedQuotas lists every SessionQuota from storage, consistently.
 func (p *Plugin) storedQuotas(ctx context.Context) ([]*streamv1alpha1.SessionQuota, error) {
 	obj, err := p.storage.Lister(quotasResource).List(ctx, &metainternalversion.ListOptions{})
 	if err != nil {

@@ -1,0 +1,116 @@
+// Package procstat reads a process's CPU time and memory from /proc, for the
+// benchmarks that divide a process's work by the requests it served.
+package procstat
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
+// every Linux architecture Go runs on).
+const clockTick = 10 * time.Millisecond
+
+// Stat is the part of /proc/<pid>/stat the benchmarks read.
+type Stat struct {
+	PPID int
+	// User and System are the process's own CPU times; ChildUser and
+	// ChildSystem those of its children that ended and were waited for.
+	User, System, ChildUser, ChildSystem time.Duration
+}
+
+// CPU is the process's own user plus system time.
+func (s Stat) CPU() time.Duration { return s.User + s.System }
+
+// Read reads /proc/<pid>/stat.
+func Read(pid int) (Stat, error) {
+	var s Stat
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, err
+	}
+	// The command (field 2) may contain spaces and parentheses; the fields
+	// after its last ")" are state (3), ppid (4), ..., utime (14),
+	// stime (15), cutime (16), cstime (17).
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 15 {
+		return s, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	var nums [5]int64
+	for i, field := range []int{1, 11, 12, 13, 14} {
+		if nums[i], err = strconv.ParseInt(fields[field], 10, 64); err != nil {
+			return s, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+	}
+	s.PPID = int(nums[0])
+	s.User, s.System = time.Duration(nums[1])*clockTick, time.Duration(nums[2])*clockTick
+	s.ChildUser, s.ChildSystem = time.Duration(nums[3])*clockTick, time.Duration(nums[4])*clockTick
+	return s, nil
+}
+
+// CPU is a process's own user plus system time.
+func CPU(pid int) (time.Duration, error) {
+	s, err := Read(pid)
+	return s.CPU(), err
+}
+
+// TreeCPU is the CPU a process and its direct children have used: its own,
+// that of the children still running, and that of the children that ended
+// (its cutime and cstime, added when it waited for them). For a Postgres
+// postmaster that is the whole cluster: every backend and worker.
+func TreeCPU(parent int) (time.Duration, error) {
+	p, err := Read(parent)
+	if err != nil {
+		return 0, err
+	}
+	total := p.CPU() + p.ChildUser + p.ChildSystem
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == parent {
+			continue
+		}
+		s, err := Read(pid)
+		if err != nil || s.PPID != parent {
+			continue // gone meanwhile, or not a child
+		}
+		total += s.CPU()
+	}
+	return total, nil
+}
+
+// Memory is a process's resident memory, current (VmRSS) and peak (VmHWM),
+// in bytes.
+func Memory(pid int) (rss, peak int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read the memory of pid %d: %w", pid, err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			peak = kb << 10
+		}
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return rss, peak, nil
+}
