@@ -110,11 +110,7 @@ func run(o options) error {
 		return err
 	}
 	// The replica itself, for its /metrics and /debug/pprof.
-	direct := rest.CopyConfig(admin)
-	direct.Host = stack.StreamspaceURL
-	direct.TLSClientConfig.CAData, direct.TLSClientConfig.CAFile = nil, stack.StreamspaceCA
-	direct.TLSClientConfig.ServerName = "localhost"
-	replica, err := rest.HTTPClientFor(direct)
+	replica, err := rest.HTTPClientFor(benchstack.DirectConfig(stack, admin))
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/streamspace/controlplane/internal/benchstack"
 	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/procstat"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
@@ -202,7 +202,7 @@ func (b *bench) round(ctx context.Context, n int, audit bool) (roundResult, erro
 		return r, err
 	}
 	r.serverCPU, r.kubeCPU, r.postgresCPU = after.server-before.server, after.kube-before.kube, after.postgres-before.postgres
-	if r.rss, r.peakRSS, err = residentMemory(pids.server); err != nil {
+	if r.rss, r.peakRSS, err = procstat.Memory(pids.server); err != nil {
 		return r, err
 	}
 	if r.rows, r.rows201, r.names, err = b.countRows(ctx, ns); err != nil {
@@ -277,31 +277,9 @@ func (b *bench) cleanUp(ctx context.Context, ns string, sessions interface {
 	return nil
 }
 
-// profile saves a profile of the replica over seconds: "profile" (CPU) or
-// a delta of a sampled profile such as "allocs".
+// profile saves a profile of the replica over seconds (benchstack.SaveProfile).
 func (b *bench) profile(ctx context.Context, name, path string, seconds int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", b.replicaURL, name, seconds), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := b.replica.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return fmt.Errorf("GET /debug/pprof/%s: %d %s", name, resp.StatusCode, body)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return benchstack.SaveProfile(ctx, b.replica, b.replicaURL, name, seconds, path)
 }
 
 // auditMetrics reads the replica's audit counters from its /metrics. A

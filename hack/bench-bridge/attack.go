@@ -8,11 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/streamspace/controlplane/internal/procstat"
 )
 
 // attackResult is what the bridge went through while requests with made-up
@@ -36,7 +37,7 @@ type attackResult struct {
 func runAttack(ctx context.Context, bridgeURL string, pid int, o *options, timed func() ([]time.Duration, []time.Duration, []string, error)) (*attackResult, error) {
 	r := &attackResult{requests: o.attack, statuses: map[int]int{}, sources: o.attackSources, concurrency: o.attackConcurrency}
 	var err error
-	if r.rssBefore, _, err = readRSS(pid); err != nil {
+	if r.rssBefore, _, err = procstat.Memory(pid); err != nil {
 		return nil, err
 	}
 	clients := make([]*http.Client, o.attackSources)
@@ -94,7 +95,7 @@ func runAttack(ctx context.Context, bridgeURL string, pid int, o *options, timed
 	if timedErr != nil {
 		return nil, timedErr
 	}
-	if r.rssAfter, r.rssPeak, err = readRSS(pid); err != nil {
+	if r.rssAfter, r.rssPeak, err = procstat.Memory(pid); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -115,30 +116,6 @@ func madeUpRequest(ctx context.Context, client *http.Client, bridgeURL, token st
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// readRSS reads VmRSS and VmHWM (peak) of a process, in bytes.
-func readRSS(pid int) (rss, peak int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read the memory of pid %d: %w", pid, err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		key, value, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(value), "kB")), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%s of pid %d: %w", key, pid, err)
-		}
-		if key == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
-		}
-	}
-	return rss, peak, nil
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

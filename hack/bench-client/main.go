@@ -10,7 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -377,11 +376,7 @@ func newProfiler(stack *devstack.Stack, admin *rest.Config, dir string) (*profil
 	}
 	// streamspace-apiserver itself: its /debug/pprof is not behind the
 	// aggregator.
-	direct := rest.CopyConfig(admin)
-	direct.Host = stack.StreamspaceURL
-	direct.TLSClientConfig.CAData, direct.TLSClientConfig.CAFile = nil, stack.StreamspaceCA
-	direct.TLSClientConfig.ServerName = "localhost"
-	ours, err := rest.HTTPClientFor(direct)
+	ours, err := rest.HTTPClientFor(benchstack.DirectConfig(stack, admin))
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +390,7 @@ func (p *profiler) start(ctx context.Context, prefix string) {
 	p.err = nil
 	for name, client := range p.clients {
 		p.wg.Go(func() {
-			if err := p.save(ctx, client, p.urls[name], filepath.Join(p.dir, prefix+"-"+name+".pprof")); err != nil {
+			if err := benchstack.SaveProfile(ctx, client, p.urls[name], "profile", p.seconds, filepath.Join(p.dir, prefix+"-"+name+".pprof")); err != nil {
 				p.mu.Lock()
 				p.err = fmt.Errorf("profile of %s: %w", name, err)
 				p.mu.Unlock()
@@ -407,31 +402,6 @@ func (p *profiler) start(ctx context.Context, prefix string) {
 func (p *profiler) wait() error {
 	p.wg.Wait()
 	return p.err
-}
-
-func (p *profiler) save(ctx context.Context, client *http.Client, base, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, p.seconds), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return fmt.Errorf("%d %s", resp.StatusCode, body)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

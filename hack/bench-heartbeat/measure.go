@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/procstat"
 )
 
 // round is the figures of one fleet size.
@@ -194,71 +194,15 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 func cpuTimes(pids map[string]int) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{}
 	for name, pid := range pids {
-		t, err := procCPU(pid)
+		read := procstat.CPU
+		if name == "postgres" {
+			read = procstat.TreeCPU
+		}
+		t, err := read(pid)
 		if err != nil {
 			return nil, err
 		}
-		if name == "postgres" {
-			children, err := childrenOf(pid)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range children {
-				if ct, err := procCPU(c); err == nil {
-					t += ct
-				}
-			}
-		}
 		out[name] = t
-	}
-	return out, nil
-}
-
-// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat (100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-func statFields(pid int) ([]string, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	s := string(data)
-	// The command name is in parentheses and may hold spaces.
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	return strings.Fields(s[i+1:]), nil // fields from 3 (state) on
-}
-
-func procCPU(pid int) (time.Duration, error) {
-	fields, err := statFields(pid)
-	if err != nil {
-		return 0, err
-	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64) // field 14
-	stime, _ := strconv.ParseInt(fields[12], 10, 64) // field 15
-	return time.Duration(utime+stime) * clockTick, nil
-}
-
-func childrenOf(parent int) ([]int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		fields, err := statFields(pid)
-		if err != nil {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == parent {
-			out = append(out, pid)
-		}
 	}
 	return out, nil
 }

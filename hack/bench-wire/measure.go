@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 
+	"github.com/streamspace/controlplane/internal/procstat"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 	clientsetscheme "github.com/streamspace/controlplane/pkg/generated/clientset/versioned/scheme"
 )
@@ -112,11 +112,11 @@ func listOnce(ctx context.Context, hc *http.Client, url string, c wireCase, deco
 	// Set explicitly, so that the transport neither adds gzip nor
 	// decompresses behind our back: the bytes counted are the wire's.
 	req.Header.Set("Accept-Encoding", c.encoding)
-	serverBefore, err := processCPU(pids["streamspace-apiserver"])
+	serverBefore, err := procstat.CPU(pids["streamspace-apiserver"])
 	if err != nil {
 		return roundResult{}, err
 	}
-	kubeBefore, err := processCPU(pids["kube-apiserver"])
+	kubeBefore, err := procstat.CPU(pids["kube-apiserver"])
 	if err != nil {
 		return roundResult{}, err
 	}
@@ -132,11 +132,11 @@ func listOnce(ctx context.Context, hc *http.Client, url string, c wireCase, deco
 	if err != nil {
 		return roundResult{}, fmt.Errorf("read the list in %s: %w", c.format, err)
 	}
-	serverAfter, err := processCPU(pids["streamspace-apiserver"])
+	serverAfter, err := procstat.CPU(pids["streamspace-apiserver"])
 	if err != nil {
 		return roundResult{}, err
 	}
-	kubeAfter, err := processCPU(pids["kube-apiserver"])
+	kubeAfter, err := procstat.CPU(pids["kube-apiserver"])
 	if err != nil {
 		return roundResult{}, err
 	}
@@ -191,33 +191,6 @@ func decodeList(decoders kruntime.NegotiatedSerializer, mediaType string, body [
 		return list, nil
 	}
 	return nil, fmt.Errorf("no serializer for %s", mediaType)
-}
-
-// clockTick is USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on
-// every Linux architecture Go runs on).
-const clockTick = 10 * time.Millisecond
-
-// processCPU is the user plus system CPU time a process has used.
-func processCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command (field 2) may contain spaces; fields after its ")" are
-	// state (3), ..., utime (14), stime (15).
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	utime, err := strconv.ParseInt(fields[11], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	stime, err := strconv.ParseInt(fields[12], 10, 64)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * clockTick, nil
 }
 
 // selfCPU is this process's user plus system CPU time (all threads: the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/streamspace/controlplane/internal/benchstack"
+	"github.com/streamspace/controlplane/internal/procstat"
 )
 
 // target is one side of the comparison: a Session resource and its client.
@@ -300,26 +300,6 @@ func (m memory) minus(base memory) memory {
 }
 
 func readMemory(pid int) (memory, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return memory{}, fmt.Errorf("read memory of pid %d: %w", pid, err)
-	}
-	var m memory
-	for _, line := range strings.Split(string(data), "\n") {
-		var field string
-		var kb int64
-		if _, err := fmt.Sscanf(line, "%s %d kB", &field, &kb); err != nil {
-			continue
-		}
-		switch field {
-		case "VmRSS:":
-			m.rssKB = kb
-		case "VmHWM:":
-			m.peakKB = kb
-		}
-	}
-	if m.rssKB == 0 {
-		return m, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
-	}
-	return m, nil
+	rss, peak, err := procstat.Memory(pid)
+	return memory{rssKB: rss >> 10, peakKB: peak >> 10}, err
 }

@@ -198,23 +198,7 @@ func TestSessionQuotaMaxSessions(t *testing.T) {
 	}
 
 	// The same spread over two streamspace-apiserver replicas.
-	url, stop, err := stack.StartExtraStreamspace(ctx, "streamspace-apiserver-quota")
-	if err != nil {
-		t.Fatalf("start a second streamspace-apiserver: %v", err)
-	}
-	defer func() {
-		if err := stop(); err != nil {
-			t.Errorf("stop the second streamspace-apiserver: %v", err)
-		}
-	}()
-	direct := rest.CopyConfig(cfg)
-	direct.Host = url
-	direct.TLSClientConfig.CAFile, direct.TLSClientConfig.CAData, direct.TLSClientConfig.ServerName = stack.StreamspaceCA, nil, "localhost"
-	direct.QPS, direct.Burst = -1, 0
-	second, err := clientset.NewForConfig(direct)
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := replicaClient(t, secondReplica(t, ctx, "streamspace-apiserver-quota"))
 	setMax(9) // five sessions now: four slots left
 	waitQuotaSeen(t, ctx, admin, quotaName, 9)
 	waitQuotaSeen(t, ctx, second, quotaName, 9)
@@ -556,31 +540,7 @@ func TestQuotaChangeAppliesAtOnceOnAnotherReplica(t *testing.T) {
 	defer cancel()
 	const quotaNamespace = "quota-e2e-fresh"
 	quotaSetup(t, ctx, quotaNamespace)
-	cfg, err := stack.RESTConfig("admin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, stop, err := stack.StartExtraStreamspace(ctx, "streamspace-apiserver-fresh")
-	if err != nil {
-		t.Fatalf("start a second streamspace-apiserver: %v", err)
-	}
-	defer func() {
-		if err := stop(); err != nil {
-			t.Errorf("stop the second streamspace-apiserver: %v", err)
-		}
-	}()
-	replica := func(url string) clientset.Interface {
-		direct := rest.CopyConfig(cfg)
-		direct.Host = url
-		direct.TLSClientConfig.CAFile, direct.TLSClientConfig.CAData, direct.TLSClientConfig.ServerName = stack.StreamspaceCA, nil, "localhost"
-		direct.QPS, direct.Burst = -1, 0
-		c, err := clientset.NewForConfig(direct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	first, second := replica(stack.StreamspaceURL), replica(url)
+	first, second := replicaClient(t, stack.StreamspaceURL), replicaClient(t, secondReplica(t, ctx, "streamspace-apiserver-fresh"))
 	staleReads := func() float64 {
 		t.Helper()
 		raw, err := first.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
@@ -623,4 +583,38 @@ func TestQuotaChangeAppliesAtOnceOnAnotherReplica(t *testing.T) {
 	}
 	t.Logf("%d rounds; creates the first replica admitted again after a stale read of the quotas: %.0f",
 		rounds, staleReads()-staleBefore)
+}
+
+// secondReplica starts another streamspace-apiserver on the stack's
+// database for the rest of the test and returns its URL.
+func secondReplica(t *testing.T, ctx context.Context, name string) string {
+	t.Helper()
+	url, stop, err := stack.StartExtraStreamspace(ctx, name)
+	if err != nil {
+		t.Fatalf("start a second streamspace-apiserver: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("stop the second streamspace-apiserver: %v", err)
+		}
+	})
+	return url
+}
+
+// replicaClient is an admin client of one streamspace-apiserver, not
+// through the aggregator, without client-side throttling.
+func replicaClient(t *testing.T, url string) clientset.Interface {
+	t.Helper()
+	cfg, err := stack.RESTConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host = url
+	cfg.TLSClientConfig.CAFile, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.ServerName = stack.StreamspaceCA, nil, "localhost"
+	cfg.QPS, cfg.Burst = -1, 0
+	c, err := clientset.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

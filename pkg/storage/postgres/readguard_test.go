@@ -17,16 +17,26 @@ import (
 	"github.com/streamspace/controlplane/pkg/storage/readguard"
 )
 
+// quotasResource marks its changes in the stores of guardStores.
+var quotasResource = schema.GroupResource{Group: "example", Resource: "quotas"}
+
+// guardStores returns two stores of example Pods on a fresh database:
+// "quotas", whose changes are marked, and "sessions", whose creates a test
+// guards with reads of the quotas.
+func guardStores(t *testing.T) (b *Backend, quotas, sessions *store) {
+	b = newTestBackend(t, newTestPool(t), BackendOptions{})
+	codec := apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)
+	quotas = b.newStore(Table{Name: ObjectsTable.Name, MarkChanges: true}, codec, newPod, newPodList, "/quotas/", nil, WithGroupResource(quotasResource))
+	sessions = b.newStore(ObjectsTable, codec, newPod, newPodList, "/sessions/", nil, WithGroupResource(schema.GroupResource{Group: "example", Resource: "sessions"}))
+	return b, quotas, sessions
+}
+
 // A write guarded by a read of a marking resource is stored only if that
 // resource has not been created, deleted or changed in its generation
 // since the read; status-only updates leave the mark alone.
 func TestReadGuardedWrites(t *testing.T) {
 	ctx := context.Background()
-	b := newTestBackend(t, newTestPool(t), BackendOptions{})
-	codec := apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)
-	quotasResource := schema.GroupResource{Group: "example", Resource: "quotas"}
-	quotas := b.newStore(Table{Name: ObjectsTable.Name, MarkChanges: true}, codec, newPod, newPodList, "/quotas/", nil, WithGroupResource(quotasResource))
-	sessions := b.newStore(ObjectsTable, codec, newPod, newPodList, "/sessions/", nil, WithGroupResource(schema.GroupResource{Group: "example", Resource: "sessions"}))
+	b, quotas, sessions := guardStores(t)
 
 	mark := func() int64 {
 		t.Helper()
@@ -138,11 +148,7 @@ func TestReadGuardedWrites(t *testing.T) {
 // same group commit.
 func TestStaleGuardInAGroupCommit(t *testing.T) {
 	ctx := context.Background()
-	b := newTestBackend(t, newTestPool(t), BackendOptions{})
-	codec := apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)
-	quotasResource := schema.GroupResource{Group: "example", Resource: "quotas"}
-	quotas := b.newStore(Table{Name: ObjectsTable.Name, MarkChanges: true}, codec, newPod, newPodList, "/quotas/", nil, WithGroupResource(quotasResource))
-	sessions := b.newStore(ObjectsTable, codec, newPod, newPodList, "/sessions/", nil)
+	b, quotas, sessions := guardStores(t)
 	q := &example.Pod{}
 	if err := quotas.Create(ctx, "/quotas/ns/q", &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "q"}}, q, 0); err != nil {
 		t.Fatal(err)

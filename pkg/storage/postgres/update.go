@@ -86,7 +86,8 @@ func (s *store) GuaranteedUpdate(
 		} else {
 			op = s.updateOp(preparedKey, st.state.rev, r, stored)
 		}
-		if err := s.backend.commit(ctx, s.withMark(op, st.state.rev == 0 || generationChanged(st.state.obj, ret))...); err != nil {
+		changed := s.table.MarkChanges && (st.state.rev == 0 || generationChanged(st.state.obj, ret))
+		if err := s.backend.commit(ctx, s.withMark(op, changed)...); err != nil {
 			return err
 		}
 		if !op.applied {
