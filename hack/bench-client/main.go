@@ -176,7 +176,7 @@ func measure(ctx context.Context, c dynamic.ResourceInterface, apiVersion string
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	cpuBefore, err := cpuTimes(pids)
+	cpuBefore, err := procstat.CPUs(pids, "postgres")
 	if err != nil {
 		return f, err
 	}
@@ -200,7 +200,7 @@ func measure(ctx context.Context, c dynamic.ResourceInterface, apiVersion string
 		return f, firstErr
 	}
 	f.createPerSec = float64(objects) / time.Since(start).Seconds()
-	cpuAfter, err := cpuTimes(pids)
+	cpuAfter, err := procstat.CPUs(pids, "postgres")
 	if err != nil {
 		return f, err
 	}
@@ -336,22 +336,6 @@ func (f figures) cpuLine(objects int) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f ms", name, f.cpuPerCreate(name, objects)))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf("; request path %.2f ms", f.pathCPUPerCreate(objects))
-}
-
-func cpuTimes(pids map[string]int) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
-	for name, pid := range pids {
-		read := procstat.CPU
-		if name == "postgres" {
-			read = procstat.TreeCPU
-		}
-		t, err := read(pid)
-		if err != nil {
-			return nil, fmt.Errorf("CPU of %s: %w", name, err)
-		}
-		out[name] = t
-	}
-	return out, nil
 }
 
 // profiler takes CPU profiles of kube-apiserver and streamspace-apiserver

@@ -106,7 +106,7 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 		}
 		pids[name] = pid
 	}
-	before, err := cpuTimes(pids)
+	before, err := procstat.CPUs(pids, "postgres")
 	if err != nil {
 		return round{}, err
 	}
@@ -140,7 +140,7 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	case <-ctx.Done():
 		return round{}, ctx.Err()
 	}
-	after, err := cpuTimes(pids)
+	after, err := procstat.CPUs(pids, "postgres")
 	if err != nil {
 		return round{}, err
 	}
@@ -187,24 +187,6 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	}
 	r.connections = len(list.Items)
 	return r, nil
-}
-
-// cpuTimes reads the user+system CPU time of each process (for "postgres":
-// the postmaster and every backend, its children) from /proc.
-func cpuTimes(pids map[string]int) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
-	for name, pid := range pids {
-		read := procstat.CPU
-		if name == "postgres" {
-			read = procstat.TreeCPU
-		}
-		t, err := read(pid)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = t
-	}
-	return out, nil
 }
 
 func loadAverage() string {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,4 +114,22 @@ func Memory(pid int) (rss, peak int64, err error) {
 		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 	}
 	return rss, peak, nil
+}
+
+// CPUs reads the CPU time of each named process; those named in trees are
+// read with TreeCPU (a Postgres postmaster: the whole cluster).
+func CPUs(pids map[string]int, trees ...string) (map[string]time.Duration, error) {
+	out := make(map[string]time.Duration, len(pids))
+	for name, pid := range pids {
+		read := CPU
+		if slices.Contains(trees, name) {
+			read = TreeCPU
+		}
+		t, err := read(pid)
+		if err != nil {
+			return nil, fmt.Errorf("CPU of %s: %w", name, err)
+		}
+		out[name] = t
+	}
+	return out, nil
 }
