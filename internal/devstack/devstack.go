@@ -283,6 +283,10 @@ func (s *Stack) BridgeKubeconfig() string { return s.paths.Kubeconfig(bridgeWebh
 // identity (ServiceAccount streamspace-system/streamspace-controller).
 func (s *Stack) ControllerKubeconfig() string { return s.paths.Kubeconfig(controllerComponent) }
 
+// StreamspaceKubeconfig is the kubeconfig streamspace-apiserver talks to
+// kube-apiserver with (its client certificate, user streamspace-apiserver).
+func (s *Stack) StreamspaceKubeconfig() string { return s.paths.Kubeconfig("streamspace-apiserver") }
+
 // UserToken is the bearer token of a sample user.
 func (s *Stack) UserToken(user string) (string, error) {
 	data, err := os.ReadFile(s.paths.UserToken(user))
