@@ -205,6 +205,8 @@ func run(o *options) error {
 		r.feedMessages = feeds.messages.Load()
 		rounds = append(rounds, r)
 		logf("%s", r.summary())
+		logf("cores in the window:\n%s", coresTable([]round{r}))
+		logf("latencies inside the servers:\n%s", histogramTable([]round{r}))
 	}
 	tables, err := tableSizes(ctx, stack.PostgresDSN)
 	if err != nil {

@@ -35,6 +35,8 @@ type round struct {
 	fromDue, fromSend []time.Duration
 	minutes           []minute                 // the window minute by minute, by due time
 	cpu               map[string]time.Duration // process -> CPU time in the window
+	machine           procstat.Machine         // all cores' time in the window
+	histograms        []histogram              // the servers' latencies in the window
 	connections       int                      // Connections listed after the window
 	profileTops       []profileTop
 	feedMessages      int64
@@ -95,11 +97,17 @@ func (r round) perBeat(process string) string {
 	return fmt.Sprintf("%.2f ms", float64(r.cpu[process].Microseconds())/1000/float64(r.beats))
 }
 
+// stackProcesses are the local control plane's processes whose CPU is read
+// over a window: the heartbeat's path first, then everything else that
+// shares the machine's cores with it.
+var stackProcesses = []string{"streamspace-apiserver", "kube-apiserver", "postgres",
+	"streamspace-controller", "streamspace-bridge", "etcd", "kube-controller-manager", "kube-scheduler", "kwok"}
+
 // measure records every heartbeat due in the next d, and the CPU time the
 // processes spend meanwhile.
 func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration) (round, error) {
-	pids := map[string]int{}
-	for _, name := range []string{"streamspace-apiserver", "kube-apiserver", "postgres"} {
+	pids := map[string]int{"bench-heartbeat": os.Getpid()}
+	for _, name := range stackProcesses {
 		pid, err := f.stack.PID(name)
 		if err != nil {
 			return round{}, err
@@ -107,6 +115,14 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 		pids[name] = pid
 	}
 	before, err := procstat.CPUs(pids, "postgres")
+	if err != nil {
+		return round{}, err
+	}
+	machineBefore, err := procstat.ReadMachine()
+	if err != nil {
+		return round{}, err
+	}
+	histBefore, err := f.scrapeHistograms(ctx, windowHistograms())
 	if err != nil {
 		return round{}, err
 	}
@@ -144,6 +160,14 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	if err != nil {
 		return round{}, err
 	}
+	machineAfter, err := procstat.ReadMachine()
+	if err != nil {
+		return round{}, err
+	}
+	histAfter, err := f.scrapeHistograms(ctx, windowHistograms())
+	if err != nil {
+		return round{}, err
+	}
 	load := loadAverage()
 	wg.Wait()
 	var tops []profileTop
@@ -167,7 +191,11 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	f.samples = nil
 	f.mu.Unlock()
 
-	r := round{viewers: size, sessions: f.sessionCount(), window: d, load: load, profileTops: tops, cpu: map[string]time.Duration{}}
+	r := round{viewers: size, sessions: f.sessionCount(), window: d, load: load, profileTops: tops, cpu: map[string]time.Duration{},
+		machine: machineAfter.Sub(machineBefore)}
+	for i := range histAfter {
+		r.histograms = append(r.histograms, histAfter[i].since(histBefore[i]))
+	}
 	for name := range pids {
 		r.cpu[name] = after[name] - before[name]
 	}

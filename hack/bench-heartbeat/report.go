@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -63,6 +64,13 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "- %d viewers: %s\n", rd.viewers, rd.timeline())
 	}
 	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, "Where the machine's cores went during each window (average cores busy; *other* is the machine's busy time")
+	fmt.Fprintln(&b, "outside these processes, *steal* the time the hypervisor ran another guest while this one had work):")
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, coresTable(r.rounds))
+	fmt.Fprintln(&b, "The servers' own latency histograms over each window (their `/metrics`, bucket-interpolated):")
+	fmt.Fprintln(&b)
+	fmt.Fprintln(&b, histogramTable(r.rounds))
 	fmt.Fprintf(&b, "Tables at the end (%d sessions), largest first:\n", r.sessions)
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "| table | rows | size |")
@@ -81,5 +89,26 @@ func (r report) markdown() string {
 		}
 	}
 	fmt.Fprintln(&b, sectionEnd)
+	return b.String()
+}
+
+// coresTable is each window's CPU by process, in cores: the processes of
+// the stack, the load generator, the rest of the machine and steal.
+func coresTable(rounds []round) string {
+	var b strings.Builder
+	cols := append(slices.Clone(stackProcesses), "bench-heartbeat")
+	fmt.Fprintf(&b, "| viewers | %s | other | all busy | steal | idle |\n", strings.Join(cols, " | "))
+	fmt.Fprintf(&b, "|---|%s\n", strings.Repeat("---:|", len(cols)+4))
+	for _, rd := range rounds {
+		secs := rd.window.Seconds()
+		cores := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()/secs) }
+		fmt.Fprintf(&b, "| %d |", rd.viewers)
+		var ours time.Duration
+		for _, c := range cols {
+			ours += rd.cpu[c]
+			fmt.Fprintf(&b, " %s |", cores(rd.cpu[c]))
+		}
+		fmt.Fprintf(&b, " %s | %s | %s | %s |\n", cores(max(rd.machine.Busy-ours, 0)), cores(rd.machine.Busy), cores(rd.machine.Steal), cores(rd.machine.Idle))
+	}
 	return b.String()
 }

@@ -87,6 +87,46 @@ func TreeCPU(parent int) (time.Duration, error) {
 	return total, nil
 }
 
+// postgresBackground are the titles (after "postgres: ") of a Postgres
+// cluster's own processes; every other child of the postmaster serves a
+// client connection.
+var postgresBackground = []string{"checkpointer", "background writer", "walwriter", "autovacuum",
+	"logical replication", "archiver", "stats collector", "startup", "walreceiver", "walsummarizer", "io worker"}
+
+// PostgresBackendsCPU is the CPU that a Postgres postmaster's running
+// client backends have used, each from its start: the work the statements
+// of the connected clients cost. The rest of TreeCPU is the cluster's own
+// work (checkpoints, WAL writing, autovacuum and its workers, which exit
+// when done and are then counted in the postmaster's children's times) and
+// that of client backends that have exited.
+func PostgresBackendsCPU(postmaster int) (time.Duration, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == postmaster {
+			continue
+		}
+		s, err := Read(pid)
+		if err != nil || s.PPID != postmaster {
+			continue
+		}
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		title := strings.TrimPrefix(string(bytes.TrimRight(cmd, "\x00")), "postgres: ")
+		if slices.ContainsFunc(postgresBackground, func(b string) bool { return strings.HasPrefix(title, b) }) {
+			continue
+		}
+		total += s.CPU()
+	}
+	return total, nil
+}
+
 // Memory is a process's resident memory, current (VmRSS) and peak (VmHWM),
 // in bytes.
 func Memory(pid int) (rss, peak int64, err error) {
@@ -132,4 +172,49 @@ func CPUs(pids map[string]int, trees ...string) (map[string]time.Duration, error
 		out[name] = t
 	}
 	return out, nil
+}
+
+// Machine is the CPU time of all the machine's cores together, from the
+// first line of /proc/stat.
+type Machine struct {
+	// Busy is user, nice, system, irq and softirq time: work of any
+	// process on this machine, the benchmark's own and everyone else's.
+	Busy time.Duration
+	// Steal is time the hypervisor gave another guest while this one had
+	// work to run: on a shared host, the noise a benchmark cannot see in
+	// its processes' times.
+	Steal time.Duration
+	// Idle is idle and I/O-wait time.
+	Idle time.Duration
+}
+
+// ReadMachine reads the machine's CPU times.
+func ReadMachine() (Machine, error) {
+	var m Machine
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return m, err
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := strings.Fields(string(line))
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return m, fmt.Errorf("unexpected first line of /proc/stat: %q", line)
+	}
+	var n [8]int64
+	for i := range n {
+		if n[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return m, fmt.Errorf("/proc/stat: %w", err)
+		}
+	}
+	tick := func(v int64) time.Duration { return time.Duration(v) * clockTick }
+	m.Busy = tick(n[0] + n[1] + n[2] + n[5] + n[6])
+	m.Idle = tick(n[3] + n[4])
+	m.Steal = tick(n[7])
+	return m, nil
+}
+
+// Sub is the machine's CPU time between an earlier reading and m.
+func (m Machine) Sub(earlier Machine) Machine {
+	return Machine{Busy: m.Busy - earlier.Busy, Steal: m.Steal - earlier.Steal, Idle: m.Idle - earlier.Idle}
 }

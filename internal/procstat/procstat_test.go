@@ -3,6 +3,7 @@ package procstat
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 func TestReadsThisProcess(t *testing.T) {
@@ -25,5 +26,37 @@ func TestReadsThisProcess(t *testing.T) {
 	}
 	if _, err := Read(-1); err == nil {
 		t.Error("read a process that cannot exist: no error")
+	}
+}
+
+func TestMachineTimesCountThisProcessesWork(t *testing.T) {
+	before, err := ReadMachine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := CPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until this process has used at least 100 ms of CPU more.
+	for {
+		now, err := CPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now-self >= 100*time.Millisecond {
+			break
+		}
+	}
+	after, err := ReadMachine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Sub(before)
+	if d.Busy < 100*time.Millisecond {
+		t.Errorf("machine busy %s while this process used 100 ms of CPU", d.Busy)
+	}
+	if d.Idle < 0 || d.Steal < 0 {
+		t.Errorf("times went backwards: %+v", d)
 	}
 }
