@@ -37,20 +37,25 @@ type histogram struct {
 // window, which say where the heartbeats' tail comes from: waiting for a
 // seat in kube-apiserver, kube-apiserver's whole handling (proxying
 // included), waiting for a seat in streamspace-apiserver, its whole
-// handling, and the lease statement's commit.
+// handling, its authorization reviews, the lease statement's commit and
+// the other writes.
 func windowHistograms() []histogram {
 	heartbeat := map[string]string{"resource": "connections", "subresource": "heartbeat"}
 	return []histogram{
 		{title: "kube-apiserver: priority and fairness wait (global-default)", process: "kube-apiserver",
 			family: "apiserver_flowcontrol_request_wait_duration_seconds", labels: map[string]string{"priority_level": "global-default", "execute": "true"}},
-		{title: "kube-apiserver: heartbeat requests, whole", process: "kube-apiserver",
-			family: "apiserver_request_duration_seconds", labels: heartbeat},
+		{title: "kube-apiserver: execution in global-default (heartbeats proxied, people's other requests)", process: "kube-apiserver",
+			family: "apiserver_flowcontrol_request_execution_seconds", labels: map[string]string{"priority_level": "global-default"}},
 		{title: "streamspace-apiserver: priority and fairness wait (all levels)", process: "streamspace-apiserver",
 			family: "apiserver_flowcontrol_request_wait_duration_seconds", labels: map[string]string{"execute": "true"}},
 		{title: "streamspace-apiserver: heartbeat requests, whole", process: "streamspace-apiserver",
 			family: "apiserver_request_duration_seconds", labels: heartbeat},
+		{title: "streamspace-apiserver: SubjectAccessReviews to kube-apiserver", process: "streamspace-apiserver",
+			family: "apiserver_delegated_authz_request_duration_seconds"},
 		{title: "streamspace-apiserver: lease batches (statement and commit)", process: "streamspace-apiserver",
 			family: "streamspace_postgres_storage_heartbeat_batch_duration_seconds"},
+		{title: "streamspace-apiserver: storage writes (persisted heartbeats, status updates)", process: "streamspace-apiserver",
+			family: "streamspace_postgres_storage_write_duration_seconds"},
 	}
 }
 
