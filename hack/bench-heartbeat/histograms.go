@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -115,17 +111,10 @@ func (f *fleet) scrapeHistograms(ctx context.Context, hs []histogram) ([]histogr
 }
 
 func (f *fleet) metrics(ctx context.Context, baseURL, caFile string) (map[string]*dto.MetricFamily, error) {
-	pair, err := tls.LoadX509KeyPair(filepath.Join(f.stack.Dir, "pki", "admin.crt"), filepath.Join(f.stack.Dir, "pki", "admin.key"))
+	client, err := f.adminClient(caFile, time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
 	if err != nil {
 		return nil, err

@@ -238,18 +238,10 @@ type profileTop struct {
 // serving certificate caFile signs (its /debug/pprof, directly, as the
 // admin), and returns `go tool pprof -top`'s first entries.
 func (f *fleet) cpuProfile(ctx context.Context, d time.Duration, name, baseURL, caFile string) (string, error) {
-	cert, key := filepath.Join(f.stack.Dir, "pki", "admin.crt"), filepath.Join(f.stack.Dir, "pki", "admin.key")
-	pair, err := tls.LoadX509KeyPair(cert, key)
+	client, err := f.adminClient(caFile, d+time.Minute)
 	if err != nil {
 		return "", err
 	}
-	ca, err := os.ReadFile(caFile)
-	if err != nil {
-		return "", err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	client := &http.Client{Timeout: d + time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", baseURL, int(d.Seconds())), nil)
 	if err != nil {
 		return "", err
@@ -282,6 +274,23 @@ func (f *fleet) cpuProfile(ctx context.Context, d time.Duration, name, baseURL, 
 		}
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// adminClient talks to an API server of the stack directly (not through
+// the aggregator) as the admin, with its client certificate, trusting the
+// serving certificates caFile signs.
+func (f *fleet) adminClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	pair, err := tls.LoadX509KeyPair(filepath.Join(f.stack.Dir, "pki", "admin.crt"), filepath.Join(f.stack.Dir, "pki", "admin.key"))
+	if err != nil {
+		return nil, err
+	}
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}, nil
 }
 
 // tableInfo is one table's rows and size at the end.
