@@ -79,6 +79,9 @@ var servers = []string{"kube-apiserver", "etcd", "streamspace-apiserver", "postg
 // autovacuum, checkpoints, WAL writing.
 const postgresBackends = "of which client backends"
 
+// cpuColumns are the CPU figures reported for each round.
+var cpuColumns = append(slices.Clone(servers), postgresBackends)
+
 // cpuPerCreate is a process's CPU over the round's creates, per create, in ms.
 func (f figures) cpuPerCreate(process string, objects int) float64 {
 	return ms(f.cpu[process]) / float64(objects)
@@ -293,11 +296,10 @@ func report(rounds []figures, objects, clients, patches int, began time.Time) st
 	fmt.Fprintf(&b, "\nCPU per create over each round's creates (ms; user+system time from /proc, everything each process did meanwhile;\n"+
 		"Postgres is the postmaster and all its children, *%s* the part of it in the backends serving connections,\n"+
 		"the rest is autovacuum, checkpoints and WAL writing):\n\n", postgresBackends)
-	columns := append(slices.Clone(servers), postgresBackends)
-	fmt.Fprintf(&b, "| round | side | %s | request path |\n|---:|---|%s---:|\n", strings.Join(columns, " | "), strings.Repeat("---:|", len(columns)))
+	fmt.Fprintf(&b, "| round | side | %s | request path |\n|---:|---|%s---:|\n", strings.Join(cpuColumns, " | "), strings.Repeat("---:|", len(cpuColumns)))
 	for i, f := range rounds {
 		fmt.Fprintf(&b, "| %d | %s |", i+1, f.side)
-		for _, name := range columns {
+		for _, name := range cpuColumns {
 			fmt.Fprintf(&b, " %.2f |", f.cpuPerCreate(name, objects))
 		}
 		fmt.Fprintf(&b, " %.2f |\n", f.pathCPUPerCreate(objects))
@@ -348,7 +350,7 @@ func (f figures) pathCPUPerCreate(objects int) float64 {
 
 func (f figures) cpuLine(objects int) string {
 	var parts []string
-	for _, name := range append(slices.Clone(servers), postgresBackends) {
+	for _, name := range cpuColumns {
 		parts = append(parts, fmt.Sprintf("%s %.2f ms", name, f.cpuPerCreate(name, objects)))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf("; request path %.2f ms", f.pathCPUPerCreate(objects))

@@ -69,9 +69,15 @@ func TreeCPU(parent int) (time.Duration, error) {
 		return 0, err
 	}
 	total := p.CPU() + p.ChildUser + p.ChildSystem
+	err = eachChild(parent, func(_ int, s Stat) { total += s.CPU() })
+	return total, err
+}
+
+// eachChild calls fn with every running child of parent and its Stat.
+func eachChild(parent int, fn func(pid int, s Stat)) error {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -82,9 +88,9 @@ func TreeCPU(parent int) (time.Duration, error) {
 		if err != nil || s.PPID != parent {
 			continue // gone meanwhile, or not a child
 		}
-		total += s.CPU()
+		fn(pid, s)
 	}
-	return total, nil
+	return nil
 }
 
 // postgresBackground are the titles (after "postgres: ") of a Postgres
@@ -100,31 +106,18 @@ var postgresBackground = []string{"checkpointer", "background writer", "walwrite
 // when done and are then counted in the postmaster's children's times) and
 // that of client backends that have exited.
 func PostgresBackendsCPU(postmaster int) (time.Duration, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
 	var total time.Duration
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == postmaster {
-			continue
-		}
-		s, err := Read(pid)
-		if err != nil || s.PPID != postmaster {
-			continue
-		}
+	err := eachChild(postmaster, func(pid int, s Stat) {
 		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
-			continue
+			return // gone meanwhile
 		}
 		title := strings.TrimPrefix(string(bytes.TrimRight(cmd, "\x00")), "postgres: ")
-		if slices.ContainsFunc(postgresBackground, func(b string) bool { return strings.HasPrefix(title, b) }) {
-			continue
+		if !slices.ContainsFunc(postgresBackground, func(b string) bool { return strings.HasPrefix(title, b) }) {
+			total += s.CPU()
 		}
-		total += s.CPU()
-	}
-	return total, nil
+	})
+	return total, err
 }
 
 // Memory is a process's resident memory, current (VmRSS) and peak (VmHWM),
