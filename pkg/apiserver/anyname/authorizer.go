@@ -28,6 +28,20 @@
 // to answer, the reviews that timed out were not cached, so every heartbeat
 // sent another: the reviews themselves became most of kube-apiserver's load.
 //
+// The unnamed answers are kept here, not in the delegate's cache, so that
+// an answer still in use is asked again before it expires: a request that
+// finds its answer older than four fifths of its time to live is served that
+// answer and starts the review that replaces it in the background. Behind
+// the delegate's cache, every person's requests waited for a review each
+// time their answer expired (every 10 seconds for a person whose viewers
+// beat); now only the first request after a quiet spell does. An answer is
+// never served longer after its review was sent than the delegate's cache
+// would serve it (--authorization-webhook-cache-authorized-ttl and
+// -unauthorized-ttl), so a revoked permission stops being honoured as soon
+// as before. These reviews go to a reviewer without a cache of its own (the
+// same authorizer chain built with zero TTLs), or a refresh would only read
+// the delegate's cached answer back.
+//
 // The one difference is for an authorizer in kube-apiserver's chain that
 // denies a name while allowing the kind unnamed (a deny-capable webhook
 // keyed on names): such a denial would not be seen here. Requests through
@@ -40,17 +54,39 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
+	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/utils/clock"
 )
 
-// NewAuthorizer wraps delegate as the package comment describes.
-func NewAuthorizer(delegate authorizer.Authorizer) authorizer.Authorizer {
-	var inFlight singleflight.Group
+// Options are how long unnamed answers are served.
+type Options struct {
+	// AllowTTL and DenyTTL are how long after its review was sent an
+	// answer that allows, and one that does not, is served: the delegated
+	// authorizer's cache TTLs.
+	AllowTTL, DenyTTL time.Duration
+	// Clock is the real clock unless a test sets another.
+	Clock clock.PassiveClock
+}
+
+// cacheSize is how many unnamed answers are kept: as many as the delegated
+// authorizer's cache keeps reviews.
+const cacheSize = 8192
+
+// NewAuthorizer wraps delegate as the package comment describes: reviewer
+// answers the unnamed questions, whose answers are kept here, and delegate
+// everything else. reviewer must not cache answers itself.
+func NewAuthorizer(delegate, reviewer authorizer.Authorizer, opts Options) authorizer.Authorizer {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	q := &questions{reviewer: reviewer, opts: opts, answers: cache.NewLRUExpireCacheWithClock(cacheSize, opts.Clock)}
 	return authorizer.AuthorizerFunc(func(ctx context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-		if !a.IsResourceRequest() || a.GetName() == "" {
+		if !a.IsResourceRequest() {
 			return delegate.Authorize(ctx, a)
 		}
 		u := unnamed(a)
@@ -58,28 +94,79 @@ func NewAuthorizer(delegate authorizer.Authorizer) authorizer.Authorizer {
 		if err != nil {
 			return delegate.Authorize(ctx, a)
 		}
-		// The shared question runs without the first caller's deadline, so
-		// that its cancellation does not fail the others; the delegate
-		// bounds it with its own timeout.
-		ch := inFlight.DoChan(key, func() (any, error) {
-			decision, reason, err := delegate.Authorize(context.WithoutCancel(ctx), u)
-			return answer{decision, reason}, err
-		})
-		select {
-		case r := <-ch:
-			if ans := r.Val.(answer); ans.decision == authorizer.DecisionAllow && r.Err == nil {
-				return ans.decision, ans.reason, nil
-			}
-		case <-ctx.Done():
-			return authorizer.DecisionNoOpinion, "", ctx.Err()
+		ans, err := q.answer(ctx, key, u)
+		switch {
+		case a.GetName() == "":
+			return ans.decision, ans.reason, err
+		case err == nil && ans.decision == authorizer.DecisionAllow:
+			return ans.decision, ans.reason, nil
 		}
 		return delegate.Authorize(ctx, a)
 	})
 }
 
+// questions asks and keeps the unnamed questions' answers.
+type questions struct {
+	reviewer authorizer.Authorizer
+	opts     Options
+	answers  *cache.LRUExpireCache
+	inFlight singleflight.Group
+}
+
 type answer struct {
 	decision authorizer.Decision
 	reason   string
+	// asked is when the review that gave the answer was sent.
+	asked time.Time
+}
+
+// answer returns the kept answer to u while it is fresh enough, starting
+// its refresh when it is near its end, and otherwise asks u (once, however
+// many requests wait for it) and waits for the answer.
+func (q *questions) answer(ctx context.Context, key string, u authorizer.Attributes) (answer, error) {
+	if v, ok := q.answers.Get(key); ok {
+		ans := v.(answer)
+		if q.opts.Clock.Since(ans.asked) >= q.ttl(ans.decision)*4/5 {
+			// The channel is buffered: nobody needs to read it.
+			q.inFlight.DoChan(key, func() (any, error) { return q.ask(key, u) })
+		}
+		return ans, nil
+	}
+	ch := q.inFlight.DoChan(key, func() (any, error) { return q.ask(key, u) })
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return answer{decision: authorizer.DecisionNoOpinion}, r.Err
+		}
+		return r.Val.(answer), nil
+	case <-ctx.Done():
+		return answer{decision: authorizer.DecisionNoOpinion}, ctx.Err()
+	}
+}
+
+// ask sends the review and keeps its answer for its time to live, counted
+// from when the review was sent. It runs without any one request's
+// deadline, so that one caller's cancellation does not fail the others nor
+// a refresh; the reviewer bounds it with its own timeout. Failed reviews
+// are not kept.
+func (q *questions) ask(key string, u authorizer.Attributes) (any, error) {
+	asked := q.opts.Clock.Now()
+	decision, reason, err := q.reviewer.Authorize(context.Background(), u)
+	if err != nil {
+		return nil, err
+	}
+	ans := answer{decision: decision, reason: reason, asked: asked}
+	if left := q.ttl(decision) - q.opts.Clock.Since(asked); left > 0 {
+		q.answers.Add(key, ans, left)
+	}
+	return ans, nil
+}
+
+func (q *questions) ttl(d authorizer.Decision) time.Duration {
+	if d == authorizer.DecisionAllow {
+		return q.opts.AllowTTL
+	}
+	return q.opts.DenyTTL
 }
 
 // questionKey identifies an unnamed question: everything the delegate's

@@ -2,6 +2,7 @@ package anyname
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 // rbac stands for kube-apiserver's RBAC: alice may create heartbeats of any
@@ -41,6 +43,12 @@ func heartbeat(who, name string) authorizer.AttributesRecord {
 	}
 }
 
+// newAuthorizer wraps delegate, which also answers the unnamed questions,
+// with the delegated authorizer's default TTLs.
+func newAuthorizer(delegate authorizer.Authorizer) authorizer.Authorizer {
+	return NewAuthorizer(delegate, delegate, Options{AllowTTL: 10 * time.Second, DenyTTL: 10 * time.Second})
+}
+
 func TestDecisionsAreRBACsAndUnnamedFirst(t *testing.T) {
 	for _, tc := range []struct {
 		who, name string
@@ -56,7 +64,7 @@ func TestDecisionsAreRBACsAndUnnamedFirst(t *testing.T) {
 		{"carol", "c-1", authorizer.DecisionNoOpinion, []string{"carol/", "carol/c-1"}},
 	} {
 		delegate := &rbac{}
-		got, _, err := NewAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize)).Authorize(context.Background(), heartbeat(tc.who, tc.name))
+		got, _, err := newAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize)).Authorize(context.Background(), heartbeat(tc.who, tc.name))
 		if err != nil || got != tc.want {
 			t.Errorf("%s on %s: decision %v, %v; want %v", tc.who, tc.name, got, err, tc.want)
 		}
@@ -76,7 +84,7 @@ func TestUnnamedRequestsAreAskedOnce(t *testing.T) {
 	delegate := &rbac{}
 	a := heartbeat("alice", "")
 	a.Subresource, a.Verb = "", "list"
-	if _, _, err := NewAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize)).Authorize(context.Background(), a); err != nil {
+	if _, _, err := newAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize)).Authorize(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
 	if len(delegate.asked) != 1 {
@@ -98,7 +106,7 @@ func (s *slow) Authorize(ctx context.Context, a authorizer.Attributes) (authoriz
 
 func TestConcurrentQuestionsAreAskedOnce(t *testing.T) {
 	delegate := &slow{release: make(chan struct{})}
-	authz := NewAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize))
+	authz := newAuthorizer(authorizer.AuthorizerFunc(delegate.Authorize))
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
@@ -118,5 +126,101 @@ func TestConcurrentQuestionsAreAskedOnce(t *testing.T) {
 	wg.Wait()
 	if n := delegate.asked.Load(); n >= 50 {
 		t.Errorf("50 concurrent heartbeats asked the delegate %d times, want the shared question far fewer times", n)
+	}
+}
+
+// counting allows alice and counts the reviews it is sent.
+type counting struct{ asked atomic.Int32 }
+
+func (c *counting) Authorize(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	c.asked.Add(1)
+	if a.GetUser().GetName() == "alice" {
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionNoOpinion, "", nil
+}
+
+// TestAnswersInUseAreRefreshedBeforeTheyExpire follows one person's
+// heartbeats through the life of their answer: served from the cache while
+// fresh, refreshed in the background near its end without anyone waiting,
+// asked again with a wait only after a quiet spell, never served past its
+// time to live.
+func TestAnswersInUseAreRefreshedBeforeTheyExpire(t *testing.T) {
+	clock := clocktesting.NewFakeClock(time.Unix(1_000_000, 0))
+	reviewer := &counting{}
+	delegate := authorizer.AuthorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+		t.Error("the delegate was asked a question the unnamed answer settles")
+		return authorizer.DecisionNoOpinion, "", nil
+	})
+	authz := NewAuthorizer(delegate, authorizer.AuthorizerFunc(reviewer.Authorize), Options{AllowTTL: 10 * time.Second, DenyTTL: 5 * time.Second, Clock: clock})
+	beat := func(step string, name string, wantReviews int32) {
+		t.Helper()
+		if d, _, err := authz.Authorize(context.Background(), heartbeat("alice", name)); d != authorizer.DecisionAllow || err != nil {
+			t.Fatalf("%s: %v, %v", step, d, err)
+		}
+		// A background refresh ends soon after; wait for the count to settle.
+		if err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			return reviewer.asked.Load() >= wantReviews, nil
+		}); err != nil {
+			t.Fatalf("%s: %d reviews, want %d", step, reviewer.asked.Load(), wantReviews)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if n := reviewer.asked.Load(); n != wantReviews {
+			t.Fatalf("%s: %d reviews, want %d", step, n, wantReviews)
+		}
+	}
+	beat("first heartbeat", "c-1", 1)
+	clock.Step(7 * time.Second)
+	beat("another connection, answer 7 s old", "c-2", 1)
+	clock.Step(1 * time.Second)
+	beat("answer 8 s old: served, refreshed behind it", "c-1", 2)
+	clock.Step(9 * time.Second)
+	beat("refreshed answer 9 s old: served, refreshed", "c-1", 3)
+	clock.Step(11 * time.Second)
+	beat("after a quiet spell: asked again", "c-1", 4)
+
+	// An answer that does not allow is kept for DenyTTL, and the named
+	// question goes to the delegate as before.
+	named := 0
+	authz = NewAuthorizer(authorizer.AuthorizerFunc(func(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+		named++
+		return authorizer.DecisionNoOpinion, "", nil
+	}), authorizer.AuthorizerFunc(reviewer.Authorize), Options{AllowTTL: 10 * time.Second, DenyTTL: 5 * time.Second, Clock: clock})
+	before := reviewer.asked.Load()
+	for range 3 {
+		if d, _, _ := authz.Authorize(context.Background(), heartbeat("bob", "c-1")); d == authorizer.DecisionAllow {
+			t.Fatal("bob was allowed")
+		}
+	}
+	if n := reviewer.asked.Load() - before; n != 1 || named != 3 {
+		t.Errorf("bob's 3 heartbeats: %d unnamed reviews, %d named questions; want 1 and 3", n, named)
+	}
+	clock.Step(6 * time.Second)
+	authz.Authorize(context.Background(), heartbeat("bob", "c-1"))
+	if n := reviewer.asked.Load() - before; n != 2 {
+		t.Errorf("after DenyTTL: %d unnamed reviews, want 2", n)
+	}
+}
+
+// failing fails every review.
+type failing struct{ asked atomic.Int32 }
+
+func (f *failing) Authorize(context.Context, authorizer.Attributes) (authorizer.Decision, string, error) {
+	f.asked.Add(1)
+	return authorizer.DecisionNoOpinion, "", errors.New("kube-apiserver timed out")
+}
+
+func TestFailedReviewsAreNotKept(t *testing.T) {
+	reviewer := &failing{}
+	authz := NewAuthorizer(authorizer.AuthorizerFunc(reviewer.Authorize), authorizer.AuthorizerFunc(reviewer.Authorize), Options{AllowTTL: 10 * time.Second, DenyTTL: 10 * time.Second})
+	list := heartbeat("alice", "")
+	list.Subresource, list.Verb = "", "list"
+	for i := range 2 {
+		if d, _, err := authz.Authorize(context.Background(), list); d == authorizer.DecisionAllow || err == nil {
+			t.Fatalf("list %d: %v, %v; want the review's error", i, d, err)
+		}
+	}
+	if n := reviewer.asked.Load(); n != 2 {
+		t.Errorf("two lists after failed reviews sent %d reviews, want 2", n)
 	}
 }

@@ -253,10 +253,22 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	}
 	// Each person may read their own User, which RBAC cannot say; the
 	// delegated authorizer (kube-apiserver's SubjectAccessReview) decides
-	// everything else, asked first without the object's name so that its
-	// cache serves requests that name many objects (package anyname).
-	if serverConfig.Authorization.Authorizer != nil {
-		serverConfig.Authorization.Authorizer = users.NewAuthorizer(anyname.NewAuthorizer(serverConfig.Authorization.Authorizer))
+	// everything else, asked first without the object's name so that one
+	// answer serves requests that name many objects, and refreshed before
+	// it expires while in use (package anyname).
+	if authorizer := serverConfig.Authorization.Authorizer; authorizer != nil {
+		if authz := o.RecommendedOptions.Authorization; authz != nil {
+			// The unnamed questions' reviewer: the same chain without a cache.
+			uncached := *authz
+			uncached.AllowCacheTTL, uncached.DenyCacheTTL = 0, 0
+			var reviewer genericapiserver.AuthorizationInfo
+			if err := uncached.ApplyTo(&reviewer); err != nil {
+				return nil, err
+			}
+			authorizer = anyname.NewAuthorizer(authorizer, reviewer.Authorizer,
+				anyname.Options{AllowTTL: authz.AllowCacheTTL, DenyTTL: authz.DenyCacheTTL})
+		}
+		serverConfig.Authorization.Authorizer = users.NewAuthorizer(authorizer)
 	}
 	if rh := serverConfig.Authentication.RequestHeaderConfig; rh != nil {
 		// Requests through the aggregator are authenticated first by a
