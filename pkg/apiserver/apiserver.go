@@ -231,7 +231,13 @@ func (c CompletedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
-	addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer, c.ExtraConfig.Backend, c.ExtraConfig.HeartbeatPersistInterval)
+	heartbeat := addSessionSubresources(streamStorage, c.GenericConfig.Authorization.Authorizer, c.ExtraConfig.Backend, c.ExtraConfig.HeartbeatPersistInterval)
+	if err := genericServer.AddPostStartHook("streamspace-heartbeat-persister", func(ctx genericapiserver.PostStartHookContext) error {
+		go heartbeat.Run(ctx)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	streamGroup.VersionedResourcesStorageMap[streamv1alpha1.SchemeGroupVersion.Version] = streamStorage
 	if err := genericServer.InstallAPIGroup(&streamGroup); err != nil {
 		return nil, err

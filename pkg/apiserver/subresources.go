@@ -19,12 +19,16 @@ import (
 // sessions/connect (attach the caller, waking a hibernated session) and
 // connections/heartbeat (mark a viewer alive, never conflicting). Both act
 // on one user's object: the authorizer decides who may act on another's.
-func addSessionSubresources(storage map[string]rest.Storage, authz authorizer.Authorizer, leases connection.Leases, persistEvery time.Duration) {
+// The heartbeat subresource it returns writes heartbeats into their
+// Connections in the background while it runs.
+func addSessionSubresources(storage map[string]rest.Storage, authz authorizer.Authorizer, leases connection.Leases, persistEvery time.Duration) *connection.HeartbeatREST {
 	sessions := storage["sessions"].(*storebuilder.REST)
 	connections := storage["connections"].(*storebuilder.REST)
 	shares := storage["sessionshares"].(*sessionshare.REST)
 	storage["sessions/connect"] = session.NewConnectREST(sessions.Store, connections.Store, shares.Store, authz)
-	storage["connections/heartbeat"] = connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST), leases, authz, persistEvery)
+	heartbeat := connection.NewHeartbeatREST(storage["connections/status"].(*storebuilder.StatusREST), leases, authz, persistEvery)
+	storage["connections/heartbeat"] = heartbeat
+	return heartbeat
 }
 
 // staleConnectionTimeout is the PlatformConfiguration's

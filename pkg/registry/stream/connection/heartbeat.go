@@ -5,15 +5,19 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -34,11 +38,15 @@ type Leases interface {
 // resourceVersion, no history, no watch event) and answers the Connection
 // with status.lastHeartbeat set to the time recorded. The Connection object
 // itself is updated only when it matters: when its state is not active (the
-// first heartbeat after being marked stale) or its persisted lastHeartbeat
-// is far enough behind (persistDue: between half of persistEvery and
-// persistEvery), so the object, and every watcher of connections, sees a
-// viewer's liveness at that resolution while reaping uses the lease (see
-// Reaper and docs/heartbeats.md).
+// first heartbeat after being marked stale), before the answer, which then
+// carries the new object; and when its persisted lastHeartbeat is far
+// enough behind (persistDue: between half of persistEvery and
+// persistEvery), after the answer, in the background (Run), so the object,
+// and every watcher of connections, sees a viewer's liveness at that
+// resolution while reaping uses the lease (see Reaper and
+// docs/heartbeats.md). A background write that is lost (the server stops,
+// the write fails) costs nothing but resolution: the lease holds the
+// heartbeat, and the next heartbeat finds the write still due.
 //
 // Only the connection's own user (spec.user) may send its heartbeats, or a
 // caller RBAC grants the "assign" verb on connections (package ownership):
@@ -52,7 +60,17 @@ type HeartbeatREST struct {
 	authorizer   authorizer.Authorizer
 	persistEvery time.Duration
 	now          func() time.Time
+
+	// The background writes due: connections in queue, each with the
+	// latest heartbeat to write in due.
+	queue workqueue.TypedInterface[types.NamespacedName]
+	mu    sync.Mutex
+	due   map[types.NamespacedName]metav1.Time
 }
+
+// persistWorkers is how many background writes of heartbeats run at once;
+// the storage commits concurrent writes together.
+const persistWorkers = 4
 
 var (
 	_ rest.NamedCreater    = &HeartbeatREST{}
@@ -64,7 +82,8 @@ var (
 // another user; persistEvery is the resolution of status.lastHeartbeat in
 // the object.
 func NewHeartbeatREST(status *storebuilder.StatusREST, leases Leases, authz authorizer.Authorizer, persistEvery time.Duration) *HeartbeatREST {
-	return &HeartbeatREST{status: status, leases: leases, authorizer: authz, persistEvery: persistEvery, now: time.Now}
+	return &HeartbeatREST{status: status, leases: leases, authorizer: authz, persistEvery: persistEvery, now: time.Now,
+		queue: workqueue.NewTyped[types.NamespacedName](), due: map[types.NamespacedName]metav1.Time{}}
 }
 
 // New returns the request body type.
@@ -123,8 +142,11 @@ func (r *HeartbeatREST) Create(ctx context.Context, name string, obj runtime.Obj
 		return nil, apierrors.NewNotFound(stream.Resource("connections"), name)
 	}
 	beat := metav1.NewTime(at)
-	if c.Status.State != stream.ConnectionStateActive || persistDue(c, at, r.persistEvery) {
+	if c.Status.State != stream.ConnectionStateActive {
 		return r.persist(ctx, name, caller, beat, nil)
+	}
+	if persistDue(c, at, r.persistEvery) {
+		r.persistLater(types.NamespacedName{Namespace: c.Namespace, Name: c.Name}, beat)
 	}
 	c = c.DeepCopy()
 	c.Status.LastHeartbeat = &beat
@@ -184,13 +206,62 @@ func (r *HeartbeatREST) beat(ctx context.Context, caller user.Info, c *stream.Co
 	return r.leases.Beat(ctx, c.Namespace, c.Name, string(c.UID))
 }
 
+// persistLater queues the write of heartbeat at into connection key.
+func (r *HeartbeatREST) persistLater(key types.NamespacedName, at metav1.Time) {
+	r.mu.Lock()
+	if prev, ok := r.due[key]; !ok || prev.Before(&at) {
+		r.due[key] = at
+	}
+	r.mu.Unlock()
+	r.queue.Add(key)
+}
+
+// Run writes the queued heartbeats into their Connections until ctx ends.
+func (r *HeartbeatREST) Run(ctx context.Context) {
+	logger := klog.FromContext(ctx).WithName("heartbeat-persister")
+	var wg sync.WaitGroup
+	for range persistWorkers {
+		wg.Go(func() {
+			for r.persistNext(klog.NewContext(ctx, logger)) {
+			}
+		})
+	}
+	<-ctx.Done()
+	r.queue.ShutDown()
+	wg.Wait()
+}
+
+// persistNext writes the next queued heartbeat; false once the queue is
+// shut down. The caller's right to beat was checked when the heartbeat was
+// recorded; a connection gone or being deleted since is left alone.
+func (r *HeartbeatREST) persistNext(ctx context.Context) bool {
+	key, shutdown := r.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer r.queue.Done(key)
+	r.mu.Lock()
+	at, ok := r.due[key]
+	delete(r.due, key)
+	r.mu.Unlock()
+	if !ok {
+		return true
+	}
+	ctx = genericapirequest.WithNamespace(ctx, key.Namespace)
+	if _, err := r.persist(ctx, key.Name, nil, at, nil); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		klog.FromContext(ctx).V(2).Info("Heartbeat not written into the connection; the next one will", "connection", key, "err", err)
+	}
+	return true
+}
+
 // persist writes the heartbeat into the Connection object: state active
 // and lastHeartbeat at (never moving it back), in one guaranteed update
-// with no resourceVersion precondition, so it never conflicts.
+// with no resourceVersion precondition, so it never conflicts. With a nil
+// caller, whose right to beat was checked already, no check is made.
 func (r *HeartbeatREST) persist(ctx context.Context, name string, caller user.Info, at metav1.Time, dryRun []string) (runtime.Object, error) {
 	// spec.user is immutable, so one decision holds for every retry of the
 	// update; the authorizer is only asked when the caller is someone else.
-	var ownerChecked bool
+	ownerChecked := caller == nil
 	beat := func(ctx context.Context, _, oldObj runtime.Object) (runtime.Object, error) {
 		// DefaultUpdatedObjectInfo without an object passes nil as newObj:
 		// the update starts from the stored object.
