@@ -13,7 +13,6 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 
-	"github.com/streamspace/controlplane/internal/postgresproc/pgtest"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/registry/stream/connection"
 	"github.com/streamspace/controlplane/pkg/storage/postgres"
@@ -28,16 +27,7 @@ import (
 func TestDueHeartbeatsAreWrittenAfterTheAnswer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pool, err := postgres.NewPool(ctx, pgtest.StartForTest(t).DSN(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	backend, err := postgres.NewBackend(ctx, pool, postgres.BackendOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(backend.Close)
+	backend, _ := newTestBackend(ctx, t, postgres.BackendOptions{})
 	connections, status, err := connection.NewREST(Scheme, restOptionsGetter{decorator: backend.StorageDecorator(storageTables(), false)})
 	if err != nil {
 		t.Fatal(err)

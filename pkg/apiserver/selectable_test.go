@@ -30,7 +30,6 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/streamspace/controlplane/internal/postgresproc/pgtest"
 	catalogfuzzer "github.com/streamspace/controlplane/pkg/apis/catalog/fuzzer"
 	"github.com/streamspace/controlplane/pkg/apis/selectable"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
@@ -50,16 +49,7 @@ import (
 // columns, and the field label conversions.
 func TestSelectableFieldsAgree(t *testing.T) {
 	ctx := context.Background()
-	pool, err := postgres.NewPool(ctx, pgtest.StartForTest(t).DSN(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	backend, err := postgres.NewBackend(ctx, pool, postgres.BackendOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(backend.Close)
+	backend, pool := newTestBackend(ctx, t, postgres.BackendOptions{})
 
 	declared := map[schema.GroupResource]selectable.Declaration{}
 	tables := map[string]bool{}

@@ -23,7 +23,6 @@ import (
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/component-base/metrics/testutil"
 
-	"github.com/streamspace/controlplane/internal/postgresproc/pgtest"
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/registry/catalog/catalogtemplate"
@@ -46,16 +45,7 @@ import (
 func TestSelectiveListsUseTheWatchCacheIndex(t *testing.T) {
 	ctx := context.Background()
 	storagemetrics.Register()
-	pool, err := postgres.NewPool(ctx, pgtest.StartForTest(t).DSN(), 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	backend, err := postgres.NewBackend(ctx, pool, postgres.BackendOptions{ProgressNotifyInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(backend.Close)
+	backend, _ := newTestBackend(ctx, t, postgres.BackendOptions{ProgressNotifyInterval: time.Second})
 	optsGetter := restOptionsGetter{decorator: backend.StorageDecorator(storageTables(), true)}
 
 	sessions, _, err := session.NewREST(Scheme, optsGetter)
