@@ -233,7 +233,8 @@ func (r *HeartbeatREST) Run(ctx context.Context) {
 
 // persistNext writes the next queued heartbeat; false once the queue is
 // shut down. The caller's right to beat was checked when the heartbeat was
-// recorded; a connection gone or being deleted since is left alone.
+// recorded; a connection gone, being deleted or marked stale since, or
+// written meanwhile, is left alone.
 func (r *HeartbeatREST) persistNext(ctx context.Context) bool {
 	key, shutdown := r.queue.Get()
 	if shutdown {
@@ -256,8 +257,10 @@ func (r *HeartbeatREST) persistNext(ctx context.Context) bool {
 
 // persist writes the heartbeat into the Connection object: state active
 // and lastHeartbeat at (never moving it back), in one guaranteed update
-// with no resourceVersion precondition, so it never conflicts. With a nil
-// caller, whose right to beat was checked already, no check is made.
+// with no resourceVersion precondition, so it never conflicts. A nil caller
+// is the background write of a heartbeat whose sender was checked when it
+// was recorded: no check is made, and the write is made only if the stored
+// connection is active and its write still due.
 func (r *HeartbeatREST) persist(ctx context.Context, name string, caller user.Info, at metav1.Time, dryRun []string) (runtime.Object, error) {
 	// spec.user is immutable, so one decision holds for every retry of the
 	// update; the authorizer is only asked when the caller is someone else.
@@ -268,6 +271,12 @@ func (r *HeartbeatREST) persist(ctx context.Context, name string, caller user.In
 		c := oldObj.DeepCopyObject().(*stream.Connection)
 		if c.DeletionTimestamp != nil {
 			return nil, apierrors.NewConflict(stream.Resource("connections"), name, fmt.Errorf("the connection is being deleted"))
+		}
+		if caller == nil && (c.Status.State != stream.ConnectionStateActive || !persistDue(c, at.Time, r.persistEvery)) {
+			// A background write neither revives a connection marked
+			// stale since (its lease decides) nor repeats a write made
+			// meanwhile.
+			return nil, apierrors.NewConflict(stream.Resource("connections"), name, fmt.Errorf("the heartbeat's write is no longer due"))
 		}
 		if !ownerChecked {
 			if err := r.authorizeBeat(ctx, caller, c); err != nil {
