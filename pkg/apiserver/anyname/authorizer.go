@@ -124,15 +124,16 @@ type answer struct {
 // its refresh when it is near its end, and otherwise asks u (once, however
 // many requests wait for it) and waits for the answer.
 func (q *questions) answer(ctx context.Context, key string, u authorizer.Attributes) (answer, error) {
+	ask := func() (any, error) { return q.ask(key, u) }
 	if v, ok := q.answers.Get(key); ok {
 		ans := v.(answer)
 		if q.opts.Clock.Since(ans.asked) >= q.ttl(ans.decision)*4/5 {
 			// The channel is buffered: nobody needs to read it.
-			q.inFlight.DoChan(key, func() (any, error) { return q.ask(key, u) })
+			q.inFlight.DoChan(key, ask)
 		}
 		return ans, nil
 	}
-	ch := q.inFlight.DoChan(key, func() (any, error) { return q.ask(key, u) })
+	ch := q.inFlight.DoChan(key, ask)
 	select {
 	case r := <-ch:
 		if r.Err != nil {
