@@ -275,10 +275,10 @@ type SessionConnectResponse struct {
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
-// ConnectionHeartbeat is the body of POST connections/{name}/heartbeat.
+// ConnectionHeartbeat is the body of POST connections/{name}/heartbeat; it
+// carries no object metadata (the path names the connection).
 type ConnectionHeartbeat struct {
 	metav1.TypeMeta
-	metav1.ObjectMeta
 }
 
 // UserRole is what a person may do in StreamSpace, as their groups say.

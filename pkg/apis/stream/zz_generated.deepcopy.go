@@ -251,7 +251,6 @@ func (in *Connection) DeepCopyObject() runtime.Object {
 func (in *ConnectionHeartbeat) DeepCopyInto(out *ConnectionHeartbeat) {
 	*out = *in
 	out.TypeMeta = in.TypeMeta
-	in.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	return
 }
 

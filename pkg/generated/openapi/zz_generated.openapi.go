@@ -1132,7 +1132,7 @@ func schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref common.ReferenceCal
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ConnectionHeartbeat is the body of POST connections/{name}/heartbeat (an empty object, {}): it marks the viewer alive.",
+				Description: "ConnectionHeartbeat is the body of POST connections/{name}/heartbeat (an empty object, {}): it marks the viewer alive. It has no metadata: the connection is named by the path, and a body without object metadata is not tracked by the server's field manager (managedFields), which would otherwise compute and validate field ownership of every heartbeat's body only to discard it.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"kind": {
@@ -1149,17 +1149,9 @@ func schema_pkg_apis_stream_v1alpha1_ConnectionHeartbeat(ref common.ReferenceCal
 							Format:      "",
 						},
 					},
-					"metadata": {
-						SchemaProps: spec.SchemaProps{
-							Default: map[string]interface{}{},
-							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
-						},
-					},
 				},
 			},
 		},
-		Dependencies: []string{
-			v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 

@@ -490,11 +490,13 @@ type SessionConnectResponse struct {
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // ConnectionHeartbeat is the body of POST connections/{name}/heartbeat
-// (an empty object, {}): it marks the viewer alive.
+// (an empty object, {}): it marks the viewer alive. It has no metadata: the
+// connection is named by the path, and a body without object metadata is
+// not tracked by the server's field manager (managedFields), which would
+// otherwise compute and validate field ownership of every heartbeat's body
+// only to discard it.
 type ConnectionHeartbeat struct {
 	metav1.TypeMeta `json:",inline"`
-	// +optional
-	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
 }
 
 // UserRole is what a person may do in StreamSpace, as their groups say.

@@ -894,7 +894,6 @@ func Convert_stream_Connection_To_v1alpha1_Connection(in *stream.Connection, out
 }
 
 func autoConvert_v1alpha1_ConnectionHeartbeat_To_stream_ConnectionHeartbeat(in *ConnectionHeartbeat, out *stream.ConnectionHeartbeat, s conversion.Scope) error {
-	out.ObjectMeta = in.ObjectMeta
 	return nil
 }
 
@@ -904,7 +903,6 @@ func Convert_v1alpha1_ConnectionHeartbeat_To_stream_ConnectionHeartbeat(in *Conn
 }
 
 func autoConvert_stream_ConnectionHeartbeat_To_v1alpha1_ConnectionHeartbeat(in *stream.ConnectionHeartbeat, out *ConnectionHeartbeat, s conversion.Scope) error {
-	out.ObjectMeta = in.ObjectMeta
 	return nil
 }
 
