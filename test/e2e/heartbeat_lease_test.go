@@ -311,3 +311,69 @@ func TestReapingWithTwoReplicas(t *testing.T) {
 		_ = ss.StreamV1alpha1().Connections("alice").Delete(ctx, name, metav1.DeleteOptions{})
 	}
 }
+
+// warnings collects the warnings a client is sent.
+type warnings struct {
+	mu   sync.Mutex
+	text []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.text = append(w.text, text)
+}
+
+func (w *warnings) all() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.text, "\n")
+}
+
+// TestHeartbeatBodyWithoutMetadata: a heartbeat's body is {} (kind
+// ConnectionHeartbeat has no metadata; the path names the connection). A
+// body that still carries metadata is answered as any body with an unknown
+// field: beaten with a warning by default, refused with 400 naming the field
+// under fieldValidation=Strict.
+func TestHeartbeatBodyWithoutMetadata(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := stack.RESTConfig("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &warnings{}
+	cfg.WarningHandler = seen
+	ss := clientset.NewForConfigOrDie(cfg)
+	viewer := createViewer(t, ss, "alice", "body-desktop", "body-viewer")
+	t.Cleanup(func() { _ = ss.StreamV1alpha1().Connections("alice").Delete(ctx, viewer.Name, metav1.DeleteOptions{}) })
+
+	beat := func(body string, strict bool) (*streamv1alpha1.Connection, error) {
+		req := ss.StreamV1alpha1().RESTClient().Post().Namespace("alice").Resource("connections").
+			Name(viewer.Name).SubResource("heartbeat").SetHeader("Content-Type", "application/json").Body([]byte(body))
+		if strict {
+			req = req.Param("fieldValidation", "Strict")
+		}
+		got := &streamv1alpha1.Connection{}
+		return got, req.Do(ctx).Into(got)
+	}
+	got, err := beat(`{}`, true)
+	if err != nil || got.Name != viewer.Name || got.Status.LastHeartbeat == nil {
+		t.Fatalf("heartbeat with {} under Strict: %v, answered %s with lastHeartbeat %v; want the connection", err, got.Name, got.Status.LastHeartbeat)
+	}
+	if w := seen.all(); w != "" {
+		t.Errorf("heartbeat with {}: warnings %q, want none", w)
+	}
+
+	withMetadata := `{"apiVersion":"stream.space/v1alpha1","kind":"ConnectionHeartbeat","metadata":{"name":"` + viewer.Name + `"}}`
+	if got, err := beat(withMetadata, false); err != nil || got.Name != viewer.Name {
+		t.Errorf("heartbeat with metadata: %v, answered %q; want the connection", err, got.Name)
+	}
+	if w := seen.all(); !strings.Contains(w, `unknown field "metadata"`) {
+		t.Errorf("heartbeat with metadata: warnings %q, want one naming the unknown field metadata", w)
+	}
+	_, err = beat(withMetadata, true)
+	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), `unknown field "metadata"`) {
+		t.Errorf("heartbeat with metadata under Strict: %v, want 400 naming the unknown field metadata", err)
+	}
+}
