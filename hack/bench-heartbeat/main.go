@@ -42,6 +42,7 @@ type options struct {
 	streamspaceArgs []string
 	controllerArgs  []string
 	label           string
+	trace           string
 }
 
 func (o *options) addFlags(fs *flag.FlagSet) {
@@ -73,6 +74,7 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 		o.controllerArgs = append(o.controllerArgs, v)
 		return nil
 	})
+	fs.StringVar(&o.trace, "trace", "", "write each measured window second by second (heartbeats due, their latency, each process's CPU) to this file, suffixed with the size; empty: none")
 	fs.StringVar(&o.label, "label", "", "a note on what was measured, printed with the tables (e.g. the design)")
 }
 

@@ -37,15 +37,16 @@ type round struct {
 	cpu               map[string]time.Duration // process -> CPU time in the window
 	machine           procstat.Machine         // all cores' time in the window
 	histograms        []histogram              // the servers' latencies in the window
+	slow              slowSeconds              // the window's slow seconds and who was busiest in them
 	connections       int                      // Connections listed after the window
 	profileTops       []profileTop
 	feedMessages      int64
 }
 
 func (r round) summary() string {
-	return fmt.Sprintf("%d viewers: %d heartbeats, %d errors, from due p50 %s p99 %s max %s; from send p99 %s; CPU/heartbeat streamspace-apiserver %s kube-apiserver %s postgres %s; %d connections listed; p99 by minute: %s",
+	return fmt.Sprintf("%d viewers: %d heartbeats, %d errors, from due p50 %s p99 %s max %s; from send p99 %s; CPU/heartbeat streamspace-apiserver %s kube-apiserver %s postgres %s; %d connections listed; p99 by minute: %s; slow seconds: %s",
 		r.viewers, r.beats, r.errors, ms(pct(r.fromDue, 50)), ms(pct(r.fromDue, 99)), ms(pct(r.fromDue, 100)), ms(pct(r.fromSend, 99)),
-		r.perBeat("streamspace-apiserver"), r.perBeat("kube-apiserver"), r.perBeat("postgres"), r.connections, r.timeline())
+		r.perBeat("streamspace-apiserver"), r.perBeat("kube-apiserver"), r.perBeat("postgres"), r.connections, r.timeline(), r.slow)
 }
 
 // minute is the heartbeats due in one minute of the window: a tail that
@@ -132,6 +133,14 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	f.windowFrom, f.windowTo = start, start.Add(d)
 	f.mu.Unlock()
 	logf("measuring %s at %d viewers", d, size)
+	var cpuSeconds []cpuSecond
+	sampled := make(chan struct{})
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	go func() {
+		defer close(sampled)
+		cpuSeconds = sampleCPU(sampleCtx, pids)
+	}()
 
 	// Both API servers on the heartbeat's path are profiled at once, in
 	// the middle of the window.
@@ -190,9 +199,20 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	samples := f.samples
 	f.samples = nil
 	f.mu.Unlock()
+	stopSampling()
+	<-sampled
+	secs := bySecond(samples, cpuSeconds, start)
+	processes := append([]string{"bench-heartbeat"}, stackProcesses...)
+	if f.o.trace != "" {
+		path := fmt.Sprintf("%s.%d", f.o.trace, size)
+		if err := writeTrace(path, secs, processes); err != nil {
+			return round{}, fmt.Errorf("trace: %w", err)
+		}
+		logf("window second by second in %s", path)
+	}
 
 	r := round{viewers: size, sessions: f.sessionCount(), window: d, load: load, profileTops: tops, cpu: map[string]time.Duration{},
-		machine: machineAfter.Sub(machineBefore)}
+		machine: machineAfter.Sub(machineBefore), slow: attribute(secs, processes)}
 	for i := range histAfter {
 		r.histograms = append(r.histograms, histAfter[i].since(histBefore[i]))
 	}

@@ -64,6 +64,14 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "- %d viewers: %s\n", rd.viewers, rd.timeline())
 	}
 	fmt.Fprintln(&b)
+	fmt.Fprintf(&b, "Seconds of each window with a heartbeat over %s (by due time), and in each such second the process\n", ms(slowSecond))
+	fmt.Fprintln(&b, "furthest above its own average CPU of the window (sampled every second from `/proc`): a tail made by bursts")
+	fmt.Fprintln(&b, "of one process shows as that process; a tail of steady load spreads:")
+	fmt.Fprintln(&b)
+	for _, rd := range r.rounds {
+		fmt.Fprintf(&b, "- %d viewers: %s\n", rd.viewers, rd.slow)
+	}
+	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "Where the machine's cores went during each window (average cores busy; *other* is the machine's busy time")
 	fmt.Fprintln(&b, "outside these processes, *steal* the time the hypervisor ran another guest while this one had work):")
 	fmt.Fprintln(&b)
