@@ -143,20 +143,26 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	}()
 
 	// Both API servers on the heartbeat's path are profiled at once, in
-	// the middle of the window.
-	targets := []struct{ name, url, ca string }{
+	// the middle of the window: where their CPU goes, and what they
+	// allocate (which sets how often their collectors run).
+	var profiles []profileSpec
+	for _, t := range []struct{ name, url, ca string }{
 		{"streamspace-apiserver", f.stack.StreamspaceURL, f.stack.StreamspaceCA},
 		{"kube-apiserver", f.stack.KubeAPIServerURL, f.stack.CACert},
+	} {
+		for _, k := range profileKinds {
+			profiles = append(profiles, profileSpec{process: t.name, url: t.url, ca: t.ca, kind: k})
+		}
 	}
-	profileTops := make([]profileTop, len(targets))
-	profileErrs := make([]error, len(targets))
+	profileTops := make([]profileTop, len(profiles))
+	profileErrs := make([]error, len(profiles))
 	var wg sync.WaitGroup
 	if profile > 0 && profile < d {
-		for i, t := range targets {
+		for i, p := range profiles {
 			wg.Go(func() {
 				time.Sleep((d - profile) / 2)
-				profileTops[i].process = t.name
-				profileTops[i].top, profileErrs[i] = f.cpuProfile(ctx, profile, t.name, t.url, t.ca)
+				profileTops[i] = profileTop{process: p.process, kind: p.kind}
+				profileTops[i].top, profileErrs[i] = f.takeProfile(ctx, profile, p)
 			})
 		}
 	}
@@ -182,7 +188,7 @@ func (f *fleet) measure(ctx context.Context, size int, d, profile time.Duration)
 	var tops []profileTop
 	for i, err := range profileErrs {
 		if err != nil {
-			logf("CPU profile of %s: %v", targets[i].name, err)
+			logf("%s profile of %s: %v", profiles[i].kind.title, profiles[i].process, err)
 		} else if profileTops[i].top != "" {
 			tops = append(tops, profileTops[i])
 		}
@@ -252,17 +258,39 @@ func loadAverage() string {
 // profileTop is the first entries of one process's CPU profile.
 type profileTop struct {
 	process, top string
+	kind         profileKind
 }
 
-// cpuProfile takes a CPU profile of the API server name at baseURL, whose
-// serving certificate caFile signs (its /debug/pprof, directly, as the
-// admin), and returns `go tool pprof -top`'s first entries.
-func (f *fleet) cpuProfile(ctx context.Context, d time.Duration, name, baseURL, caFile string) (string, error) {
-	client, err := f.adminClient(caFile, d+time.Minute)
+// profileKind is one of the runtime's profiles served under /debug/pprof.
+type profileKind struct {
+	title       string // as the report names it
+	path        string // under /debug/pprof/
+	sampleIndex string // what `go tool pprof` ranks by
+}
+
+// profileKinds are the profiles taken of each API server: CPU, and the
+// bytes allocated over the same seconds (a delta profile).
+var profileKinds = []profileKind{
+	{title: "CPU", path: "profile", sampleIndex: "cpu"},
+	{title: "Allocation", path: "allocs", sampleIndex: "alloc_space"},
+}
+
+// profileSpec is one profile to take: of which server, and which kind.
+type profileSpec struct {
+	process, url, ca string
+	kind             profileKind
+}
+
+// takeProfile takes profile p of its API server over d, whose serving
+// certificate p.ca signs (its /debug/pprof, directly, as the admin), keeps
+// it in the temporary directory and returns `go tool pprof -top`'s first
+// entries.
+func (f *fleet) takeProfile(ctx context.Context, d time.Duration, p profileSpec) (string, error) {
+	client, err := f.adminClient(p.ca, d+time.Minute)
 	if err != nil {
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", baseURL, int(d.Seconds())), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", p.url, p.kind.path, int(d.Seconds())), nil)
 	if err != nil {
 		return "", err
 	}
@@ -276,14 +304,14 @@ func (f *fleet) cpuProfile(ctx context.Context, d time.Duration, name, baseURL, 
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /debug/pprof/profile: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+		return "", fmt.Errorf("GET /debug/pprof/%s: %s: %s", p.kind.path, resp.Status, strings.TrimSpace(string(data)))
 	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-heartbeat-%d.pprof", name, time.Now().Unix()))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-heartbeat-%s-%d.pprof", p.process, p.kind.path, time.Now().Unix()))
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return "", err
 	}
-	logf("CPU profile of %s in %s", name, path)
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", path).Output()
+	logf("%s profile of %s in %s", p.kind.title, p.process, path)
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", "-sample_index="+p.kind.sampleIndex, path).Output()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w", err)
 	}

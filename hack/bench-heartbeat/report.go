@@ -89,7 +89,7 @@ func (r report) markdown() string {
 	for _, rd := range r.rounds {
 		for _, p := range rd.profileTops {
 			fmt.Fprintln(&b)
-			fmt.Fprintf(&b, "CPU profile of %s at %d viewers (`go tool pprof -top`, first entries):\n", p.process, rd.viewers)
+			fmt.Fprintf(&b, "%s profile of %s at %d viewers (`go tool pprof -top -sample_index=%s`, first entries):\n", p.kind.title, p.process, rd.viewers, p.kind.sampleIndex)
 			fmt.Fprintln(&b)
 			fmt.Fprintln(&b, "```")
 			fmt.Fprintln(&b, p.top)
