@@ -266,13 +266,23 @@ type profileKind struct {
 	title       string // as the report names it
 	path        string // under /debug/pprof/
 	sampleIndex string // what `go tool pprof` ranks by
+	// cumulative profiles (allocations) are taken as two snapshots d
+	// apart and differenced here, with `go tool pprof -base`, rather than
+	// with the server's ?seconds= (which parses and merges the two in the
+	// process being measured).
+	cumulative bool
+	// snapshot profiles (the live heap) are taken once, at the end.
+	snapshot bool
 }
 
-// profileKinds are the profiles taken of each API server: CPU, and the
-// bytes allocated over the same seconds (a delta profile).
+// profileKinds are the profiles taken of each API server: CPU, the bytes
+// allocated over the same seconds (which set how often its collector
+// runs), and the live heap at their end (which sets how long each of its
+// cycles marks).
 var profileKinds = []profileKind{
 	{title: "CPU", path: "profile", sampleIndex: "cpu"},
-	{title: "Allocation", path: "allocs", sampleIndex: "alloc_space"},
+	{title: "Allocation", path: "allocs", sampleIndex: "alloc_space", cumulative: true},
+	{title: "Live heap", path: "heap", sampleIndex: "inuse_space", snapshot: true},
 }
 
 // profileSpec is one profile to take: of which server, and which kind.
@@ -281,37 +291,64 @@ type profileSpec struct {
 	kind             profileKind
 }
 
-// takeProfile takes profile p of its API server over d, whose serving
-// certificate p.ca signs (its /debug/pprof, directly, as the admin), keeps
-// it in the temporary directory and returns `go tool pprof -top`'s first
-// entries.
+// takeProfile takes profile p of its API server over d (its /debug/pprof,
+// directly, as the admin; p.ca signs its serving certificate), keeps it in
+// the temporary directory and returns `go tool pprof -top`'s first entries.
 func (f *fleet) takeProfile(ctx context.Context, d time.Duration, p profileSpec) (string, error) {
 	client, err := f.adminClient(p.ca, d+time.Minute)
 	if err != nil {
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s?seconds=%d", p.url, p.kind.path, int(d.Seconds())), nil)
-	if err != nil {
-		return "", err
+	get := func(query string) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/%s%s", p.url, p.kind.path, query), nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return "", err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("GET /debug/pprof/%s: %s: %s", p.kind.path, resp.Status, strings.TrimSpace(string(data)))
+		}
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-heartbeat-%s-%d.pprof", p.process, p.kind.path, time.Now().Unix()))
+		return path, os.WriteFile(path, data, 0o644)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
+	args := []string{"tool", "pprof", "-top", "-nodecount=15", "-sample_index=" + p.kind.sampleIndex}
+	var path string
+	if p.kind.cumulative || p.kind.snapshot {
+		var base string
+		if p.kind.cumulative {
+			if base, err = get(""); err != nil {
+				return "", err
+			}
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if path, err = get(""); err != nil {
+			return "", err
+		}
+		if base != "" {
+			args = append(args, "-base", base)
+			logf("%s profile of %s: %s less %s", p.kind.title, p.process, path, base)
+		} else {
+			logf("%s profile of %s in %s", p.kind.title, p.process, path)
+		}
+	} else {
+		if path, err = get(fmt.Sprintf("?seconds=%d", int(d.Seconds()))); err != nil {
+			return "", err
+		}
+		logf("%s profile of %s in %s", p.kind.title, p.process, path)
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /debug/pprof/%s: %s: %s", p.kind.path, resp.Status, strings.TrimSpace(string(data)))
-	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-heartbeat-%s-%d.pprof", p.process, p.kind.path, time.Now().Unix()))
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return "", err
-	}
-	logf("%s profile of %s in %s", p.kind.title, p.process, path)
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", "-sample_index="+p.kind.sampleIndex, path).Output()
+	out, err := exec.CommandContext(ctx, "go", append(args, path)...).Output()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w", err)
 	}
