@@ -39,6 +39,7 @@ type options struct {
 	timeout         time.Duration
 	keep            bool
 	profile         time.Duration
+	memoryProfiles  bool
 	streamspaceArgs []string
 	controllerArgs  []string
 	label           string
@@ -65,7 +66,8 @@ func (o *options) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.feeds, "feeds", 200, "WebSocket session feeds of the bridge kept open during the run, spread over the users")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Hour, "bound of the whole run")
 	fs.BoolVar(&o.keep, "keep", false, "leave the control plane running at the end (and its directory)")
-	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU and allocation profiles of streamspace-apiserver and kube-apiserver taken this long during the last size's window (0: none); their top entries go into the report")
+	fs.DurationVar(&o.profile, "profile", 30*time.Second, "CPU profiles of streamspace-apiserver and kube-apiserver taken this long during the last size's window (0: none); their top entries go into the report")
+	fs.BoolVar(&o.memoryProfiles, "memory-profiles", false, "with the CPU profiles, take the servers' allocations over the same seconds and their live heaps at the end; writing a memory profile can stall a large kube-apiserver for seconds, and the window's latencies then include the stall")
 	fs.Func("streamspace-arg", "extra flag for streamspace-apiserver (repeatable)", func(v string) error {
 		o.streamspaceArgs = append(o.streamspaceArgs, v)
 		return nil
