@@ -95,7 +95,7 @@ func (r round) perBeat(process string) string {
 	if r.beats == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f ms", float64(r.cpu[process].Microseconds())/1000/float64(r.beats))
+	return fmt.Sprintf("%.2f ms", msf(r.cpu[process])/float64(r.beats))
 }
 
 // stackProcesses are the local control plane's processes whose CPU is read
@@ -326,30 +326,39 @@ func (f *fleet) takeProfile(ctx context.Context, d time.Duration, p profileSpec)
 		path := filepath.Join(os.TempDir(), fmt.Sprintf("%s-heartbeat-%s-%d.pprof", p.process, p.kind.path, time.Now().Unix()))
 		return path, os.WriteFile(path, data, 0o644)
 	}
-	args := []string{"tool", "pprof", "-top", "-nodecount=15", "-sample_index=" + p.kind.sampleIndex}
-	var path string
-	if p.kind.cumulative || p.kind.snapshot {
-		var base string
-		if p.kind.cumulative {
-			if base, err = get(""); err != nil {
-				return "", err
-			}
-		}
+	wait := func() error {
 		select {
 		case <-time.After(d):
+			return nil
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return ctx.Err()
+		}
+	}
+	args := []string{"tool", "pprof", "-top", "-nodecount=15", "-sample_index=" + p.kind.sampleIndex}
+	var path string
+	switch {
+	case p.kind.cumulative:
+		base, err := get("")
+		if err == nil {
+			err = wait()
+		}
+		if err == nil {
+			path, err = get("")
+		}
+		if err != nil {
+			return "", err
+		}
+		args = append(args, "-base", base)
+		logf("%s profile of %s: %s less %s", p.kind.title, p.process, path, base)
+	case p.kind.snapshot:
+		if err := wait(); err != nil {
+			return "", err
 		}
 		if path, err = get(""); err != nil {
 			return "", err
 		}
-		if base != "" {
-			args = append(args, "-base", base)
-			logf("%s profile of %s: %s less %s", p.kind.title, p.process, path, base)
-		} else {
-			logf("%s profile of %s in %s", p.kind.title, p.process, path)
-		}
-	} else {
+		logf("%s profile of %s in %s", p.kind.title, p.process, path)
+	default:
 		if path, err = get(fmt.Sprintf("?seconds=%d", int(d.Seconds()))); err != nil {
 			return "", err
 		}

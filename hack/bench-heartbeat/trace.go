@@ -23,11 +23,13 @@ type cpuSecond struct {
 }
 
 // sampleCPU reads the processes' CPU times every second until ctx ends and
-// returns each second's differences.
+// returns each second's differences. A read that fails (a process gone)
+// ends the sampling, and the seconds after it are not attributed.
 func sampleCPU(ctx context.Context, pids map[string]int) []cpuSecond {
 	var out []cpuSecond
 	prev, err := procstat.CPUs(pids, "postgres")
 	if err != nil {
+		logf("CPU by second: %v", err)
 		return nil
 	}
 	tick := time.NewTicker(time.Second)
@@ -39,6 +41,7 @@ func sampleCPU(ctx context.Context, pids map[string]int) []cpuSecond {
 		case now := <-tick.C:
 			cur, err := procstat.CPUs(pids, "postgres")
 			if err != nil {
+				logf("CPU by second, stopped after %d seconds: %v", len(out), err)
 				return out
 			}
 			s := cpuSecond{at: now, cpu: map[string]time.Duration{}}
