@@ -9,7 +9,6 @@ import "time"
 var controllerTestArgs = []string{
 	"--stale-connection-timeout=" + staleTimeout.String(),
 	"--idle-warning-lead=" + idleWarningLead.String(),
-	"--resync-period=30s",
 	"--ingress-domain=" + testIngressDomain,
 	"--leader-elect-lease-duration=4s",
 	"--leader-elect-renew-deadline=3s",

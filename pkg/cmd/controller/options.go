@@ -27,8 +27,11 @@ type Options struct {
 	Controllers []string
 	// Workers is the number of reconcile loops per controller.
 	Workers int
-	// ResyncPeriod is how often informers replay their caches, a safety net
-	// that re-checks every deadline.
+	// ResyncPeriod is how often informers replay their caches into the
+	// controllers. Every deadline is scheduled on the work queue and every
+	// change arrives as a watch event, so the replay is only a safety net;
+	// at thousands of sessions it is a burst of reconciles (seconds of
+	// CPU), so it is rare by default, as in controller-runtime (10 h).
 	ResyncPeriod time.Duration
 	// QPS and Burst bound the requests to the API servers.
 	QPS   float32
@@ -45,7 +48,7 @@ func NewOptions(registry manager.Registry) *Options {
 		HealthAddr:   ":8080",
 		Controllers:  []string{"*"},
 		Workers:      2,
-		ResyncPeriod: 5 * time.Minute,
+		ResyncPeriod: 10 * time.Hour,
 		QPS:          50,
 		Burst:        100,
 		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
