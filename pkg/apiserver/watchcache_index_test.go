@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"slices"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	storagemetrics "k8s.io/apiserver/pkg/storage/metrics"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/klog/v2"
 
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
 	"github.com/streamspace/controlplane/pkg/apis/stream"
@@ -44,6 +46,15 @@ import (
 // selecting != it, see exactly the changes that concern them.
 func TestSelectiveListsUseTheWatchCacheIndex(t *testing.T) {
 	ctx := context.Background()
+	// Once, loaded by other tests, a list here found the watch cache
+	// re-initializing (its reflector re-listing) in the middle of the test.
+	// The reflector says why only at V(4): log that, so that the output of
+	// a failed run names the cause.
+	var verbosity flag.FlagSet
+	klog.InitFlags(&verbosity)
+	if err := verbosity.Set("vmodule", "reflector=4"); err != nil {
+		t.Fatal(err)
+	}
 	storagemetrics.Register()
 	backend, _ := newTestBackend(ctx, t, postgres.BackendOptions{ProgressNotifyInterval: time.Second})
 	optsGetter := restOptionsGetter{decorator: backend.StorageDecorator(storageTables(), true)}
