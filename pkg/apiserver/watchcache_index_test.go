@@ -46,15 +46,16 @@ import (
 // selecting != it, see exactly the changes that concern them.
 func TestSelectiveListsUseTheWatchCacheIndex(t *testing.T) {
 	ctx := context.Background()
-	// Once, loaded by other tests, a list here found the watch cache
-	// re-initializing (its reflector re-listing) in the middle of the test.
-	// The reflector says why only at V(4): log that, so that the output of
-	// a failed run names the cause.
+	// A list that finds the watch cache re-initializing (its reflector
+	// re-listing the storage) fails this test; the reflector says why only
+	// at V(4), so log that for the length of the test, and a failed run's
+	// output names the cause.
 	var verbosity flag.FlagSet
 	klog.InitFlags(&verbosity)
 	if err := verbosity.Set("vmodule", "reflector=4"); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = verbosity.Set("vmodule", "") })
 	storagemetrics.Register()
 	backend, _ := newTestBackend(ctx, t, postgres.BackendOptions{ProgressNotifyInterval: time.Second})
 	optsGetter := restOptionsGetter{decorator: backend.StorageDecorator(storageTables(), true)}
