@@ -30,4 +30,10 @@ func TestAttributeNamesTheBurstingProcess(t *testing.T) {
 	if s := got.String(); s != "2 of 6 seconds; furthest above its average in them: a 1 (320 ms above its average), b 1 (640 ms above its average)" {
 		t.Fatalf("String() = %q", s)
 	}
+	if s := attribute(secs[:1], []string{"a", "b"}).String(); s != "0 of 1 seconds" {
+		t.Fatalf("String() with no slow second = %q", s)
+	}
+	if s := attribute(secs[3:4], []string{"a", "b"}).String(); s != "1 of 1 seconds; no process above its average in them" {
+		t.Fatalf("String() with a slow second not attributed = %q", s)
+	}
 }
