@@ -37,8 +37,15 @@ func (r report) markdown() string {
 	fmt.Fprintln(&b, "measured. CPU is user+system time from `/proc/<pid>/stat` over the window, divided by the heartbeats of the")
 	fmt.Fprintln(&b, "window; it includes everything else the process did meanwhile (the controllers' and bridge's traffic).")
 	fmt.Fprintln(&b, "Postgres is the postmaster and its backends.")
-	if len(o.streamspaceArgs) > 0 || len(o.controllerArgs) > 0 {
-		fmt.Fprintf(&b, "Extra flags: streamspace-apiserver `%s`, streamspace-controller `%s`.\n", strings.Join(o.streamspaceArgs, " "), strings.Join(o.controllerArgs, " "))
+	var extra []string
+	if len(o.streamspaceArgs) > 0 {
+		extra = append(extra, "streamspace-apiserver `"+strings.Join(o.streamspaceArgs, " ")+"`")
+	}
+	if len(o.controllerArgs) > 0 {
+		extra = append(extra, "streamspace-controller `"+strings.Join(o.controllerArgs, " ")+"`")
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(&b, "Extra flags: %s.\n", strings.Join(extra, ", "))
 	}
 	if o.label != "" {
 		fmt.Fprintln(&b)
