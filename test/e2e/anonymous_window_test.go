@@ -3,19 +3,19 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 )
@@ -36,12 +36,10 @@ func TestNoAnonymousWindowOnStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := os.ReadFile(stack.StreamspaceCA)
+	roots, err := certutil.NewPool(stack.StreamspaceCA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
 
 	base, stop, err := stack.LaunchExtraStreamspace("streamspace-apiserver-fresh")
 	if err != nil {

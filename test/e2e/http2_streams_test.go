@@ -2,14 +2,13 @@ package e2e
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"net"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/streamspace/controlplane/internal/devstack/credentials"
 )
@@ -23,13 +22,9 @@ import (
 // reads it as kube-apiserver's transport does, over TLS with ALPN h2,
 // verifying the serving certificate against the APIService's CA bundle.
 func TestServerAdvertisesItsHTTP2StreamLimit(t *testing.T) {
-	caPEM, err := os.ReadFile(stack.StreamspaceCA)
+	roots, err := certutil.NewPool(stack.StreamspaceCA)
 	if err != nil {
 		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("no certificate in %s", stack.StreamspaceCA)
 	}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	conn, err := tls.DialWithDialer(dialer, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(stack.Ports.Streamspace)),

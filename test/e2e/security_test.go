@@ -3,15 +3,14 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
@@ -162,12 +161,10 @@ func TestCatalogIsClusterScopedAndAdminWritten(t *testing.T) {
 // The aggregated server itself authenticates every request through
 // kube-apiserver: without credentials nothing is served.
 func TestDirectRequestsNeedCredentials(t *testing.T) {
-	ca, err := os.ReadFile(stack.StreamspaceCA)
+	pool, err := certutil.NewPool(stack.StreamspaceCA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
 	url := stack.StreamspaceURL + "/apis/stream.space/v1alpha1/namespaces/alice/sessions"
 
