@@ -136,6 +136,9 @@ func attribute(secs []second, processes []string) slowSeconds {
 // String is the attribution as one line: "N of M seconds; p1 a (+x ms), ...",
 // without the list when no second was slow or none could be attributed.
 func (s slowSeconds) String() string {
+	if s.slow == 0 {
+		return fmt.Sprintf("0 of %d seconds", s.seconds)
+	}
 	names := make([]string, 0, len(s.busiest))
 	for p := range s.busiest {
 		names = append(names, p)
@@ -150,10 +153,7 @@ func (s slowSeconds) String() string {
 	for i, p := range names {
 		parts[i] = fmt.Sprintf("%s %d (%.0f ms above its average)", p, s.busiest[p], msf(s.excess[p]/time.Duration(s.busiest[p])))
 	}
-	switch {
-	case s.slow == 0:
-		return fmt.Sprintf("0 of %d seconds", s.seconds)
-	case len(parts) == 0:
+	if len(parts) == 0 {
 		return fmt.Sprintf("%d of %d seconds; no process above its average in them", s.slow, s.seconds)
 	}
 	return fmt.Sprintf("%d of %d seconds; furthest above its average in them: %s", s.slow, s.seconds, strings.Join(parts, ", "))
