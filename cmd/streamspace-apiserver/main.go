@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	server.SetGCDefaults()
 	ctx := genericapiserver.SetupSignalContext()
+	server.SetGCDefaults(ctx)
 	os.Exit(cli.Run(server.NewCommand(ctx)))
 }

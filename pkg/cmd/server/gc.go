@@ -1,21 +1,37 @@
 package server
 
 import (
+	"context"
 	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
 )
 
-// defaultGCPercent is the GOGC the server runs with unless the operator
-// sets GOGC. The live heap of the server is small (tens of MiB) and every
-// request allocates afresh, so at Go's default of 100 the collector runs
+// defaultGCPercent is the GOGC the server runs with while its live heap is
+// small, unless the operator sets GOGC. With a live heap of tens of MiB and
+// every request allocating afresh, at Go's default of 100 the collector runs
 // often and took about a tenth of the server's CPU under a stream of
 // creates (docs/benchmarks.md); at 200 it runs half as often, for a heap
 // that grows by about the live heap.
 const defaultGCPercent = 200
+
+// extraHeapCap bounds what defaultGCPercent adds to the heap over Go's
+// default: a heap goal of twice the live heap plus at most this much. The
+// live heap grows with the objects in the watch caches (about 300 MiB at
+// 50,000 Sessions), and a second live heap of headroom there would be
+// hundreds of MiB of memory for the same share of collector work that
+// 30 MiB buys on a small heap; above the cap GOGC tapers towards 100.
+const extraHeapCap = 64 << 20
+
+// gcAdjustPeriod is how often the live heap is read to adjust GOGC to it.
+const gcAdjustPeriod = 2 * time.Second
 
 // memoryLimitShare is the part of the container's memory limit given to the
 // Go runtime as its soft limit when the operator sets no GOMEMLIMIT: near
@@ -29,20 +45,52 @@ var cgroupMemoryLimitFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgro
 
 // SetGCDefaults sets the garbage collector's target (GOGC) and soft memory
 // limit (GOMEMLIMIT) the server runs with, each only when the operator has
-// not set its environment variable: defaultGCPercent, and memoryLimitShare
-// of the cgroup's memory limit if there is one.
-func SetGCDefaults() {
-	setGCDefaults(os.Getenv, os.ReadFile)
+// not set its environment variable: GOGC from gcPercentFor, adjusted to the
+// live heap until ctx ends, and memoryLimitShare of the cgroup's memory
+// limit if there is one.
+func SetGCDefaults(ctx context.Context) {
+	if setGCDefaults(os.Getenv, os.ReadFile) {
+		go wait.UntilWithContext(ctx, adjustGCPercent, gcAdjustPeriod)
+	}
 }
 
-func setGCDefaults(getenv func(string) string, readFile func(string) ([]byte, error)) {
+// setGCDefaults reports whether GOGC is the server's to adjust.
+func setGCDefaults(getenv func(string) string, readFile func(string) ([]byte, error)) (adjustGC bool) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+		adjustGC = true
 	}
 	if getenv("GOMEMLIMIT") == "" {
 		if limit, ok := cgroupMemoryLimit(readFile); ok {
 			debug.SetMemoryLimit(int64(float64(limit) * memoryLimitShare))
 		}
+	}
+	return adjustGC
+}
+
+// gcPercentFor is the GOGC whose heap goal is twice the live heap plus the
+// smaller of the live heap and extraHeapCap: defaultGCPercent while the
+// live heap is at most extraHeapCap, then tapering towards Go's 100.
+func gcPercentFor(live uint64) int {
+	if live <= extraHeapCap {
+		return defaultGCPercent
+	}
+	return 100 + int((defaultGCPercent-100)*extraHeapCap/live)
+}
+
+// adjustGCPercent sets GOGC to gcPercentFor the heap that the last
+// collection found live. The runtime applies a new GOGC to the current
+// cycle's goal at once, without stopping the world.
+func adjustGCPercent(ctx context.Context) {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	live := sample[0].Value.Uint64()
+	if live == 0 { // no collection yet
+		return
+	}
+	want := gcPercentFor(live)
+	if was := debug.SetGCPercent(want); was != want {
+		klog.FromContext(ctx).V(4).Info("Adjusted GOGC to the live heap", "liveHeap", live, "GOGC", want, "was", was)
 	}
 }
 
