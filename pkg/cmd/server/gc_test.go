@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -85,5 +87,27 @@ func TestGCPercentTapersAboveTheExtraHeapCap(t *testing.T) {
 		if goal, bound := tc.live*uint64(100+got)/100, 2*tc.live+extraHeapCap; goal > bound {
 			t.Errorf("live %d MiB: heap goal %d MiB over %d MiB", tc.live/mib, goal/mib, bound/mib)
 		}
+	}
+}
+
+func TestAdjustGCPercentFollowsTheLiveHeap(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(defaultGCPercent))
+	// Twice the cap kept live through a collection: the adjustment must
+	// then lower GOGC below the small-heap default, and raise it again
+	// once the heap is small.
+	ballast := make([]byte, 2*extraHeapCap)
+	runtime.GC()
+	adjustGCPercent(context.Background())
+	large := debug.SetGCPercent(defaultGCPercent)
+	runtime.KeepAlive(ballast)
+	if large < 100 || large > 150 {
+		t.Errorf("GOGC with over %d MiB live: %d, want 100-150", 2*extraHeapCap>>20, large)
+	}
+	ballast = nil
+	debug.SetGCPercent(large)
+	runtime.GC()
+	adjustGCPercent(context.Background())
+	if small := debug.SetGCPercent(defaultGCPercent); small != defaultGCPercent {
+		t.Errorf("GOGC with a small live heap: %d, want %d", small, defaultGCPercent)
 	}
 }
