@@ -25,9 +25,9 @@ const defaultGCPercent = 200
 // extraHeapCap bounds what defaultGCPercent adds to the heap over Go's
 // default: a heap goal of twice the live heap plus at most this much. The
 // live heap grows with the objects in the watch caches (about 300 MiB at
-// 50,000 Sessions), and a second live heap of headroom there would be
-// hundreds of MiB of memory for the same share of collector work that
-// 30 MiB buys on a small heap; above the cap GOGC tapers towards 100.
+// 50,000 Sessions), and there a second live heap of headroom would cost
+// hundreds of MiB for the saving in collector work that costs about 30 MiB
+// on a small heap; above the cap GOGC tapers towards 100.
 const extraHeapCap = 64 << 20
 
 // gcAdjustPeriod is how often the live heap is read to adjust GOGC to it.
