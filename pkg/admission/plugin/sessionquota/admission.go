@@ -533,10 +533,8 @@ func (p *Plugin) quotas(ctx context.Context, a admission.Attributes) ([]*streamv
 	if g == nil || g.Consistent || a.GetOperation() != admission.Create || a.GetSubresource() != "" || a.IsDryRun() {
 		return p.storedQuotas(ctx)
 	}
-	// The informer's resourceVersion first: its copy then reflects at
-	// least that much (a later change only makes the guard stricter).
-	seen, err := strconv.ParseInt(p.quotaInformer.LastSyncResourceVersion(), 10, 64)
-	if err != nil || seen <= 0 {
+	seen, ok := storeResourceVersion(p.quotaInformer.GetIndexer())
+	if !ok {
 		return p.storedQuotas(ctx)
 	}
 	all, err := p.quotaLister.List(labels.Everything())
@@ -545,6 +543,21 @@ func (p *Plugin) quotas(ctx context.Context, a admission.Attributes) ([]*streamv
 	}
 	g.Set(quotasResource, seen)
 	return all, nil
+}
+
+// storeResourceVersion is the resourceVersion an informer's store reflects
+// at least: read before the store is listed, the list then holds every
+// change up to it (a later change only makes the guard stricter). It is the
+// store's own (cache.Store.LastStoreSyncResourceVersion, set under the lock
+// of the write that made it true), not the informer's
+// LastSyncResourceVersion: that one is the reflector's, which moves when
+// an event enters the informer's queue, before the store has it, so a copy
+// read under it can miss a change it claims to reflect. ok is false when the
+// store does not track it (client-go's AtomicFIFO feature off) or has not
+// synced.
+func storeResourceVersion(store cache.Store) (rv int64, ok bool) {
+	rv, err := strconv.ParseInt(store.LastStoreSyncResourceVersion(), 10, 64)
+	return rv, err == nil && rv > 0
 }
 
 // storedQuotas lists every SessionQuota from storage, consistently.
