@@ -29,7 +29,7 @@ type Options struct {
 	// reconcile mostly waits for API round trips (a new session's first one
 	// creates its children and writes its status), so loops overlap them: at
 	// 6, 1,200 sessions created at once were all Running 26 % sooner than at
-	// 2, and four times as many after the first minute, with the heartbeats
+	// 2, and over three times as many after the first minute, with the heartbeats
 	// of their viewers no slower (docs/heartbeats.md, round 35).
 	Workers int
 	// ResyncPeriod is how often informers replay their caches into the
