@@ -8,6 +8,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -50,9 +51,14 @@ var cgroupMemoryLimitFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgro
 // limit if there is one.
 func SetGCDefaults(ctx context.Context) {
 	if setGCDefaults(os.Getenv, os.ReadFile) {
+		gcFollowsLiveHeap.Store(true)
 		go wait.UntilWithContext(ctx, adjustGCPercent, gcAdjustPeriod)
 	}
 }
+
+// gcFollowsLiveHeap is whether SetGCDefaults adjusts GOGC to the live heap,
+// for the start-up log: the GOGC it prints is then only the first value.
+var gcFollowsLiveHeap atomic.Bool
 
 // setGCDefaults reports whether GOGC is the server's to adjust.
 func setGCDefaults(getenv func(string) string, readFile func(string) ([]byte, error)) (adjustGC bool) {

@@ -353,7 +353,7 @@ func (o *Options) configMapClientCA() (dynamiccertificates.CAContentProvider, er
 // Run serves until ctx ends.
 func (o *Options) Run(ctx context.Context) error {
 	gcPercent, memoryLimit := gcSettings()
-	klog.FromContext(ctx).Info("Go garbage collector", "GOGC", gcPercent, "GOMEMLIMIT", memoryLimit)
+	klog.FromContext(ctx).Info("Go garbage collector", "GOGC", gcPercent, "GOGCFollowsLiveHeap", gcFollowsLiveHeap.Load(), "GOMEMLIMIT", memoryLimit)
 	config, err := o.Config(ctx)
 	if err != nil {
 		return err
