@@ -73,6 +73,9 @@ func TestOnlyTheLeaderActsAndAStandbyTakesOver(t *testing.T) {
 	if n := scrapeSum(t, stack.ControllerURL(), "workqueue_adds_total{"); n == 0 {
 		t.Errorf("the leader reports no queued reconciles: the workqueue metrics are missing")
 	}
+	if n := scrapeSum(t, stack.ControllerURL(), "rest_client_requests_total{"); n == 0 {
+		t.Errorf("the leader reports no requests of its clients: the rest_client metrics are missing")
+	}
 	events := sessionEventSources(t, kube, s)
 	if len(events) == 0 {
 		t.Fatal("no Events about the running session")

@@ -161,13 +161,12 @@ func New(c manager.Context, opts Options) (*Controller, error) {
 		opts: opts, homeSize: size, config: config,
 		kube: c.KubeClient, stream: c.StreamClient, clock: c.Clock,
 		recorder: c.EventRecorder(Name),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name, Clock: c.Clock}),
 		sessions: sessionInformer.Lister(), templates: templateInformer.Lister(),
 		deployments: deploymentInformer.Lister(), services: serviceInformer.Lister(),
 		claims: claimInformer.Lister(), ingresses: ingressInformer.Lister(), pods: podInformer.Lister(),
 		pools: poolInformer.Lister(),
 	}
+	ctrl.queue = worker.NewUrgentFirstQueue(Name, c.Clock, ctrl.started)
 	ctrl.synced = append(ctrl.synced, poolInformer.Informer().HasSynced)
 	handlers := []struct {
 		informer cache.SharedIndexInformer
@@ -286,6 +285,28 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 			"ingressDomain", c.opts.IngressDomain)
 	}
 	return worker.Run(ctx, Name, c.synced, worker.Queue{Queue: c.queue, Workers: workers, What: "sync session", Sync: c.sync})
+}
+
+// started tells the sessions this controller has reconciled before (their
+// status records the generation it saw) from new ones, for the order of the
+// queue: a started session waits for its state to be observed and written,
+// the step that makes it Running once its pod is ready, wakes it, or acts
+// on a changed spec; a new one needs its children created first, several
+// round trips through kube-apiserver. When hundreds of sessions are created
+// at once, the started ones go first, so a session whose pod became ready is
+// not queued behind every new session's first reconcile (first in, first
+// out, it waited for all of them). A session gone from the cache is urgent
+// too: its reconcile only forgets it.
+func (c *Controller) started(key string) bool {
+	namespace, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return true
+	}
+	s, err := c.sessions.Sessions(namespace).Get(name)
+	if err != nil {
+		return true
+	}
+	return s.Status.ObservedGeneration != 0 || s.DeletionTimestamp != nil
 }
 
 // sync moves one session one step toward its spec and records the truth.
