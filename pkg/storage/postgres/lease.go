@@ -28,10 +28,11 @@ const maxBeatBatch = 1024
 
 const (
 	// sqlBeat sets last_beat of the leases named by ($1 namespaces, $2
-	// names, $3 uids) to the transaction's time, in key order (concurrent
-	// statements lock rows in one order), and returns those it found.
+	// names, $3 uids) to the transaction's time, keeping the one before in
+	// prev_beat, in key order (concurrent statements lock rows in one
+	// order), and returns those it found.
 	sqlBeat = `
-UPDATE connection_leases l SET last_beat = now()
+UPDATE connection_leases l SET prev_beat = l.last_beat, last_beat = now()
 FROM (SELECT namespace, name, uid FROM unnest($1::text[], $2::text[], $3::text[]) AS b(namespace, name, uid)
       ORDER BY namespace, name) b
 WHERE l.namespace = b.namespace AND l.name = b.name AND l.uid = b.uid
@@ -50,9 +51,12 @@ SELECT namespace, name, uid, last_beat FROM connection_leases
 WHERE last_beat < $1 ORDER BY last_beat LIMIT $2`
 
 	// sqlLeaseCounts counts the leases silent since before $1, those
-	// silent since before $2 and all leases.
+	// silent since before $2, all leases, and those whose last beat, since
+	// $1, came more than $3 after the one before.
 	sqlLeaseCounts = `
-SELECT count(*) FILTER (WHERE last_beat < $1), count(*) FILTER (WHERE last_beat < $2), count(*) FROM connection_leases`
+SELECT count(*) FILTER (WHERE last_beat < $1), count(*) FILTER (WHERE last_beat < $2), count(*),
+       count(*) FILTER (WHERE last_beat >= $1 AND last_beat - prev_beat > $3)
+FROM connection_leases`
 
 	// reapGuard is the condition of a reap: the connection's lease, locked,
 	// has not beaten since the cutoff. FOR UPDATE waits for a heartbeat
@@ -216,13 +220,17 @@ type LeaseCount struct {
 	Overdue int
 	// Total is every lease.
 	Total int
+	// Late leases beat since the stale cutoff after a silence longer than
+	// the late gap: their viewers were alive while they looked silent.
+	Late int
 }
 
 // LeaseCounts counts the leases whose last beat is before cutoff, those
-// whose last beat is before overdue, and all of them, in one statement.
-func (b *Backend) LeaseCounts(ctx context.Context, cutoff, overdue time.Time) (LeaseCount, error) {
+// whose last beat is before overdue, all of them, and those that beat since
+// cutoff more than lateGap after their previous beat, in one statement.
+func (b *Backend) LeaseCounts(ctx context.Context, cutoff, overdue time.Time, lateGap time.Duration) (LeaseCount, error) {
 	var c LeaseCount
-	if err := b.pool.QueryRow(ctx, sqlLeaseCounts, cutoff, overdue).Scan(&c.Stale, &c.Overdue, &c.Total); err != nil {
+	if err := b.pool.QueryRow(ctx, sqlLeaseCounts, cutoff, overdue, lateGap).Scan(&c.Stale, &c.Overdue, &c.Total, &c.Late); err != nil {
 		return LeaseCount{}, fmt.Errorf("count connection leases: %w", err)
 	}
 	return c, nil

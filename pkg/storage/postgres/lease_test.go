@@ -134,11 +134,35 @@ func TestLeaseCounts(t *testing.T) {
 VALUES ('/connections/ns/new', 'ns', 'new', 'uid-2', 2, 2, '\x00', 's', 'u', 'active')`); err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.LeaseCounts(ctx, cutoff, time.Now().Add(time.Hour))
+	got, err := b.LeaseCounts(ctx, cutoff, time.Now().Add(time.Hour), 45*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := (LeaseCount{Stale: 1, Overdue: 2, Total: 2}); got != want {
 		t.Fatalf("LeaseCounts = %+v, want %+v", got, want)
+	}
+
+	// Both beat now: new a moment after its creation, old an hour after its
+	// last beat, so only old's beat is late.
+	for _, name := range []string{"new", "old"} {
+		uid := map[string]string{"new": "uid-2", "old": "uid-1"}[name]
+		if _, found, err := b.Beat(ctx, "ns", name, uid); err != nil || !found {
+			t.Fatalf("beat %s: found=%v err=%v", name, found, err)
+		}
+	}
+	got, err = b.LeaseCounts(ctx, cutoff, cutoff, 45*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (LeaseCount{Stale: 0, Overdue: 0, Total: 2, Late: 1}); got != want {
+		t.Fatalf("LeaseCounts after the beats = %+v, want %+v (old's beat came an hour after its previous one)", got, want)
+	}
+	// A late beat counts only while it is the last beat and within the
+	// window: beating old again on time makes it an ordinary beat.
+	if _, _, err := b.Beat(ctx, "ns", "old", "uid-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = b.LeaseCounts(ctx, cutoff, cutoff, 45*time.Second); err != nil || got.Late != 0 {
+		t.Fatalf("LeaseCounts after an on-time beat = %+v (%v), want no late lease", got, err)
 	}
 }

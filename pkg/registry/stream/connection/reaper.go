@@ -23,7 +23,7 @@ import (
 // StaleLeases finds connections silent since a cutoff (package postgres).
 type StaleLeases interface {
 	StaleLeases(ctx context.Context, cutoff time.Time, limit int) ([]postgres.Lease, error)
-	LeaseCounts(ctx context.Context, cutoff, overdue time.Time) (postgres.LeaseCount, error)
+	LeaseCounts(ctx context.Context, cutoff, overdue time.Time, lateGap time.Duration) (postgres.LeaseCount, error)
 }
 
 // Reaper removes connections whose heartbeats stopped. It runs in every
@@ -71,7 +71,7 @@ func (r *Reaper) Run(ctx context.Context) {
 		}
 		now := r.now()
 		cutoff := now.Add(-timeout)
-		count, err := r.leases.LeaseCounts(ctx, cutoff, now.Add(-overdueAfter(timeout)))
+		count, err := r.leases.LeaseCounts(ctx, cutoff, now.Add(-overdueAfter(timeout)), overdueAfter(timeout))
 		var leases []postgres.Lease
 		if err == nil && count.Stale > 0 {
 			leases, err = r.leases.StaleLeases(ctx, cutoff, reapBatch)
@@ -87,14 +87,18 @@ func (r *Reaper) Run(ctx context.Context) {
 			failing = false
 			guard.reachableSince = now
 		}
-		wasMass := !guard.massSince.IsZero()
+		wasMass, wasSlow := !guard.massSince.IsZero(), guard.slowPath
 		allowed := guard.allow(now, cutoff, count, timeout)
 		if mass := !guard.massSince.IsZero(); mass != wasMass {
 			if mass {
-				logger.Info("mass silence: not reaping while the heartbeat path may be stuck", "silent", count.Stale, "overdue", count.Overdue, "connections", count.Total)
+				logger.Info("mass silence: not reaping while the heartbeat path may be stuck", "silent", count.Stale, "overdue", count.Overdue, "late", count.Late, "connections", count.Total)
 			} else {
-				logger.Info("mass silence over: every connection gets a full stale timeout", "silent", count.Stale, "overdue", count.Overdue, "connections", count.Total)
+				logger.Info("mass silence over: every connection gets a full stale timeout", "silent", count.Stale, "overdue", count.Overdue, "late", count.Late, "connections", count.Total)
 			}
+		}
+		if guard.slowPath && !wasSlow {
+			logger.Info("heartbeats arrive late: the silence is a slow heartbeat path, not departures; holding reaping until it ends",
+				"silent", count.Stale, "overdue", count.Overdue, "late", count.Late, "connections", count.Total)
 		}
 		if !allowed {
 			continue
@@ -118,9 +122,25 @@ const (
 	massSilenceMin      = 20
 	// massSilenceHold is how many stale timeouts a mass silence holds reaping
 	// off. A silence that lasts longer is taken as real departures (a bridge
-	// gone with its viewers), and its connections are reaped.
+	// gone with its viewers), and its connections are reaped, unless
+	// heartbeats keep arriving late (see lateBeatsShow).
 	massSilenceHold = 3
+	// lateBeatsFraction: in a mass silence, when the connections that beat
+	// within the last stale timeout after being overdue (late beats) are at
+	// least this fraction of those overdue now, and at least massSilenceMin,
+	// the heartbeat path is slow or lossy (an overloaded kube-apiserver
+	// answers some beats after a minute and times others out): the viewers
+	// are alive, and the hold lasts as long as the late beats do. Viewers who
+	// left together never beat again, so their silence has no late beats,
+	// and a healthy path has few (a laptop waking up).
+	lateBeatsFraction = 0.1
 )
+
+// lateBeatsShow says whether the late beats of a pass show a slow heartbeat
+// path rather than departures (see lateBeatsFraction).
+func lateBeatsShow(c postgres.LeaseCount) bool {
+	return c.Late >= massSilenceMin && float64(c.Late) >= lateBeatsFraction*float64(c.Overdue)
+}
 
 // overdueAfter is the silence after which a connection counts as overdue
 // for the mass-silence guard: three quarters of the stale timeout, so with
@@ -139,6 +159,9 @@ func overdueAfter(timeout time.Duration) time.Duration { return timeout * 3 / 4 
 type silenceGuard struct {
 	reachableSince time.Time
 	massSince      time.Time
+	// slowPath: the mass silence in progress has late beats, so its hold
+	// is extended pass by pass.
+	slowPath bool
 }
 
 // allow takes the counts of one pass (c.Stale: connections silent since
@@ -150,11 +173,18 @@ func (g *silenceGuard) allow(now, cutoff time.Time, c postgres.LeaseCount, timeo
 		if g.massSince.IsZero() {
 			g.massSince = now
 		}
+		if lateBeatsShow(c) {
+			// Viewers are still beating, late: the hold starts again.
+			g.slowPath = true
+			g.massSince = now
+			return false
+		}
 		if now.Sub(g.massSince) < massSilenceHold*timeout {
 			return false
 		}
 		return !cutoff.Before(g.reachableSince)
 	}
+	g.slowPath = false
 	if !g.massSince.IsZero() {
 		g.massSince = time.Time{}
 		g.reachableSince = now

@@ -76,6 +76,51 @@ func TestSilenceGuard(t *testing.T) {
 		}
 	})
 
+	t.Run("a mass silence with late beats is held for as long as they come", func(t *testing.T) {
+		// An overloaded heartbeat path: a third of the viewers overdue,
+		// and hundreds of beats arriving after a silence longer than the
+		// overdue threshold. Viewers are alive; none is reaped, however long
+		// it lasts.
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		slow := postgres.LeaseCount{Stale: 2000, Overdue: 6000, Total: 18000, Late: 900}
+		for i := range 10 {
+			if g.allow(now.Add(time.Duration(i)*timeout), now.Add(time.Duration(i)*timeout-timeout), slow, timeout) {
+				t.Fatalf("reaped %s into a mass silence with late beats", time.Duration(i)*timeout)
+			}
+		}
+		if !g.slowPath {
+			t.Fatal("the guard does not report a slow path")
+		}
+		// The late beats stop, the silence stays: after the hold counted
+		// from the last late beats, it is taken as departures.
+		last := now.Add(9 * timeout)
+		gone := postgres.LeaseCount{Stale: 6000, Overdue: 6000, Total: 18000}
+		if g.allow(last.Add(massSilenceHold*timeout-time.Second), last.Add(massSilenceHold*timeout-time.Second-timeout), gone, timeout) {
+			t.Fatal("reaped within the hold after the last late beats")
+		}
+		if !g.allow(last.Add(massSilenceHold*timeout), last.Add(massSilenceHold*timeout-timeout), gone, timeout) {
+			t.Fatal("did not reap a silence without late beats that outlasted the hold")
+		}
+	})
+
+	t.Run("a few late beats do not hold a departure", func(t *testing.T) {
+		// A bridge went with 2,500 viewers; 30 others beat late meanwhile
+		// (laptops waking up): far under a tenth of the overdue.
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		c := postgres.LeaseCount{Stale: 2500, Overdue: 2500, Total: 5000, Late: 30}
+		if g.allow(now, now.Add(-timeout), c, timeout) {
+			t.Fatal("reaped at the start of a mass silence")
+		}
+		if !g.allow(now.Add(massSilenceHold*timeout), now.Add(massSilenceHold*timeout-timeout), c, timeout) {
+			t.Fatal("a few late beats held a departure beyond the hold")
+		}
+		if g.slowPath {
+			t.Fatal("the guard reports a slow path for a few late beats")
+		}
+	})
+
 	t.Run("a stall is seen from the overdue before the first connection is stale", func(t *testing.T) {
 		// Heartbeats stop at once; beats were spread over the interval, so
 		// the overdue share reaches the fraction while only a few, or
