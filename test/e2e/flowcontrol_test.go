@@ -92,3 +92,40 @@ func wrapLevel(cfg *rest.Config, each func(level string)) *rest.Config {
 	})
 	return cfg
 }
+
+// streamspace-controller's Lease reads and renewals are classified into the
+// leader-election priority level (FlowSchema
+// streamspace-controller-leader-election, artifacts/rbac), as
+// kube-controller-manager's are, so that the cluster's work cannot queue
+// them past the controller's renew deadline; its other requests are not.
+func TestControllerLeaseRenewalsHaveTheirOwnPriorityLevel(t *testing.T) {
+	ctx := context.Background()
+	_, admin := clients(t, "admin")
+	plc, err := admin.FlowcontrolV1().PriorityLevelConfigurations().Get(ctx, "leader-election", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("priority level leader-election: %v", err)
+	}
+	leaderElection := string(plc.UID)
+	controller, err := clientcmd.BuildConfigFromFlags("", stack.ControllerKubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	kube, err := kubernetes.NewForConfig(wrapLevel(controller, func(l string) { got = l }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.CoordinationV1().Leases("streamspace-system").Get(ctx, "streamspace-controller", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the controller reads its Lease: %v", err)
+	}
+	if got != leaderElection {
+		t.Errorf("the controller's Lease read went to priority level %q, want leader-election (%s)", got, leaderElection)
+	}
+	got = ""
+	// A list is not leader election (the answer may be a 403: the level
+	// is chosen before authorization, and the header says it either way).
+	_, _ = kube.CoordinationV1().Leases("streamspace-system").List(ctx, metav1.ListOptions{Limit: 1})
+	if got == "" || got == leaderElection {
+		t.Errorf("the controller's list of Leases went to priority level %q, want another than leader-election (%s)", got, leaderElection)
+	}
+}
