@@ -30,7 +30,11 @@ TOOLS_DIR ?= $(or $(STREAMSPACE_TOOLS_DIR),$(HOME)/.cache/streamspace/tools/$(KU
 
 KUBE_STAMP := $(TOOLS_DIR)/.stamp-kube-$(KUBE_VERSION)
 ETCD_STAMP := $(TOOLS_DIR)/.stamp-etcd-$(ETCD_VERSION)
-KWOK_STAMP := $(TOOLS_DIR)/.stamp-kwok-$(KWOK_VERSION)
+# kwok is built with one file of a dependency patched (a copy of the module
+# with hack/tools/kwok/patched/easycel_types.go.txt as its types.go, replaced
+# in a copy of hack/tools/kwok/go.mod; that file says what and why); the
+# suffix makes caches that hold the unpatched build rebuild it.
+KWOK_STAMP := $(TOOLS_DIR)/.stamp-kwok-$(KWOK_VERSION)-easycel-sync
 
 # kube binaries report the version they are stamped with (a module build
 # would otherwise say v0.0.0-master).
@@ -88,7 +92,12 @@ $(ETCD_STAMP):
 
 $(KWOK_STAMP):
 	@mkdir -p $(TOOLS_DIR)
-	cd hack/tools/kwok && $(GO) build -trimpath -ldflags '-s -w' -o $(TOOLS_DIR)/kwok sigs.k8s.io/kwok/cmd/kwok
+	@set -e; cd hack/tools/kwok; b=$(TOOLS_DIR)/kwok-build; rm -rf $$b; mkdir -p $$b; \
+	$(GO) mod download github.com/wzshiming/easycel; \
+	cp -R "$$($(GO) list -m -f '{{.Dir}}' github.com/wzshiming/easycel)" $$b/easycel; chmod -R u+w $$b/easycel; \
+	cp patched/easycel_types.go.txt $$b/easycel/types.go; \
+	cp go.mod go.sum $$b/; echo "replace github.com/wzshiming/easycel v0.6.0 => $$b/easycel" >> $$b/go.mod
+	cd hack/tools/kwok && $(GO) build -modfile $(TOOLS_DIR)/kwok-build/go.mod -trimpath -ldflags '-s -w' -o $(TOOLS_DIR)/kwok sigs.k8s.io/kwok/cmd/kwok
 	@stages=$$(cd hack/tools/kwok && $(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage; \
 	for f in $(KWOK_STAGES); do echo "---"; echo "# $$f (sigs.k8s.io/kwok $(KWOK_VERSION))"; cat $$stages/$$f; done > $(TOOLS_DIR)/kwok-stages.yaml
 	@touch $@
