@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -19,20 +20,9 @@ var migrationFiles embed.FS
 // Migrate applies the embedded schema migrations that the database lacks.
 // Replicas starting together are serialised by a Postgres advisory lock.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	migrations, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate storage schema: %w", err)
-	}
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return fmt.Errorf("migrate storage schema: %w", err)
-	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations,
-		goose.WithSessionLocker(locker),
-		goose.WithTableName("storage_schema_version"),
-		goose.WithDisableGlobalRegistry(true))
+	provider, err := newMigrationProvider(db)
 	if err != nil {
 		return fmt.Errorf("migrate storage schema: %w", err)
 	}
@@ -45,3 +35,23 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// newMigrationProvider returns the goose provider of the embedded
+// migrations on db, versions kept in storage_schema_version.
+func newMigrationProvider(db *sql.DB) (*goose.Provider, error) {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, migrations,
+		goose.WithSessionLocker(locker),
+		goose.WithTableName(migrationVersionTable),
+		goose.WithDisableGlobalRegistry(true))
+}
+
+// migrationVersionTable records which migrations a database has.
+const migrationVersionTable = "storage_schema_version"
