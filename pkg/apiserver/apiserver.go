@@ -20,6 +20,7 @@ import (
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	flowcontrolrequest "k8s.io/apiserver/pkg/util/flowcontrol/request"
+	restclient "k8s.io/client-go/rest"
 
 	admissioninitializer "github.com/streamspace/controlplane/pkg/admission/initializer"
 	"github.com/streamspace/controlplane/pkg/apis/catalog"
@@ -127,6 +128,10 @@ type ExtraConfig struct {
 	// AdmissionStorage is filled with the storage the admission plugins
 	// read in process (admission's initializer.Storage); nil: none.
 	AdmissionStorage *admissioninitializer.Storage
+	// KubeClientConfig reaches kube-apiserver, through whose aggregator
+	// heartbeats arrive: the connection reaper holds while it is not ready.
+	// nil: the reaper does not ask.
+	KubeClientConfig *restclient.Config
 }
 
 // Config is the whole configuration of the server.
@@ -174,9 +179,14 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	pathDown, err := heartbeatPathDown(c.ExtraConfig.KubeClientConfig)
+	if err != nil {
+		return nil, err
+	}
 	reaper := connection.NewReaper(c.ExtraConfig.Backend, streamStorage["connections"].(*storebuilder.REST).Store,
 		streamStorage["connections/status"].(*storebuilder.StatusREST),
-		staleConnectionTimeout(streamStorage["platformconfigurations"].(*storebuilder.REST), c.ExtraConfig.StaleConnectionTimeout))
+		staleConnectionTimeout(streamStorage["platformconfigurations"].(*storebuilder.REST), c.ExtraConfig.StaleConnectionTimeout),
+		pathDown)
 	if err := genericServer.AddPostStartHook("streamspace-connection-reaper", func(ctx genericapiserver.PostStartHookContext) error {
 		go reaper.Run(ctx)
 		return nil

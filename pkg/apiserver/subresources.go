@@ -2,11 +2,14 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
 	"github.com/streamspace/controlplane/pkg/registry/storebuilder"
@@ -46,3 +49,30 @@ func staleConnectionTimeout(configs *storebuilder.REST, flag time.Duration) func
 		return flag
 	}
 }
+
+// heartbeatPathDown asks kube-apiserver, whose aggregator proxies every
+// heartbeat to this server, whether it is ready (/readyz, which priority and
+// fairness exempts, so an overloaded kube-apiserver still answers it). An
+// error means viewers cannot beat through it: the reaper holds meanwhile.
+// Without a client of kube-apiserver (a server run on its own) nothing is
+// asked.
+func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	client, err := kubernetes.NewForConfig(restclient.CopyConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("client of kube-apiserver for the connection reaper: %w", err)
+	}
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, heartbeatPathTimeout)
+		defer cancel()
+		if err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+			return fmt.Errorf("kube-apiserver /readyz: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// heartbeatPathTimeout bounds the reaper's question to kube-apiserver.
+const heartbeatPathTimeout = 5 * time.Second

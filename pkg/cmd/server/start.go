@@ -305,7 +305,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 		ExtraConfig: apiserver.ExtraConfig{Backend: backend, EnableWatchCache: o.Postgres.EnableWatchCache, StorageMediaType: o.Postgres.StorageMediaType, UserRecorder: recorder,
 			TokenWebhookAllowedNames: o.TokenWebhookAllowedNames, AuditPool: auditPool,
 			StaleConnectionTimeout: o.StaleConnectionTimeout, HeartbeatPersistInterval: o.HeartbeatPersistInterval,
-			AdmissionStorage: o.admissionStorage},
+			AdmissionStorage: o.admissionStorage, KubeClientConfig: serverConfig.ClientConfig},
 	}, nil
 }
 

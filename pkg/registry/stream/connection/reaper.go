@@ -36,31 +36,38 @@ type StaleLeases interface {
 // finds the connection gone (404); replicas reaping at once delete each
 // connection once (the others find it gone).
 type Reaper struct {
-	leases  StaleLeases
-	store   rest.GracefulDeleter
-	status  *storebuilder.StatusREST
-	timeout func(context.Context) time.Duration
-	now     func() time.Time
+	leases   StaleLeases
+	store    rest.GracefulDeleter
+	status   *storebuilder.StatusREST
+	timeout  func(context.Context) time.Duration
+	pathDown func(context.Context) error
+	now      func() time.Time
 }
 
 // NewReaper returns a reaper of the connections in store; timeout is the
 // stale timeout in force (the platform configuration's, else the flag's).
-func NewReaper(leases StaleLeases, store rest.GracefulDeleter, status *storebuilder.StatusREST, timeout func(context.Context) time.Duration) *Reaper {
-	return &Reaper{leases: leases, store: store, status: status, timeout: timeout, now: time.Now}
+// pathDown, unless nil, is asked on every pass whether the path viewers'
+// heartbeats take to this server is down (an error: kube-apiserver, whose
+// aggregator proxies them, does not answer or is not ready); while it is,
+// nothing is reaped, and afterwards every connection gets a full stale
+// timeout, as after an outage of the database.
+func NewReaper(leases StaleLeases, store rest.GracefulDeleter, status *storebuilder.StatusREST, timeout func(context.Context) time.Duration, pathDown func(context.Context) error) *Reaper {
+	return &Reaper{leases: leases, store: store, status: status, timeout: timeout, pathDown: pathDown, now: time.Now}
 }
 
 // reapBatch bounds the connections one pass looks at.
 const reapBatch = 500
 
 // Run reaps until ctx ends. Silence counts only from when this replica
-// could read the leases: after a start or an outage of the database every
-// viewer gets a full stale timeout to send its next heartbeat, as viewers
-// could not send them while the API was down. A mass silence (see
-// silenceGuard) is treated as an outage of the heartbeat path.
+// could read the leases and saw the heartbeat path up: after a start, an
+// outage of the database or of kube-apiserver, every viewer gets a full
+// stale timeout to send its next heartbeat, as viewers could not send them
+// while the API was down. A mass silence (see silenceGuard) is treated as
+// an outage of the heartbeat path.
 func (r *Reaper) Run(ctx context.Context) {
 	logger := klog.FromContext(ctx).WithName("connection-reaper")
 	guard := silenceGuard{reachableSince: r.now()}
-	failing := false
+	pathWasDown := false
 	for {
 		timeout := r.timeout(ctx)
 		tick := min(max(timeout/6, 100*time.Millisecond), 5*time.Second)
@@ -68,6 +75,23 @@ func (r *Reaper) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(tick):
+		}
+		if r.pathDown != nil {
+			if err := r.pathDown(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if !pathWasDown {
+					logger.Info("heartbeat path down: not reaping until it is back, then every connection gets a full stale timeout", "err", err.Error())
+				}
+				pathWasDown = true
+				guard.outage()
+				continue
+			}
+			if pathWasDown {
+				pathWasDown = false
+				logger.Info("heartbeat path back: silence counts from now")
+			}
 		}
 		now := r.now()
 		cutoff := now.Add(-timeout)
@@ -80,12 +104,8 @@ func (r *Reaper) Run(ctx context.Context) {
 			if ctx.Err() == nil {
 				logger.Error(err, "find stale connections")
 			}
-			failing = true
+			guard.outage()
 			continue
-		}
-		if failing {
-			failing = false
-			guard.reachableSince = now
 		}
 		wasMass, wasSlow := !guard.massSince.IsZero(), guard.slowPath
 		allowed := guard.allow(now, cutoff, count, timeout)
@@ -162,12 +182,30 @@ type silenceGuard struct {
 	// slowPath: the mass silence in progress has late beats, so its hold
 	// is extended pass by pass.
 	slowPath bool
+	// down: a pass since the last allow could not read the leases or saw
+	// the heartbeat path down.
+	down bool
+}
+
+// outage records a pass that could not read the leases or saw the
+// heartbeat path down. Viewers could not beat meanwhile, so the next pass
+// that can decide counts silence from its own time: every connection gets a
+// full stale timeout, and a mass silence still in progress then is a new
+// one with a hold of its own.
+func (g *silenceGuard) outage() {
+	g.down = true
+	g.massSince = time.Time{}
+	g.slowPath = false
 }
 
 // allow takes the counts of one pass (c.Stale: connections silent since
 // cutoff; c.Overdue: silent for overdueAfter; c.Total: all connections) and
 // says whether it may reap.
 func (g *silenceGuard) allow(now, cutoff time.Time, c postgres.LeaseCount, timeout time.Duration) bool {
+	if g.down {
+		g.down = false
+		g.reachableSince = now
+	}
 	mass := c.Overdue >= massSilenceMin && float64(c.Overdue) >= massSilenceFraction*float64(c.Total)
 	if mass {
 		if g.massSince.IsZero() {

@@ -140,4 +140,47 @@ func TestSilenceGuard(t *testing.T) {
 			t.Fatalf("mass silence since %s, want %s", g.massSince, now.Add(time.Second))
 		}
 	})
+
+	t.Run("an outage of the heartbeat path reaps nothing and then gives everyone a full timeout", func(t *testing.T) {
+		// A small installation (fewer viewers than a mass silence needs)
+		// whose kube-apiserver is down for ten stale timeouts: the reaper's
+		// passes see the path down and do not decide.
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		if !pass(&g, now, 1, 5) {
+			t.Fatal("did not reap a silent connection before the outage")
+		}
+		for range 10 {
+			g.outage()
+		}
+		back := now.Add(10 * timeout)
+		if pass(&g, back, 5, 5) {
+			t.Fatal("reaped right after an outage of the heartbeat path: the viewers had no stale timeout to beat")
+		}
+		if pass(&g, back.Add(timeout-time.Second), 5, 5) {
+			t.Fatal("reaped within a stale timeout of the end of the outage")
+		}
+		if !pass(&g, back.Add(timeout), 5, 5) {
+			t.Fatal("did not reap a full stale timeout after the outage")
+		}
+	})
+
+	t.Run("an outage during a mass silence starts its hold again", func(t *testing.T) {
+		g := silenceGuard{reachableSince: start}
+		now := at(10 * time.Minute)
+		if pass(&g, now, 2500, 5000) {
+			t.Fatal("reaped at the start of a mass silence")
+		}
+		g.outage()
+		back := now.Add(massSilenceHold * timeout)
+		if pass(&g, back, 2500, 5000) {
+			t.Fatal("reaped right after an outage that outlasted the hold of the mass silence before it")
+		}
+		if pass(&g, back.Add(massSilenceHold*timeout-time.Second), 2500, 5000) {
+			t.Fatal("reaped within the hold of a mass silence seen after an outage")
+		}
+		if !pass(&g, back.Add(massSilenceHold*timeout), 2500, 5000) {
+			t.Fatal("did not reap a mass silence that outlasted its hold after the outage")
+		}
+	})
 }
