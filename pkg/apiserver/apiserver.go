@@ -129,7 +129,7 @@ type ExtraConfig struct {
 	// read in process (admission's initializer.Storage); nil: none.
 	AdmissionStorage *admissioninitializer.Storage
 	// KubeClientConfig reaches kube-apiserver, through whose aggregator
-	// heartbeats arrive: the connection reaper holds while it is not ready.
+	// heartbeats arrive: the connection reaper holds while it is not live.
 	// nil: the reaper does not ask.
 	KubeClientConfig *restclient.Config
 }

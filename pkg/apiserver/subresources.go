@@ -51,11 +51,14 @@ func staleConnectionTimeout(configs *storebuilder.REST, flag time.Duration) func
 }
 
 // heartbeatPathDown asks kube-apiserver, whose aggregator proxies every
-// heartbeat to this server, whether it is ready (/readyz, which priority and
+// heartbeat to this server, whether it is live (/livez, which priority and
 // fairness exempts, so an overloaded kube-apiserver still answers it). An
-// error means viewers cannot beat through it: the reaper holds meanwhile.
-// Without a client of kube-apiserver (a server run on its own) nothing is
-// asked.
+// error (no answer in time, or not live) means viewers cannot beat through
+// it: the reaper holds meanwhile. /livez, not /readyz: a kube-apiserver
+// that has lost etcd is not ready but still proxies heartbeats (its
+// authentication and authorization answer from caches), and reaping should
+// go on then. Without a client of kube-apiserver (a server run on its own)
+// nothing is asked.
 func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, error) {
 	if cfg == nil {
 		return nil, nil
@@ -67,8 +70,8 @@ func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, err
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, heartbeatPathTimeout)
 		defer cancel()
-		if err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
-			return fmt.Errorf("kube-apiserver /readyz: %w", err)
+		if err := client.Discovery().RESTClient().Get().AbsPath("/livez").Do(ctx).Error(); err != nil {
+			return fmt.Errorf("kube-apiserver /livez: %w", err)
 		}
 		return nil
 	}, nil

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/streamspace/controlplane/internal/postgresproc"
 )
 
 // TestKubeAPIServerOutageReapsNoViewer: every heartbeat reaches
@@ -28,12 +25,7 @@ import (
 func TestKubeAPIServerOutageReapsNoViewer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dir := faultPostgresDir(t)
-	pg, err := postgresproc.Start(ctx, postgresproc.Options{Dir: filepath.Join(dir, "pg")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
+	pg := startFaultPostgres(t, ctx)
 	s := startFaultStack(t, pg.DSN())
 	// Not needed here, and it would lose its leader lease in the outage.
 	if err := s.StopController(); err != nil {

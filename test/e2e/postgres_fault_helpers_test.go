@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/streamspace/controlplane/internal/devstack"
+	"github.com/streamspace/controlplane/internal/postgresproc"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 )
 
@@ -49,6 +51,18 @@ func requireDurablePostgres(t *testing.T, ctx context.Context, dsn string) {
 			t.Fatalf("Postgres runs with %s=%s: the fault tests need the durable default (is $POSTGRES_EXTRA_SETTINGS set?)", setting, value)
 		}
 	}
+}
+
+// startFaultPostgres starts a Postgres of the test's own, stopped when the
+// test ends.
+func startFaultPostgres(t *testing.T, ctx context.Context) *postgresproc.Server {
+	t.Helper()
+	pg, err := postgresproc.Start(ctx, postgresproc.Options{Dir: filepath.Join(faultPostgresDir(t), "pg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	return pg
 }
 
 // startFaultStack starts a control plane on the database at dsn (a user

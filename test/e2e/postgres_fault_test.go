@@ -25,12 +25,7 @@ import (
 func TestPostgresFaultKill9(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dir := faultPostgresDir(t)
-	pg, err := postgresproc.Start(ctx, postgresproc.Options{Dir: filepath.Join(dir, "pg")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
+	pg := startFaultPostgres(t, ctx)
 	requireDurablePostgres(t, ctx, pg.DSN())
 
 	runFaultScenario(t, ctx, faultScenario{

@@ -48,7 +48,7 @@ type Reaper struct {
 // stale timeout in force (the platform configuration's, else the flag's).
 // pathDown, unless nil, is asked on every pass whether the path viewers'
 // heartbeats take to this server is down (an error: kube-apiserver, whose
-// aggregator proxies them, does not answer or is not ready); while it is,
+// aggregator proxies them, does not answer or is not live); while it is,
 // nothing is reaped, and afterwards every connection gets a full stale
 // timeout, as after an outage of the database.
 func NewReaper(leases StaleLeases, store rest.GracefulDeleter, status *storebuilder.StatusREST, timeout func(context.Context) time.Duration, pathDown func(context.Context) error) *Reaper {
