@@ -2,9 +2,12 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -53,9 +56,12 @@ func staleConnectionTimeout(configs *storebuilder.REST, flag time.Duration) func
 // heartbeatPathDown asks kube-apiserver, whose aggregator proxies every
 // heartbeat to this server, whether it is live (/livez, which priority and
 // fairness exempts, so an overloaded kube-apiserver still answers it). An
-// error (no answer in time, or not live) means viewers cannot beat through
-// it: the reaper holds meanwhile. /livez, not /readyz: a kube-apiserver
-// that has lost etcd is not ready but still proxies heartbeats (its
+// error means viewers cannot beat through it, and the reaper holds
+// meanwhile: no answer in time, or a server error (/livez answers 500 when
+// a check fails). Any other answer, a 403 included (a cluster that does not
+// let this server read /livez), shows kube-apiserver serving: a refusal
+// must not hold reaping forever. /livez, not /readyz: a kube-apiserver that
+// has lost etcd is not ready but still proxies heartbeats (its
 // authentication and authorization answer from caches), and reaping should
 // go on then. Without a client of kube-apiserver (a server run on its own)
 // nothing is asked.
@@ -70,7 +76,12 @@ func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, err
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, heartbeatPathTimeout)
 		defer cancel()
-		if err := client.Discovery().RESTClient().Get().AbsPath("/livez").Do(ctx).Error(); err != nil {
+		err := client.Discovery().RESTClient().Get().AbsPath("/livez").Do(ctx).Error()
+		var status apierrors.APIStatus
+		if errors.As(err, &status) && status.Status().Code < http.StatusInternalServerError {
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("kube-apiserver /livez: %w", err)
 		}
 		return nil
