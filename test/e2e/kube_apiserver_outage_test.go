@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,6 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/streamspace/controlplane/internal/devstack"
 )
 
 // TestKubeAPIServerOutageReapsNoViewer: every heartbeat reaches
@@ -90,6 +94,9 @@ func TestKubeAPIServerOutageReapsNoViewer(t *testing.T) {
 	if !strings.Contains(string(logged), "heartbeat path down") {
 		t.Error(`streamspace-apiserver did not log "heartbeat path down" during the outage`)
 	}
+	if v := reaperHolding(t, ctx, s, "heartbeat_path_down"); v != 1 {
+		t.Errorf(`connection_reaper_holding{reason="heartbeat_path_down"} is %v during the outage, want 1`, v)
+	}
 
 	resume()
 	back := time.Now()
@@ -102,6 +109,45 @@ func TestKubeAPIServerOutageReapsNoViewer(t *testing.T) {
 		_, err := ss.StreamV1alpha1().Connections(faultNamespace).Get(ctx, silent.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+	if v := reaperHolding(t, ctx, s, "heartbeat_path_down"); v != 0 {
+		t.Errorf(`connection_reaper_holding{reason="heartbeat_path_down"} is %v after the outage, want 0`, v)
+	}
 	sent, failed := stopBeating()
 	t.Logf("%d heartbeats, %d failed", sent, failed)
+}
+
+// reaperHolding reads streamspace_apiserver_connection_reaper_holding for
+// reason from the stack's streamspace-apiserver, asked directly as the
+// admin: system:masters, which the server allows without asking
+// kube-apiserver, so it answers while kube-apiserver is stopped.
+func reaperHolding(t *testing.T, ctx context.Context, s *devstack.Stack, reason string) float64 {
+	t.Helper()
+	cfg, err := s.RESTConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host = s.StreamspaceURL
+	cfg.TLSClientConfig.CAFile, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.ServerName = s.StreamspaceCA, nil, "localhost"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	body, err := client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("read streamspace-apiserver's /metrics: %v", err)
+	}
+	series := `streamspace_apiserver_connection_reaper_holding{reason="` + reason + `"} `
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("streamspace-apiserver's /metrics has no %s", series)
+	return 0
 }

@@ -86,6 +86,7 @@ func (r *Reaper) Run(ctx context.Context) {
 				}
 				pathWasDown = true
 				guard.outage()
+				setHolding(holdPathDown)
 				continue
 			}
 			if pathWasDown {
@@ -105,6 +106,7 @@ func (r *Reaper) Run(ctx context.Context) {
 				logger.Error(err, "find stale connections")
 			}
 			guard.outage()
+			setHolding(holdLeasesUnreadable)
 			continue
 		}
 		wasMass, wasSlow := !guard.massSince.IsZero(), guard.slowPath
@@ -119,6 +121,16 @@ func (r *Reaper) Run(ctx context.Context) {
 		if guard.slowPath && !wasSlow {
 			logger.Info("heartbeats arrive late: the silence is a slow heartbeat path, not departures; holding reaping until it ends",
 				"silent", count.Stale, "overdue", count.Overdue, "late", count.Late, "connections", count.Total)
+		}
+		switch {
+		case allowed:
+			setHolding("")
+		case guard.slowPath:
+			setHolding(holdLateBeats)
+		case !guard.massSince.IsZero():
+			setHolding(holdMassSilence)
+		default:
+			setHolding(holdGrace)
 		}
 		if !allowed {
 			continue
@@ -272,4 +284,35 @@ var reaped = metrics.NewCounter(&metrics.CounterOpts{
 	StabilityLevel: metrics.ALPHA,
 })
 
-func init() { legacyregistry.MustRegister(reaped) }
+// Why a reaper pass did not reap (the reason label of holding).
+const (
+	holdPathDown         = "heartbeat_path_down"
+	holdLeasesUnreadable = "leases_unreadable"
+	holdGrace            = "grace_after_outage"
+	holdMassSilence      = "mass_silence"
+	holdLateBeats        = "late_heartbeats"
+)
+
+var holdReasons = []string{holdPathDown, holdLeasesUnreadable, holdGrace, holdMassSilence, holdLateBeats}
+
+var holding = metrics.NewGaugeVec(&metrics.GaugeOpts{
+	Subsystem: "streamspace_apiserver",
+	Name:      "connection_reaper_holding",
+	Help: "1 for the reason this replica's connection reaper did not reap on its last pass, 0 for the others: " +
+		"heartbeat_path_down (kube-apiserver does not answer), leases_unreadable (the database), grace_after_outage " +
+		"(a stale timeout after a start or an outage), mass_silence, late_heartbeats (a slow heartbeat path). All 0: reaping.",
+	StabilityLevel: metrics.ALPHA,
+}, []string{"reason"})
+
+// setHolding records the reason the last pass did not reap ("": it reaped).
+func setHolding(reason string) {
+	for _, r := range holdReasons {
+		v := 0.0
+		if r == reason {
+			v = 1
+		}
+		holding.WithLabelValues(r).Set(v)
+	}
+}
+
+func init() { legacyregistry.MustRegister(reaped, holding) }
