@@ -32,6 +32,10 @@ func TestHeartbeatPathDown(t *testing.T) {
 		{"refused to this server", answer(http.StatusForbidden), false},
 		{"not authenticated", answer(http.StatusUnauthorized), false},
 		{"too many requests", answer(http.StatusTooManyRequests), false},
+		{"too many requests, retry later", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "1")
+			answer(http.StatusTooManyRequests)(w, r)
+		}, false},
 		{"a livez check fails", answer(http.StatusInternalServerError), true},
 		{"no answer in time", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, true},
 	} {

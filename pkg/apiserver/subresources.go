@@ -76,7 +76,9 @@ func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, err
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, heartbeatPathTimeout)
 		defer cancel()
-		err := client.Discovery().RESTClient().Get().AbsPath("/livez").Do(ctx).Error()
+		// One question per pass: a retry after Retry-After would turn an answer
+		// (kube-apiserver serving) into a timeout.
+		err := client.Discovery().RESTClient().Get().AbsPath("/livez").MaxRetries(0).Do(ctx).Error()
 		var status apierrors.APIStatus
 		if errors.As(err, &status) && status.Status().Code < http.StatusInternalServerError {
 			return nil
