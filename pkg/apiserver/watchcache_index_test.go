@@ -172,8 +172,17 @@ func (k *indexedKind) key(ctx context.Context, t *testing.T, obj runtime.Object)
 
 // waitReady waits until the watch cache answers lists (it refuses them
 // with 429 until its first list of the storage).
+// waitReady waits until the watch cache itself is initialized. A list that
+// succeeds does not show it: until the process-wide check that the storage
+// supports progress requests has run (in the background, started by the
+// first store), the cache hands consistent lists to the storage even while
+// it is initializing, and once the check is done, a list that finds it
+// still initializing fails ("storage is (re)initializing").
 func (k *indexedKind) waitReady(ctx context.Context, t *testing.T) {
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, wait.ForeverTestTimeout, true, func(ctx context.Context) (bool, error) {
+		if k.store.Storage.Storage.ReadinessCheck() != nil {
+			return false, nil
+		}
 		_, err := k.store.List(ctx, &metainternalversion.ListOptions{FieldSelector: fields.OneTermEqualSelector(k.field, "none")})
 		return err == nil, nil
 	})
