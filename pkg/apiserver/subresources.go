@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/registry/rest"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/discovery"
 	restclient "k8s.io/client-go/rest"
 
 	"github.com/streamspace/controlplane/pkg/apis/stream"
@@ -69,7 +69,7 @@ func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, err
 	if cfg == nil {
 		return nil, nil
 	}
-	client, err := kubernetes.NewForConfig(restclient.CopyConfig(cfg))
+	client, err := discovery.NewDiscoveryClientForConfig(restclient.CopyConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("client of kube-apiserver for the connection reaper: %w", err)
 	}
@@ -78,7 +78,7 @@ func heartbeatPathDown(cfg *restclient.Config) (func(context.Context) error, err
 		defer cancel()
 		// One question per pass: a retry after Retry-After would turn an answer
 		// (kube-apiserver serving) into a timeout.
-		err := client.Discovery().RESTClient().Get().AbsPath("/livez").MaxRetries(0).Do(ctx).Error()
+		err := client.RESTClient().Get().AbsPath("/livez").MaxRetries(0).Do(ctx).Error()
 		var status apierrors.APIStatus
 		if errors.As(err, &status) && status.Status().Code < http.StatusInternalServerError {
 			return nil
