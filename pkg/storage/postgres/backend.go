@@ -254,6 +254,8 @@ func (b *Backend) newStore(table Table, codec runtime.Codec, newFunc, newListFun
 		pathPrefix:     "/",
 		resourcePrefix: resourcePrefix,
 		groupResource:  schema.GroupResource{Resource: table.Name},
+
+		aggregateCorrupt: unsafeDeletionEnabled(),
 	}
 	for _, o := range opts {
 		o(s)

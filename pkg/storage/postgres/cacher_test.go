@@ -20,6 +20,7 @@ import (
 	"k8s.io/apiserver/pkg/storage"
 	cacherstorage "k8s.io/apiserver/pkg/storage/cacher"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
+	"k8s.io/apiserver/pkg/storage/value"
 	"k8s.io/apiserver/pkg/storage/value/encrypt/identity"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	clientfeatures "k8s.io/client-go/features"
@@ -51,11 +52,18 @@ func cachedPodAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 type cacherSetupOptions struct {
 	clusterScoped bool
 	indexers      bool
+	transformer   value.Transformer
 }
 
 type cacherSetupOption func(*cacherSetupOptions)
 
 func withClusterScopedKeys(o *cacherSetupOptions) { o.clusterScoped = true }
+
+// withCacherTransformer stores the objects through t instead of the
+// identity transformer.
+func withCacherTransformer(t value.Transformer) cacherSetupOption {
+	return func(o *cacherSetupOptions) { o.transformer = t }
+}
 
 // withNodeNameAndNamespaceIndex mirrors the pod indexers of cacher_test.go.
 func withNodeNameAndNamespaceIndex(o *cacherSetupOptions) { o.indexers = true }
@@ -75,7 +83,7 @@ type cachedStore struct {
 // request, and a wait until the cache is ready.
 func newTestCacher(t *testing.T, opts ...cacherSetupOption) (context.Context, *cachedStore) {
 	t.Helper()
-	var o cacherSetupOptions
+	o := cacherSetupOptions{transformer: identity.NewEncryptCheckTransformer()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -83,7 +91,7 @@ func newTestCacher(t *testing.T, opts ...cacherSetupOption) (context.Context, *c
 	codec := examplev1Codec()
 	b := newTestBackend(t, newTestPool(t), BackendOptions{ProgressNotifyInterval: time.Second})
 	raw := b.newStore(ObjectsTable, codec, newPod, newPodList, resourcePrefix, cachedPodAttrs,
-		WithTransformer(identity.NewEncryptCheckTransformer()),
+		WithTransformer(o.transformer),
 		WithGroupResource(schema.GroupResource{Resource: "pods"}),
 		WithPathPrefix("/registry"))
 	// Record page reads the way the etcd3 tests record etcd List calls, so
@@ -243,6 +251,26 @@ func TestCacherDeletes(t *testing.T) {
 			run(ctx, t, c)
 		})
 	}
+}
+
+// Unsafe deletes through the watch cache: the cache hands the store its copy
+// of the object as a suggestion, which an unsafe delete must not trust.
+func TestCacherUnsafeDeletes(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	t.Run("DeleteWithConflictAndExpectedTransformError", func(t *testing.T) {
+		transformer := &failingTransformer{Transformer: identity.NewEncryptCheckTransformer()}
+		ctx, c := newTestCacher(t, withCacherTransformer(transformer))
+		storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, c, transformer.setFailing)
+	})
+	t.Run("DeleteWithConflictAndMissingExpectedTransformOrDecodeError", func(t *testing.T) {
+		transformer := &failingTransformer{Transformer: identity.NewEncryptCheckTransformer()}
+		ctx, c := newTestCacher(t, withCacherTransformer(transformer))
+		storagetesting.RunTestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(ctx, t, c, transformer.setFailing)
+	})
+	t.Run("DeleteWithSuggestionAndMissingExpectedTransformOrDecodeError", func(t *testing.T) {
+		ctx, c := newTestCacher(t)
+		storagetesting.RunTestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeError(ctx, t, c)
+	})
 }
 
 func TestCacherListPaging(t *testing.T) {

@@ -33,10 +33,11 @@ func (b *Backend) StorageDecorator(tables map[schema.GroupResource]Table, enable
 		if !ok {
 			table = ObjectsTable
 		}
-		s := b.newStore(table, config.Codec, newFunc, newListFunc, resourcePrefix, getAttrsFunc,
-			WithTransformer(config.Transformer),
-			WithGroupResource(config.GroupResource),
-			WithPathPrefix(config.Prefix))
+		opts := []StoreOption{WithTransformer(config.Transformer), WithGroupResource(config.GroupResource), WithPathPrefix(config.Prefix)}
+		if unsafeDeletionEnabled() {
+			opts = append(opts, WithCorruptObjectHandling())
+		}
+		s := b.newStore(table, config.Codec, newFunc, newListFunc, resourcePrefix, getAttrsFunc, opts...)
 		b.logger.V(2).Info("postgres storage for resource", "resource", config.GroupResource, "table", table.Name, "watchCache", enableWatchCache)
 		if !enableWatchCache {
 			return s, func() {}, nil

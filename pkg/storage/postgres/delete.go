@@ -13,7 +13,10 @@ import (
 
 // Delete removes key if the preconditions and validateDeletion accept the
 // stored object, retrying on conflicts like etcd3's. out receives the deleted
-// object with the resourceVersion of the deletion.
+// object with the resourceVersion of the deletion. With
+// opts.ExpectTransformOrDecodeError (an unsafe delete, corrupt.go) it removes
+// key only while its stored bytes cannot be read: validateDeletion sees no
+// object, out is left alone, and a readable object is refused.
 func (s *store) Delete(
 	ctx context.Context, key string, out runtime.Object, preconditions *storage.Preconditions,
 	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, opts storage.DeleteOptions) (err error) {
@@ -26,13 +29,17 @@ func (s *store) Delete(
 	if err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %v", err)
 	}
-	return s.conditionalDelete(ctx, preparedKey, out, v, preconditions, validateDeletion, cachedExistingObject)
+	expectCorrupt := opts.ExpectTransformOrDecodeError && unsafeDeletionEnabled()
+	if expectCorrupt && preconditions != nil {
+		return storage.NewInvalidObjError(preparedKey, "preconditions cannot be checked on an object that cannot be read")
+	}
+	return s.conditionalDelete(ctx, preparedKey, out, v, preconditions, validateDeletion, cachedExistingObject, expectCorrupt)
 }
 
 func (s *store) conditionalDelete(
 	ctx context.Context, key string, out runtime.Object, v reflect.Value, preconditions *storage.Preconditions,
-	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object) error {
-	st, err := s.startState(ctx, key, v, false, cachedExistingObject)
+	validateDeletion storage.ValidateObjectFunc, cachedExistingObject runtime.Object, expectCorrupt bool) error {
+	st, err := s.startState(ctx, key, v, false, cachedExistingObject, expectCorrupt)
 	if err != nil {
 		return err
 	}
@@ -81,6 +88,9 @@ func (s *store) conditionalDelete(
 				return err
 			}
 			continue
+		}
+		if expectCorrupt {
+			return nil
 		}
 		return s.decode(st.state.data, out, op.rv)
 	}

@@ -30,7 +30,7 @@ func (s *store) Get(ctx context.Context, key string, opts storage.GetOptions, ou
 	}
 	data, _, err := s.transformer.TransformFromStorage(ctx, stored, authenticatedDataString(preparedKey))
 	if err != nil {
-		return storage.NewInternalError(err)
+		return asCorruptObject(preparedKey, storage.NewInternalError(err))
 	}
-	return s.decode(data, out, rev)
+	return asCorruptObject(preparedKey, s.decode(data, out, rev))
 }

@@ -118,6 +118,7 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		q.exactKey = keyPrefix
 	}
 
+	itemErrs := listItemErrors{aggregate: s.aggregateCorrupt}
 	var (
 		lastKey    string
 		hasMore    bool
@@ -161,8 +162,8 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 				break
 			}
 			lastKey = r.key
-			if err := s.appendListItem(ctx, r, opts.Predicate, newItemFunc, v); err != nil {
-				return err
+			if err := s.appendListItem(ctx, r, opts.Predicate, newItemFunc, v); err != nil && itemErrs.add(r.key, err) {
+				return itemErrs.err(s.groupResource)
 			}
 		}
 		hasMore = chunkHasMore || limitReached
@@ -184,6 +185,9 @@ func (s *store) GetList(ctx context.Context, key string, opts storage.ListOption
 		}
 	}
 
+	if err := itemErrs.err(s.groupResource); err != nil {
+		return err
+	}
 	return s.finishList(listObj, v, opts, keyPrefix, lastKey, withRev, count, hasMore)
 }
 
@@ -253,11 +257,15 @@ func (s *store) getLatestList(ctx context.Context, keyPrefix string, opts storag
 		return err
 	}
 	var lastKey string
+	itemErrs := listItemErrors{aggregate: s.aggregateCorrupt}
 	for _, r := range rows {
 		lastKey = r.key
-		if err := s.appendListItem(ctx, r, opts.Predicate, newItemFunc, v); err != nil {
-			return err
+		if err := s.appendListItem(ctx, r, opts.Predicate, newItemFunc, v); err != nil && itemErrs.add(r.key, err) {
+			break
 		}
+	}
+	if err := itemErrs.err(s.groupResource); err != nil {
+		return err
 	}
 	return s.finishList(listObj, v, opts, keyPrefix, lastKey, current, 0, false)
 }
@@ -312,7 +320,7 @@ func (s *store) appendListItem(ctx context.Context, r listRow, pred storage.Sele
 	}
 	obj, _, err := s.codec.Decode(data, nil, newItemFunc())
 	if err != nil {
-		return err
+		return s.decodeFailed(err, r.rev)
 	}
 	if err := s.versioner.UpdateObject(obj, uint64(r.rev)); err != nil {
 		return fmt.Errorf("set resourceVersion of %q: %w", r.key, err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -138,6 +139,7 @@ type setupOptions struct {
 	resourcePrefix string
 	pathPrefix     string
 	transformer    value.Transformer
+	corruptObjects bool
 	backend        BackendOptions
 }
 
@@ -145,6 +147,16 @@ type setupOption func(*setupOptions)
 
 func withCodec(codec runtime.Codec) setupOption {
 	return func(o *setupOptions) { o.codec = codec }
+}
+
+func withTransformer(t value.Transformer) setupOption {
+	return func(o *setupOptions) { o.transformer = t }
+}
+
+// withCorruptObjectHandling sets up the store as a server with
+// AllowUnsafeMalformedObjectDeletion has it (WithCorruptObjectHandling).
+func withCorruptObjectHandling() setupOption {
+	return func(o *setupOptions) { o.corruptObjects = true }
 }
 
 func withBackendOptions(opts BackendOptions) setupOption {
@@ -175,6 +187,9 @@ func testSetup(t testing.TB, opts ...setupOption) (context.Context, *store, *Bac
 	if o.pathPrefix != "" {
 		storeOpts = append(storeOpts, WithPathPrefix(o.pathPrefix))
 	}
+	if o.corruptObjects {
+		storeOpts = append(storeOpts, WithCorruptObjectHandling())
+	}
 	s := b.newStore(ObjectsTable, o.codec, newPod, newPodList, o.resourcePrefix, nil, storeOpts...)
 	return context.Background(), s, b
 }
@@ -189,6 +204,49 @@ func (s *storeWithPrefixTransformer) UpdatePrefixTransformer(modifier storagetes
 	transformer := *original
 	s.transformer = modifier(&transformer)
 	return func() { s.transformer = original }
+}
+
+// storeWithTransformerOverride lets the upstream tests wrap the transformer
+// (the watch reads it from the store too).
+type storeWithTransformerOverride struct {
+	*store
+}
+
+func (s *storeWithTransformerOverride) UpdateTransformer(modifier storagetesting.TransformerModifier) func() {
+	original := s.transformer
+	s.transformer = modifier(original)
+	return func() { s.transformer = original }
+}
+
+// failingTransformer fails every read while set failing, as a lost
+// encryption key would.
+type failingTransformer struct {
+	value.Transformer
+	fail atomic.Bool
+}
+
+func (f *failingTransformer) setFailing(fail bool) { f.fail.Store(fail) }
+
+func (f *failingTransformer) TransformFromStorage(ctx context.Context, data []byte, dataCtx value.Context) ([]byte, bool, error) {
+	if f.fail.Load() {
+		return nil, false, errors.New("synthetic error")
+	}
+	return f.Transformer.TransformFromStorage(ctx, data, dataCtx)
+}
+
+// failingCodec fails every decode while set failing.
+type failingCodec struct {
+	runtime.Codec
+	fail atomic.Bool
+}
+
+func (f *failingCodec) setFailing(fail bool) { f.fail.Store(fail) }
+
+func (f *failingCodec) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	if f.fail.Load() {
+		return nil, nil, errors.New("synthetic error")
+	}
+	return f.Codec.Decode(data, defaults, into)
 }
 
 // checkStorageInvariants reads the stored bytes of key straight from the

@@ -47,6 +47,13 @@ type store struct {
 	// compare page reads with etcd3's set it); field selectors are then only
 	// matched in Go.
 	noFieldPushDown bool
+	// markCorruptDecodes makes a failed decode of a stored object a corrupt
+	// object (WithCorruptObjectHandling).
+	markCorruptDecodes bool
+	// aggregateCorrupt makes a list skip and name corrupt objects instead of
+	// failing at the first (AllowUnsafeMalformedObjectDeletion, read when
+	// the store is made, as etcd3 does).
+	aggregateCorrupt bool
 }
 
 var _ storage.Interface = (*store)(nil)
@@ -246,7 +253,7 @@ func (s *store) decode(data []byte, objPtr runtime.Object, rev int64) error {
 		return fmt.Errorf("unable to convert output object to pointer: %v", err)
 	}
 	if _, _, err := s.codec.Decode(data, nil, objPtr); err != nil {
-		return err
+		return s.decodeFailed(err, rev)
 	}
 	if err := s.versioner.UpdateObject(objPtr, uint64(rev)); err != nil {
 		s.backend.logger.Error(err, "failed to update object version")
@@ -265,11 +272,13 @@ type stateInHand struct {
 }
 
 // startState returns the state to start from: the cached object when
-// there is one, else the stored one.
-func (s *store) startState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool, cached runtime.Object) (*stateInHand, error) {
-	st := &stateInHand{read: s.getCurrentState(ctx, key, v, ignoreNotFound)}
+// there is one, else the stored one. With expectCorrupt (an unsafe delete)
+// it is always the stored one, which must be unreadable: its state has no
+// object then, and a readable one is an error.
+func (s *store) startState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool, cached runtime.Object, expectCorrupt bool) (*stateInHand, error) {
+	st := &stateInHand{read: s.getCurrentState(ctx, key, v, ignoreNotFound, expectCorrupt)}
 	var err error
-	if cached != nil {
+	if cached != nil && !expectCorrupt {
 		st.state, err = s.getStateFromObject(cached)
 	} else {
 		st.state, err = st.read()
@@ -305,17 +314,17 @@ func (st *stateInHand) recheck(err error) error {
 	return nil
 }
 
-func (s *store) getCurrentState(ctx context.Context, key string, v reflect.Value, ignoreNotFound bool) func() (*objState, error) {
+func (s *store) getCurrentState(ctx context.Context, key string, v reflect.Value, ignoreNotFound, expectCorrupt bool) func() (*objState, error) {
 	return func() (*objState, error) {
 		_, rev, data, found, err := s.readKey(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		return s.getState(ctx, rev, data, found, key, v, ignoreNotFound)
+		return s.getState(ctx, rev, data, found, key, v, ignoreNotFound, expectCorrupt)
 	}
 }
 
-func (s *store) getState(ctx context.Context, rev int64, stored []byte, found bool, key string, v reflect.Value, ignoreNotFound bool) (*objState, error) {
+func (s *store) getState(ctx context.Context, rev int64, stored []byte, found bool, key string, v reflect.Value, ignoreNotFound, expectCorrupt bool) (*objState, error) {
 	state := &objState{meta: &storage.ResponseMeta{}}
 	if u, ok := v.Addr().Interface().(runtime.Unstructured); ok {
 		state.obj = u.NewEmptyInstance()
@@ -334,13 +343,21 @@ func (s *store) getState(ctx context.Context, rev int64, stored []byte, found bo
 	state.rev = rev
 	state.meta.ResourceVersion = uint64(rev)
 	data, stale, err := s.transformer.TransformFromStorage(ctx, stored, authenticatedDataString(key))
-	if err != nil {
-		return nil, storage.NewInternalError(err)
+	if err == nil {
+		state.data, state.stale = data, stale
+		err = s.decode(state.data, state.obj, state.rev)
+	} else {
+		err = storage.NewInternalError(err)
 	}
-	state.data = data
-	state.stale = stale
-	if err := s.decode(state.data, state.obj, state.rev); err != nil {
-		return nil, err
+	switch {
+	case expectCorrupt && err != nil:
+		// Nothing of the object can be known; the delete goes by its revision.
+		state.obj, state.data = nil, nil
+		return state, nil
+	case expectCorrupt:
+		return nil, storage.NewInvalidObjError(key, "unsafe deletion is not allowed because the object is decodable from storage")
+	case err != nil:
+		return nil, asCorruptObject(key, err)
 	}
 	return state, nil
 }

@@ -2,12 +2,17 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/apitesting"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/apis/example"
 	examplev1 "k8s.io/apiserver/pkg/apis/example/v1"
 	"k8s.io/apiserver/pkg/features"
+	"k8s.io/apiserver/pkg/storage"
 	storagetesting "k8s.io/apiserver/pkg/storage/testing"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	featuregatetesting "k8s.io/component-base/featuregate/testing"
@@ -87,7 +92,93 @@ func TestPreconditionalDeleteWithSuggestionPass(t *testing.T) {
 }
 
 func TestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeFailure(t *testing.T) {
-	t.Skip("unsafe deletion of corrupt objects (AllowUnsafeMalformedObjectDeletion) is not implemented (docs/storage.md)")
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	ctx, store, _ := testSetup(t)
+	storagetesting.RunTestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeError(ctx, t, store)
+}
+
+func TestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	ctx, store, _ := testSetup(t, withCodec(codec))
+	storagetesting.RunTestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(ctx, t, store, codec.setFailing)
+}
+
+func TestDeleteWithConflictAndExpectedTransformError(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	transformer := &failingTransformer{Transformer: storagetesting.NewPrefixTransformer([]byte(defaultTestPrefix), false)}
+	ctx, store, _ := testSetup(t, withTransformer(transformer))
+	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, store, transformer.setFailing)
+}
+
+func TestDeleteWithConflictAndExpectedDecodeError(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	ctx, store, _ := testSetup(t, withCodec(codec))
+	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, store, codec.setFailing)
+}
+
+// An unsafe delete is refused while the feature is off: the object is read
+// as for any delete and its read error stands.
+func TestUnsafeDeleteNeedsTheFeature(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, false)
+	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	ctx, store, _ := testSetup(t, withCodec(codec))
+	obj := &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: "foo", Namespace: "test-ns"}}
+	key := "/pods/test-ns/foo"
+	if err := store.Create(ctx, key, obj, &example.Pod{}, 0); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	codec.setFailing(true)
+	err := store.Delete(ctx, key, &example.Pod{}, nil, storage.ValidateAllObjectFunc, nil, storage.DeleteOptions{ExpectTransformOrDecodeError: true})
+	if err == nil {
+		t.Fatal("an unsafe delete with the feature off removed the object")
+	}
+	codec.setFailing(false)
+	if err := store.Get(ctx, key, storage.GetOptions{}, &example.Pod{}); err != nil {
+		t.Fatalf("the object is gone after a refused delete: %v", err)
+	}
+}
+
+// A GET of an object that cannot be read names it as corrupt, which the
+// registry answers with a 500 naming the key.
+func TestGetOfACorruptObject(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	transformer := &failingTransformer{Transformer: storagetesting.NewPrefixTransformer([]byte(defaultTestPrefix), false)}
+	ctx, store, _ := testSetup(t, withTransformer(transformer), withCorruptObjectHandling())
+	key := "/pods/test-ns/foo"
+	if err := store.Create(ctx, key, &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: "foo", Namespace: "test-ns"}}, &example.Pod{}, 0); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	transformer.setFailing(true)
+	err := store.Get(ctx, key, storage.GetOptions{}, &example.Pod{})
+	if !storage.IsCorruptObject(err) {
+		t.Fatalf("Get: want a corrupt object error, got %v", err)
+	}
+	var storageErr *storage.StorageError
+	if !errors.As(err, &storageErr) || storageErr.Key != key {
+		t.Errorf("Get: the error does not name %s: %v", key, err)
+	}
+	err = store.GuaranteedUpdate(ctx, key, &example.Pod{}, false, nil, storage.SimpleUpdate(func(obj runtime.Object) (runtime.Object, error) {
+		return obj, nil
+	}), nil)
+	if !storage.IsCorruptObject(err) {
+		t.Errorf("GuaranteedUpdate: want a corrupt object error, got %v", err)
+	}
+}
+
+func TestGetListWithErrorAggregation(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+	ctx, store, _ := testSetup(t)
+	corruptErr := &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
+	storagetesting.RunTestGetListWithErrorAggregation(ctx, t, &storeWithTransformerOverride{store}, corruptErr)
+}
+
+func TestGetListWithoutErrorAggregation(t *testing.T) {
+	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, false)
+	ctx, store, _ := testSetup(t)
+	corruptErr := &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
+	storagetesting.RunTestGetListWithoutErrorAggregation(ctx, t, &storeWithTransformerOverride{store}, corruptErr)
 }
 
 func TestListPaging(t *testing.T) {

@@ -27,7 +27,7 @@ func (s *store) GuaranteedUpdate(
 	if err != nil {
 		return fmt.Errorf("unable to convert output object to pointer: %v", err)
 	}
-	st, err := s.startState(ctx, preparedKey, v, ignoreNotFound, cachedExistingObject)
+	st, err := s.startState(ctx, preparedKey, v, ignoreNotFound, cachedExistingObject, false)
 	if err != nil {
 		return err
 	}

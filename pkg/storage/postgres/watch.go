@@ -341,6 +341,10 @@ func (wc *watchChan) transform(c change) (*watch.Event, error) {
 	if len(c.prevObject) > 0 && (c.event == string(watch.Deleted) || !acceptAll) {
 		// The previous object carries the resourceVersion of this change, as in etcd3.
 		if oldObj, err = wc.decode(c.key, c.prevObject, c.rv); err != nil {
+			var corrupt *corruptObjectError
+			if c.event == string(watch.Deleted) && errors.As(err, &corrupt) {
+				return nil, &corruptObjectDeletedError{err: corrupt}
+			}
 			return nil, err
 		}
 	}
@@ -392,7 +396,7 @@ func (wc *watchChan) decode(key string, stored []byte, rev int64) (runtime.Objec
 	}
 	obj, err := runtime.Decode(s.codec, data)
 	if err != nil {
-		return nil, err
+		return nil, s.decodeFailed(err, rev)
 	}
 	if err := s.versioner.UpdateObject(obj, uint64(rev)); err != nil {
 		return nil, fmt.Errorf("failure to version api object (%d) %#v: %v", rev, obj, err)
@@ -442,12 +446,18 @@ func (wc *watchChan) sendError(err error) {
 	if errors.Is(err, context.Canceled) || wc.ctx.Err() != nil {
 		return
 	}
-	err = apiError(wc.ctx, err, "watch", wc.key)
-	var status apierrors.APIStatus
-	if !errors.As(err, &status) {
-		status = apierrors.NewInternalError(err)
+	var st metav1.Status
+	var deletedCorrupt *corruptObjectDeletedError
+	if errors.As(err, &deletedCorrupt) {
+		st = *deletedCorrupt.status()
+	} else {
+		err = apiError(wc.ctx, err, "watch", wc.key)
+		var status apierrors.APIStatus
+		if !errors.As(err, &status) {
+			status = apierrors.NewInternalError(err)
+		}
+		st = status.Status()
 	}
-	st := status.Status()
 	select {
 	case wc.resultChan <- watch.Event{Type: watch.Error, Object: &st}:
 	case <-wc.ctx.Done():

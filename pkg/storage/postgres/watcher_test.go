@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -96,7 +97,10 @@ func TestWatch(t *testing.T) {
 		storagetesting.RunWatchErrorIsBlockingFurtherEvents(ctx, t, &storeWithPrefixTransformer{store})
 	})
 	t.Run("WatchWithUnsafeDelete", func(t *testing.T) {
-		t.Skip("unsafe deletion of corrupt objects (AllowUnsafeMalformedObjectDeletion) is not implemented (docs/storage.md)")
+		featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
+		ctx, store, _ := testSetup(t)
+		corruptErr := &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
+		storagetesting.RunTestWatchWithUnsafeDelete(ctx, t, &storeWithTransformerOverride{store}, corruptErr)
 	})
 }
 

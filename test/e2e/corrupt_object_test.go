@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
+)
+
+// A Session whose stored bytes cannot be read (written around the API, or
+// damaged) is named as corrupt on reads, cannot be
+// deleted the normal way, and is removed by an administrator's delete with
+// ignoreStoreReadErrorWithClusterBreakingPotential, which its owner may not
+// send. The watch cache then drops it.
+func TestCorruptSessionIsDeletedUnsafely(t *testing.T) {
+	ctx := context.Background()
+	alice, _ := clients(t, "alice")
+	admin, _ := clients(t, "admin")
+	sessions := alice.StreamV1alpha1().Sessions("alice")
+	if _, err := sessions.Create(ctx, &streamv1alpha1.Session{
+		ObjectMeta: metav1.ObjectMeta{Name: "corrupt"},
+		Spec:       streamv1alpha1.SessionSpec{Template: "firefox", State: streamv1alpha1.SessionStateHibernated},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The controller settles a new session; a write of its own after the
+	// bytes broke would replace them (a write starts from the cached copy).
+	eventually(t, 30*time.Second, "the session to settle", func() (bool, error) {
+		s, err := sessions.Get(ctx, "corrupt", metav1.GetOptions{})
+		return err == nil && s.Status.Phase == streamv1alpha1.SessionPhaseHibernated, err
+	})
+	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, `UPDATE sessions SET object = convert_to('not an object', 'UTF8') WHERE namespace = 'alice' AND name = 'corrupt'`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("corrupt the stored session: %v (%d rows)", err, tag.RowsAffected())
+	}
+
+	// A read names the object as corrupt.
+	_, err = kubectl(t, "admin", "", "get", "session", "corrupt", "-n", "alice")
+	if err == nil || !strings.Contains(err.Error(), "corrupt object") || !strings.Contains(err.Error(), "alice/corrupt") {
+		t.Errorf("kubectl get of the corrupt session: want an error naming the corrupt object, got %v", err)
+	}
+	// The normal delete reads the object first, and fails.
+	if err := admin.StreamV1alpha1().Sessions("alice").Delete(ctx, "corrupt", metav1.DeleteOptions{}); !apierrors.IsInternalError(err) {
+		t.Errorf("normal delete of the corrupt session: want 500, got %v", err)
+	}
+
+	unsafe := metav1.DeleteOptions{IgnoreStoreReadErrorWithClusterBreakingPotential: ptr.To(true)}
+	// Its owner may delete it, but not unsafely: that needs the verb
+	// unsafe-delete-ignore-read-errors, which only administrators hold.
+	if err := sessions.Delete(ctx, "corrupt", unsafe); !apierrors.IsForbidden(err) {
+		t.Errorf("alice's unsafe delete: want 403, got %v", err)
+	}
+	// An unsafe delete of a readable object is refused (409, as etcd's storage answers).
+	if _, err := sessions.Create(ctx, &streamv1alpha1.Session{
+		ObjectMeta: metav1.ObjectMeta{Name: "readable"},
+		Spec:       streamv1alpha1.SessionSpec{Template: "firefox", State: streamv1alpha1.SessionStateHibernated},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.StreamV1alpha1().Sessions("alice").Delete(ctx, "readable", unsafe); !apierrors.IsConflict(err) {
+		t.Errorf("unsafe delete of a readable session: want 409, got %v", err)
+	}
+	if _, err := sessions.Get(ctx, "readable", metav1.GetOptions{}); err != nil {
+		t.Errorf("the readable session after a refused unsafe delete: %v", err)
+	}
+	if err := sessions.Delete(ctx, "readable", metav1.DeleteOptions{}); err != nil {
+		t.Error(err)
+	}
+
+	if err := admin.StreamV1alpha1().Sessions("alice").Delete(ctx, "corrupt", unsafe); err != nil {
+		t.Fatalf("administrator's unsafe delete: %v", err)
+	}
+	if _, err := sessions.Get(ctx, "corrupt", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get after the unsafe delete: want 404, got %v", err)
+	}
+	var rows int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE namespace = 'alice' AND name = 'corrupt'`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("sessions rows of the deleted session: %d (%v)", rows, err)
+	}
+	// Lists come from the watch cache, which held the object as it was
+	// before its bytes broke; the deletion's event cannot carry the object,
+	// so the cache lists again, without it.
+	eventually(t, time.Minute, "the watch cache to drop the deleted corrupt session", func() (bool, error) {
+		list, err := sessions.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, s := range list.Items {
+			if s.Name == "corrupt" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
