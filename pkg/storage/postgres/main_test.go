@@ -225,6 +225,11 @@ type failingTransformer struct {
 	fail atomic.Bool
 }
 
+// newFailingTransformer wraps the prefix transformer testSetup stores with.
+func newFailingTransformer() *failingTransformer {
+	return &failingTransformer{Transformer: storagetesting.NewPrefixTransformer([]byte(defaultTestPrefix), false)}
+}
+
 func (f *failingTransformer) setFailing(fail bool) { f.fail.Store(fail) }
 
 func (f *failingTransformer) TransformFromStorage(ctx context.Context, data []byte, dataCtx value.Context) ([]byte, bool, error) {
@@ -238,6 +243,11 @@ func (f *failingTransformer) TransformFromStorage(ctx context.Context, data []by
 type failingCodec struct {
 	runtime.Codec
 	fail atomic.Bool
+}
+
+// newFailingCodec wraps the example Pod codec testSetup stores with.
+func newFailingCodec() *failingCodec {
+	return &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
 }
 
 func (f *failingCodec) setFailing(fail bool) { f.fail.Store(fail) }

@@ -99,21 +99,21 @@ func TestDeleteWithSuggestionAndMissingExpectedTransformOrDecodeFailure(t *testi
 
 func TestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
-	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	codec := newFailingCodec()
 	ctx, store, _ := testSetup(t, withCodec(codec))
 	storagetesting.RunTestDeleteWithConflictAndMissingExpectedTransformOrDecodeError(ctx, t, store, codec.setFailing)
 }
 
 func TestDeleteWithConflictAndExpectedTransformError(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
-	transformer := &failingTransformer{Transformer: storagetesting.NewPrefixTransformer([]byte(defaultTestPrefix), false)}
+	transformer := newFailingTransformer()
 	ctx, store, _ := testSetup(t, withTransformer(transformer))
 	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, store, transformer.setFailing)
 }
 
 func TestDeleteWithConflictAndExpectedDecodeError(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
-	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	codec := newFailingCodec()
 	ctx, store, _ := testSetup(t, withCodec(codec))
 	storagetesting.RunTestDeleteExpectedTransformOrDecodeError(ctx, t, store, codec.setFailing)
 }
@@ -122,7 +122,7 @@ func TestDeleteWithConflictAndExpectedDecodeError(t *testing.T) {
 // as for any delete and its read error stands.
 func TestUnsafeDeleteNeedsTheFeature(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, false)
-	codec := &failingCodec{Codec: apitesting.TestCodec(codecs, examplev1.SchemeGroupVersion)}
+	codec := newFailingCodec()
 	ctx, store, _ := testSetup(t, withCodec(codec))
 	obj := &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: "foo", Namespace: "test-ns"}}
 	key := "/pods/test-ns/foo"
@@ -144,7 +144,7 @@ func TestUnsafeDeleteNeedsTheFeature(t *testing.T) {
 // registry answers with a 500 naming the key.
 func TestGetOfACorruptObject(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
-	transformer := &failingTransformer{Transformer: storagetesting.NewPrefixTransformer([]byte(defaultTestPrefix), false)}
+	transformer := newFailingTransformer()
 	ctx, store, _ := testSetup(t, withTransformer(transformer), withCorruptObjectHandling())
 	key := "/pods/test-ns/foo"
 	if err := store.Create(ctx, key, &example.Pod{ObjectMeta: metav1.ObjectMeta{Name: "foo", Namespace: "test-ns"}}, &example.Pod{}, 0); err != nil {
