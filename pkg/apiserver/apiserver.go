@@ -187,6 +187,13 @@ func (c CompletedConfig) New() (*Server, error) {
 		streamStorage["connections/status"].(*storebuilder.StatusREST),
 		staleConnectionTimeout(streamStorage["platformconfigurations"].(*storebuilder.REST), c.ExtraConfig.StaleConnectionTimeout),
 		pathDown)
+	// Not ready until every watch cache has filled (or the configured
+	// storage initialization timeout has passed), as kube-apiserver: a
+	// replica taken into its Service earlier answers informers 429 "storage
+	// is (re)initializing" and sends consistent lists to Postgres.
+	if err := genericServer.AddPostStartHook("storage-readiness", genericServer.StorageReadinessHook.Hook); err != nil {
+		return nil, err
+	}
 	if err := genericServer.AddPostStartHook("streamspace-connection-reaper", func(ctx genericapiserver.PostStartHookContext) error {
 		go reaper.Run(ctx)
 		return nil

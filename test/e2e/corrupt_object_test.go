@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/streamspace/controlplane/internal/devstack/health"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
 
@@ -80,11 +83,21 @@ func TestCorruptSessionIsDeletedUnsafely(t *testing.T) {
 	}
 
 	// After a restart the watch cache cannot fill while a row cannot be
-	// read; lists go to the database, which names every such row.
+	// read: the server reports not ready for --storage-initialization-timeout
+	// (as kube-apiserver), then serves, and lists go to the database, which
+	// names every such row.
 	restartCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := stack.RestartStreamspace(restartCtx); err != nil {
+	heldNotReady := make(chan bool, 1)
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	go func() { heldNotReady <- sawStorageNotReady(pollCtx) }()
+	err = stack.RestartStreamspaceWithArgs(restartCtx, "--storage-initialization-timeout=10s")
+	stopPolling()
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !<-heldNotReady {
+		t.Error("while the sessions' watch cache could not fill, /readyz never reported poststarthook/storage-readiness failing")
 	}
 	eventually(t, time.Minute, "a list of alice's sessions to name the corrupt one", func() (bool, error) {
 		_, err := kubectl(t, "admin", "", "get", "sessions", "-n", "alice")
@@ -106,6 +119,9 @@ func TestCorruptSessionIsDeletedUnsafely(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE namespace = 'alice' AND name = 'corrupt'`).Scan(&rows); err != nil || rows != 0 {
 		t.Errorf("sessions rows of the deleted session: %d (%v)", rows, err)
 	}
+	if body := readyz(t); !strings.Contains(body, "[+]poststarthook/storage-readiness ok") {
+		t.Errorf("/readyz?verbose after the timeout:\n%s", body)
+	}
 	// With the row gone the watch cache fills, and lists work again.
 	eventually(t, time.Minute, "lists of alice's sessions to work again", func() (bool, error) {
 		list, err := sessions.List(ctx, metav1.ListOptions{})
@@ -119,4 +135,43 @@ func TestCorruptSessionIsDeletedUnsafely(t *testing.T) {
 		}
 		return true, nil
 	})
+}
+
+// sawStorageNotReady polls streamspace-apiserver's /readyz until ctx ends and
+// reports whether it ever named the storage-readiness hook as failing.
+func sawStorageNotReady(ctx context.Context) bool {
+	client := health.InsecureClient()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, stack.StreamspaceURL+"/readyz?verbose", nil)
+		if err != nil {
+			return false
+		}
+		if resp, err := client.Do(req); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), "[-]poststarthook/storage-readiness failed") {
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// readyz returns streamspace-apiserver's verbose /readyz.
+func readyz(t testing.TB) string {
+	t.Helper()
+	resp, err := health.InsecureClient().Get(stack.StreamspaceURL + "/readyz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }

@@ -58,6 +58,9 @@ type Options struct {
 	// aggregator's long-lived watches to time out (60 s); clients re-watch
 	// from their last resourceVersion on another replica.
 	ShutdownWatchTerminationGracePeriod time.Duration
+	// StorageInitializationTimeout is how long the server reports not ready
+	// while its watch caches fill, as kube-apiserver's flag of that name.
+	StorageInitializationTimeout time.Duration
 	// AdminGroup is the group whose members are recorded with the admin role.
 	AdminGroup string
 	// TokenWebhookAllowedNames may call the API key token webhook.
@@ -103,6 +106,7 @@ func NewOptions() *Options {
 		AuditLog:           NewAuditLogOptions(),
 
 		ShutdownWatchTerminationGracePeriod: 5 * time.Second,
+		StorageInitializationTimeout:        time.Minute,
 		AdminGroup:                          users.DefaultAdminGroup,
 		StaleConnectionTimeout:              60 * time.Second,
 		HeartbeatPersistInterval:            5 * time.Minute,
@@ -188,6 +192,8 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	o.AuditLog.AddFlags(fs)
 	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
+	fs.DurationVar(&o.StorageInitializationTimeout, "storage-initialization-timeout", o.StorageInitializationTimeout,
+		"How long /readyz fails after start while the watch caches fill from PostgreSQL; after it the server reports ready even if some have not.")
 	fs.StringSliceVar(&o.TokenWebhookAllowedNames, "token-webhook-allowed-names", o.TokenWebhookAllowedNames,
 		"Users (the common name of kube-apiserver's client certificate for its --authentication-token-webhook-config-file) that may call the API key token webhook at "+apiserver.TokenReviewPath+"; empty: the webhook is not served.")
 	fs.DurationVar(&o.StaleConnectionTimeout, "stale-connection-timeout", o.StaleConnectionTimeout,
@@ -213,6 +219,9 @@ func (o *Options) Validate() error {
 	if o.StaleConnectionTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--stale-connection-timeout must be positive, got %s", o.StaleConnectionTimeout))
 	}
+	if o.StorageInitializationTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--storage-initialization-timeout must not be negative, got %s", o.StorageInitializationTimeout))
+	}
 	if o.HeartbeatPersistInterval < 0 {
 		errs = append(errs, fmt.Errorf("--heartbeat-persist-interval must not be negative, got %s", o.HeartbeatPersistInterval))
 	}
@@ -235,6 +244,7 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 	serverConfig.FeatureGate = utilfeature.DefaultFeatureGate
 	serverConfig.EffectiveVersion = basecompatibility.NewEffectiveVersionFromString(baseversion.DefaultKubeBinaryVersion, "", "")
 	serverConfig.ShutdownWatchTerminationGracePeriod = o.ShutdownWatchTerminationGracePeriod
+	serverConfig.StorageInitializationTimeout = o.StorageInitializationTimeout
 
 	clientCA, err := o.configMapClientCA()
 	if err != nil {
