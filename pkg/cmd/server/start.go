@@ -59,7 +59,8 @@ type Options struct {
 	// from their last resourceVersion on another replica.
 	ShutdownWatchTerminationGracePeriod time.Duration
 	// StorageInitializationTimeout is how long the server reports not ready
-	// while its watch caches fill, as kube-apiserver's flag of that name.
+	// (and not live: post-start hooks count for both) while its watch caches
+	// fill, as kube-apiserver's flag of that name.
 	StorageInitializationTimeout time.Duration
 	// AdminGroup is the group whose members are recorded with the admin role.
 	AdminGroup string
@@ -193,7 +194,7 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 	fs.DurationVar(&o.ShutdownWatchTerminationGracePeriod, "shutdown-watch-termination-grace-period", o.ShutdownWatchTerminationGracePeriod,
 		"On shutdown, how long open watches are given to end (they are told to end at once); 0 leaves them to the request timeout.")
 	fs.DurationVar(&o.StorageInitializationTimeout, "storage-initialization-timeout", o.StorageInitializationTimeout,
-		"How long /readyz fails after start while the watch caches fill from PostgreSQL; after it the server reports ready even if some have not.")
+		"How long /readyz and /livez fail after start while the watch caches fill from PostgreSQL; after it the server reports ready even if some have not.")
 	fs.StringSliceVar(&o.TokenWebhookAllowedNames, "token-webhook-allowed-names", o.TokenWebhookAllowedNames,
 		"Users (the common name of kube-apiserver's client certificate for its --authentication-token-webhook-config-file) that may call the API key token webhook at "+apiserver.TokenReviewPath+"; empty: the webhook is not served.")
 	fs.DurationVar(&o.StaleConnectionTimeout, "stale-connection-timeout", o.StaleConnectionTimeout,
