@@ -175,3 +175,36 @@ func readyz(t testing.TB) string {
 	}
 	return string(body)
 }
+
+// API keys are served by a storage of their own (it redacts and applies the
+// owner rule): an unsafe delete of one whose bytes cannot be read works
+// there too.
+func TestCorruptAPIKeyIsDeletedUnsafely(t *testing.T) {
+	ctx := context.Background()
+	alice, _ := clients(t, "alice")
+	admin, _ := clients(t, "admin")
+	if _, err := alice.StreamV1alpha1().APIKeys().Create(ctx, &streamv1alpha1.APIKey{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice-corrupt-key"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, `UPDATE api_keys SET object = convert_to('not an object', 'UTF8') WHERE name = 'alice-corrupt-key'`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("corrupt the stored key: %v (%d rows)", err, tag.RowsAffected())
+	}
+	keys := admin.StreamV1alpha1().APIKeys()
+	if _, err := keys.Get(ctx, "alice-corrupt-key", metav1.GetOptions{}); !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "corrupt object") {
+		t.Errorf("get of the corrupt key: want 500 corrupt object, got %v", err)
+	}
+	if err := keys.Delete(ctx, "alice-corrupt-key", metav1.DeleteOptions{IgnoreStoreReadErrorWithClusterBreakingPotential: ptr.To(true)}); err != nil {
+		t.Fatalf("administrator's unsafe delete of the key: %v", err)
+	}
+	if _, err := keys.Get(ctx, "alice-corrupt-key", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get after the unsafe delete: want 404, got %v", err)
+	}
+}

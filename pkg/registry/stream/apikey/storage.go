@@ -79,6 +79,10 @@ var (
 	_ rest.Scoper               = &REST{}
 	_ rest.SingularNameProvider = &REST{}
 	_ rest.ShortNamesProvider   = &REST{}
+	// The server's storage-readiness check and unsafe deletes reach the
+	// store through these, as they reach every store the server embeds.
+	_ rest.StorageWithReadiness         = &REST{}
+	_ rest.CorruptObjectDeleterProvider = &REST{}
 )
 
 // NewREST returns the storage of APIKeys and the full store behind it, from
@@ -105,6 +109,13 @@ func (r *REST) New() runtime.Object { return r.store.New() }
 
 // Destroy closes the storage.
 func (r *REST) Destroy() { r.store.Destroy() }
+
+// ReadinessCheck fails until the store's watch cache has filled.
+func (r *REST) ReadinessCheck() error { return r.store.ReadinessCheck() }
+
+// GetCorruptObjDeleter removes an APIKey whose stored bytes cannot be read: an
+// administrator's delete with ignoreStoreReadErrorWithClusterBreakingPotential.
+func (r *REST) GetCorruptObjDeleter() rest.GracefulDeleter { return r.store.GetCorruptObjDeleter() }
 
 // NamespaceScoped is false: a key belongs to a person, not a namespace.
 func (r *REST) NamespaceScoped() bool { return false }

@@ -51,6 +51,10 @@ var (
 	_ rest.Scoper               = &REST{}
 	_ rest.SingularNameProvider = &REST{}
 	_ rest.ShortNamesProvider   = &REST{}
+	// The server's storage-readiness check and unsafe deletes reach the
+	// store through these, as they reach every store the server embeds.
+	_ rest.StorageWithReadiness         = &REST{}
+	_ rest.CorruptObjectDeleterProvider = &REST{}
 )
 
 // NewREST returns the read-only storage of Users and the full store behind
@@ -79,6 +83,13 @@ func (r *REST) New() runtime.Object { return r.store.New() }
 
 // Destroy closes the storage.
 func (r *REST) Destroy() { r.store.Destroy() }
+
+// ReadinessCheck fails until the store's watch cache has filled.
+func (r *REST) ReadinessCheck() error { return r.store.ReadinessCheck() }
+
+// GetCorruptObjDeleter removes a User whose stored bytes cannot be read: an
+// administrator's delete with ignoreStoreReadErrorWithClusterBreakingPotential.
+func (r *REST) GetCorruptObjDeleter() rest.GracefulDeleter { return r.store.GetCorruptObjDeleter() }
 
 // NamespaceScoped is false: a person is not in a namespace.
 func (r *REST) NamespaceScoped() bool { return false }
