@@ -33,11 +33,7 @@ func TestAuditTrailInPostgres(t *testing.T) {
 	mustKubectl(t, "alice", "", "delete", "session", name, "-n", "alice", "--wait=false")
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := stackDatabase(t)
 	var rows []auditRow
 	eventually(t, time.Minute, "alice's writes in audit_log", func() (bool, error) {
 		r, err := conn.Query(ctx, `SELECT action, resource_type, namespace, resource_id, user_agent, ip_address, response_code, changes::text

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/streamspace/controlplane/internal/devstack/health"
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
 )
@@ -39,18 +39,11 @@ func TestCorruptSessionIsDeletedUnsafely(t *testing.T) {
 		s, err := sessions.Get(ctx, "corrupt", metav1.GetOptions{})
 		return err == nil && s.Status.Phase == streamv1alpha1.SessionPhaseHibernated, err
 	})
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tag, err := conn.Exec(ctx, `UPDATE sessions SET object = convert_to('not an object', 'UTF8') WHERE namespace = 'alice' AND name = 'corrupt'`)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("corrupt the stored session: %v (%d rows)", err, tag.RowsAffected())
-	}
+	conn := stackDatabase(t)
+	breakStoredObject(t, conn, "sessions", "alice", "corrupt")
 
 	// A read names the object as corrupt.
-	_, err = kubectl(t, "admin", "", "get", "session", "corrupt", "-n", "alice")
+	_, err := kubectl(t, "admin", "", "get", "session", "corrupt", "-n", "alice")
 	if err == nil || !strings.Contains(err.Error(), "corrupt object") || !strings.Contains(err.Error(), "alice/corrupt") {
 		t.Errorf("kubectl get of the corrupt session: want an error naming the corrupt object, got %v", err)
 	}
@@ -137,21 +130,22 @@ func TestCorruptSessionIsDeletedUnsafely(t *testing.T) {
 	})
 }
 
+// breakStoredObject overwrites the stored bytes of the object name (in
+// namespace) in table with bytes no codec reads, behind the API's back.
+func breakStoredObject(t testing.TB, conn *pgx.Conn, table, namespace, name string) {
+	t.Helper()
+	tag, err := conn.Exec(context.Background(), `UPDATE `+table+` SET object = convert_to('not an object', 'UTF8') WHERE namespace = $1 AND name = $2`, namespace, name)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("break the stored %s %s/%s: %v (%d rows)", table, namespace, name, err, tag.RowsAffected())
+	}
+}
+
 // sawStorageNotReady polls streamspace-apiserver's /readyz until ctx ends and
 // reports whether it ever named the storage-readiness hook as failing.
 func sawStorageNotReady(ctx context.Context) bool {
-	client := health.InsecureClient()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, stack.StreamspaceURL+"/readyz?verbose", nil)
-		if err != nil {
-			return false
-		}
-		if resp, err := client.Do(req); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(body), "[-]poststarthook/storage-readiness failed") {
-				return true
-			}
+		if body, err := readyzBody(ctx); err == nil && strings.Contains(body, "[-]poststarthook/storage-readiness failed") {
+			return true
 		}
 		select {
 		case <-ctx.Done():
@@ -164,16 +158,25 @@ func sawStorageNotReady(ctx context.Context) bool {
 // readyz returns streamspace-apiserver's verbose /readyz.
 func readyz(t testing.TB) string {
 	t.Helper()
-	resp, err := health.InsecureClient().Get(stack.StreamspaceURL + "/readyz?verbose")
+	body, err := readyzBody(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return body
+}
+
+func readyzBody(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, stack.StreamspaceURL+"/readyz?verbose", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := health.InsecureClient().Do(req)
+	if err != nil {
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
+	return string(body), err
 }
 
 // API keys are served by a storage of their own (it redacts and applies the
@@ -188,15 +191,7 @@ func TestCorruptAPIKeyIsDeletedUnsafely(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tag, err := conn.Exec(ctx, `UPDATE api_keys SET object = convert_to('not an object', 'UTF8') WHERE name = 'alice-corrupt-key'`)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("corrupt the stored key: %v (%d rows)", err, tag.RowsAffected())
-	}
+	breakStoredObject(t, stackDatabase(t), "api_keys", "", "alice-corrupt-key")
 	keys := admin.StreamV1alpha1().APIKeys()
 	if _, err := keys.Get(ctx, "alice-corrupt-key", metav1.GetOptions{}); !apierrors.IsInternalError(err) || !strings.Contains(err.Error(), "corrupt object") {
 		t.Errorf("get of the corrupt key: want 500 corrupt object, got %v", err)

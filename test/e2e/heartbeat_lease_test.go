@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -135,11 +134,7 @@ func TestHeartbeatLeases(t *testing.T) {
 
 	// The audit trail has the connect and the disconnect, not the
 	// heartbeats between them (the built-in policy leaves them out).
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := stackDatabase(t)
 	eventually(t, time.Minute, "the connection's create and delete in audit_log", func() (bool, error) {
 		var writes, beats int
 		err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE action IN ('create', 'delete') AND subresource = ''),

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/streamspace/controlplane/internal/devstack"
 	clientset "github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -137,6 +138,19 @@ func clients(t testing.TB, user string) (clientset.Interface, kubernetes.Interfa
 		t.Fatal(err)
 	}
 	return ss, kube
+}
+
+// stackDatabase connects to the stack's Postgres as its owner, for reading
+// (or, to stage a fault, writing) the tables behind the API; the connection
+// closes with the test.
+func stackDatabase(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), stack.PostgresDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
 
 // eventually polls cond until it returns true or the timeout passes.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	streamv1alpha1 "github.com/streamspace/controlplane/pkg/apis/stream/v1alpha1"
@@ -16,11 +15,7 @@ import (
 func configurationRow(t *testing.T, key string) (value, updatedBy string, updatedAt *time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := stackDatabase(t)
 	var v, by *string
 	if err := conn.QueryRow(ctx, "SELECT value, updated_by, updated_at FROM configuration WHERE key = $1", key).Scan(&v, &by, &updatedAt); err != nil {
 		t.Fatalf("select %s from configuration: %v", key, err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -159,11 +158,7 @@ func TestUsageOfSessions(t *testing.T) {
 	}
 
 	// psql: one open interval of alice's session with its requests.
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := stackDatabase(t)
 	interval := func() (cpu, memory int64, ended *time.Time) {
 		t.Helper()
 		if err := conn.QueryRow(ctx, `SELECT cpu_millis, memory_bytes, ended_at FROM session_usage
@@ -200,7 +195,7 @@ WHERE namespace = $1 AND session = $2 ORDER BY id DESC LIMIT 1`, namespace, desk
 	}
 
 	// Read-only: no watch, no writes.
-	err = adminSS.StreamV1alpha1().RESTClient().Get().Namespace(namespace).Resource("usages").Param("watch", "true").Do(ctx).Error()
+	err := adminSS.StreamV1alpha1().RESTClient().Get().Namespace(namespace).Resource("usages").Param("watch", "true").Do(ctx).Error()
 	if !apierrors.IsMethodNotSupported(err) {
 		t.Errorf("watch usages: %v, want 405", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/streamspace/controlplane/internal/devstack"
 )
 
@@ -123,11 +121,7 @@ func TestUsersRecordedFromRequests(t *testing.T) {
 	}
 
 	// psql: the users table with the old backend's columns.
-	conn, err := pgx.Connect(ctx, stack.PostgresDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := stackDatabase(t)
 	var id, email, role string
 	var createdAt, lastLogin *time.Time
 	err = conn.QueryRow(ctx, `SELECT id, email, role, created_at, last_login FROM users WHERE name = 'oidc:carol'`).

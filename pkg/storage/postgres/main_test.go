@@ -218,6 +218,12 @@ func (s *storeWithTransformerOverride) UpdateTransformer(modifier storagetesting
 	return func() { s.transformer = original }
 }
 
+// bitsFlipped is the corrupt-object error the upstream tests inject for the
+// objects they mark corrupt.
+func bitsFlipped() error {
+	return &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
+}
+
 // failingTransformer fails every read while set failing, as a lost
 // encryption key would.
 type failingTransformer struct {

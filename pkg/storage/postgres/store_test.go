@@ -170,15 +170,13 @@ func TestGetOfACorruptObject(t *testing.T) {
 func TestGetListWithErrorAggregation(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
 	ctx, store, _ := testSetup(t)
-	corruptErr := &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
-	storagetesting.RunTestGetListWithErrorAggregation(ctx, t, &storeWithTransformerOverride{store}, corruptErr)
+	storagetesting.RunTestGetListWithErrorAggregation(ctx, t, &storeWithTransformerOverride{store}, bitsFlipped())
 }
 
 func TestGetListWithoutErrorAggregation(t *testing.T) {
 	featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, false)
 	ctx, store, _ := testSetup(t)
-	corruptErr := &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
-	storagetesting.RunTestGetListWithoutErrorAggregation(ctx, t, &storeWithTransformerOverride{store}, corruptErr)
+	storagetesting.RunTestGetListWithoutErrorAggregation(ctx, t, &storeWithTransformerOverride{store}, bitsFlipped())
 }
 
 func TestListPaging(t *testing.T) {

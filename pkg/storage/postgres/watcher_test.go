@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -99,8 +98,7 @@ func TestWatch(t *testing.T) {
 	t.Run("WatchWithUnsafeDelete", func(t *testing.T) {
 		featuregatetesting.SetFeatureGateDuringTest(t, utilfeature.DefaultFeatureGate, features.AllowUnsafeMalformedObjectDeletion, true)
 		ctx, store, _ := testSetup(t)
-		corruptErr := &corruptObjectError{err: errors.New("bits flipped"), untransformable: true}
-		storagetesting.RunTestWatchWithUnsafeDelete(ctx, t, &storeWithTransformerOverride{store}, corruptErr)
+		storagetesting.RunTestWatchWithUnsafeDelete(ctx, t, &storeWithTransformerOverride{store}, bitsFlipped())
 	})
 }
 
