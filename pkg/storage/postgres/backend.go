@@ -88,8 +88,19 @@ type Backend struct {
 	changes   *broadcast.Broadcaster[change]
 
 	commitQueue     chan *commitRequest // writes waiting for the committer
-	wake            chan struct{}       // a commit happened: read history now
+	wake            chan struct{}       // another replica committed: read history now
 	progressRequest chan struct{}       // watchers want a progress bookmark
+
+	// local holds the commits of this process the tailer has not taken yet
+	// (handOver); localWake tells it there are some. localCommitted is the
+	// newest resourceVersion this process is committing or committed (only
+	// the committer stores it): the NOTIFY of a commit at or below it needs
+	// no read of history (listenOnce).
+	localMu        sync.Mutex
+	local          []localCommit
+	localDropped   bool // commits were dropped from local: read history
+	localWake      chan struct{}
+	localCommitted atomic.Int64
 
 	// beatQueue holds heartbeats waiting for the beat batcher (lease.go),
 	// started by the first Beat.
@@ -147,6 +158,7 @@ func NewBackend(ctx context.Context, pool *pgxpool.Pool, opts BackendOptions) (*
 		changes:         broadcast.New[change](current),
 		commitQueue:     make(chan *commitRequest, maxCommitBatch),
 		wake:            make(chan struct{}, 1),
+		localWake:       make(chan struct{}, 1),
 		progressRequest: make(chan struct{}, 1),
 		ctx:             bctx,
 		cancel:          cancel,

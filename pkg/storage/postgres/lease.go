@@ -272,5 +272,5 @@ WITH guard AS (` + guard + `), del AS (
     RETURNING key, resource_version, object)
 INSERT INTO history (rv, resource, key, event, prev_rv, prev_object)
 SELECT $1, '` + table + `', key, 'DELETED', resource_version, object FROM del
-RETURNING rv`
+RETURNING ` + historyReturning
 }

@@ -71,8 +71,8 @@ func TestLeaseHeartbeatBeforeReap(t *testing.T) {
 
 	reaped := make(chan error, 1)
 	go func() {
-		var rv int64
-		reaped <- b.pool.QueryRow(ctx, guardedDeleteSQL(leaseTable, reapGuard), int64(1<<40), key, int64(1), cutoff).Scan(&rv)
+		_, err := scanWrite(b.pool.QueryRow(ctx, guardedDeleteSQL(leaseTable, reapGuard), int64(1<<40), key, int64(1), cutoff))
+		reaped <- err
 	}()
 	waitForLockWaiter(t, b)
 	if err := beat.Commit(ctx); err != nil {
@@ -98,8 +98,7 @@ func TestLeaseReapBeforeHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = reap.Rollback(ctx) }()
-	var rv int64
-	if err := reap.QueryRow(ctx, guardedDeleteSQL(leaseTable, reapGuard), int64(1<<40), key, int64(1), cutoff).Scan(&rv); err != nil {
+	if _, err := scanWrite(reap.QueryRow(ctx, guardedDeleteSQL(leaseTable, reapGuard), int64(1<<40), key, int64(1), cutoff)); err != nil {
 		t.Fatalf("reap a silent connection: %v", err)
 	}
 
@@ -165,4 +164,16 @@ VALUES ('/connections/ns/new', 'ns', 'new', 'uid-2', 2, 2, '\x00', 's', 'u', 'ac
 	if got, err = b.LeaseCounts(ctx, cutoff, cutoff, 45*time.Second); err != nil || got.Late != 0 {
 		t.Fatalf("LeaseCounts after an on-time beat = %+v (%v), want no late lease", got, err)
 	}
+}
+
+// scanWrite reads the row of a write statement (historyReturning) and
+// returns its resourceVersion.
+func scanWrite(row pgx.Row) (rv int64, err error) {
+	var (
+		prevRV      *int64
+		prevObject  []byte
+		committedAt time.Time
+	)
+	err = row.Scan(&rv, &prevRV, &prevObject, &committedAt)
+	return rv, err
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -69,5 +70,73 @@ func TestWatchWokenByOtherReplica(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOwnCommitsAfterAnotherReplicasAreNotSkipped has a replica's tailer
+// publish its own commits without reading them back, while another replica
+// writes in between and its NOTIFY never arrives (the replicas listen on
+// different channels, polling is off). The watcher on the first replica must
+// still see every write once, in resourceVersion order: a commit of its own
+// that does not follow what its tailer published makes it read history, which
+// holds the other replica's write before its own.
+func TestOwnCommitsAfterAnotherReplicasAreNotSkipped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := newTestPool(t)
+	quiet := BackendOptions{PollInterval: time.Hour, ProgressNotifyInterval: time.Hour}
+	mineOpts, otherOpts := quiet, quiet
+	mineOpts.NotifyChannel, otherOpts.NotifyChannel = "mine", "other"
+	mine := newTestBackend(t, pool, mineOpts).NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
+	other := newTestBackend(t, newSharedDatabasePool(t, pool), otherOpts).NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
+
+	current, err := mine.GetCurrentResourceVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := mine.Watch(ctx, "/pods/", storage.ListOptions{
+		ResourceVersion: strconv.FormatUint(current, 10), Predicate: storage.Everything, Recursive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	var want []string
+	create := func(s storage.Interface, name string) {
+		t.Helper()
+		written := &example.Pod{}
+		if err := s.Create(ctx, "/pods/ns/"+name, &example.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}, written, 0); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name+"@"+written.ResourceVersion)
+	}
+	create(mine, "mine-1")
+	create(other, "other-1")
+	create(other, "other-2")
+	create(mine, "mine-2")
+	create(mine, "mine-3")
+	create(other, "other-3")
+	create(mine, "mine-4")
+
+	var got []string
+	for len(got) < len(want) {
+		select {
+		case e := <-w.ResultChan():
+			pod, ok := e.Object.(*example.Pod)
+			if e.Type != watch.Added || !ok {
+				t.Fatalf("got %s %#v, want ADDED pods", e.Type, e.Object)
+			}
+			got = append(got, pod.Name+"@"+pod.ResourceVersion)
+		case <-ctx.Done():
+			t.Fatalf("the watch saw %v, want %v", got, want)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the watch saw %v, want %v", got, want)
+	}
+	select {
+	case e := <-w.ResultChan():
+		t.Fatalf("an event beyond the writes: %s %#v", e.Type, e.Object)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

@@ -112,6 +112,11 @@ RETURNING revision, (SELECT count(*) FROM gone)`
 	sqlHistoryRows = `SELECT count(*) FROM history`
 )
 
+// historyReturning is what a write statement returns of the history row it
+// wrote: the committer hands the change to the tailer with it (see
+// localCommit), so the tailer need not read back what this process wrote.
+const historyReturning = `rv, prev_rv, prev_object, committed_at`
+
 // tableStatements are the statements that name one resource table. In the
 // write statements $1 is always the resourceVersion of the write.
 type tableStatements struct {
@@ -120,12 +125,12 @@ type tableStatements struct {
 	// get: $1 key -> current RV, the object's RV and bytes (NULL when absent).
 	get string
 	// insert: $1 rv, $2 key, $3 namespace, $4 name, $5 uid, $6 labels, $7 object,
-	// $8... columns -> the rv, or no row when the key exists.
+	// $8... columns -> historyReturning, or no row when the key exists.
 	insert string
 	// update: $1 rv, $2 key, $3 expected RV, $4 namespace, $5 name, $6 uid,
-	// $7 labels, $8 object, $9... columns -> the rv, or no row on conflict.
+	// $7 labels, $8 object, $9... columns -> historyReturning, or no row on conflict.
 	update string
-	// delete: $1 rv, $2 key, $3 expected RV -> the rv, or no row on conflict.
+	// delete: $1 rv, $2 key, $3 expected RV -> historyReturning, or no row on conflict.
 	delete string
 	// stats: $1, $2 key range -> count and total size of the stored objects.
 	stats string
@@ -151,7 +156,7 @@ WITH ins AS (
     RETURNING key, object)
 INSERT INTO history (rv, resource, key, event, object)
 SELECT $1, '` + name + `', key, 'ADDED', object FROM ins
-RETURNING rv`,
+RETURNING ` + historyReturning,
 		update: `
 WITH old AS (
     SELECT key, resource_version, object FROM ` + name + ` WHERE key = $2 AND resource_version = $3
@@ -162,14 +167,14 @@ WITH old AS (
     RETURNING t.key, t.object, old.resource_version AS prev_rv, old.object AS prev_object)
 INSERT INTO history (rv, resource, key, event, object, prev_rv, prev_object)
 SELECT $1, '` + name + `', key, 'MODIFIED', object, prev_rv, prev_object FROM upd
-RETURNING rv`,
+RETURNING ` + historyReturning,
 		delete: `
 WITH del AS (
     DELETE FROM ` + name + ` WHERE key = $2 AND resource_version = $3
     RETURNING key, resource_version, object)
 INSERT INTO history (rv, resource, key, event, prev_rv, prev_object)
 SELECT $1, '` + name + `', key, 'DELETED', resource_version, object FROM del
-RETURNING rv`,
+RETURNING ` + historyReturning,
 		stats: `SELECT count(*), coalesce(sum(octet_length(object)), 0) FROM ` + name + ` WHERE key >= $1 AND key < $2`,
 	}
 }

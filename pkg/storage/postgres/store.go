@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/apiserver/pkg/storage"
 	"k8s.io/apiserver/pkg/storage/value"
 
@@ -201,16 +202,19 @@ func (s *store) rowFor(obj runtime.Object) (row, error) {
 
 func (s *store) insertOp(key string, r row, data []byte) *writeOp {
 	args := append([]any{int64(0), key, r.namespace, r.name, r.uid, r.labels, data}, r.columns...)
-	return &writeOp{resource: s.table.Name, operation: "create", sql: s.stmts.insert, args: args}
+	return &writeOp{resource: s.table.Name, operation: "create", sql: s.stmts.insert, args: args,
+		event: string(watch.Added), key: key, object: data}
 }
 
 func (s *store) updateOp(key string, expectedRV int64, r row, data []byte) *writeOp {
 	args := append([]any{int64(0), key, expectedRV, r.namespace, r.name, r.uid, r.labels, data}, r.columns...)
-	return &writeOp{resource: s.table.Name, operation: "update", sql: s.stmts.update, args: args}
+	return &writeOp{resource: s.table.Name, operation: "update", sql: s.stmts.update, args: args,
+		event: string(watch.Modified), key: key, object: data}
 }
 
 func (s *store) deleteOp(key string, expectedRV int64) *writeOp {
-	return &writeOp{resource: s.table.Name, operation: "delete", sql: s.stmts.delete, args: []any{int64(0), key, expectedRV}}
+	return &writeOp{resource: s.table.Name, operation: "delete", sql: s.stmts.delete, args: []any{int64(0), key, expectedRV},
+		event: string(watch.Deleted), key: key}
 }
 
 // withMark returns op followed, when the table marks changes and changed is

@@ -1,12 +1,14 @@
 package postgres
 
-// The tailer: one goroutine reads the history table in resourceVersion order
-// and publishes each change to the broadcaster, woken by LISTEN/NOTIFY and by
-// a poll when a notification is lost.
+// The tailer: one goroutine publishes every history row to the broadcaster in
+// resourceVersion order. The rows this process wrote it has from the committer
+// (handOver); the others it reads from the history table, woken by
+// LISTEN/NOTIFY and by a poll when a notification is lost.
 
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,16 +37,22 @@ func (b *Backend) tailHistory(last int64) {
 	defer poll.Stop()
 	progress := time.NewTicker(b.opts.ProgressNotifyInterval)
 	defer progress.Stop()
+	read := true
 	for {
 		var err error
-		last, err = b.readNewHistory(last)
-		if err != nil && b.ctx.Err() == nil {
-			b.logger.Error(err, "read storage history")
+		if read {
+			last, err = b.readNewHistory(last)
+			if err != nil && b.ctx.Err() == nil {
+				b.logger.Error(err, "read storage history")
+			}
 		}
+		read = true
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-b.wake:
+		case <-b.localWake:
+			last, read = b.publishLocal(last)
 		case <-poll.C:
 		case <-progress.C:
 			b.changes.Publish(last, change{rv: last, progress: true})
@@ -54,6 +62,81 @@ func (b *Backend) tailHistory(last int64) {
 			}
 		}
 	}
+}
+
+// localCommit is one committed transaction of this process: its block of
+// resourceVersions [first, last] and the history rows it wrote, in order.
+type localCommit struct {
+	first, last int64
+	changes     []change
+}
+
+// maxHandedOver bounds the commits waiting for the tailer in memory.
+const maxHandedOver = 1024
+
+// handOver gives the tailer the history rows of a transaction this process
+// has just committed, with the block of resourceVersions it took.
+//
+// The block is the transaction's alone: the resource_version row lock that
+// allocated it was held until the commit, so every transaction with a lower
+// resourceVersion committed before it and none can commit inside it. A tailer
+// that has published everything up to first-1 can therefore publish these
+// rows and move to last without reading them back, as etcd hands a write's
+// events to its synced watchers. Otherwise (another replica wrote in between
+// and its NOTIFY has not been read yet) the tailer reads history, which has
+// this commit too.
+func (b *Backend) handOver(first, last int64, ops []*writeOp) {
+	c := localCommit{first: first, last: last}
+	for _, op := range ops {
+		if op.applied && op.event != "" {
+			c.changes = append(c.changes, op.change)
+		}
+	}
+	b.localMu.Lock()
+	if len(b.local) < maxHandedOver {
+		b.local = append(b.local, c)
+	} else {
+		// The tailer is behind (a slow read): it reads history instead of
+		// this process holding every row until it gets there.
+		b.local, b.localDropped = nil, true
+	}
+	b.localMu.Unlock()
+	select {
+	case b.localWake <- struct{}{}:
+	default:
+	}
+}
+
+// publishLocal publishes the commits handed over since the last call that
+// continue the tailer's position last, and returns the new position and
+// whether history must be read: a commit starts beyond last+1, so rows of
+// another writer come before it. Commits at or below last were read from
+// history already.
+func (b *Backend) publishLocal(last int64) (int64, bool) {
+	b.localMu.Lock()
+	commits, dropped := b.local, b.localDropped
+	b.local, b.localDropped = nil, false
+	b.localMu.Unlock()
+	if dropped {
+		return last, true
+	}
+	for _, c := range commits {
+		switch {
+		case c.last <= last:
+			continue
+		case c.first != last+1:
+			// The read covers this commit and the later ones: they were
+			// all committed before it starts.
+			return last, true
+		}
+		last = c.last
+		if n := len(c.changes); n > 0 {
+			newest := c.changes[n-1]
+			b.lastPublished = publishedRow{rv: newest.rv, key: newest.key, committedAt: newest.committedAt}
+		}
+		b.changes.Publish(last, c.changes...)
+	}
+	return last, false
 }
 
 // publishedRow identifies a history row the tailer has published.
@@ -227,8 +310,18 @@ func (b *Backend) listenOnce() error {
 	}
 	b.nudgeTailer() // anything committed before LISTEN took effect
 	for {
-		if _, err := conn.WaitForNotification(b.ctx); err != nil {
+		n, err := conn.WaitForNotification(b.ctx)
+		if err != nil {
 			return err
+		}
+		// The payload is the last resourceVersion of the commit. This
+		// process's own commits reach the tailer from the committer, which
+		// notes each before its COMMIT. A commit below one of them committed
+		// before it: the tailer has published it when it takes the own
+		// commit, or reads history then; and when the own COMMIT fails, the
+		// committer wakes the tailer to read.
+		if rv, err := strconv.ParseInt(n.Payload, 10, 64); err == nil && rv <= b.localCommitted.Load() {
+			continue
 		}
 		b.nudgeTailer()
 	}

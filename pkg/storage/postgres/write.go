@@ -23,10 +23,18 @@ type writeOp struct {
 	// auxiliary ops (change marks, read guards) accompany a write and are
 	// not counted in the write metrics.
 	auxiliary bool
+	// event is the history event a write records (ADDED, MODIFIED or
+	// DELETED; empty for auxiliary ops, which record none), key its key and
+	// object the stored bytes it writes (nil for a delete). Their statements
+	// return historyReturning.
+	event  string
+	key    string
+	object []byte
 
 	// Set by commit.
 	rv      int64
 	applied bool
+	change  change // the history row written, when applied and event is set
 }
 
 // maxCommitBatch caps how many ops one group-commit transaction carries.
@@ -208,8 +216,17 @@ func (b *Backend) runOps(ctx context.Context, ops []*writeOp) error {
 	results := tx.SendBatch(ctx, pipeline)
 	applied := 0
 	for _, op := range ops {
-		var got int64
-		err := results.QueryRow().Scan(&got)
+		var (
+			got         int64
+			prevRV      *int64
+			prevObject  []byte
+			committedAt time.Time
+		)
+		dest := []any{&got}
+		if op.event != "" {
+			dest = append(dest, &prevRV, &prevObject, &committedAt)
+		}
+		err := results.QueryRow().Scan(dest...)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 		case err != nil:
@@ -223,6 +240,13 @@ func (b *Backend) runOps(ctx context.Context, ops []*writeOp) error {
 		default:
 			op.rv, op.applied = got, true
 			applied++
+			if op.event != "" {
+				op.change = change{rv: got, resource: op.resource, key: op.key, event: op.event,
+					object: op.object, prevObject: prevObject, committedAt: committedAt}
+				if prevRV != nil {
+					op.change.prevRV = *prevRV
+				}
+			}
 		}
 	}
 	if _, err := results.Exec(); err != nil {
@@ -235,16 +259,22 @@ func (b *Backend) runOps(ctx context.Context, ops []*writeOp) error {
 	if applied == 0 {
 		return nil
 	}
+	// Before the COMMIT, so that its NOTIFY, which may arrive first, is not
+	// taken for another writer's (see listenOnce).
+	b.localCommitted.Store(last)
 	if err := tx.Commit(ctx); err != nil {
 		for _, op := range ops {
 			op.rv, op.applied = 0, false
 		}
+		// Whatever committed, the tailer finds it in history, also the
+		// commits of others whose NOTIFY came meanwhile and was passed over.
+		b.nudgeTailer()
 		if commitNotApplied(err) {
 			return fmt.Errorf("commit write: %w", err)
 		}
 		return &unknownOutcomeError{fmt.Errorf("commit write: %w", err)}
 	}
-	b.nudgeTailer() // local watchers need not wait for the NOTIFY round trip
+	b.handOver(first, last, ops)
 	return nil
 }
 
