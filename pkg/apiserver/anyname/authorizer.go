@@ -51,9 +51,11 @@ package anyname
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -172,17 +174,57 @@ func (q *questions) ttl(d authorizer.Decision) time.Duration {
 
 // questionKey identifies an unnamed question: everything the delegate's
 // SubjectAccessReview would carry (the caller's name, uid, groups and
-// extra, and the request's attributes).
+// extra, and the request's attributes). Every part is written with its
+// length first, so different questions never share a key; it is built on
+// every request, so without reflection.
 func questionKey(a authorizer.Attributes) (string, error) {
 	u := a.GetUser()
 	if u == nil {
 		return "", errors.New("no user")
 	}
-	fields, _ := a.GetFieldSelector()
-	labels, _ := a.GetLabelSelector()
-	b, err := json.Marshal([]any{u.GetName(), u.GetUID(), u.GetGroups(), u.GetExtra(), a.GetVerb(), a.GetNamespace(),
-		a.GetAPIGroup(), a.GetAPIVersion(), a.GetResource(), a.GetSubresource(), fmt.Sprint(fields), fmt.Sprint(labels)})
-	return string(b), err
+	var b strings.Builder
+	b.Grow(256)
+	part := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	list := func(l []string) {
+		b.WriteString(strconv.Itoa(len(l)))
+		b.WriteByte('[')
+		for _, s := range l {
+			part(s)
+		}
+	}
+	part(u.GetName())
+	part(u.GetUID())
+	list(u.GetGroups())
+	extra := u.GetExtra()
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteString(strconv.Itoa(len(keys)))
+	b.WriteByte('{')
+	for _, k := range keys {
+		part(k)
+		list(extra[k])
+	}
+	for _, s := range []string{a.GetVerb(), a.GetNamespace(), a.GetAPIGroup(), a.GetAPIVersion(), a.GetResource(), a.GetSubresource()} {
+		part(s)
+	}
+	if fields, err := a.GetFieldSelector(); len(fields) > 0 || err != nil {
+		part(fmt.Sprint(fields, err))
+	} else {
+		part("")
+	}
+	if labels, err := a.GetLabelSelector(); len(labels) > 0 || err != nil {
+		part(fmt.Sprint(labels, err))
+	} else {
+		part("")
+	}
+	return b.String(), nil
 }
 
 // unnamed is a with no object name.

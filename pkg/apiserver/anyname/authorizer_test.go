@@ -224,3 +224,75 @@ func TestFailedReviewsAreNotKept(t *testing.T) {
 		t.Errorf("two lists after failed reviews sent %d reviews, want 2", n)
 	}
 }
+
+// TestQuestionKeysTellQuestionsApart checks that questions differing in any
+// part the review carries, also where the parts' text would run together,
+// never share a cached answer, and that one question asked twice does.
+func TestQuestionKeysTellQuestionsApart(t *testing.T) {
+	base := func() authorizer.AttributesRecord {
+		return unnamed(heartbeat("alice", "c1")).(authorizer.AttributesRecord)
+	}
+	with := func(change func(*authorizer.AttributesRecord)) authorizer.AttributesRecord {
+		a := base()
+		change(&a)
+		return a
+	}
+	withUser := func(u user.DefaultInfo) authorizer.AttributesRecord {
+		return with(func(a *authorizer.AttributesRecord) { a.User = &u })
+	}
+	questions := map[string]authorizer.AttributesRecord{
+		"base":                    base(),
+		"name":                    withUser(user.DefaultInfo{Name: "alicex"}),
+		"uid":                     withUser(user.DefaultInfo{Name: "alice", UID: "1"}),
+		"one group":               withUser(user.DefaultInfo{Name: "alice", Groups: []string{"ab"}}),
+		"two groups":              withUser(user.DefaultInfo{Name: "alice", Groups: []string{"a", "b"}}),
+		"group in the name":       withUser(user.DefaultInfo{Name: "alice1:a", Groups: nil}),
+		"extra":                   withUser(user.DefaultInfo{Name: "alice", Extra: map[string][]string{"k": {"v"}}}),
+		"extra key and value":     withUser(user.DefaultInfo{Name: "alice", Extra: map[string][]string{"kv": nil}}),
+		"two extra values":        withUser(user.DefaultInfo{Name: "alice", Extra: map[string][]string{"k": {"v", "w"}}}),
+		"verb":                    with(func(a *authorizer.AttributesRecord) { a.Verb = "get" }),
+		"namespace":               with(func(a *authorizer.AttributesRecord) { a.Namespace = "bob" }),
+		"group":                   with(func(a *authorizer.AttributesRecord) { a.APIGroup = "other" }),
+		"version":                 with(func(a *authorizer.AttributesRecord) { a.APIVersion = "v1" }),
+		"resource":                with(func(a *authorizer.AttributesRecord) { a.Resource = "sessions" }),
+		"no subresource":          with(func(a *authorizer.AttributesRecord) { a.Subresource = "" }),
+		"subresource in resource": with(func(a *authorizer.AttributesRecord) { a.Resource, a.Subresource = "connections9:heartbeat", "" }),
+		"field selector":          with(func(a *authorizer.AttributesRecord) { a.FieldSelectorParsingErr = errors.New("bad") }),
+		"label selector":          with(func(a *authorizer.AttributesRecord) { a.LabelSelectorParsingErr = errors.New("bad") }),
+	}
+	seen := map[string]string{}
+	for what, q := range questions {
+		key, err := questionKey(q)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if other, ok := seen[key]; ok {
+			t.Errorf("%q and %q have the same key %q", what, other, key)
+		}
+		seen[key] = what
+	}
+	extra := map[string][]string{"a": {"1"}, "b": {"2"}, "c": {"3"}}
+	first, _ := questionKey(withUser(user.DefaultInfo{Name: "alice", Extra: extra}))
+	for range 20 { // map order varies from one iteration to the next
+		if again, _ := questionKey(withUser(user.DefaultInfo{Name: "alice", Extra: extra})); again != first {
+			t.Fatalf("one question, two keys: %q and %q", first, again)
+		}
+	}
+}
+
+// BenchmarkQuestionKey is the key of a heartbeat's unnamed question, built
+// on every request that names an object.
+func BenchmarkQuestionKey(b *testing.B) {
+	q := unnamed(authorizer.AttributesRecord{
+		User: &user.DefaultInfo{Name: "oidc:alice", UID: "5d2c", Groups: []string{"streamspace-users", "system:authenticated"},
+			Extra: map[string][]string{"authentication.kubernetes.io/credential-id": {"JTI=7f2e"}}},
+		Verb: "create", Namespace: "alice", APIGroup: "stream.space", APIVersion: "v1alpha1",
+		Resource: "connections", Subresource: "heartbeat", Name: "c1", ResourceRequest: true,
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := questionKey(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
