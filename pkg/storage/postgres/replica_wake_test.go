@@ -38,16 +38,7 @@ func TestWatchWokenByOtherReplica(t *testing.T) {
 			writeStore := writer.NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
 			watchStore := watcher.NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
 
-			current, err := watchStore.GetCurrentResourceVersion(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := watchStore.Watch(ctx, "/pods/", storage.ListOptions{
-				ResourceVersion: strconv.FormatUint(current, 10), Predicate: storage.Everything, Recursive: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Stop()
+			w := watchPodsFromNow(ctx, t, watchStore)
 			// Let the watcher's tailer go idle (it reads once when LISTEN starts).
 			time.Sleep(200 * time.Millisecond)
 
@@ -90,16 +81,7 @@ func TestOwnCommitsAfterAnotherReplicasAreNotSkipped(t *testing.T) {
 	mine := newTestBackend(t, pool, mineOpts).NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
 	other := newTestBackend(t, newSharedDatabasePool(t, pool), otherOpts).NewStore(ObjectsTable, examplev1Codec(), newPod, newPodList, "/pods/", nil)
 
-	current, err := mine.GetCurrentResourceVersion(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := mine.Watch(ctx, "/pods/", storage.ListOptions{
-		ResourceVersion: strconv.FormatUint(current, 10), Predicate: storage.Everything, Recursive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	w := watchPodsFromNow(ctx, t, mine)
 
 	var want []string
 	create := func(s storage.Interface, name string) {
@@ -139,4 +121,21 @@ func TestOwnCommitsAfterAnotherReplicasAreNotSkipped(t *testing.T) {
 		t.Fatalf("an event beyond the writes: %s %#v", e.Type, e.Object)
 	case <-time.After(200 * time.Millisecond):
 	}
+}
+
+// watchPodsFromNow watches every pod of s from the database's current
+// resourceVersion, until the test ends.
+func watchPodsFromNow(ctx context.Context, t *testing.T, s storage.Interface) watch.Interface {
+	t.Helper()
+	current, err := s.GetCurrentResourceVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Watch(ctx, "/pods/", storage.ListOptions{
+		ResourceVersion: strconv.FormatUint(current, 10), Predicate: storage.Everything, Recursive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return w
 }
