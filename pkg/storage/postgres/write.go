@@ -261,13 +261,14 @@ func (b *Backend) runOps(ctx context.Context, ops []*writeOp) error {
 	}
 	// Before the COMMIT, so that its NOTIFY, which may arrive first, is not
 	// taken for another writer's (see listenOnce).
-	b.localCommitted.Store(last)
+	committedBefore := b.localCommitted.Swap(last)
 	if err := tx.Commit(ctx); err != nil {
 		for _, op := range ops {
 			op.rv, op.applied = 0, false
 		}
-		// Whatever committed, the tailer finds it in history, also the
-		// commits of others whose NOTIFY came meanwhile and was passed over.
+		// The block may go to another writer now, whose NOTIFY must wake
+		// the tailer. Whatever committed, the tailer finds it in history.
+		b.localCommitted.Store(committedBefore)
 		b.nudgeTailer()
 		if commitNotApplied(err) {
 			return fmt.Errorf("commit write: %w", err)
