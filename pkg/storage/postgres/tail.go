@@ -130,13 +130,19 @@ func (b *Backend) publishLocal(last int64) (int64, bool) {
 			return last, true
 		}
 		last = c.last
-		if n := len(c.changes); n > 0 {
-			newest := c.changes[n-1]
-			b.lastPublished = publishedRow{rv: newest.rv, key: newest.key, committedAt: newest.committedAt}
-		}
+		b.notePublished(c.changes)
 		b.changes.Publish(last, c.changes...)
 	}
 	return last, false
+}
+
+// notePublished records the newest of changes, about to be published, as
+// the row every read of history checks the database still has.
+func (b *Backend) notePublished(changes []change) {
+	if n := len(changes); n > 0 {
+		newest := changes[n-1]
+		b.lastPublished = publishedRow{rv: newest.rv, key: newest.key, committedAt: newest.committedAt}
+	}
 }
 
 // publishedRow identifies a history row the tailer has published.
@@ -182,9 +188,8 @@ func (b *Backend) readNewHistory(last int64) (int64, error) {
 			}
 			return last, nil
 		}
-		newest := changes[len(changes)-1]
-		b.lastPublished = publishedRow{rv: newest.rv, key: newest.key, committedAt: newest.committedAt}
-		last = newest.rv
+		b.notePublished(changes)
+		last = changes[len(changes)-1].rv
 		if len(changes) < tailBatch && current > last {
 			last = current
 		}
