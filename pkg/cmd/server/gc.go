@@ -25,11 +25,11 @@ const defaultGCPercent = 200
 
 // extraHeapCap bounds what defaultGCPercent adds to the heap over Go's
 // default: a heap goal of twice the live heap plus at most this much. The
-// live heap grows with the objects in the watch caches (about 210 MiB at
+// live heap grows with the objects in the watch caches (about 160 MB at
 // 50,000 Sessions), and there a second live heap of headroom would cost
 // hundreds of MiB; above the cap GOGC tapers towards 100. At 128 MiB the
-// heap goal at 50,000 Sessions is about 550 MiB (GOGC 160), less than the
-// 660 MiB it was with the watch caches' list snapshots at a 64 MiB cap
+// heap goal at 50,000 Sessions was 444 MB (GOGC 182), less than the 507 MB
+// (GOGC 127) it was with the watch caches' list snapshots and a 64 MiB cap
 // (docs/benchmarks.md, "Memory at 50,000 Sessions").
 const extraHeapCap = 128 << 20
 

@@ -217,8 +217,8 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 // copy-on-write clone of its B-tree for each event in its history, so that
 // it can serve LISTs at an exact resourceVersion and the continuations of
 // paginated LISTs; every write then copies the path it changes, and the
-// clones stay live until the history window passes them (87 MB of the 297 MB
-// live heap at 50,000 Sessions, docs/benchmarks.md, "Memory at 50,000
+// clones stay live until the history window passes them (75 of the 202 MB
+// in use at 50,000 Sessions, docs/benchmarks.md, "Memory at 50,000
 // Sessions"). Those LISTs are what this storage answers from PostgreSQL's
 // history with an index scan (docs/storage.md), so the cache delegates them
 // there instead. Lists at the latest resourceVersion, with or without
