@@ -41,9 +41,8 @@ func TestPaginatedListThroughTheAggregator(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// Nor a delete of an object on a later page: the continuations (served
-	// from PostgreSQL's history at the first page's resourceVersion) still
-	// list it.
+	// Nor a delete of an object on a later page: the continuations, at the
+	// first page's resourceVersion, still list it.
 	if err := admin.StreamV1alpha1().Sessions(ns).Delete(ctx, fmt.Sprintf("page-%02d", n-1), metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

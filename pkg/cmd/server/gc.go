@@ -25,13 +25,11 @@ const defaultGCPercent = 200
 
 // extraHeapCap bounds what defaultGCPercent adds to the heap over Go's
 // default: a heap goal of twice the live heap plus at most this much. The
-// live heap grows with the objects in the watch caches (about 160 MB at
+// live heap grows with the objects in the watch caches (about 300 MiB at
 // 50,000 Sessions), and there a second live heap of headroom would cost
-// hundreds of MiB; above the cap GOGC tapers towards 100. At 128 MiB the
-// heap goal at 50,000 Sessions was 444 MB (GOGC 182), less than the 507 MB
-// (GOGC 127) it was with the watch caches' list snapshots and a 64 MiB cap
-// (docs/benchmarks.md, "Memory at 50,000 Sessions").
-const extraHeapCap = 128 << 20
+// hundreds of MiB for the saving in collector work that costs about 30 MiB
+// on a small heap; above the cap GOGC tapers towards 100.
+const extraHeapCap = 64 << 20
 
 // gcAdjustPeriod is how often the live heap is read to adjust GOGC to it.
 const gcAdjustPeriod = 2 * time.Second

@@ -74,11 +74,10 @@ func TestGCPercentTapersAboveTheExtraHeapCap(t *testing.T) {
 		{live: 1, want: 200},
 		{live: 40 * mib, want: 200},
 		{live: 64 * mib, want: 200},
-		{live: 128 * mib, want: 200},
-		{live: 210 * mib, want: 160},
-		{live: 256 * mib, want: 150},
-		{live: 512 * mib, want: 125},
-		{live: 4096 * mib, want: 103},
+		{live: 128 * mib, want: 150},
+		{live: 256 * mib, want: 125},
+		{live: 300 * mib, want: 121},
+		{live: 4096 * mib, want: 101},
 	} {
 		got := gcPercentFor(tc.live)
 		if got != tc.want {

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
-	"k8s.io/apiserver/pkg/features"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -204,31 +203,8 @@ forwards requests for the stream.space and catalog.stream.space groups to it
 		"How stale a Connection's status.lastHeartbeat may get in the object (and in watches) before a heartbeat writes it; in between, heartbeats are recorded in the connection's lease only, which reaping uses.")
 	fs.StringVar(&o.AdminGroup, "admin-group", o.AdminGroup,
 		"The group whose members are recorded as Users with role admin (others get role user); empty: nobody.")
-	setFeatureDefaults()
 	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
 	return cmd
-}
-
-// setFeatureDefaults changes the defaults of k8s.io/apiserver's feature
-// gates where this server's storage makes a different choice; an operator's
-// --feature-gates still decides.
-//
-// ListFromCacheSnapshot is off. With it, every watch cache keeps a
-// copy-on-write clone of its B-tree for each event in its history, so that
-// it can serve LISTs at an exact resourceVersion and the continuations of
-// paginated LISTs; every write then copies the path it changes, and the
-// clones stay live until the history window passes them (75 of the 202 MB
-// in use at 50,000 Sessions, docs/benchmarks.md, "Memory at 50,000
-// Sessions"). Those LISTs are what this storage answers from PostgreSQL's
-// history with an index scan (docs/storage.md), so the cache delegates them
-// there instead. Lists at the latest resourceVersion, with or without
-// selectors, are served from the cache as before.
-func setFeatureDefaults() {
-	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{
-		string(features.ListFromCacheSnapshot): false,
-	}); err != nil {
-		panic(fmt.Sprintf("feature gate defaults: %v", err))
-	}
 }
 
 // Complete fills in what the flags leave open.
