@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -43,7 +44,8 @@ func TestPaginatedListThroughTheAggregator(t *testing.T) {
 	}
 	// Nor a delete of an object on a later page: the continuations, at the
 	// first page's resourceVersion, still list it.
-	if err := admin.StreamV1alpha1().Sessions(ns).Delete(ctx, fmt.Sprintf("page-%02d", n-1), metav1.DeleteOptions{}); err != nil {
+	last := fmt.Sprintf("page-%02d", n-1)
+	if err := admin.StreamV1alpha1().Sessions(ns).Delete(ctx, last, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
@@ -68,9 +70,15 @@ func TestPaginatedListThroughTheAggregator(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	last := fmt.Sprintf("page-%02d", n-1)
 	if len(seen) != n || seen["page-late"] || !seen[last] || pages != 3 {
-		t.Errorf("listed %d sessions in %d pages (late create seen: %v, late delete of %s seen: %v), want %d in 3 pages as of the first", len(seen), pages, seen["page-late"], last, !seen[last], n)
+		t.Errorf("listed %d sessions in %d pages (late create listed: %v, %s deleted after the first page listed: %v), want %d in 3 pages as of the first", len(seen), pages, seen["page-late"], last, seen[last], n)
+	}
+	// The delete did happen: the latest state no longer has it (or has it
+	// on its way out, should a finalizer hold it).
+	if got, err := admin.StreamV1alpha1().Sessions(ns).Get(ctx, last, metav1.GetOptions{}); err == nil && got.DeletionTimestamp == nil {
+		t.Errorf("%s still exists after its delete", last)
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
 	}
 }
 
