@@ -41,6 +41,7 @@ import (
 	"github.com/streamspace/controlplane/pkg/apiserver/anyname"
 	"github.com/streamspace/controlplane/pkg/apiserver/cabundles"
 	"github.com/streamspace/controlplane/pkg/apiserver/frontproxy"
+	"github.com/streamspace/controlplane/pkg/apiserver/growstack"
 	"github.com/streamspace/controlplane/pkg/apiserver/users"
 	"github.com/streamspace/controlplane/pkg/generated/clientset/versioned"
 	"github.com/streamspace/controlplane/pkg/generated/informers/externalversions"
@@ -306,6 +307,12 @@ func (o *Options) Config(ctx context.Context) (*apiserver.Config, error) {
 		serverConfig.Authentication.Authenticator = union.New(
 			group.NewAuthenticatedGroupAdder(frontproxy.New(rh, clock.RealClock{})),
 			serverConfig.Authentication.Authenticator)
+	}
+	if a := serverConfig.Authentication.Authenticator; a != nil {
+		// Authentication is the first of this server's code that the
+		// goroutine serving a request runs: its stack is grown there, once,
+		// instead of step by step deep in the request (package growstack).
+		serverConfig.Authentication.Authenticator = growstack.Authenticator(a)
 	}
 	backend, err := o.Postgres.NewBackend(ctx)
 	if err != nil {
