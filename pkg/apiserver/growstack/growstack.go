@@ -11,8 +11,8 @@
 // every doubling copies the whole stack used so far and adjusts each of its
 // frames (runtime.copystack): the deeper the request when it happens, the
 // more it costs. Under a load of creates the timeout filter's goroutine
-// grew twice, once deep in the JSON decoding of the body, about 6 % of
-// streamspace-apiserver's CPU.
+// grew more than once per request, the last time deep in the JSON decoding
+// of the body: about 6 % of streamspace-apiserver's CPU.
 //
 // Placing one large frame on the stack while the goroutine is still shallow
 // makes the runtime allocate the final size at once and copy only a few
