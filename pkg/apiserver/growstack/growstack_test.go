@@ -22,19 +22,24 @@ func deep(n int) byte {
 	return deep(n-1) + buf[(n*3)&(len(buf)-1)]
 }
 
-// moves reports whether a fresh goroutine's stack moved (a local variable's
-// address changed) while it used about 24 KiB of stack, with or without
-// growing it first.
+// movesWhileDeep reports whether the calling goroutine's stack moved (a
+// local variable's address changed) while it used about 24 KiB of stack.
+func movesWhileDeep() bool {
+	var x int
+	before := uintptr(unsafe.Pointer(&x))
+	deep(24)
+	return before != uintptr(unsafe.Pointer(&x))
+}
+
+// moves reports whether a fresh goroutine's stack moves while it uses about
+// 24 KiB of stack, with or without growing it first.
 func moves(grow bool) bool {
 	result := make(chan bool)
 	go func() {
-		var x int
 		if grow {
 			Grow()
 		}
-		before := uintptr(unsafe.Pointer(&x))
-		deep(24)
-		result <- before != uintptr(unsafe.Pointer(&x))
+		result <- movesWhileDeep()
 	}()
 	return <-result
 }
@@ -53,10 +58,7 @@ func TestGrowAvoidsLaterGrowth(t *testing.T) {
 func TestAuthenticatorGrowsBeforeAsking(t *testing.T) {
 	moved := true
 	a := Authenticator(authenticator.RequestFunc(func(r *http.Request) (*authenticator.Response, bool, error) {
-		var x int
-		before := uintptr(unsafe.Pointer(&x))
-		deep(24)
-		moved = before != uintptr(unsafe.Pointer(&x))
+		moved = movesWhileDeep()
 		return &authenticator.Response{User: &user.DefaultInfo{Name: "alice"}}, true, nil
 	}))
 	var (
